@@ -1,0 +1,38 @@
+# Caravan: `make run` starts everything, `make test` runs every test. See README.md.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test venv browser messages bench clean-var
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python infra/paths.py
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python -m infra.devenv run
+
+# Browser tests drive Debian's Chromium; install it when missing and we may (root, apt).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "Chromium not installed (apt-get install chromium): browser tests will be skipped."; }
+
+test: venv browser
+	$(BIN)/python -m infra.devenv test $(ARGS)
+
+messages: venv
+	cd $(CURDIR) && $(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' && \
+	$(BIN)/python manage.py compilemessages --ignore '.venv/*'
+
+bench: venv
+	$(BIN)/python -m infra.devenv bench
+
+clean-var:
+	rm -rf var

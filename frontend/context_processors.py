@@ -1,0 +1,22 @@
+from django.conf import settings
+
+from accounts.roles import Cap
+from caravan.tenancy import current_agency
+
+
+def shell(request):
+    """What the page shell (navigation, banners, language switch) needs on every page."""
+    agency = current_agency()
+    user = getattr(request, "user", None)
+    nav = []
+    if agency is not None and user is not None and user.is_authenticated:
+        from django.urls import reverse
+        from django.utils.translation import gettext as _
+
+        nav.append((reverse("home"), _("Dashboard")))
+        if user.can(Cap.STAFF_VIEW):
+            nav.append((reverse("staff_list"), _("Staff")))
+        if user.can(Cap.SETTINGS_MANAGE):
+            nav.append((reverse("agency_settings"), _("Settings")))
+    return {"agency": agency, "nav": nav, "Cap": Cap, "LANGUAGES_SHORT": [("zh-hans", "中文"), ("en", "EN")],
+            "platform_domain": settings.PLATFORM_DOMAIN}

@@ -1,0 +1,29 @@
+"""Agency pages (agency hosts)."""
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from .views import account, dashboard, language, search, staff
+
+urlpatterns = [
+    path("", dashboard.DashboardView.as_view(), name="home"),
+    path("search/", search.SearchView.as_view(), name="search"),
+    path("staff/", staff.StaffListView.as_view(), name="staff_list"),
+    path("staff/invite/", staff.StaffInviteView.as_view(), name="staff_invite"),
+    path("staff/<int:pk>/", staff.StaffEditView.as_view(), name="staff_edit"),
+    path("settings/", account.AgencySettingsView.as_view(), name="agency_settings"),
+    path("profile/", account.ProfileView.as_view(), name="profile"),
+    path("accounts/invitation/<uidb64>/<token>/", account.InvitationAcceptView.as_view(), name="invitation_accept"),
+]
+
+# Sign-in, sign-out and password reset: on agency hosts and on the platform domain alike.
+auth_urlpatterns = [
+    path("accounts/login/", account.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("accounts/password/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("accounts/password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("accounts/password/change/", auth_views.PasswordChangeView.as_view(success_url="/profile/"), name="password_change"),
+    path("i18n/setlang/", language.switch_language, name="set_language"),
+]

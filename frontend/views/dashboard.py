@@ -1,0 +1,29 @@
+from django.db.models import Count, Q
+from django.shortcuts import render
+from django.utils import timezone
+from django.views import View
+
+from accounts.models import User
+from accounts.roles import Cap, Role
+from caravan.tenancy import require_agency
+
+from .base import AgencyPage
+
+
+class DashboardView(AgencyPage, View):
+    def get(self, request):
+        agency = require_agency()
+        counts = User.objects.aggregate(
+            active=Count("pk", filter=Q(is_active=True)),
+            pending=Count("pk", filter=Q(is_active=True, password__startswith="!")),
+        )
+        by_role = dict(User.objects.filter(is_active=True).values_list("role").annotate(n=Count("pk")))
+        roles = [(label, by_role.get(value, 0)) for value, label in Role.choices]
+        trial_days = None
+        if agency.status == agency.Status.TRIAL and agency.trial_ends_at:
+            trial_days = max(0, (agency.trial_ends_at - timezone.now()).days)
+        recent = User.objects.filter(last_login__isnull=False).order_by("-last_login")[:5] \
+            if request.user.can(Cap.STAFF_VIEW) else []
+        return render(request, "frontend/dashboard.html", {
+            "counts": counts, "roles": roles, "trial_days": trial_days, "recent_logins": recent,
+        })

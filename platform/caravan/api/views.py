@@ -1,0 +1,83 @@
+"""Base classes for the agency API (after PostHog's sealed TeamAndOrgViewSetMixin).
+
+Every endpoint under ``/api/v1/`` subclasses :class:`AgencyViewSet` or :class:`AgencyAPIView`.
+They
+- refuse to serve anywhere but an agency host (404 on the platform domain);
+- always require an authenticated, active staff member of *this* agency;
+- check the view's ``required_caps`` per action (403 otherwise);
+- are sealed: a subclass that overrides ``get_queryset`` or ``get_permissions`` is rejected at
+  import time, so a new endpoint cannot forget the fence. Subclasses implement
+  ``agency_queryset()`` instead, and an id that is missing or not visible answers the same 404.
+"""
+from django.http import Http404
+from rest_framework import permissions, viewsets
+from rest_framework.views import APIView
+
+from caravan.tenancy import current_agency
+
+
+class IsAgencyStaff(permissions.BasePermission):
+    def has_permission(self, request, view):
+        if current_agency() is None:
+            raise Http404  # agency API is not on the platform domain
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and not user.is_operator)
+
+
+class HasRequiredCaps(permissions.BasePermission):
+    """``view.required_caps`` maps an action (or HTTP method) to the capability it needs."""
+
+    def has_permission(self, request, view):
+        caps = getattr(view, "required_caps", {})
+        action = getattr(view, "action", None) or request.method.lower()
+        needed = caps.get(action, caps.get("*"))
+        if needed is None:
+            return False  # an action nobody declared is closed, not open
+        return needed == "authenticated" or request.user.can(needed)
+
+
+_SEALED = ("get_queryset", "get_permissions", "get_authenticators")
+
+
+class _Sealed:
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_fence_base"):
+            return
+        for name in _SEALED:
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} overrides {name}; implement agency_queryset()/required_caps instead.")
+
+
+class AgencyAPIView(_Sealed, APIView):
+    _fence_base = True
+    required_caps: dict[str, str] = {}
+
+    def get_permissions(self):
+        return [IsAgencyStaff(), HasRequiredCaps()]
+
+
+class AgencyViewSet(_Sealed, viewsets.GenericViewSet):
+    _fence_base = True
+    required_caps: dict[str, str] = {}
+
+    def agency_queryset(self):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.agency_queryset()
+
+    def get_permissions(self):
+        return [IsAgencyStaff(), HasRequiredCaps()]
+
+
+class IsOperator(permissions.BasePermission):
+    def has_permission(self, request, view):
+        if current_agency() is not None:
+            raise Http404  # the operator API is not on agency hosts
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_operator)
+
+
+class OperatorViewSet(viewsets.GenericViewSet):
+    permission_classes = [IsOperator]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CaravanConfig(AppConfig):
+    name = "caravan"
+    verbose_name = "Caravan"
+
+    def ready(self):
+        from .tenancy import tasks  # noqa: F401  registers caravan.fan_out

@@ -1,0 +1,25 @@
+"""The Celery app. Tasks queued while an agency is active run in that agency's schema.
+
+tenant-schemas-celery stamps the active schema into each message's headers and switches the
+worker's connection to it before the task body runs. On top of that, agency work subclasses
+:class:`caravan.tenancy.tasks.AgencyTask`, which refuses to be queued or run without an agency.
+"""
+import os
+
+from celery.schedules import crontab
+from tenant_schemas_celery.app import CeleryApp
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caravan.settings")
+
+app = CeleryApp("caravan")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Periodic jobs run on the platform side and fan out to every live agency.
+app.conf.beat_schedule = {
+    "agency-clear-expired-sessions": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(hour=3, minute=17),
+        "args": ("accounts.clear_expired_sessions",),
+    },
+}

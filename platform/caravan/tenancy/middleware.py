@@ -1,0 +1,66 @@
+"""Request-side tenancy: pick the agency by host, then fence what the request may do."""
+import sentry_sdk
+from django.shortcuts import render
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from . import current_agency
+
+
+class AgencyMainMiddleware(TenantMainMiddleware):
+    """django-tenants' host → schema switch, with a friendly page for unknown subdomains."""
+
+    def no_tenant_found(self, request, hostname):
+        translation.activate(translation.get_language_from_request(request))
+        return render(request, "errors/no_agency.html", {"hostname": hostname}, status=404)
+
+
+class AgencyContextMiddleware:
+    """Puts the agency's time zone and language default in place and tags error reports."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        agency = current_agency()
+        scope = sentry_sdk.get_isolation_scope()
+        if agency is not None:
+            timezone.activate(agency.time_zone)
+            scope.set_tag("agency", agency.slug)
+        else:
+            timezone.deactivate()
+            scope.set_tag("agency", "platform")
+        return self.get_response(request)
+
+
+# Paths that stay writable for a read-only agency: signing in and out, choosing a language.
+_ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/")
+
+
+class ReadOnlyAgencyMiddleware:
+    """A suspended or cancelled agency can sign in and read; every write is refused, clearly."""
+
+    SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        agency = current_agency()
+        if (
+            agency is not None
+            and agency.is_read_only
+            and request.method not in self.SAFE_METHODS
+            and not request.path.startswith(_ALWAYS_ALLOWED_PREFIXES)
+        ):
+            message = _(
+                "This agency is suspended: you can sign in, read and export, but changes are "
+                "refused. Please contact your agency administrator or Caravan support."
+            )
+            if request.path.startswith("/api/"):
+                from caravan.api.errors import error_response
+
+                return error_response("agency_read_only", message, status=403)
+            return render(request, "errors/read_only.html", {"message": message}, status=403)
+        return self.get_response(request)

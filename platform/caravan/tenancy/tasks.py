@@ -1,0 +1,53 @@
+"""Celery base tasks that know about agencies (after pretix's EventTask).
+
+- :class:`AgencyTask` captures the active agency when queued, refuses to be queued from the
+  public schema, is sent only after the surrounding transaction commits, and checks again in
+  the worker that it really runs inside an agency schema.
+- :func:`fan_out` is the platform-side periodic job that queues one agency task per live agency.
+"""
+from celery import shared_task
+from celery.utils import uuid
+from django.db import connection, transaction
+from django_tenants.utils import get_public_schema_name, tenant_context
+from tenant_schemas_celery.task import TenantTask, headers_with_schema
+
+from . import NoAgencyError
+
+
+class AgencyTask(TenantTask):
+    abstract = True
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        headers = headers_with_schema(options.pop("headers", None) or {})
+        if headers["_schema_name"] == get_public_schema_name():
+            raise NoAgencyError(
+                f"Task {self.name} was queued with no agency active; activate the agency first."
+            )
+        options["headers"] = headers
+        task_id = options.setdefault("task_id", uuid())
+        send = super().apply_async
+        # The message carries the schema; sending on commit means the worker never looks for
+        # rows the request has not committed yet, and a rolled-back request sends nothing.
+        transaction.on_commit(lambda: send(args, kwargs, **options))
+        return self.AsyncResult(task_id)
+
+    def __call__(self, *args, **kwargs):
+        if connection.schema_name == get_public_schema_name():
+            raise NoAgencyError(f"Task {self.name} reached the worker without an agency; refusing to run in public.")
+        return super().__call__(*args, **kwargs)
+
+
+@shared_task(name="caravan.fan_out")
+def fan_out(task_name: str, *args, **kwargs) -> int:
+    """Queue ``task_name`` once in every live agency (trial, active, past due). Returns the count."""
+    from celery import current_app
+
+    from tenants.models import Agency
+
+    task = current_app.tasks[task_name]
+    count = 0
+    for agency in Agency.objects.live():
+        with tenant_context(agency):
+            task.delay(*args, **kwargs)
+        count += 1
+    return count

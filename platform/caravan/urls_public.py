@@ -1,0 +1,25 @@
+"""URL map for the platform domain: operator console and operator API."""
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from console.api import OperatorAgencyViewSet
+from frontend.urls import auth_urlpatterns
+
+from .urls_tenant import TokenView
+
+router = DefaultRouter()
+router.register("agencies", OperatorAgencyViewSet, basename="agency")
+
+operator_api = [
+    path("auth/token/", TokenView.as_view(), name="api_token"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("api/operator/", include((operator_api, "operator_api"), namespace="operator_api")),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_public_api"), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    *auth_urlpatterns,
+    path("", include("console.urls")),
+]

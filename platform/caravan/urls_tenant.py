@@ -1,0 +1,39 @@
+"""URL map for agency hosts (<slug>.<PLATFORM_DOMAIN>)."""
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.routers import DefaultRouter
+from rest_framework.throttling import AnonRateThrottle
+
+from accounts import api as accounts_api
+from frontend.urls import auth_urlpatterns
+from frontend.urls import urlpatterns as page_urlpatterns
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "login"
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange e-mail (as ``username``) and password for this agency's API token."""
+
+    throttle_classes = [LoginThrottle]
+
+
+router = DefaultRouter()
+router.register("staff", accounts_api.StaffViewSet, basename="staff")
+
+api_v1 = [
+    path("auth/token/", TokenView.as_view(), name="api_token"),
+    path("me/", accounts_api.MeView.as_view(), name="api_me"),
+    path("agency/", accounts_api.AgencySettingsView.as_view(), name="api_agency"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_tenant_api"), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    *auth_urlpatterns,
+    *page_urlpatterns,
+]

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "console"
+urlpatterns = [
+    path("", views.AgencyListView.as_view(), name="agencies"),
+    path("agencies/new/", views.OnboardView.as_view(), name="onboard"),
+    path("agencies/<slug:slug>/", views.AgencyDetailView.as_view(), name="agency"),
+]

@@ -1,0 +1,48 @@
+"""Demo data for `make run`: an operator and two agencies with staff in every role. Idempotent."""
+from django.core.management import BaseCommand
+from django_tenants.utils import schema_context, tenant_context
+
+from accounts.models import User
+from accounts.roles import Role
+from tenants.models import Agency
+from tenants.services import agency_onboard, platform_ensure
+
+DEMO_AGENCIES = [
+    # slug, name, plan, language, staff (role, name, e-mail local part)
+    ("sunrise", "旭日国际旅行社 Sunrise Travel", Agency.Plan.PROFESSIONAL, "zh-hans", [
+        (Role.ADMIN, "王芳", "admin"), (Role.MANAGER, "李强", "manager"), (Role.SALES, "张伟", "sales"),
+        (Role.CALL_CENTER, "刘洋", "callcenter"), (Role.SERVICE, "陈静", "service"), (Role.FINANCE, "赵敏", "finance"),
+    ]),
+    ("lotus", "莲花商旅 Lotus Corporate Travel", Agency.Plan.ENTERPRISE, "en", [
+        (Role.ADMIN, "Grace Lin", "admin"), (Role.MANAGER, "Daniel Wu", "manager"), (Role.SALES, "Emily Zhou", "sales"),
+        (Role.CALL_CENTER, "Kevin Huang", "callcenter"), (Role.SERVICE, "Sophie Xu", "service"),
+        (Role.FINANCE, "Michael Sun", "finance"),
+    ]),
+]
+OPERATOR_EMAIL = "operator@caravan.localhost"
+
+
+class Command(BaseCommand):
+    help = "Create the demo operator and demo agencies (sunrise, lotus) with staff in every role."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", required=True, help="Password for every demo log-in.")
+
+    def handle(self, *args, password, **options):
+        platform_ensure()
+        with schema_context("public"):
+            if not User.objects.filter(email=OPERATOR_EMAIL).exists():
+                User.objects.create_superuser(OPERATOR_EMAIL, password, full_name="Platform Operator")
+        for slug, name, plan, language, staff in DEMO_AGENCIES:
+            agency = Agency.objects.filter(slug=slug).first()
+            if agency is None:
+                agency = agency_onboard(name=name, slug=slug, plan=plan, language=language,
+                                        admin_email=f"admin@{slug}.test", admin_name=staff[0][1], actor="seed_demo").agency
+                self.stdout.write(f"Created demo agency {slug}")
+            with tenant_context(agency):
+                for role, full_name, local in staff:
+                    user, _ = User.objects.get_or_create(email=f"{local}@{slug}.test",
+                                                         defaults={"full_name": full_name, "role": role, "language": language})
+                    if not user.has_usable_password():
+                        user.set_password(password)
+                        user.save(update_fields=["password"])

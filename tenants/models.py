@@ -1,0 +1,145 @@
+"""Agencies (tenants) and their domains. Public schema.
+
+Public tables never hold foreign keys into tenant tables: an agency's staff, customers and
+everything else live in its own schema and point nowhere outside it.
+"""
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.utils import get_public_schema_name, schema_exists
+
+from caravan.tenancy.scoping import AgencyScopedManager
+
+SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$")
+RESERVED_SLUGS = frozenset(
+    """www api admin static media assets app apps console operator operators platform public
+    mail email smtp imap pop ftp ssh status help support docs blog billing login logout auth
+    account accounts signup register dashboard cdn test demo template agency_template root
+    system internal localhost caravan webhook webhooks""".split()
+)
+
+
+def validate_slug(slug: str) -> None:
+    """DNS-safe label (a-z, 0-9, hyphen; starts with a letter; 2–30 chars) and not reserved."""
+    if not SLUG_RE.match(slug or "") or len(slug) < 2 or "--" in slug:
+        raise ValidationError(
+            _("Use 2–30 lowercase letters, digits or single hyphens, starting with a letter."),
+            code="invalid_slug",
+        )
+    if slug in RESERVED_SLUGS:
+        raise ValidationError(_("“%(slug)s” is reserved; choose another name."), code="reserved_slug", params={"slug": slug})
+
+
+class AgencyQuerySet(models.QuerySet):
+    def agencies(self):
+        """Real agencies: everything but the public (platform) row."""
+        return self.exclude(schema_name=get_public_schema_name())
+
+    def live(self):
+        """Agencies whose scheduled work should run."""
+        return self.agencies().filter(status__in=Agency.LIVE_STATUSES)
+
+
+class Agency(TenantMixin):
+    class Status(models.TextChoices):
+        TRIAL = "trial", _("Trial")
+        ACTIVE = "active", _("Active")
+        PAST_DUE = "past_due", _("Past due")
+        SUSPENDED = "suspended", _("Suspended")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Plan(models.TextChoices):
+        STARTER = "starter", _("Starter")
+        PROFESSIONAL = "professional", _("Professional")
+        ENTERPRISE = "enterprise", _("Enterprise")
+
+    LIVE_STATUSES = (Status.TRIAL, Status.ACTIVE, Status.PAST_DUE)
+    READ_ONLY_STATUSES = (Status.SUSPENDED, Status.CANCELLED)
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=30, unique=True, validators=[validate_slug])
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.TRIAL)
+    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.STARTER)
+    trial_ends_at = models.DateTimeField(_("trial ends"), null=True, blank=True)
+    # Agency settings that staff-facing code reads every day.
+    default_region = models.CharField(
+        _("default phone region"), max_length=2, default="CN",
+        help_text=_("Two-letter country code used to read phone numbers written without +country code."),
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    language = models.CharField(_("default language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    auto_create_schema = True
+    auto_drop_schema = False  # dropping is an explicit, confirmed operator action
+
+    objects = AgencyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("agency")
+        verbose_name_plural = _("agencies")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.status in self.READ_ONLY_STATUSES
+
+    @property
+    def is_platform(self) -> bool:
+        return self.schema_name == get_public_schema_name()
+
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        """Called by ``save()`` for a new agency: clone the migrated template (see schemas.py)."""
+        from .schemas import create_agency_schema
+
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        if sync_schema:
+            self.schema_method = create_agency_schema(
+                self.schema_name, method=getattr(self, "schema_method", "auto"), verbosity=verbosity
+            )
+        return True
+
+    def url(self, path: str = "/") -> str:
+        port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
+        return f"{settings.PLATFORM_SCHEME}://{self.get_primary_domain().domain}{port}{path}"
+
+
+class Domain(DomainMixin):
+    class Meta:
+        verbose_name = _("domain")
+        verbose_name_plural = _("domains")
+
+
+class AgencyEvent(models.Model):
+    """What happened to an agency on the platform side: onboarded, suspended, reactivated…
+
+    A shared table keyed by agency, so ``objects`` is scoped: inside an agency it shows that
+    agency's events only, and without one it refuses; the console uses ``unscoped()``.
+    """
+
+    class Kind(models.TextChoices):
+        ONBOARDED = "onboarded", _("Onboarded")
+        SUSPENDED = "suspended", _("Suspended")
+        REACTIVATED = "reactivated", _("Reactivated")
+        SETTINGS_CHANGED = "settings_changed", _("Settings changed")
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    actor = models.CharField(max_length=254, help_text="E-mail of the operator or staff member, or 'system'.")
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = AgencyScopedManager()
+
+    class Meta:
+        ordering = ["-at"]

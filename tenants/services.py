@@ -1,0 +1,154 @@
+"""Agency lifecycle: onboard, change settings, suspend, reactivate, delete. Public schema.
+
+Every function here is the one path for its action, whether it comes from the operator
+console, the operator API or ``manage.py onboard_agency``.
+"""
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
+
+from accounts.roles import Role
+
+from .models import Agency, AgencyEvent, Domain, validate_slug
+
+TRIAL_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    agency: Agency
+    admin_email: str
+    invitation_url: str
+
+
+def _platform_domain() -> str:
+    from django.conf import settings
+
+    return settings.PLATFORM_DOMAIN
+
+
+def agency_onboard(
+    *,
+    name: str,
+    slug: str,
+    plan: str,
+    admin_email: str,
+    admin_name: str = "",
+    language: str = "zh-hans",
+    actor: str = "system",
+) -> Onboarded:
+    """Create an agency in one step: schema (cloned), domain, first admin with an invitation.
+
+    All of it happens in one transaction (PostgreSQL DDL is transactional), so a failure at any
+    step leaves no agency row, domain, schema or user behind.
+    """
+    from accounts.services import invitation_url, staff_invite
+
+    slug = (slug or "").strip().lower()
+    admin_email = (admin_email or "").strip().lower()
+    errors: dict[str, list[str]] = {}
+    if not (name or "").strip():
+        errors["name"] = [_("Enter the agency's name.")]
+    try:
+        validate_slug(slug)
+        if Agency.objects.filter(slug=slug).exists() or schema_exists(slug.replace("-", "_")):
+            raise ValidationError(_("An agency with this slug already exists."), code="duplicate_slug")
+    except ValidationError as exc:
+        errors["slug"] = exc.messages
+    if plan not in Agency.Plan.values:
+        errors["plan"] = [_("Choose one of the plans.")]
+    try:
+        validate_email(admin_email)
+    except ValidationError:
+        errors["admin_email"] = [_("Enter a valid e-mail address.")]
+    if errors:
+        raise ValidationError(errors)
+
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        agency = Agency(
+            name=name.strip(),
+            slug=slug,
+            schema_name=slug.replace("-", "_"),
+            plan=plan,
+            language=language,
+            status=Agency.Status.TRIAL,
+            trial_ends_at=timezone.now() + timezone.timedelta(days=TRIAL_DAYS),
+        )
+        agency.save()  # creates the schema (Agency.create_schema clones the template)
+        Domain.objects.create(domain=f"{slug}.{_platform_domain()}", tenant=agency, is_primary=True)
+        AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.ONBOARDED, actor=actor,
+                                              note=f"plan={plan} admin={admin_email}")
+        with tenant_context(agency):
+            admin = staff_invite(actor=None, email=admin_email, full_name=admin_name or admin_email.split("@")[0],
+                                 role=Role.ADMIN, language=language)
+            url = invitation_url(admin)
+    connection.set_schema_to_public()
+    return Onboarded(agency=agency, admin_email=admin_email, invitation_url=url)
+
+
+def agency_update_settings(*, agency: Agency, actor: str, **fields) -> Agency:
+    allowed = {"name", "default_region", "currency", "time_zone", "language"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"Not agency settings: {sorted(unknown)}")
+    for key, value in fields.items():
+        setattr(agency, key, value)
+    agency.full_clean(exclude=["schema_name", "slug"])
+    with schema_context(get_public_schema_name()):
+        with transaction.atomic():
+            agency.save(update_fields=list(fields))
+            AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
+                                                  note=", ".join(sorted(fields)))
+    return agency
+
+
+def agency_suspend(*, agency: Agency, actor: str, note: str = "") -> Agency:
+    """Make the agency read-only: staff can still sign in and read; every write is refused."""
+    if agency.is_platform:
+        raise ValidationError(_("The platform itself cannot be suspended."))
+    return _set_status(agency, Agency.Status.SUSPENDED, AgencyEvent.Kind.SUSPENDED, actor, note)
+
+
+def agency_reactivate(*, agency: Agency, actor: str, note: str = "") -> Agency:
+    status = Agency.Status.TRIAL if agency.trial_ends_at and agency.trial_ends_at > timezone.now() else Agency.Status.ACTIVE
+    return _set_status(agency, status, AgencyEvent.Kind.REACTIVATED, actor, note)
+
+
+def _set_status(agency: Agency, status: str, kind: str, actor: str, note: str) -> Agency:
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        Agency.objects.filter(pk=agency.pk).update(status=status)
+        AgencyEvent.objects.unscoped().create(agency=agency, kind=kind, actor=actor, note=note)
+    agency.status = status
+    return agency
+
+
+def agency_delete(*, agency: Agency, confirm_slug: str, actor: str) -> None:
+    """Delete the agency with its schema and every row in it. Needs the slug typed back."""
+    if agency.is_platform:
+        raise ValidationError(_("The platform itself cannot be deleted."))
+    if confirm_slug != agency.slug:
+        raise ValidationError({"confirm_slug": [_("Type the agency's slug exactly to confirm deletion.")]})
+    import logging
+
+    logging.getLogger("caravan.tenants").warning("Agency %s deleted by %s", agency.slug, actor)
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        agency.delete(force_drop=True)
+
+
+def platform_ensure(*, domain: str | None = None) -> Agency:
+    """The public "tenant" row that maps the platform domain to the operator console."""
+    public = get_public_schema_name()
+    with schema_context(public):
+        platform, _created = Agency.objects.get_or_create(
+            schema_name=public,
+            defaults={"name": "Caravan", "slug": "platform", "status": Agency.Status.ACTIVE},
+        )
+        Domain.objects.get_or_create(domain=domain or _platform_domain(),
+                                     defaults={"tenant": platform, "is_primary": True})
+    return platform
