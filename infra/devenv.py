@@ -126,6 +126,7 @@ Caravan is starting. Open:
 def test(pytest_args: list[str]) -> int:
     env = prepare_env()
     env["FAST_PASSWORD_HASHING"] = "1"
+    env["STATICFILES_MANIFEST"] = "0"
     env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
     return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
 

@@ -5,6 +5,7 @@ Rules that hold on every path (page, API, onboarding):
 - the agency always keeps at least one active admin;
 - nobody deactivates or demotes themselves (another admin must).
 """
+from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -26,7 +27,8 @@ def invitation_url(user: User) -> str:
     agency = require_agency()
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    return agency.url(reverse("invitation_accept", kwargs={"uidb64": uid, "token": token}))
+    path = reverse("invitation_accept", kwargs={"uidb64": uid, "token": token}, urlconf=settings.ROOT_URLCONF)
+    return agency.url(path)
 
 
 def staff_invite(*, actor: User | None, email: str, full_name: str, role: str, language: str = "") -> User:

@@ -74,7 +74,7 @@ class AgencyDetailView(OperatorRequired, View):
     def get(self, request, slug):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)
         events = AgencyEvent.objects.unscoped().filter(agency=agency)[:50]
-        return render(request, "console/agency_detail.html", {"agency": agency, "events": events})
+        return render(request, "console/agency_detail.html", {"subject": agency, "events": events})
 
     def post(self, request, slug):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)

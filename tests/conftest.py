@@ -1,0 +1,162 @@
+"""Test fixtures: three agencies (alpha, bravo, charlie) with staff in every role, made once.
+
+After healthchecks' alice/bob/charlie: every test can ask for a second agency and assert that
+nothing of it is reachable. ``alpha`` and ``bravo`` are live; ``charlie`` is suspended.
+All of it is committed in the test database once per session; each test then runs inside a
+transaction that is rolled back, and the connection is put back on the public schema.
+"""
+import socket
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context, tenant_context
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.roles import Role
+from tenants.models import Agency
+from tenants.services import agency_onboard, agency_suspend
+
+AGENCIES = {"alpha": "Alpha Travel 阿尔法旅行", "bravo": "Bravo Tours 布拉沃旅游", "charlie": "Charlie Trips"}
+OPERATOR = "operator@platform.test"
+
+
+def password_for(slug: str, role: str) -> str:
+    return f"pw-{slug}-{role}-Caravan!"
+
+
+def host(slug: str | None) -> str:
+    return f"{slug}.localhost" if slug else "localhost"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("migrate_platform", verbosity=0)
+        with schema_context("public"):
+            User.objects.create_superuser(OPERATOR, "operator-pass-1!", full_name="Olga Operator")
+        for slug, name in AGENCIES.items():
+            agency = agency_onboard(name=name, slug=slug, plan="professional", admin_email=f"first@{slug}.test",
+                                    admin_name="First Admin", language="en").agency
+            with tenant_context(agency):
+                for role in Role.values:
+                    User.objects.create_user(f"{role}@{slug}.test", password_for(slug, role), role=role,
+                                             full_name=f"{role.title()} of {slug}", language="en")
+            if slug == "charlie":
+                agency_suspend(agency=agency, actor="conftest")
+        connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _back_to_public():
+    yield
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def agencies(db):
+    return {a.slug: a for a in Agency.objects.agencies()}
+
+
+@pytest.fixture
+def alpha(agencies):
+    return agencies["alpha"]
+
+
+@pytest.fixture
+def bravo(agencies):
+    return agencies["bravo"]
+
+
+@pytest.fixture
+def charlie(agencies):
+    return agencies["charlie"]
+
+
+def staff(agency: Agency, role: str) -> User:
+    with tenant_context(agency):
+        return User.objects.get(email=f"{role}@{agency.slug}.test")
+
+
+@pytest.fixture
+def page_client(agencies):
+    """``page_client("alpha", "sales")``: a client signed in on alpha's host (``on=`` another host)."""
+
+    def make(slug: str | None, role: str | None = None, *, on: str | None = None) -> Client:
+        client = Client(HTTP_HOST=on or host(slug))
+        if role is not None:
+            agency = agencies[slug]
+            with tenant_context(agency):
+                client.force_login(User.objects.get(email=f"{role}@{slug}.test"))
+            connection.set_schema_to_public()
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client(agencies):
+    """``api_client("alpha", "admin")``: an API client with alpha's admin's token, on alpha's host."""
+
+    def make(slug: str, role: str | None = None, *, on: str | None = None) -> APIClient:
+        client = APIClient(HTTP_HOST=on or host(slug))
+        if role is not None:
+            with tenant_context(agencies[slug]):
+                token, _ = Token.objects.get_or_create(user=User.objects.get(email=f"{role}@{slug}.test"))
+            connection.set_schema_to_public()
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def operator_client(db):
+    client = APIClient(HTTP_HOST="localhost")
+    with schema_context("public"):
+        client.force_login(User.objects.get(email=OPERATOR))
+    return client
+
+
+# --- a real SMTP server ---------------------------------------------------------------------------
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+
+        with self.lock:
+            self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def _smtp_server():
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(_smtp_server, settings):
+    """Messages delivered over SMTP to an in-process aiosmtpd server during this test."""
+    inbox, port = _smtp_server
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
+    with inbox.lock:
+        inbox.messages.clear()
+    return inbox.messages

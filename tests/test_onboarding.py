@@ -1,0 +1,157 @@
+"""Onboarding (R-PLAT-2): one step, fast, and all-or-nothing."""
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django_tenants.utils import schema_context, schema_exists, tenant_context
+
+from accounts.models import User
+from accounts.roles import Role
+from tenants import schemas, services
+from tenants.models import Agency, AgencyEvent, Domain
+
+pytestmark = pytest.mark.django_db
+
+
+def onboard(**overrides):
+    data = dict(name="Delta Holidays 德尔塔假期", slug="delta", plan="starter", admin_email="Boss@Delta.test", admin_name="老板")
+    data.update(overrides)
+    return services.agency_onboard(**data)
+
+
+def test_onboarding_creates_schema_domain_and_invited_admin():
+    result = onboard()
+    agency = result.agency
+    assert agency.status == Agency.Status.TRIAL and agency.trial_ends_at is not None
+    assert schema_exists("delta")
+    assert Domain.objects.get(tenant=agency).domain == "delta.localhost"
+    with tenant_context(agency):
+        admin = User.objects.get()
+        assert (admin.email, admin.role, admin.full_name) == ("boss@delta.test", Role.ADMIN, "老板")
+        assert admin.invitation_pending  # no password until the invitation is accepted
+    assert result.invitation_url.startswith("http://delta.localhost:8000/accounts/invitation/")
+    assert AgencyEvent.objects.unscoped().filter(agency=agency, kind="onboarded").exists()
+
+
+def test_cloned_schema_has_exactly_the_tables_and_migrations_of_a_migrated_one():
+    onboard(slug="cloned")
+    connection.set_schema_to_public()
+    schemas.migrate_new_schema("replayed")
+
+    def shape(schema):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                           "WHERE table_schema = %s ORDER BY 1, 2", [schema])
+            columns = cursor.fetchall()
+            cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations ORDER BY 1, 2')
+            return columns, cursor.fetchall()
+
+    assert shape("cloned") == shape("replayed")
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT count(*) FROM "cloned".django_content_type')
+        cloned_types = cursor.fetchone()[0]
+        cursor.execute('SELECT count(*) FROM "replayed".django_content_type')
+        assert cloned_types == cursor.fetchone()[0] > 0
+
+
+def test_template_never_holds_users_or_sessions():
+    with connection.cursor() as cursor:
+        for table in ("accounts_user", "django_session", "authtoken_token"):
+            cursor.execute(f'SELECT count(*) FROM "{schemas.TEMPLATE}"."{table}"')
+            assert cursor.fetchone()[0] == 0, table
+
+
+def test_onboarding_uses_the_clone():
+    agency = onboard(slug="quick").agency
+    assert agency.schema_method == "clone"
+
+
+@pytest.mark.parametrize("slug, message", [
+    ("alpha", "already exists"),
+    ("www", "reserved"),
+    ("api", "reserved"),
+    ("static", "reserved"),
+    ("Bad_Slug", "lowercase"),
+    ("-lead", "lowercase"),
+    ("a", "lowercase"),
+    ("x" * 31, "lowercase"),
+])
+def test_bad_slugs_are_refused_with_a_clear_message(slug, message):
+    with pytest.raises(ValidationError) as exc:
+        onboard(slug=slug)
+    assert message in " ".join(exc.value.message_dict["slug"])
+    assert Agency.objects.filter(name="Delta Holidays 德尔塔假期").count() == 0
+
+
+def test_missing_fields_are_reported_per_field():
+    with pytest.raises(ValidationError) as exc:
+        onboard(name="", plan="gold", admin_email="not-an-email")
+    assert set(exc.value.message_dict) == {"name", "plan", "admin_email"}
+
+
+def test_failure_midway_leaves_no_agency_domain_schema_or_user(monkeypatch):
+    import accounts.services
+
+    def explode(**kwargs):
+        User.objects.create_user("half@made.test", role=Role.ADMIN, full_name="Half")
+        raise RuntimeError("mail system down")
+
+    monkeypatch.setattr(accounts.services, "staff_invite", explode)
+    with pytest.raises(RuntimeError):
+        onboard(slug="broken")
+    connection.set_schema_to_public()
+    assert not Agency.objects.filter(slug="broken").exists()
+    assert not Domain.objects.filter(domain__startswith="broken.").exists()
+    assert not schema_exists("broken")
+    assert not AgencyEvent.objects.unscoped().filter(note__contains="Boss@Delta").exists()
+
+
+def test_operator_api_onboards_and_reports_field_errors(operator_client):
+    response = operator_client.post("/api/operator/agencies/", {
+        "name": "Echo Travel", "slug": "echo", "plan": "enterprise", "admin_email": "head@echo.test"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["agency"]["domain"] == "echo.localhost"
+    assert "/accounts/invitation/" in response.json()["invitation_url"]
+
+    response = operator_client.post("/api/operator/agencies/", {
+        "name": "Echo again", "slug": "echo", "plan": "enterprise", "admin_email": "x"}, format="json")
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert "already exists" in fields["slug"][0] and "admin_email" in fields
+
+
+def test_console_page_onboards_and_shows_the_invitation(operator_client):
+    response = operator_client.post("/agencies/new/", {
+        "name": "Foxtrot 狐步旅行", "slug": "foxtrot", "plan": "starter", "admin_email": "a@foxtrot.test",
+        "admin_name": "", "language": "zh-hans"})
+    assert response.status_code == 200
+    assert b"foxtrot.localhost" in response.content and b"/accounts/invitation/" in response.content
+    response = operator_client.post("/agencies/new/", {
+        "name": "Reserved", "slug": "admin", "plan": "starter", "admin_email": "a@x.test", "language": "en"})
+    assert response.status_code == 400 and "reserved".encode() in response.content.lower()
+
+
+def test_manage_py_onboard_agency(capsys):
+    call_command("onboard_agency", "--name", "Golf Travel", "--slug", "golf", "--admin-email", "g@golf.test")
+    out = capsys.readouterr().out
+    assert "http://golf.localhost:8000/" in out and "/accounts/invitation/" in out
+    with pytest.raises(CommandError, match="reserved"):
+        call_command("onboard_agency", "--name", "W", "--slug", "www", "--admin-email", "g@golf.test")
+
+
+def test_delete_needs_the_slug_typed_and_drops_the_schema(operator_client):
+    onboard(slug="hotel")
+    response = operator_client.delete("/api/operator/agencies/hotel/", {"confirm_slug": "hote"}, format="json")
+    assert response.status_code == 400 and "confirm_slug" in response.json()["error"]["fields"]
+    assert schema_exists("hotel")
+    response = operator_client.delete("/api/operator/agencies/hotel/", {"confirm_slug": "hotel"}, format="json")
+    assert response.status_code == 204
+    assert not schema_exists("hotel") and not Agency.objects.filter(slug="hotel").exists()
+
+
+def test_operator_lists_agencies_without_the_platform_row(operator_client):
+    response = operator_client.get("/api/operator/agencies/?ordering=name")
+    slugs = [a["slug"] for a in response.json()["results"]]
+    assert slugs == ["alpha", "bravo", "charlie"]
+    with schema_context("public"):
+        assert Agency.objects.filter(schema_name="public").exists()

@@ -1,0 +1,48 @@
+"""Suspension: staff can sign in and read; every write is refused clearly; reactivation restores."""
+import pytest
+
+from tenants.services import agency_reactivate, agency_suspend
+
+from .conftest import password_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_suspended_agency_reads_but_refuses_writes(api_client, page_client, alpha):
+    agency_suspend(agency=alpha, actor="test")
+    api = api_client("alpha", "admin")
+    assert api.get("/api/v1/staff/").status_code == 200
+    response = api.patch("/api/v1/agency/", {"currency": "USD"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "agency_read_only"
+    assert "suspended" in response.json()["error"]["message"]
+
+    page = page_client("alpha", "admin")
+    assert page.get("/staff/").status_code == 200
+    response = page.post("/staff/invite/", {"full_name": "X", "email": "x@alpha.test", "role": "sales", "language": "en"},
+                         HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 403 and b"suspended" in response.content
+    assert b"This agency is suspended" in page.get("/", HTTP_ACCEPT_LANGUAGE="en").content  # the banner
+
+    agency_reactivate(agency=alpha, actor="test")
+    assert api.patch("/api/v1/agency/", {"currency": "USD"}, format="json").status_code == 200
+
+
+def test_staff_of_a_suspended_agency_can_still_sign_in(page_client, charlie):
+    assert charlie.status == "suspended"
+    client = page_client(None, on="charlie.localhost")
+    response = client.post("/accounts/login/", {"username": "sales@charlie.test",
+                                                "password": password_for("charlie", "sales")})
+    assert response.status_code == 302 and client.session.get("_auth_user_id")
+
+
+def test_operator_suspends_and_reactivates_from_the_console(operator_client, alpha):
+    response = operator_client.post("/agencies/alpha/", {"action": "suspend", "note": "unpaid"})
+    assert response.status_code == 302
+    alpha.refresh_from_db()
+    assert alpha.status == "suspended"
+    operator_client.post("/api/operator/agencies/alpha/reactivate/", {}, format="json")
+    alpha.refresh_from_db()
+    assert alpha.status == "trial"
+    page = operator_client.get("/agencies/alpha/")
+    assert b"unpaid" in page.content  # recorded in the history
