@@ -35,6 +35,25 @@ def validate_slug(slug: str) -> None:
         raise ValidationError(_("“%(slug)s” is reserved; choose another name."), code="reserved_slug", params={"slug": slug})
 
 
+def validate_time_zone(value: str) -> None:
+    import zoneinfo
+
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("Unknown time zone; use a name such as Asia/Shanghai."), code="invalid_time_zone")
+
+
+def validate_region(value: str) -> None:
+    import phonenumbers
+
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(_("Use a two-letter country code such as CN."), code="invalid_region")
+
+
+def validate_currency(value: str) -> None:
+    if not re.fullmatch(r"[A-Z]{3}", value or ""):
+        raise ValidationError(_("Use a three-letter currency code such as CNY."), code="invalid_currency")
+
+
 class AgencyQuerySet(models.QuerySet):
     def agencies(self):
         """Real agencies: everything but the public (platform) row."""
@@ -68,11 +87,11 @@ class Agency(TenantMixin):
     trial_ends_at = models.DateTimeField(_("trial ends"), null=True, blank=True)
     # Agency settings that staff-facing code reads every day.
     default_region = models.CharField(
-        _("default phone region"), max_length=2, default="CN",
+        _("default phone region"), max_length=2, default="CN", validators=[validate_region],
         help_text=_("Two-letter country code used to read phone numbers written without +country code."),
     )
-    currency = models.CharField(_("currency"), max_length=3, default="CNY")
-    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    currency = models.CharField(_("currency"), max_length=3, default="CNY", validators=[validate_currency])
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
     language = models.CharField(_("default language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 

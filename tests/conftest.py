@@ -103,7 +103,7 @@ def api_client(agencies):
     """``api_client("alpha", "admin")``: an API client with alpha's admin's token, on alpha's host."""
 
     def make(slug: str, role: str | None = None, *, on: str | None = None) -> APIClient:
-        client = APIClient(HTTP_HOST=on or host(slug))
+        client = APIClient(HTTP_HOST=on or host(slug), HTTP_ACCEPT_LANGUAGE="en")
         if role is not None:
             with tenant_context(agencies[slug]):
                 token, _ = Token.objects.get_or_create(user=User.objects.get(email=f"{role}@{slug}.test"))
