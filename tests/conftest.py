@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 from django_tenants.utils import schema_context, tenant_context
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -53,7 +54,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _back_to_public():
+    """Each test starts on the public schema in English; requests may switch either."""
+    translation.activate("en")
     yield
+    translation.deactivate()
     connection.set_schema_to_public()
 
 
@@ -116,7 +120,7 @@ def api_client(agencies):
 
 @pytest.fixture
 def operator_client(db):
-    client = APIClient(HTTP_HOST="localhost")
+    client = APIClient(HTTP_HOST="localhost", HTTP_ACCEPT_LANGUAGE="en")
     with schema_context("public"):
         client.force_login(User.objects.get(email=OPERATOR))
     return client

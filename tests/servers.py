@@ -1,0 +1,149 @@
+"""Real servers for tests that need one: a gunicorn app server on the test database.
+
+pytest-django's ``live_server`` cannot be used here: it needs ``transactional_db``, whose flush
+at the end of each test would wipe the agencies that conftest.py commits once per session. The
+app server below is a separate process that reads and writes the committed test database, so
+whatever a test changes through it is committed: restore it afterwards (see ``committed``).
+
+Import what you need in a test module: ``from tests.servers import app_server, committed``.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(settings_dict: dict) -> str:
+    """A postgres:// URL for Django's connection settings (a socket-directory host is percent-encoded)."""
+    host = settings_dict.get("HOST") or ""
+    if host.startswith("/"):
+        host = quote(host, safe="")
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+def http_status(url: str, host: str, timeout: float = 2.0) -> int | None:
+    """The status of GET ``url`` with ``Host: host``, redirects not followed; None if nothing answers."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return None
+
+
+def log_tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class AppServer:
+    port: int
+    log: Path
+
+    def url(self, slug: str | None = None, path: str = "/") -> str:
+        """``url("alpha", "/staff/")`` → http://alpha.localhost:<port>/staff/ (Chromium resolves *.localhost)."""
+        host = f"{slug}.localhost" if slug else "localhost"
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """gunicorn serving caravan.wsgi on the (committed) test database, for the whole session."""
+    settings_dict = connection.settings_dict  # after django_db_setup: NAME is the test database
+    port = free_port()
+    env = os.environ.copy()
+    env.update({
+        "DATABASE_URL": database_url(settings_dict),
+        "PLATFORM_PORT": str(port),
+        "STATICFILES_MANIFEST": "0",
+        "FAST_PASSWORD_HASHING": "1",
+        "DJANGO_SETTINGS_MODULE": "caravan.settings",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform")]
+                                      + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]),
+    })
+    log = tmp_path_factory.mktemp("app-server") / "gunicorn.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "caravan.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+             "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    server = AppServer(port=port, log=log)
+    try:
+        deadline = time.monotonic() + 60
+        while http_status(server.url("alpha", "/accounts/login/"), f"alpha.localhost:{port}") != 200:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_tail(log)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not answer on port {port} within 60 s:\n{log_tail(log)}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        # The test database is dropped after this: wait until the workers' connections are gone.
+        with django_db_blocker.unblock():
+            deadline = time.monotonic() + 10
+            with connection.cursor() as cursor:
+                while time.monotonic() < deadline:
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                   [settings_dict["NAME"]])
+                    if cursor.fetchone()[0] == 0:
+                        break
+                    time.sleep(0.1)
+
+
+@pytest.fixture
+def committed(django_db_blocker):
+    """Run ORM code outside any test transaction, so that it is committed: ``with committed(): ...``.
+
+    Use it to read or restore rows that the app server changed. Not inside a Playwright
+    ``sync_playwright()`` block: Django refuses ORM calls while its event loop is running.
+    """
+    from contextlib import contextmanager
+
+    @contextmanager
+    def unblocked():
+        with django_db_blocker.unblock():
+            try:
+                yield
+            finally:
+                connection.set_schema_to_public()
+
+    return unblocked
