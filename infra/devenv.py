@@ -2,6 +2,7 @@
 
     python -m infra.devenv run              # set up and start web, worker, scheduler
     python -m infra.devenv test [pytest …]  # run the test suite
+    python -m infra.devenv bench [name …]   # run bench/*.py and print their figures
     python -m infra.devenv env              # print the environment the two above would use
 
 DATABASE_URL / REDIS_URL name the servers to use. When unset, an embedded PostgreSQL
@@ -131,6 +132,14 @@ def test(pytest_args: list[str]) -> int:
     return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
 
 
+def bench(names: list[str]) -> int:
+    """Run bench/<name>.py (all of them when no name is given) with the same environment."""
+    env = prepare_env()
+    env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
+    scripts = [ROOT / "bench" / f"{n}.py" for n in names] or sorted((ROOT / "bench").glob("*.py"))
+    return max((subprocess.call([PYTHON, str(s)], env=env, cwd=ROOT) for s in scripts), default=0)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "run"
     rest = [a for a in argv[1:] if a != "--"]
@@ -139,6 +148,8 @@ def main(argv: list[str]) -> int:
         return run()
     if command == "test":
         return test(rest)
+    if command == "bench":
+        return bench(rest)
     if command == "env":
         env = prepare_env()
         for key in ("DATABASE_URL", "REDIS_URL"):

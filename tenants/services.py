@@ -41,11 +41,13 @@ def agency_onboard(
     admin_name: str = "",
     language: str = "zh-hans",
     actor: str = "system",
+    schema_method: str = "auto",
 ) -> Onboarded:
     """Create an agency in one step: schema (cloned), domain, first admin with an invitation.
 
     All of it happens in one transaction (PostgreSQL DDL is transactional), so a failure at any
-    step leaves no agency row, domain, schema or user behind.
+    step leaves no agency row, domain, schema or user behind. ``schema_method`` ("auto", "clone"
+    or "migrate") exists for bench/onboarding.py, which compares the two ways.
     """
     from accounts.services import invitation_url, staff_invite
 
@@ -80,6 +82,7 @@ def agency_onboard(
             status=Agency.Status.TRIAL,
             trial_ends_at=timezone.now() + timezone.timedelta(days=TRIAL_DAYS),
         )
+        agency.schema_method = schema_method
         agency.save()  # creates the schema (Agency.create_schema clones the template)
         Domain.objects.create(domain=f"{slug}.{_platform_domain()}", tenant=agency, is_primary=True)
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.ONBOARDED, actor=actor,
@@ -136,7 +139,7 @@ def agency_delete(*, agency: Agency, confirm_slug: str, actor: str) -> None:
         raise ValidationError({"confirm_slug": [_("Type the agency's slug exactly to confirm deletion.")]})
     import logging
 
-    logging.getLogger("caravan.tenants").warning("Agency %s deleted by %s", agency.slug, actor)
+    logging.getLogger("caravan.tenants").info("Agency %s deleted by %s", agency.slug, actor)
     with schema_context(get_public_schema_name()), transaction.atomic():
         agency.delete(force_drop=True)
 
