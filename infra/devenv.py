@@ -72,6 +72,7 @@ def start_embedded_redis() -> str:
 
 def prepare_env() -> dict:
     VAR.mkdir(parents=True, exist_ok=True)
+    (ROOT / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT default
     env = os.environ.copy()
     env.setdefault("SECRET_KEY", _secret("secret-key"))
     if not env.get("DATABASE_URL"):

@@ -13,8 +13,9 @@ from .base import AgencyPage
 class DashboardView(AgencyPage, View):
     def get(self, request):
         agency = require_agency()
+        # An unusable password ("!…") means the invitation is not accepted yet.
         counts = User.objects.aggregate(
-            active=Count("pk", filter=Q(is_active=True)),
+            active=Count("pk", filter=Q(is_active=True) & ~Q(password__startswith="!")),
             pending=Count("pk", filter=Q(is_active=True, password__startswith="!")),
         )
         by_role = dict(User.objects.filter(is_active=True).values_list("role").annotate(n=Count("pk")))

@@ -1,6 +1,7 @@
 """Error reporting to Sentry: the agency attached as a tag, personal data scrubbed out.
 
-``send_default_pii`` stays off (no cookies, headers with user data, IPs or user e-mails) and
+``data_collection`` (successor of ``send_default_pii``) collects no user info, bodies or local
+variables, and
 :func:`scrub_event` removes e-mail addresses, phone numbers and document numbers from every
 string in the event (messages, exception values, breadcrumbs, local variables) before it leaves.
 """
@@ -63,8 +64,9 @@ def init_sentry(*, dsn: str, environment: str, transport=None) -> bool:
     options = dict(
         dsn=dsn,
         environment=environment,
-        send_default_pii=False,
-        include_local_variables=False,
+        # No user info, cookies, bodies, query data or local variables; the scrubber is the backstop.
+        data_collection={"user_info": False, "http_bodies": [], "database_query_data": False,
+                         "stack_frame_variables": False},
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         before_breadcrumb=scrub_breadcrumb,
