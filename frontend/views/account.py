@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from rest_framework.authtoken.models import Token
 
+from accounts.roles import Cap
 from accounts.services import user_set_language
 from caravan.tenancy import current_agency
 from tenants.models import Agency
@@ -100,8 +101,6 @@ class AgencySettingsForm(forms.ModelForm):
 
 
 class AgencySettingsView(AgencyPage, View):
-    from accounts.roles import Cap
-
     required_cap = Cap.SETTINGS_MANAGE
 
     def get(self, request):

@@ -12,7 +12,7 @@ from django.views import View
 from accounts import services
 from accounts.models import User
 from accounts.roles import Cap, Role
-from console.views import apply_errors
+from caravan.forms import apply_errors
 
 from .base import AgencyPage
 

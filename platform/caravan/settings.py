@@ -38,6 +38,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -55,8 +56,10 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "rest_framework.authtoken",
     "accounts",
+    "crm",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+# crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.
 
 TENANT_MODEL = "tenants.Agency"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -217,6 +220,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our log format: every line shows [schema]
 
 # --- Mail -----------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
@@ -227,6 +231,14 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_FILE_PATH = BASE_DIR / "var" / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Caravan <no-reply@caravan.localhost>")
+
+# --- Personal data -------------------------------------------------------------------------------
+# Travel document numbers are encrypted with these (see crm/crypto.py). Newest key first.
+DOCUMENT_KEYS = env_secret("DOCUMENT_KEYS")
+DOCUMENT_HASH_KEY = env_secret("DOCUMENT_HASH_KEY")
+if not DOCUMENT_KEYS or not DOCUMENT_HASH_KEY:
+    raise ImproperlyConfigured("DOCUMENT_KEYS and DOCUMENT_HASH_KEY must be set; `make run`/`make test` generate them in var/.")
+CRM_DEFAULT_REGION = "CN"
 
 # --- Observability --------------------------------------------------------------------------------
 SENTRY_DSN = env_secret("SENTRY_DSN")

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
+from caravan.forms import apply_errors
 from tenants import services
 from tenants.models import Agency, AgencyEvent
 
@@ -28,15 +29,6 @@ class OnboardForm(forms.Form):
     admin_name = forms.CharField(label=gettext_lazy("First admin's name"), max_length=150, required=False)
     language = forms.ChoiceField(label=gettext_lazy("Default language"),
                                  choices=[("zh-hans", "简体中文"), ("en", "English")])
-
-
-def apply_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Put a service's ValidationError on the form's fields."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class AgencyListView(OperatorRequired, View):

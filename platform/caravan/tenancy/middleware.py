@@ -1,5 +1,6 @@
 """Request-side tenancy: pick the agency by host, then fence what the request may do."""
 import sentry_sdk
+from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -17,7 +18,11 @@ class AgencyMainMiddleware(TenantMainMiddleware):
 
 
 class AgencyContextMiddleware:
-    """Puts the agency's time zone and language default in place and tags error reports."""
+    """Puts the agency's time zone and default language in place and tags error reports.
+
+    Language: the person's own choice (cookie, or their account) wins; without one, the agency's
+    default language applies rather than the browser's.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -28,6 +33,11 @@ class AgencyContextMiddleware:
         if agency is not None:
             timezone.activate(agency.time_zone)
             scope.set_tag("agency", agency.slug)
+            if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+                user = getattr(request, "user", None)
+                language = (getattr(user, "language", "") if user and user.is_authenticated else "") or agency.language
+                translation.activate(language)
+                request.LANGUAGE_CODE = translation.get_language()
         else:
             timezone.deactivate()
             scope.set_tag("agency", "platform")
@@ -35,7 +45,8 @@ class AgencyContextMiddleware:
 
 
 # Paths that stay writable for a read-only agency: signing in and out, choosing a language.
-_ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/")
+_ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/",
+                            "/accounts/invitation/", "/api/v1/auth/token/")
 
 
 class ReadOnlyAgencyMiddleware:

@@ -5,6 +5,7 @@
   the worker that it really runs inside an agency schema.
 - :func:`fan_out` is the platform-side periodic job that queues one agency task per live agency.
 """
+import sentry_sdk
 from celery import shared_task
 from celery.utils import uuid
 from django.db import connection, transaction
@@ -34,6 +35,7 @@ class AgencyTask(TenantTask):
     def __call__(self, *args, **kwargs):
         if connection.schema_name == get_public_schema_name():
             raise NoAgencyError(f"Task {self.name} reached the worker without an agency; refusing to run in public.")
+        sentry_sdk.get_isolation_scope().set_tag("agency", connection.tenant.slug)
         return super().__call__(*args, **kwargs)
 
 

@@ -6,6 +6,7 @@ migrations"). Agencies are migrated with django-tenants' multiprocessing executo
 """
 import time
 
+from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
 from tenants.models import Agency
@@ -23,5 +24,6 @@ class Command(BaseCommand):
         migrate_template(verbosity=verbosity)
         count = Agency.objects.agencies().count()
         if count:
-            call_command("migrate_schemas", tenant=True, interactive=False, verbosity=verbosity)
+            call_command("migrate_schemas", tenant=True, executor=settings.TENANT_MIGRATION_EXECUTOR,
+                         interactive=False, verbosity=verbosity)
         self.stdout.write(f"Migrated public, template and {count} agencies in {time.monotonic() - started:.1f}s")
