@@ -1,10 +1,13 @@
 """Agency pages (agency hosts)."""
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from .views import account, dashboard, language, search, staff
 
 urlpatterns = [
+    path("", include("frontend.urls_customers")),
+    path("", include("frontend.urls_customer_details")),
+    path("", include("frontend.urls_imports")),
     path("", dashboard.DashboardView.as_view(), name="home"),
     path("search/", search.SearchView.as_view(), name="search"),
     path("staff/", staff.StaffListView.as_view(), name="staff_list"),

@@ -4,7 +4,6 @@ Every function here is the one path for its action, whether it comes from the op
 console, the operator API or ``manage.py onboard_agency``.
 """
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -150,11 +149,11 @@ def _forget_files_and_cache(agency: Agency) -> None:
     """A later agency given the same slug must not find the deleted one's files or cache entries."""
     import shutil
 
-    from django.conf import settings
     from django.core.cache import cache
+    from django.core.files.storage import default_storage
 
-    shutil.rmtree(Path(settings.MEDIA_ROOT) / agency.schema_name, ignore_errors=True)
     with tenant_context(agency):
+        shutil.rmtree(default_storage.path(""), ignore_errors=True)  # MEDIA_ROOT/<schema>/
         cache.delete_pattern("*")
 
 

@@ -25,6 +25,7 @@ class Cap(models.TextChoices):
     CUSTOMERS_VIEW = "customers.view", _("See customer cards")
     CUSTOMERS_EDIT = "customers.edit", _("Create and edit customers")
     CUSTOMERS_IMPORT = "customers.import", _("Import and export customers")
+    CUSTOMERS_MANAGE = "customers.manage", _("Merge duplicates, hand over and bulk-assign customers")
     DOCUMENTS_VIEW = "documents.view", _("See travel documents (masked)")
     DOCUMENTS_REVEAL = "documents.reveal", _("Reveal full document numbers")
     PIPELINE_WORK = "pipeline.work", _("Work leads, opportunities and trips")

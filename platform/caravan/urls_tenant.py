@@ -27,6 +27,8 @@ api_v1 = [
     path("auth/token/", TokenView.as_view(), name="api_token"),
     path("me/", accounts_api.MeView.as_view(), name="api_me"),
     path("agency/", accounts_api.AgencySettingsView.as_view(), name="api_agency"),
+    path("", include("crm.api_urls")),
+    path("", include("crm.api_import_urls")),
     path("", include(router.urls)),
 ]
 

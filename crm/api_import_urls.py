@@ -1,0 +1,2 @@
+"""Filled in by the Customer 360 work (issue 3)."""
+urlpatterns = []

@@ -1,0 +1,443 @@
+"""Customer writes. The page, the API, imports, merges and tasks all come through here, so every
+path validates, de-duplicates and audits the same way (R-CUST-5/6/7).
+"""
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import cycle
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.roles import Cap
+from caravan.tenancy import require_agency
+
+from . import crypto
+from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
+                     LoyaltyMembership, Phone, Preferences, TravelDocument)
+from .normalize import email_normal, phone_e164, search_text
+
+# Identity and contact fields whose every change is recorded with who, when, old → new.
+AUDITED = ("kind", "name", "latin_surname", "latin_given", "gender", "birthday", "owner", "phones", "emails", "addresses")
+EDITABLE = ("kind", "name", "latin_surname", "latin_given", "gender", "birthday", "language", "source", "owner",
+            "tags", "notes", "industry", "external_ref")
+Via = ChangeLog.Via
+
+
+@dataclass
+class DuplicateCustomer(Exception):
+    """The phone, e-mail or document number belongs to a customer already on file."""
+
+    matches: list = field(default_factory=list)  # [(customer, reason)]
+
+    def __str__(self):
+        return _("This customer may already exist: %(names)s") % {
+            "names": ", ".join(f"{c.name} ({reason})" for c, reason in self.matches)}
+
+
+# --- reading back what was typed ----------------------------------------------------------------
+
+def _clean_phones(raw: list[str] | None) -> list[str] | None:
+    if raw is None:
+        return None
+    region = require_agency().default_region
+    numbers, errors = [], []
+    for value in raw:
+        if not (value or "").strip():
+            continue
+        try:
+            number = phone_e164(value, region)
+        except ValidationError as exc:
+            errors.extend(exc.messages)
+            continue
+        if number not in numbers:
+            numbers.append(number)
+    if errors:
+        raise ValidationError({"phones": errors})
+    return numbers
+
+
+def _clean_emails(raw: list[str] | None) -> list[str] | None:
+    if raw is None:
+        return None
+    addresses, errors = [], []
+    for value in raw:
+        if not (value or "").strip():
+            continue
+        try:
+            address = email_normal(value)
+        except ValidationError as exc:
+            errors.extend(exc.messages)
+            continue
+        if address not in addresses:
+            addresses.append(address)
+    if errors:
+        raise ValidationError({"emails": errors})
+    return addresses
+
+
+def _clean_fields(fields: dict) -> dict:
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"Not customer fields: {sorted(unknown)}")
+    errors = {}
+    if "name" in fields:
+        fields["name"] = (fields["name"] or "").strip()
+        if not fields["name"]:
+            errors["name"] = [_("Enter the customer's name.")]
+    if "kind" in fields and fields["kind"] not in Customer.Kind.values:
+        errors["kind"] = [_("Choose individual or corporate account.")]
+    if "source" in fields and fields["source"] not in Customer.Source.values:
+        errors["source"] = [_("Choose a source channel.")]
+    for key in ("latin_surname", "latin_given"):
+        if key in fields:
+            fields[key] = (fields[key] or "").strip()
+            if fields[key] and not fields[key].replace(" ", "").replace("-", "").replace("'", "").isascii():
+                errors[key] = [_("Use Latin letters as printed in the passport.")]
+    if "birthday" in fields and fields["birthday"] and fields["birthday"] > date.today():
+        errors["birthday"] = [_("The birthday cannot be in the future.")]
+    if "tags" in fields:
+        fields["tags"] = sorted({t.strip() for t in fields["tags"] or [] if t and t.strip()})
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def find_duplicates(*, phones=(), emails=(), exclude: Customer | None = None) -> list:
+    """Live customers owning any of these (normalised) phones or e-mails, with the reason."""
+    matches = {}
+    for phone in Phone.objects.filter(number__in=list(phones)).select_related("customer"):
+        matches.setdefault(phone.customer, _("phone %(number)s") % {"number": phone.number})
+    for email in Email.objects.filter(address__in=list(emails)).select_related("customer"):
+        matches.setdefault(email.customer, _("e-mail %(address)s") % {"address": email.address})
+    return [(c, why) for c, why in matches.items() if exclude is None or c.pk != exclude.pk]
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+def _snapshot(customer: Customer) -> dict:
+    snap = {name: "" if getattr(customer, name) is None else str(getattr(customer, name))
+            for name in AUDITED if name not in ("phones", "emails", "addresses", "owner")}
+    snap["owner"] = customer.owner.email if customer.owner_id else ""
+    if customer.pk:
+        snap["phones"] = ", ".join(customer.phones.values_list("number", flat=True))
+        snap["emails"] = ", ".join(customer.emails.values_list("address", flat=True))
+        snap["addresses"] = " | ".join(a.line + (f", {a.city}" if a.city else "") for a in customer.addresses.all())
+    return snap
+
+
+def _audit(customer: Customer, before: dict, actor: User | None, via: str) -> None:
+    after = _snapshot(customer)
+    ChangeLog.objects.bulk_create([
+        ChangeLog(customer=customer, actor=actor, via=via, field=name, old=before.get(name, ""), new=after[name])
+        for name in AUDITED if before.get(name, "") != after[name]
+    ])
+
+
+def refresh_search_text(customer: Customer) -> None:
+    companies = []
+    if customer.kind == Customer.Kind.PERSON and customer.pk:
+        companies = list(Employment.objects.filter(person=customer).values_list("company__name", flat=True))
+    customer.search_text = search_text(customer.name, customer.latin_surname, customer.latin_given,
+                                       f"{customer.latin_given} {customer.latin_surname}",
+                                       *(customer.emails.values_list("address", flat=True) if customer.pk else []),
+                                       *companies)
+    Customer.objects.filter(pk=customer.pk).update(search_text=customer.search_text)
+
+
+def _replace_contacts(customer: Customer, phones, emails, addresses) -> None:
+    if phones is not None:
+        customer.phones.exclude(number__in=phones).delete()
+        have = set(customer.phones.values_list("number", flat=True))
+        Phone.objects.bulk_create([Phone(customer=customer, number=n) for n in phones if n not in have])
+    if emails is not None:
+        customer.emails.exclude(address__in=emails).delete()
+        have = set(customer.emails.values_list("address", flat=True))
+        Email.objects.bulk_create([Email(customer=customer, address=a) for a in emails if a not in have])
+    if addresses is not None:
+        customer.addresses.all().delete()
+        Address.objects.bulk_create([Address(customer=customer, **a) for a in addresses if a.get("line")])
+
+
+def _save_guarded(fn):
+    """Turn a unique-constraint race (two people saving the same phone at once) into a duplicate."""
+    try:
+        with transaction.atomic():
+            return fn()
+    except IntegrityError as exc:
+        if "crm_phone_unique" in str(exc) or "crm_email_unique" in str(exc) or "crm_document_unique" in str(exc):
+            raise DuplicateCustomer([]) from exc
+        raise
+
+
+# --- customers ------------------------------------------------------------------------------
+
+def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(), **fields) -> Customer:
+    fields = _clean_fields({"kind": Customer.Kind.PERSON, **fields})
+    phones, emails = _clean_phones(list(phones)), _clean_emails(list(emails))
+    if "name" not in fields:
+        raise ValidationError({"name": [_("Enter the customer's name.")]})
+    duplicates = find_duplicates(phones=phones, emails=emails)
+    if duplicates:
+        raise DuplicateCustomer(duplicates)
+
+    def write():
+        customer = Customer.objects.create(**fields)
+        _replace_contacts(customer, phones, emails, list(addresses))
+        refresh_search_text(customer)
+        _audit(customer, {}, actor, via)
+        return customer
+
+    return _save_guarded(write)
+
+
+def customer_update(*, actor: User | None, via: str, customer: Customer, phones=None, emails=None, addresses=None,
+                    **fields) -> Customer:
+    fields = _clean_fields(dict(fields))
+    phones, emails = _clean_phones(phones), _clean_emails(emails)
+    duplicates = find_duplicates(phones=phones or (), emails=emails or (), exclude=customer)
+    if duplicates:
+        raise DuplicateCustomer(duplicates)
+
+    def write():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        before = _snapshot(locked)
+        for key, value in fields.items():
+            setattr(locked, key, value)
+        locked.save()
+        _replace_contacts(locked, phones, emails, addresses)
+        refresh_search_text(locked)
+        if locked.kind == Customer.Kind.COMPANY and before["name"] != locked.name:
+            for link in Employment.objects.filter(company=locked).select_related("person"):
+                refresh_search_text(link.person)
+        _audit(locked, before, actor, via)
+        return locked
+
+    return _save_guarded(write)
+
+
+def customer_preferences_set(*, actor: User | None, customer: Customer, **values) -> Preferences:
+    prefs, _created = Preferences.objects.get_or_create(customer=customer)
+    for key, value in values.items():
+        setattr(prefs, key, value)
+    if "airlines" in values:
+        prefs.airlines = sorted({a.strip().upper() for a in prefs.airlines if a.strip()})
+        bad = [a for a in prefs.airlines if len(a) != 2 or not a.isalnum()]
+        if bad:
+            raise ValidationError({"airlines": [_("Use two-character IATA airline codes, e.g. CA, MU, CZ.")]})
+    prefs.full_clean()
+    prefs.save()
+    return prefs
+
+
+def employment_set(*, actor: User | None, company: Customer, person: Customer, **values) -> Employment:
+    if company.kind != Customer.Kind.COMPANY or person.kind != Customer.Kind.PERSON:
+        raise ValidationError(_("Link a person to a corporate account."))
+    link, _created = Employment.objects.update_or_create(company=company, person=person, defaults=values)
+    refresh_search_text(person)
+    return link
+
+
+@transaction.atomic
+def customers_bulk_update(*, actor: User, via: str, customers, owner: User | None = None, add_tag: str = "") -> int:
+    """Assign an owner and/or add a tag to many customers at once, audited per customer."""
+    count = 0
+    for customer in customers.select_for_update().select_related("owner"):
+        before = _snapshot(customer)
+        if owner is not None:
+            customer.owner = owner
+        if add_tag and add_tag not in customer.tags:
+            customer.tags = sorted([*customer.tags, add_tag.strip()])
+        customer.save(update_fields=["owner", "tags", "updated_at"])
+        _audit(customer, before, actor, via)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def customers_handover(*, actor: User, from_user: User, to_users: list[User]) -> Handover:
+    """Give every customer of ``from_user`` to the colleagues in ``to_users``, in turn (R-CUST-5)."""
+    to_users = [u for u in to_users if u.pk != from_user.pk]
+    if not to_users:
+        raise ValidationError({"to_users": [_("Choose at least one colleague to hand over to.")]})
+    if any(not u.is_active for u in to_users):
+        raise ValidationError({"to_users": [_("Hand over only to active colleagues.")]})
+    ids = list(Customer.objects.select_for_update().filter(owner=from_user, merged_into__isnull=True)
+               .order_by("pk").values_list("pk", flat=True))
+    share: dict[int, list[int]] = {u.pk: [] for u in to_users}
+    for customer_id, user in zip(ids, cycle(to_users)):
+        share[user.pk].append(customer_id)
+    emails = {u.pk: u.email for u in to_users}
+    logs = []
+    for user_id, customer_ids in share.items():
+        Customer.objects.filter(pk__in=customer_ids).update(owner_id=user_id, updated_at=timezone.now())
+        logs += [ChangeLog(customer_id=c, actor=actor, via=Via.HANDOVER, field="owner", old=from_user.email,
+                           new=emails[user_id]) for c in customer_ids]
+    ChangeLog.objects.bulk_create(logs, batch_size=1000)
+    return Handover.objects.create(from_user=from_user, actor=actor,
+                                   summary={str(k): len(v) for k, v in share.items()})
+
+
+@transaction.atomic
+def customer_merge(*, actor: User, keep: Customer, drop: Customer, via: str = Via.PAGE) -> Customer:
+    """Join ``drop`` into ``keep``: every phone, e-mail, document, contact, preference and history
+    entry moves to ``keep``; blanks on ``keep`` are filled from ``drop``; ``drop`` stays only as a
+    pointer (``merged_into``) so old links still resolve. Recorded on both."""
+    if keep.pk == drop.pk:
+        raise ValidationError(_("Choose two different customers."))
+    locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[keep.pk, drop.pk]).order_by("pk")}
+    keep, drop = locked[keep.pk], locked[drop.pk]
+    if keep.merged_into_id or drop.merged_into_id:
+        raise ValidationError(_("One of these customers was already merged."))
+    if keep.kind != drop.kind:
+        raise ValidationError(_("An individual and a corporate account cannot be merged."))
+    before = _snapshot(keep)
+    for model in (Phone, Email, Address, FamilyDate, TravelDocument, Contact, ChangeLog):
+        model.objects.filter(customer=drop).update(customer=keep)
+    for link in Employment.objects.filter(person=drop):
+        if Employment.objects.filter(company=link.company, person=keep).exists():
+            link.delete()
+        else:
+            Employment.objects.filter(pk=link.pk).update(person=keep)
+    for link in Employment.objects.filter(company=drop):
+        if Employment.objects.filter(company=keep, person=link.person).exists():
+            link.delete()
+        else:
+            Employment.objects.filter(pk=link.pk).update(company=keep)
+    kept_programmes = set(keep.loyalty.values_list("programme", flat=True))
+    drop.loyalty.exclude(programme__in=kept_programmes).update(customer=keep)
+    _merge_preferences(keep, drop)
+    for name in ("latin_surname", "latin_given", "gender", "birthday", "owner", "industry", "external_ref"):
+        if not getattr(keep, name) and getattr(drop, name):
+            setattr(keep, name, getattr(drop, name))
+    keep.tags = sorted(set(keep.tags) | set(drop.tags))
+    if drop.notes:
+        keep.notes = "\n\n".join(n for n in (keep.notes, drop.notes) if n)
+    keep.save()
+    drop.merged_into = keep
+    drop.save(update_fields=["merged_into", "updated_at"])
+    refresh_search_text(keep)
+    Customer.objects.filter(pk=drop.pk).update(search_text="")
+    _audit(keep, before, actor, via)
+    ChangeLog.objects.create(customer=keep, actor=actor, via=via, field="merged",
+                             old=f"{drop.name} (#{drop.pk})", new=f"{keep.name} (#{keep.pk})")
+    return keep
+
+
+def _merge_preferences(keep: Customer, drop: Customer) -> None:
+    theirs = Preferences.objects.filter(customer=drop).first()
+    if theirs is None:
+        return
+    mine = Preferences.objects.filter(customer=keep).first()
+    if mine is None:
+        Preferences.objects.filter(pk=theirs.pk).update(customer=keep)
+        return
+    for name in ("seat", "meal", "cabin", "aircraft_size", "room_type", "price_sensitivity", "budget_per_trip"):
+        if not getattr(mine, name) and getattr(theirs, name):
+            setattr(mine, name, getattr(theirs, name))
+    for name in ("airlines", "hotel_chains", "interests"):
+        setattr(mine, name, sorted(set(getattr(mine, name)) | set(getattr(theirs, name))))
+    mine.save()
+    theirs.delete()
+
+
+# --- documents --------------------------------------------------------------------------------
+
+EXPIRY_WARNING = timedelta(days=183)  # six months
+
+
+def document_add(*, actor: User | None, customer: Customer, kind: str, issuing_country: str, number: str,
+                 via: str, expires_on=None, issued_on=None, valid_for: str = "") -> TravelDocument:
+    clean = crypto.normalise_number(number)
+    errors = {}
+    if kind not in TravelDocument.Kind.values:
+        errors["kind"] = [_("Choose the kind of document.")]
+    if not 5 <= len(clean) <= 20:
+        errors["number"] = [_("A document number has 5 to 20 letters and digits.")]
+    if len(issuing_country or "") != 2:
+        errors["issuing_country"] = [_("Use the two-letter country code, e.g. CN.")]
+    if expires_on and issued_on and expires_on <= issued_on:
+        errors["expires_on"] = [_("The expiry date must come after the issue date.")]
+    if errors:
+        raise ValidationError(errors)
+    issuing_country = issuing_country.upper()
+    number_hash = crypto.lookup_hash(f"{kind}:{issuing_country}:{clean}")
+    existing = TravelDocument.objects.filter(number_hash=number_hash).select_related("customer").first()
+    if existing is not None:
+        raise DuplicateCustomer([(existing.customer, _("document %(number)s") % {"number": existing.masked})])
+
+    def write():
+        document = TravelDocument.objects.create(
+            customer=customer, kind=kind, issuing_country=issuing_country, valid_for=(valid_for or "").upper(),
+            number_encrypted=crypto.encrypt(clean), number_hash=number_hash,
+            tail_hash=crypto.lookup_hash("tail:" + clean[-4:]), masked=crypto.mask(clean),
+            expires_on=expires_on, issued_on=issued_on)
+        ChangeLog.objects.create(customer=customer, actor=actor, via=via, field="documents",
+                                 new=f"{document.get_kind_display()} {document.masked}")
+        return document
+
+    return _save_guarded(write)
+
+
+def document_reveal(*, actor: User, document: TravelDocument, via: str) -> str:
+    """The full number, for roles allowed to see it; every reveal is recorded."""
+    if not actor.can(Cap.DOCUMENTS_REVEAL):
+        raise PermissionDenied
+    DocumentReveal.objects.create(document=document, user=actor, via=via)
+    return crypto.decrypt(document.number_encrypted)
+
+
+def document_expiry(document: TravelDocument, *, on: date | None = None) -> str:
+    """'expired', 'expiring' (within six months of ``on``, default today) or ''."""
+    if document.expires_on is None:
+        return ""
+    on = on or timezone.localdate()
+    if document.expires_on < on:
+        return "expired"
+    if document.expires_on < on + EXPIRY_WARNING:
+        return "expiring"
+    return ""
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, direction: str = "out",
+                next_step: str = "", next_step_due=None, at=None) -> Contact:
+    errors = {}
+    if channel not in Contact.Channel.values:
+        errors["channel"] = [_("Choose a channel.")]
+    if direction not in Contact.Direction.values:
+        errors["direction"] = [_("Choose a direction.")]
+    if not (summary or "").strip():
+        errors["summary"] = [_("Write what was said or done.")]
+    if next_step_due and not (next_step or "").strip():
+        errors["next_step"] = [_("Say what the next step is.")]
+    if errors:
+        raise ValidationError(errors)
+    return Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
+                                  summary=summary.strip(), next_step=(next_step or "").strip(),
+                                  next_step_due=next_step_due, at=at or timezone.now())
+
+
+def complaint_resolve(*, actor: User, contact: Contact) -> Contact:
+    if contact.channel != Contact.Channel.COMPLAINT:
+        raise ValidationError(_("Only complaints are resolved."))
+    Contact.objects.filter(pk=contact.pk).update(resolved=True)
+    contact.resolved = True
+    return contact
+
+
+def loyalty_set(*, actor: User | None, customer: Customer, programme: str, number: str, tier: str = "") -> LoyaltyMembership:
+    if not programme.strip() or not number.strip():
+        raise ValidationError({"number": [_("Give the programme and the member number.")]})
+    membership, _created = LoyaltyMembership.objects.update_or_create(
+        customer=customer, programme=programme.strip(), defaults={"number": number.strip(), "tier": tier.strip()})
+    return membership
+
+
+def family_date_add(*, actor: User | None, customer: Customer, label: str, date) -> FamilyDate:
+    if not (label or "").strip():
+        raise ValidationError({"label": [_("Name the occasion.")]})
+    return FamilyDate.objects.create(customer=customer, label=label.strip(), date=date)
