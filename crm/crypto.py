@@ -47,5 +47,5 @@ def lookup_hash(value: str) -> str:
 
 def mask(number: str) -> str:
     """Show at most the first half (and never more than five characters): E12345678 → E1234****."""
-    visible = min(5, len(number) // 2)
+    visible = min(5, (len(number) + 1) // 2)
     return number[:visible] + "*" * (len(number) - visible)

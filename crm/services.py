@@ -174,11 +174,25 @@ def _save_guarded(fn):
 
 # --- customers ------------------------------------------------------------------------------
 
+def _clean_all(fields: dict, phones, emails) -> tuple[dict, list | None, list | None]:
+    """Clean fields, phones and e-mails together so every field error is reported at once."""
+    errors: dict[str, list] = {}
+    results = []
+    for clean, value in ((_clean_fields, fields), (_clean_phones, phones), (_clean_emails, emails)):
+        try:
+            results.append(clean(value))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+            results.append(None)
+    if errors:
+        raise ValidationError(errors)
+    return results[0], results[1], results[2]
+
+
 def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(), **fields) -> Customer:
-    fields = _clean_fields({"kind": Customer.Kind.PERSON, **fields})
-    phones, emails = _clean_phones(list(phones)), _clean_emails(list(emails))
-    if "name" not in fields:
-        raise ValidationError({"name": [_("Enter the customer's name.")]})
+    if not fields.get("name"):
+        fields["name"] = ""
+    fields, phones, emails = _clean_all({"kind": Customer.Kind.PERSON, **fields}, list(phones), list(emails))
     duplicates = find_duplicates(phones=phones, emails=emails)
     if duplicates:
         raise DuplicateCustomer(duplicates)
@@ -195,8 +209,7 @@ def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addre
 
 def customer_update(*, actor: User | None, via: str, customer: Customer, phones=None, emails=None, addresses=None,
                     **fields) -> Customer:
-    fields = _clean_fields(dict(fields))
-    phones, emails = _clean_phones(phones), _clean_emails(emails)
+    fields, phones, emails = _clean_all(dict(fields), phones, emails)
     duplicates = find_duplicates(phones=phones or (), emails=emails or (), exclude=customer)
     if duplicates:
         raise DuplicateCustomer(duplicates)
