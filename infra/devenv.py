@@ -74,7 +74,7 @@ def start_embedded_redis() -> str:
 
 def prepare_env() -> dict:
     VAR.mkdir(parents=True, exist_ok=True)
-    (ROOT / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT default
+    (VAR / "static").mkdir(parents=True, exist_ok=True)
     env = os.environ.copy()
     env.setdefault("SECRET_KEY", _secret("secret-key"))
     env.setdefault("DOCUMENT_HASH_KEY", _secret("document-hash-key"))
@@ -95,6 +95,8 @@ def prepare_env() -> dict:
     paths = [str(ROOT), str(ROOT / "platform")]
     env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("DJANGO_SETTINGS_MODULE", "caravan.settings")
+    for name, folder in (("STATIC_ROOT", "static"), ("MEDIA_ROOT", "media"), ("EMAIL_FILE_PATH", "mail")):
+        env.setdefault(name, str(VAR / folder))
     return env
 
 
@@ -110,7 +112,7 @@ def run() -> int:
     password = env.get("DEMO_PASSWORD") or _secret("demo-password")
     print("Migrating…", flush=True)
     manage(env, "migrate_platform", "--verbosity", "0")
-    manage(env, "seed_demo", "--password", password)
+    manage(env, "seed_demo", f"--password={password}")  # a password may begin with "-"
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
 
     from honcho.manager import Manager

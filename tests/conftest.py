@@ -36,6 +36,8 @@ def host(slug: str | None) -> str:
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    if not connection.settings_dict["NAME"].startswith("test_"):
+        pytest.fail("No test database was set up: mark the test django_db.")
     with django_db_blocker.unblock():
         call_command("migrate_platform", verbosity=0)
         with schema_context("public"):

@@ -4,6 +4,8 @@ pytest-django's ``live_server`` cannot be used here: it needs ``transactional_db
 at the end of each test would wipe the agencies that conftest.py commits once per session. The
 app server below is a separate process that reads and writes the committed test database, so
 whatever a test changes through it is committed: restore it afterwards (see ``committed``).
+Mark such tests ``django_db`` all the same: pytest-django creates the test database only when
+some collected test asks for it, and conftest.py's agencies are made in it.
 
 Import what you need in a test module: ``from tests.servers import app_server, committed``.
 """
@@ -14,12 +16,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import dj_database_url
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,6 +86,9 @@ class AppServer:
 def app_server(django_db_setup, django_db_blocker, tmp_path_factory):
     """gunicorn serving caravan.wsgi on the (committed) test database, for the whole session."""
     settings_dict = connection.settings_dict  # after django_db_setup: NAME is the test database
+    if settings_dict["NAME"] == dj_database_url.parse(os.environ["DATABASE_URL"])["NAME"]:
+        pytest.fail("No test database was set up (pytest-django makes one only when a collected test asks for it): "
+                    "mark the tests that use app_server with pytest.mark.django_db.")
     port = free_port()
     env = os.environ.copy()
     env.update({
@@ -103,7 +110,8 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory):
     server = AppServer(port=port, log=log)
     try:
         deadline = time.monotonic() + 60
-        while http_status(server.url("alpha", "/accounts/login/"), f"alpha.localhost:{port}") != 200:
+        # Python's resolver does not know *.localhost (Chromium does): ask 127.0.0.1 with a Host header.
+        while http_status(f"http://127.0.0.1:{port}/accounts/login/", f"alpha.localhost:{port}") != 200:
             if process.poll() is not None:
                 pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_tail(log)}")
             if time.monotonic() > deadline:
@@ -131,19 +139,23 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def committed(django_db_blocker):
-    """Run ORM code outside any test transaction, so that it is committed: ``with committed(): ...``.
+    """``with committed(): ...``: ORM code on a connection of its own, in autocommit, so it is committed.
 
-    Use it to read or restore rows that the app server changed. Not inside a Playwright
-    ``sync_playwright()`` block: Django refuses ORM calls while its event loop is running.
+    A test marked ``django_db`` runs inside a transaction that is rolled back; rows the app
+    server changed must be read and put back outside of it. Not inside a Playwright
+    ``sync_playwright()`` block: Django refuses ORM calls while an event loop is running.
     """
-    from contextlib import contextmanager
 
     @contextmanager
-    def unblocked():
-        with django_db_blocker.unblock():
-            try:
+    def own_connection():
+        saved = connections[DEFAULT_DB_ALIAS]
+        fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+        connections[DEFAULT_DB_ALIAS] = fresh
+        try:
+            with django_db_blocker.unblock():
                 yield
-            finally:
-                connection.set_schema_to_public()
+        finally:
+            fresh.close()
+            connections[DEFAULT_DB_ALIAS] = saved
 
-    return unblocked
+    return own_connection

@@ -2,7 +2,8 @@
 
 Chromium (Debian's, /usr/bin/chromium) drives a real gunicorn server (tests/servers.py) on the
 test database. What the server writes is committed, so ``alpha_admin`` puts the admin's row and
-alpha's sessions back as they were after each test.
+alpha's sessions back as they were after each test (on a connection of its own: the test's own
+transaction is rolled back).
 """
 import re
 import shutil
@@ -22,6 +23,7 @@ SCREENSHOT = Path("/tmp/dashboard-zh.png")
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
     pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
                        reason=f"Chromium is not installed at {CHROMIUM} (run `make browser` or apt-get install chromium)"),
 ]

@@ -103,6 +103,7 @@ def test_cache_keys_carry_the_agency(alpha, bravo):
 
 def test_uploaded_files_are_stored_per_agency(alpha, bravo, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"  # django-tenants' storage re-reads MEDIA_ROOT only then
     with tenant_context(alpha):
         name = default_storage.save("documents/passport.pdf", ContentFile(b"alpha scan"))
         alpha_path = default_storage.path(name)

@@ -165,6 +165,7 @@ def test_delete_forgets_the_agencys_files_and_cache(settings, tmp_path):
     from django.core.files.storage import default_storage
 
     settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"  # django-tenants' storage re-reads MEDIA_ROOT only then
     agency = onboard(slug="india").agency
     with tenant_context(agency):
         default_storage.save("scan.pdf", ContentFile(b"old"))
