@@ -98,14 +98,13 @@ def customer_card(*, pk: int) -> Customer:
 def screen_pop(*, number: str) -> dict | None:
     """What a call-center agent needs the moment a known number rings (R-CUST-9)."""
     e164 = phone_e164(number, require_agency().default_region)
-    phone = (Phone.objects.select_related("customer__owner", "customer__merged_into")
-             .filter(number=e164).first())
+    phone = Phone.objects.select_related("customer__owner").filter(number=e164).first()
     if phone is None:
         return {"number": e164, "customer": None}
     customer = phone.customer
     while customer.merged_into_id:  # a number still on a merged-away record leads to the survivor
         customer = customer.merged_into
-    companies = [e.company.name for e in Employment.objects.filter(person=customer, active=True).select_related("company")]
+    companies = list(Employment.objects.filter(person=customer, active=True).values_list("company__name", flat=True))
     contacts = list(Contact.objects.filter(customer=customer).select_related("staff")[:5])
     complaints = list(Contact.objects.filter(customer=customer, channel=Contact.Channel.COMPLAINT, resolved=False)[:5])
     return {"number": e164, "customer": customer, "companies": companies, "last_contacts": contacts,

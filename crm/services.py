@@ -257,7 +257,7 @@ def employment_set(*, actor: User | None, company: Customer, person: Customer, *
 def customers_bulk_update(*, actor: User, via: str, customers, owner: User | None = None, add_tag: str = "") -> int:
     """Assign an owner and/or add a tag to many customers at once, audited per customer."""
     count = 0
-    for customer in customers.select_for_update().select_related("owner"):
+    for customer in customers.select_for_update(of=("self",)).select_related("owner"):
         before = _snapshot(customer)
         if owner is not None:
             customer.owner = owner

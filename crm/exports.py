@@ -1,0 +1,43 @@
+"""Customer list as CSV, shared by the API and the list page (R-CUST-8)."""
+import csv
+from collections.abc import Iterable, Iterator
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Line:
+    """A file-like sink for csv.writer that hands back the line it was given."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _row(writer, values: Iterable) -> str:
+    return writer.writerow([_cell(v) for v in values])
+
+
+def export_customers_csv(queryset: QuerySet) -> Iterator[str]:
+    """Lines of a UTF-8 CSV (starting with a BOM so Excel reads Chinese) for these customers."""
+    writer = csv.writer(_Line())
+    yield "\ufeff" + _row(writer, [_("id"), _("kind"), _("name"), _("surname (as in passport)"),
+                                   _("given names (as in passport)"), _("phones"), _("e-mails"),
+                                   _("account manager e-mail"), _("source channel"), _("tags"), _("created")])
+    customers = queryset.select_related("owner").prefetch_related("phones", "emails").order_by("pk")
+    for customer in customers.iterator(chunk_size=500):
+        yield _row(writer, [
+            customer.pk, customer.kind, customer.name, customer.latin_surname, customer.latin_given,
+            "; ".join(p.number for p in customer.phones.all()),
+            "; ".join(e.address for e in customer.emails.all()),
+            customer.owner.email if customer.owner_id else "", customer.source, "; ".join(customer.tags),
+            timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M"),
+        ])
