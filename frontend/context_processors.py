@@ -14,6 +14,8 @@ def shell(request):
         from django.utils.translation import gettext as _
 
         nav.append((reverse("home"), _("Dashboard")))
+        if user.can(Cap.CUSTOMERS_VIEW):
+            nav.append((reverse("customer_list"), _("Customers")))
         if user.can(Cap.STAFF_VIEW):
             nav.append((reverse("staff_list"), _("Staff")))
         if user.can(Cap.SETTINGS_MANAGE):

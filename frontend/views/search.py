@@ -7,6 +7,8 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
+from crm.models import Customer, Employment
+from crm.selectors import customer_search
 
 from .base import AgencyPage
 
@@ -20,8 +22,22 @@ def search_staff(user, query: str) -> list[dict]:
             for u in found]
 
 
-# (label, provider). Later areas (customers, trips…) append theirs here.
-PROVIDERS = [(lambda: _("Staff"), search_staff)]
+def search_customers(user, query: str) -> list[dict]:
+    if not user.can(Cap.CUSTOMERS_VIEW):
+        return []
+    found = customer_search(query=query, limit=10)
+    companies: dict[int, list[str]] = {}
+    for link in Employment.objects.filter(person__in=found, active=True).select_related("company"):
+        companies.setdefault(link.person_id, []).append(link.company.name)
+    return [{"title": c.name,
+             "detail": " · ".join(p for p in (c.latin_name, ", ".join(companies.get(c.pk, [])),
+                                              c.get_kind_display() if c.kind == Customer.Kind.COMPANY else "") if p),
+             "url": reverse("customer_detail", args=[c.pk])}
+            for c in found]
+
+
+# (label, provider), in the order the groups are shown. Later areas (trips, orders…) add theirs here.
+PROVIDERS = [(lambda: _("Customers"), search_customers), (lambda: _("Staff"), search_staff)]
 
 
 class SearchView(AgencyPage, View):

@@ -1,0 +1,94 @@
+"""In a real browser: find a customer with the top-bar search, open the card, log a call on it.
+
+Chromium drives the gunicorn app server of tests/servers.py, a separate process: the customer it
+shows is committed by the ``zhang_wei`` fixture and deleted afterwards (with the contacts the
+test adds), and ``alpha_admin`` puts the admin's sign-in and alpha's sessions back.
+"""
+import shutil
+from pathlib import Path
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from tests.servers import app_server, committed  # noqa: F401  (fixtures)
+from tests.test_browser import CHROMIUM, alpha_admin, chromium_page, sign_in  # noqa: F401  (alpha_admin: a fixture)
+
+PHONE = "13566667777"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
+    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
+                       reason=f"Chromium is not installed at {CHROMIUM}"),
+]
+
+
+@pytest.fixture
+def zhang_wei(committed):  # noqa: F811
+    """张伟 / ZHANG Wei at alpha, committed for the app server to see; removed after the test."""
+    from crm import services
+    from crm.models import ChangeLog, Customer
+    from tenants.models import Agency
+
+    with committed():
+        agency = Agency.objects.get(slug="alpha")
+        with tenant_context(agency):
+            customer = services.customer_create(actor=None, via=ChangeLog.Via.API, name="张伟", latin_surname="ZHANG",
+                                                latin_given="Wei", phones=[PHONE], tags=["浏览器测试"])
+    yield customer
+    with committed(), tenant_context(agency):
+        Customer.objects.filter(pk=customer.pk).delete()  # its phones, contacts and history go with it
+
+
+def saved_contacts(committed, customer) -> list[tuple[str, str, str]]:  # noqa: F811
+    from crm.models import Contact
+    from tenants.models import Agency
+
+    with committed(), tenant_context(Agency.objects.get(slug="alpha")):
+        return list(Contact.objects.filter(customer_id=customer.pk).order_by("id")
+                    .values_list("summary", "channel", "staff__email"))
+
+
+def test_search_open_card_and_log_a_call(app_server, alpha_admin, zhang_wei, committed):  # noqa: F811
+    from playwright.sync_api import expect
+
+    card_url = f"/customers/{zhang_wei.pk}/"
+    with chromium_page() as page:
+        sign_in(page, app_server, "alpha", "admin")
+
+        page.locator("form.search input[name=q]").fill("张伟")
+        hit = page.locator(f"#search-results a[href='{card_url}']")
+        expect(hit).to_have_text("张伟")
+        expect(page.locator("#search-results")).to_contain_text("ZHANG Wei")
+        hit.click()
+        expect(page).to_have_url(app_server.url("alpha", card_url))
+        expect(page.locator("main h1")).to_contain_text("张伟")
+        expect(page.locator("[data-test=contact-details]")).to_contain_text("+86 135 6666 7777")
+        timeline = page.locator("#timeline")
+        expect(timeline.locator("li.contact")).to_have_count(0)
+
+        form = page.locator("#contact-form")
+        expect(form.locator("select[name=channel]")).to_have_value("call")
+        form.locator("button[type=submit]").click()  # nothing written yet: the error shows by the field
+        expect(page.locator("#contact-form [data-field=summary]")).to_be_visible()
+
+        page.locator("#contact-form select[name=direction]").select_option("in")
+        page.locator("#contact-form textarea[name=summary]").fill("客户想订三亚的亲子酒店")
+        page.locator("#contact-form input[name=next_step]").fill("发送报价")
+        page.locator("#contact-form button[type=submit]").click()
+        entry = timeline.locator("li.contact").first
+        expect(entry).to_contain_text("客户想订三亚的亲子酒店")
+        expect(entry).to_contain_text("发送报价")
+        expect(entry).to_contain_text("Inbound")
+        expect(page.locator("#contact-form textarea[name=summary]")).to_have_value("")  # ready for the next one
+        expect(page.locator("#contact-form [data-field=summary]")).to_have_count(0)
+
+        # One keystroke: Ctrl+Enter in the summary saves.
+        page.locator("#contact-form textarea[name=summary]").fill("回电确认日期")
+        page.locator("#contact-form textarea[name=summary]").press("Control+Enter")
+        expect(timeline.locator("li.contact")).to_have_count(2)
+        expect(timeline.locator("li.contact").first).to_contain_text("回电确认日期")
+        expect(page).to_have_url(app_server.url("alpha", card_url))  # all of it without leaving the card
+
+    assert saved_contacts(committed, zhang_wei) == [("客户想订三亚的亲子酒店", "call", "admin@alpha.test"),
+                                                    ("回电确认日期", "call", "admin@alpha.test")]
