@@ -71,7 +71,8 @@ class StaffEditView(AgencyPage, View):
     def get(self, request, pk):
         member = get_object_or_404(User, pk=pk)
         form = StaffEditForm(initial={"full_name": member.full_name, "role": member.role, "is_active": member.is_active})
-        return render(request, "frontend/staff/edit.html", {"member": member, "form": form})
+        return render(request, "frontend/staff/edit.html", {"member": member, "form": form,
+                                                            "user_can_hand_over": request.user.can(Cap.CUSTOMERS_MANAGE)})
 
     def post(self, request, pk):
         member = get_object_or_404(User, pk=pk)
