@@ -27,8 +27,9 @@ browser:
 test: venv browser
 	$(BIN)/python -m infra.devenv test $(ARGS)
 
+# Extracting and compiling strings needs settings, not secrets or servers.
 messages: venv
-	cd $(CURDIR) && $(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' && \
+	cd $(CURDIR) && export SECRET_KEY=makemessages-only DATABASE_URL=postgres://unused/unused REDIS_URL=redis://unused:6379/0 DOCUMENT_HASH_KEY=unused DOCUMENT_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') && $(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore '.venv/*' --ignore 'var/*' && \
 	$(BIN)/python manage.py compilemessages --ignore '.venv/*'
 
 bench: venv

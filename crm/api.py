@@ -578,3 +578,9 @@ class ScreenPopView(AgencyAPIView):
             "last_contacts": [{"at": c.at, "channel": c.channel, "summary": c.summary,
                                "staff": c.staff.full_name if c.staff else None} for c in found["last_contacts"]],
         })
+
+
+class ScreenPopNoSlashView(ScreenPopView):
+    """``/api/v1/screen-pop?phone=`` as telephony systems are configured, without a redirect."""
+
+    schema = None  # documented once, under screen-pop/

@@ -12,4 +12,5 @@ router.register("documents", api.DocumentViewSet, basename="document")
 urlpatterns = router.urls + [
     path("handover/", api.HandoverView.as_view(), name="customer_handover"),
     path("screen-pop/", api.ScreenPopView.as_view(), name="screen_pop"),
+    path("screen-pop", api.ScreenPopNoSlashView.as_view()),
 ]

@@ -41,3 +41,36 @@ def export_customers_csv(queryset: QuerySet) -> Iterator[str]:
             customer.owner.email if customer.owner_id else "", customer.source, "; ".join(customer.tags),
             timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M"),
         ])
+
+
+def export_customers_xlsx(queryset: QuerySet) -> bytes:
+    """The same columns as :func:`export_customers_csv`, as an Excel workbook. Every text cell is
+    written as text, so nothing in it is ever run as a formula."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Customers"))
+
+    def text(value) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value="" if value is None else str(value))
+        cell.data_type = "s"
+        return cell
+
+    sheet.append([text(h) for h in (_("id"), _("kind"), _("name"), _("surname (as in passport)"),
+                                     _("given names (as in passport)"), _("phones"), _("e-mails"),
+                                     _("account manager e-mail"), _("source channel"), _("tags"), _("created"))])
+    customers = queryset.select_related("owner").prefetch_related("phones", "emails").order_by("pk")
+    for customer in customers.iterator(chunk_size=500):
+        sheet.append([
+            customer.pk, text(customer.kind), text(customer.name), text(customer.latin_surname),
+            text(customer.latin_given), text("; ".join(p.number for p in customer.phones.all())),
+            text("; ".join(e.address for e in customer.emails.all())),
+            text(customer.owner.email if customer.owner_id else ""), text(customer.source),
+            text("; ".join(customer.tags)), timezone.localtime(customer.created_at).replace(tzinfo=None),
+        ])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -41,13 +41,14 @@ class Customer(models.Model):
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
     source = models.CharField(_("source channel"), max_length=20, choices=Source.choices, default=Source.OTHER)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("account manager"), null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="customers")
+                              on_delete=models.SET_NULL, related_name="customers",
+                              db_index=False)  # the (owner, name) index serves it
     tags = ArrayField(models.CharField(max_length=40), verbose_name=_("tags"), default=list, blank=True)
     notes = models.TextField(_("notes"), blank=True)
     # Company facts (kind = company).
     industry = models.CharField(_("industry"), max_length=100, blank=True)
     # Import bookkeeping: the row key an import matched on, so re-importing updates.
-    external_ref = models.CharField(_("external reference"), max_length=100, blank=True, db_index=True)
+    external_ref = models.CharField(_("external reference"), max_length=100, blank=True)
     # Denormalised for fast search: names, phones, e-mails, lower-cased. Kept by services.
     search_text = models.TextField(editable=False, default="")
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from")
@@ -62,6 +63,7 @@ class Customer(models.Model):
             GinIndex(name="crm_customer_search_trgm", fields=["search_text"], opclasses=["gin_trgm_ops"]),
             GinIndex(name="crm_customer_tags", fields=["tags"]),
             models.Index(fields=["owner", "name"]),
+            models.Index(fields=["external_ref"], name="crm_customer_external_ref"),  # equality only
         ]
 
     def __str__(self):
@@ -130,7 +132,8 @@ class Employment(models.Model):
     """A person's place at a corporate account: traveler and/or booker, with grade and department."""
 
     company = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="staff_links",
-                                limit_choices_to={"kind": Customer.Kind.COMPANY})
+                                limit_choices_to={"kind": Customer.Kind.COMPANY},
+                                db_index=False)  # the unique (company, person) index serves it
     person = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="employments",
                                limit_choices_to={"kind": Customer.Kind.PERSON})
     job_grade = models.CharField(_("job grade"), max_length=20, blank=True)
@@ -287,8 +290,12 @@ class ChangeLog(models.Model):
         HANDOVER = "handover", _("Handover")
         SYSTEM = "system", _("System")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="changes")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Light to write: an import adds several rows per customer. (customer, -at) serves the card.
+    # Staff are deactivated, not deleted, so nothing looks entries up by actor, and the actor
+    # needs no database constraint checked on every row (Django still applies SET_NULL).
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="changes", db_index=False)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                              db_index=False, db_constraint=False)
     via = models.CharField(max_length=10, choices=Via.choices)
     field = models.CharField(max_length=60)
     old = models.TextField(blank=True)

@@ -1,2 +1,11 @@
-"""Filled in by the Customer 360 work (issue 3)."""
-urlpatterns = []
+"""Customer import and export pages (R-CUST-8)."""
+from django.urls import path
+
+from .views import imports
+
+urlpatterns = [
+    path("customers/import/", imports.ImportStartView.as_view(), name="customer_import"),
+    path("customers/import/<int:pk>/", imports.ImportDetailView.as_view(), name="customer_import_detail"),
+    path("customers/import/<int:pk>/mapping/", imports.ImportMappingView.as_view(), name="customer_import_mapping"),
+    path("customers/export/", imports.ExportView.as_view(), name="customer_export"),
+]

@@ -100,6 +100,23 @@ def prepare_env() -> dict:
     return env
 
 
+def ensure_database(url: str) -> None:
+    """Create the database DATABASE_URL names when its server does not have it yet."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    try:
+        psycopg.connect(url).close()
+        return
+    except psycopg.OperationalError as exc:
+        if f'"{name}" does not exist' not in str(exc):
+            raise
+    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    print(f"Created database {name}.", flush=True)
+
+
 def manage(env: dict, *args: str) -> None:
     subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
@@ -110,6 +127,7 @@ def run() -> int:
     env.setdefault("DEBUG", "1")
     env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")  # var/mail/
     password = env.get("DEMO_PASSWORD") or _secret("demo-password")
+    ensure_database(env["DATABASE_URL"])
     print("Migrating…", flush=True)
     manage(env, "migrate_platform", "--verbosity", "0")
     manage(env, "seed_demo", f"--password={password}")  # a password may begin with "-"
@@ -150,7 +168,8 @@ def bench(names: list[str]) -> int:
     """Run bench/<name>.py (all of them when no name is given) with the same environment."""
     env = prepare_env()
     env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
-    scripts = [ROOT / "bench" / f"{n}.py" for n in names] or sorted((ROOT / "bench").glob("*.py"))
+    ensure_database(env["DATABASE_URL"])
+    scripts = [ROOT / "bench" / f"{n}.py" for n in names] or sorted((ROOT / "bench").glob("[!_]*.py"))
     return max((subprocess.call([PYTHON, str(s)], env=env, cwd=ROOT) for s in scripts), default=0)
 
 

@@ -403,6 +403,9 @@ def test_screen_pop_unknown_and_invalid_numbers(api_client):
                                "create_url": "/customers/new/?phone=%2B8613912345678"}
     assert "phone" in fields_of(client.get("/api/v1/screen-pop/", {"phone": "12"}))
     assert "phone" in fields_of(client.get("/api/v1/screen-pop/"))
+    no_slash = client.get("/api/v1/screen-pop", {"phone": "+86 139 1234 5678"})  # as telephony systems call it
+    assert no_slash.status_code == 200 and no_slash.json()["number"] == "+8613912345678"
+    assert api_client("alpha", "finance", on="bravo.localhost").get("/api/v1/screen-pop", {"phone": "1"}).status_code == 401
 
 
 def test_screen_pop_of_a_merged_number_leads_to_the_survivor(api_client, alpha):

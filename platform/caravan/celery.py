@@ -22,4 +22,9 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=17),
         "args": ("accounts.clear_expired_sessions",),
     },
+    "agency-forget-old-import-files": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(hour=3, minute=37),
+        "args": ("crm.forget_old_import_files",),
+    },
 }

@@ -4,6 +4,8 @@ from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
+from crm.demo import seed_customers
+from crm.models import Customer
 from tenants.models import Agency
 from tenants.services import agency_onboard, platform_ensure
 
@@ -20,6 +22,7 @@ DEMO_AGENCIES = [
     ]),
 ]
 OPERATOR_EMAIL = "operator@caravan.localhost"
+DEMO_CUSTOMERS = {"sunrise": {"people": 3000, "companies": 40}, "lotus": {"people": 2000, "companies": 60, "foreign_share": 0.1}}
 
 
 class Command(BaseCommand):
@@ -46,3 +49,6 @@ class Command(BaseCommand):
                     if not user.has_usable_password():
                         user.set_password(password)
                         user.save(update_fields=["password"])
+                if not Customer.objects.exists():  # first run only: re-running keeps what was changed
+                    seed_customers(agency, **DEMO_CUSTOMERS[slug])
+                    self.stdout.write(f"Created demo customers for {slug}")

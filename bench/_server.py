@@ -1,0 +1,184 @@
+"""Helpers for the benches: a real gunicorn app server, timed HTTP over keep-alive connections,
+and percentiles. Loopback only; every loop is bounded by a count and a deadline.
+"""
+import http.client
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+@dataclass
+class Server:
+    port: int
+    log: Path
+    label: str
+
+
+@contextmanager
+def app_server(*, workers: int = 2, worker_class: str = "sync", threads: int = 1, probe_host: str):
+    """gunicorn serving caravan.wsgi on 127.0.0.1:<free port>, with this process's environment.
+
+    Ready once ``GET /accounts/login/`` with ``Host: probe_host`` answers; stopped on exit."""
+    port = free_port()
+    env = os.environ.copy()
+    env.update({"STATICFILES_MANIFEST": "0", "PLATFORM_PORT": str(port), "DJANGO_SETTINGS_MODULE": "caravan.settings"})
+    log = Path(tempfile.mkstemp(prefix="bench-gunicorn-", suffix=".log")[1])
+    command = [sys.executable, "-m", "gunicorn", "caravan.wsgi", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
+               "--error-logfile", "-", "--log-level", "warning", "--graceful-timeout", "5"]
+    label = f"{workers} {worker_class} workers" + (f" x {threads} threads" if worker_class == "gthread" else "")
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while _status(port, "/accounts/login/", probe_host) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield Server(port, log, label)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _status(port: int, path: str, host: str) -> int | None:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", path, headers={"Host": host})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+    except OSError:
+        return None
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server, reconnecting if the server closes it."""
+
+    def __init__(self, port: int, headers: dict):
+        self.port, self.headers = port, headers
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        for attempt in range(2):
+            try:
+                self.conn.request("GET", path, headers=self.headers)
+                response = self.conn.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self):
+        self.conn.close()
+
+
+def timed_gets(client: Client, paths: list[str], *, max_seconds: float) -> tuple[list[float], dict]:
+    """GET each path in turn (stopping at the deadline): latencies in ms and a count per status."""
+    latencies, statuses = [], {}
+    deadline = time.monotonic() + max_seconds
+    for path in paths:
+        if time.monotonic() > deadline:
+            break
+        started = time.perf_counter()
+        status, _body = client.get(path)
+        latencies.append((time.perf_counter() - started) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+    return latencies, statuses
+
+
+def throughput(port: int, headers: dict, paths: list[str], *, concurrency: int, seconds: float) -> dict:
+    """Requests per second with ``concurrency`` connections for ``seconds``: wrk when installed
+    (it does not compete with the server for the GIL), else Python threads."""
+    if shutil.which("wrk"):
+        return _wrk(port, headers, paths, concurrency=concurrency, seconds=seconds)
+    return _threads(port, headers, paths, concurrency=concurrency, seconds=seconds)
+
+
+_WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local i = math.random(#paths)
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def _wrk(port, headers, paths, *, concurrency, seconds) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "paths.txt").write_text("\n".join(paths) + "\n")
+        (Path(tmp) / "rotate.lua").write_text(_WRK_SCRIPT)
+        command = ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{int(seconds)}s", "--latency", "--timeout", "5s",
+                   "-s", str(Path(tmp) / "rotate.lua")]
+        for key, value in headers.items():
+            command += ["-H", f"{key}: {value}"]
+        command.append(f"http://127.0.0.1:{port}/")
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30,
+                             env={**os.environ, "BENCH_PATHS": str(Path(tmp) / "paths.txt")}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    return {"tool": "wrk", "rps": rps, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": errors.group(0) if errors else "", "p50": latency.get("50", "?"), "p99": latency.get("99", "?")}
+
+
+def _threads(port, headers, paths, *, concurrency, seconds) -> dict:
+    deadline = time.monotonic() + seconds
+    counts = [[0, 0] for _ in range(concurrency)]  # [ok, other]
+
+    def work(slot: int):
+        client = Client(port, headers)
+        i = slot * 997
+        while time.monotonic() < deadline:
+            status, _body = client.get(paths[i % len(paths)])
+            counts[slot][0 if status == 200 else 1] += 1
+            i += 1
+        client.close()
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(concurrency)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=seconds + 30)
+    elapsed = time.monotonic() - started
+    total = sum(ok + other for ok, other in counts)
+    return {"tool": "threads", "rps": total / elapsed, "requests": total, "non_2xx": sum(o for _ok, o in counts),
+            "socket_errors": "", "p50": "?", "p99": "?"}

@@ -1,0 +1,158 @@
+"""Customer import and export pages (R-CUST-8): upload → mapping → check → import → progress.
+
+Thin: crm.imports reads, checks and imports; crm.tasks runs the import in the background;
+crm.exports writes the files.
+"""
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from accounts.roles import Cap
+from caravan.forms import apply_errors
+from crm import imports, selectors
+from crm.exports import export_customers_csv, export_customers_xlsx
+from crm.models import ImportJob
+from crm.tasks import import_customers
+
+from .base import AgencyPage
+
+Status = ImportJob.Status
+EXPORT_FILTERS = ("q", "kind", "owner", "tag", "source")
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("Spreadsheet"),
+                           help_text=gettext_lazy("A .csv or .xlsx file of up to 20 MB; the first row names the columns."),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}))
+
+
+class MappingForm(forms.Form):
+    """One select per column of the file: which customer field it holds."""
+
+    def __init__(self, headers: list[str], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.headers = headers
+        choices = [("", gettext_lazy("— leave out —")), *imports.FIELDS.items()]
+        for index, header in enumerate(headers):
+            self.fields[f"col{index}"] = forms.ChoiceField(label=header, choices=choices, required=False)
+
+    @classmethod
+    def for_job(cls, job: ImportJob, headers: list[str], data=None) -> "MappingForm":
+        initial = {f"col{i}": job.mapping.get(h, "") for i, h in enumerate(headers)}
+        return cls(headers, data=data, initial=initial)
+
+    def mapping(self) -> dict[str, str]:
+        return {header: self.cleaned_data.get(f"col{i}") or "" for i, header in enumerate(self.headers)}
+
+
+class ImportStartView(AgencyPage, View):
+    required_cap = Cap.CUSTOMERS_IMPORT
+
+    def get(self, request):
+        return self._page(request, UploadForm())
+
+    def post(self, request):
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                job, _headers = imports.job_create(actor=request.user, upload=form.cleaned_data["file"])
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                return redirect("customer_import_mapping", pk=job.pk)
+        return self._page(request, form, status=400)
+
+    def _page(self, request, form, status=200):
+        jobs = ImportJob.objects.select_related("created_by")[:10]
+        return render(request, "frontend/imports/start.html", {"form": form, "jobs": jobs}, status=status)
+
+
+class ImportMappingView(AgencyPage, View):
+    """Which column is which, a preview, the dry-run report, and the button that starts the import."""
+
+    required_cap = Cap.CUSTOMERS_IMPORT
+
+    def get(self, request, pk):
+        job = get_object_or_404(ImportJob, pk=pk)
+        if job.status not in (Status.UPLOADED, Status.CHECKED):
+            return redirect("customer_import_detail", pk=job.pk)
+        headers, rows = imports.preview(job)
+        return self._page(request, job, MappingForm.for_job(job, headers), rows)
+
+    def post(self, request, pk):
+        job = get_object_or_404(ImportJob, pk=pk)
+        if job.status not in (Status.UPLOADED, Status.CHECKED):
+            return redirect("customer_import_detail", pk=job.pk)
+        headers, rows = imports.preview(job)
+        form = MappingForm.for_job(job, headers, data=request.POST)
+        report = None
+        if form.is_valid():
+            try:
+                if request.POST.get("action") == "run":
+                    imports.job_start(job, mapping=form.mapping())
+                    import_customers.delay(job.pk)
+                    return redirect("customer_import_detail", pk=job.pk)
+                report = imports.job_check(job, mapping=form.mapping())
+            except imports.ImportAlreadyStarted:
+                return redirect("customer_import_detail", pk=job.pk)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+        return self._page(request, job, form, rows, report, status=200 if report else 400)
+
+    @staticmethod
+    def _page(request, job, form, rows, report=None, status=200):
+        labels = {key: str(label) for key, label in imports.FIELDS.items()}
+        if report:
+            for error in report["errors"]:
+                error["label"] = labels.get(error["field"], "")
+        return render(request, "frontend/imports/mapping.html", {
+            "job": job, "form": form, "columns": list(zip(form.headers, form)),
+            "rows": [[row.get(h, "") for h in form.headers] for row in rows], "report": report,
+        }, status=status)
+
+
+class ImportDetailView(AgencyPage, View):
+    """Progress while the import runs (polled by htmx every second), then the result."""
+
+    required_cap = Cap.CUSTOMERS_IMPORT
+
+    def get(self, request, pk):
+        job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
+        if job.status in (Status.UPLOADED, Status.CHECKED):
+            return redirect("customer_import_mapping", pk=job.pk)
+        labels = {key: str(label) for key, label in imports.FIELDS.items()}
+        errors = [{**e, "label": labels.get(e["field"], "")} for e in job.errors]
+        context = {"job": job, "errors": errors,
+                   "skipped": max(job.processed_rows - job.created_count - job.updated_count, 0),
+                   "percent": min(100, job.processed_rows * 100 // job.total_rows) if job.total_rows else 0}
+        template = "frontend/imports/_progress.html" if request.htmx else "frontend/imports/detail.html"
+        return render(request, template, context)
+
+
+class ExportView(AgencyPage, View):
+    """The customer list, filtered like the list page, as CSV (UTF-8 with BOM) or ``?format=xlsx``."""
+
+    required_cap = Cap.CUSTOMERS_IMPORT
+
+    def get(self, request):
+        filters = {key: request.GET.get(key, "").strip() for key in EXPORT_FILTERS}
+        filters = {key: value for key, value in filters.items() if value}
+        if filters.get("owner") == "none":
+            del filters["owner"]
+            filters["unowned"] = True
+        elif not filters.get("owner", "0").isdigit():
+            del filters["owner"]
+        customers = selectors.customer_list(filters=filters)
+        stamp = timezone.localdate().strftime("%Y%m%d")
+        if request.GET.get("format") == "xlsx":
+            response = HttpResponse(export_customers_xlsx(customers), content_type=(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+            response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.xlsx"'
+            return response
+        response = StreamingHttpResponse(export_customers_csv(customers), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
+        return response

@@ -1,0 +1,66 @@
+"""crm/demo.py: the demo customers are realistic, unique where the database says so, and searchable."""
+from collections import Counter
+
+from django_tenants.utils import tenant_context
+
+from crm import crypto
+from crm.demo import seed_customers
+from crm.models import ChangeLog, Contact, Customer, Email, Employment, Phone, Preferences, TravelDocument
+from crm.selectors import customer_search, screen_pop
+
+
+def test_seed_customers(alpha):
+    counts = seed_customers(alpha, people=200, companies=5, rng_seed=7)
+    with tenant_context(alpha):
+        assert Customer.objects.filter(kind=Customer.Kind.PERSON).count() == 200
+        assert Customer.objects.filter(kind=Customer.Kind.COMPANY).count() == 5
+        assert counts["Customer"] == 205
+        numbers = list(Phone.objects.values_list("number", flat=True))
+        assert len(numbers) == len(set(numbers)) >= 200
+        assert all(n.startswith("+") for n in numbers)
+        addresses = list(Email.objects.values_list("address", flat=True))
+        assert len(addresses) == len(set(addresses)) > 50
+        assert all(a == a.lower() for a in addresses)
+        employments = Employment.objects.all()
+        assert employments.count() >= 25
+        assert employments.filter(is_booker=True).exists()
+        assert {e.job_grade[0] for e in employments} <= {"P", "M"}
+        assert 40 <= Preferences.objects.count() <= 160
+        # Every person has 1–6 contacts; some complaints are still open.
+        per_customer = Counter(Contact.objects.values_list("customer_id", flat=True))
+        assert len(per_customer) == 200 and set(per_customer.values()) <= set(range(1, 7))
+        assert ChangeLog.objects.filter(field="created").count() == 205
+
+        documents = list(TravelDocument.objects.all())
+        assert len(documents) > 50
+        for document in documents[:20]:
+            number = crypto.decrypt(document.number_encrypted)
+            assert number not in document.number_encrypted
+            assert document.masked == crypto.mask(number)
+            assert document.number_hash == crypto.lookup_hash(f"{document.kind}:{document.issuing_country}:{number}")
+
+        # Chinese names, passport spellings, companies and phones are found as typed.
+        person = Customer.objects.filter(kind=Customer.Kind.PERSON, latin_given__gt="").exclude(name__contains=" ").first()
+        assert person in customer_search(query=person.name, limit=50)
+        assert person in customer_search(query=f"{person.latin_given} {person.latin_surname}", limit=50)
+        worker = Employment.objects.select_related("company", "person").first()
+        assert worker.person in customer_search(query=worker.company.name, limit=100)
+        phone = Phone.objects.filter(customer=person).first()
+        national = phone.number.removeprefix("+86")
+        assert customer_search(query=f"{national[:3]} {national[3:7]} {national[7:]}", limit=5)[0] == person
+        assert screen_pop(number=national)["customer"] == person
+
+
+def test_seed_is_deterministic_and_adds_to_existing(alpha):
+    seed_customers(alpha, people=30, companies=1, rng_seed=11)
+    with tenant_context(alpha):
+        first = sorted(Customer.objects.values_list("name", flat=True))
+        Customer.objects.all().delete()
+    seed_customers(alpha, people=30, companies=1, rng_seed=11)
+    with tenant_context(alpha):
+        assert sorted(Customer.objects.values_list("name", flat=True)) == first
+    seed_customers(alpha, people=30, companies=1, rng_seed=11)  # same seed again: numbers already used are skipped
+    with tenant_context(alpha):
+        assert Customer.objects.count() == 62
+        numbers = list(Phone.objects.values_list("number", flat=True))
+        assert len(numbers) == len(set(numbers))
