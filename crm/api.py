@@ -325,7 +325,8 @@ FILTER_PARAMS = [
     OpenApiParameter("source", str, enum=Customer.Source.values),
     OpenApiParameter("tag", str),
     OpenApiParameter("company", int, description="Customer id of a company: its people."),
-    OpenApiParameter("q", str, description="Name (Chinese or Latin), phone in any format, e-mail, document tail."),
+    OpenApiParameter("q", str, description="Name (Chinese or Latin), phone in any format, e-mail, document tail. "
+                                           "Best matches first (at most 500) unless `ordering` is given."),
 ]
 
 
@@ -359,6 +360,8 @@ class CustomerViewSet(AgencyViewSet):
 
     @extend_schema(parameters=FILTER_PARAMS, responses=CustomerRowOutput(many=True))
     def list(self, request):
+        if request.query_params.get("q") and not request.query_params.get("ordering"):
+            self.ordering = None  # a search lists the best matches first
         queryset = self.filter_queryset(self._filtered_list().prefetch_related(
             "phones", "emails", Prefetch("employments", queryset=Employment.objects.select_related("company"))))
         page = self.paginate_queryset(queryset)

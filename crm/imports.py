@@ -73,7 +73,7 @@ MAX_LENGTH = {"name": 200, "latin_surname": 100, "latin_given": 100, "address": 
 
 # Header names as agencies write them, normalised by _header_key (lower case, no spaces or punctuation).
 SYNONYMS = {
-    "name": "姓名 名字 客户姓名 客户名称 客户名 中文名 中文姓名 联系人 联系人姓名 旅客姓名 name fullname customername customer "
+    "name": "姓名 名字 名称 客户姓名 客户名称 客户名 中文名 中文姓名 联系人 联系人姓名 旅客姓名 name fullname customername customer "
             "contactname travellername travelername",
     "latin_surname": "姓拼音 拼音姓 英文姓 护照姓 姓氏拼音 英文姓氏 surname lastname familyname latinsurname passportsurname",
     "latin_given": "名拼音 拼音名 英文名 护照名 名字拼音 givenname givennames firstname latingiven passportgivenname",
@@ -97,7 +97,7 @@ SYNONYMS = {
     # Recognised and deliberately left out: travel documents are added one by one, encrypted, on the
     # card; the export's own bookkeeping columns are not customer data to import.
     "": "护照号 护照号码 证件号 证件号码 身份证 身份证号 身份证号码 证件类型 passport passportno passportnumber idnumber "
-        "idcard id 序号 no kind created 创建时间 accountmanageremail",
+        "idcard id 序号 no kind 类型 created 创建时间 accountmanageremail 客户经理账号",
 }
 # When no name matches exactly: a distinctive word inside the header (checked in this order).
 CONTAINS = [("手机", "phone"), ("电话", "phone"), ("phone", "phone"), ("mobile", "phone"), ("邮箱", "email"),

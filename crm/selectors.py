@@ -3,7 +3,8 @@ import re
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, Value
 from django.utils import timezone
 
 from accounts.models import User
@@ -36,7 +37,10 @@ def customer_list(*, filters: dict | None = None) -> QuerySet:
     if filters.get("company"):
         qs = qs.filter(employments__company_id=filters["company"])
     if filters.get("q"):
-        qs = qs.filter(pk__in=customer_search_ids(query=filters["q"], limit=SEARCH_LIST_LIMIT))
+        ids = customer_search_ids(query=filters["q"], limit=SEARCH_LIST_LIMIT)
+        rank = Func(Value(ids, output_field=ArrayField(IntegerField())), F("pk"), function="array_position",
+                    output_field=IntegerField())
+        qs = qs.filter(pk__in=ids).alias(search_rank=rank).order_by("search_rank")  # best match first
     return qs
 
 

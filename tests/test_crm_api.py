@@ -547,3 +547,12 @@ def test_openapi_schema_documents_the_customer_api(api_client):
             "/api/v1/handover/", "/api/v1/screen-pop/"} <= set(schema["paths"])
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/customers/{id}/contacts/"])
     assert "409" in schema["paths"]["/api/v1/customers/"]["post"]["responses"]
+
+
+def test_a_search_lists_the_best_matches_first(api_client, alpha):
+    make(alpha, "Ann Lee")
+    make(alpha, "Lee Ann")
+    client = api_client("alpha", "sales")
+    assert [r["name"] for r in client.get(URL, {"q": "le"}).json()["results"]] == ["Lee Ann", "Ann Lee"]
+    assert [r["name"] for r in client.get(URL, {"q": "le", "ordering": "name"}).json()["results"]] == ["Ann Lee",
+                                                                                                       "Lee Ann"]

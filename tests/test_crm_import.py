@@ -361,13 +361,19 @@ def test_export_holds_only_this_agencys_customers_with_chinese_intact(page_clien
     assert [v[2] for v in values[1:]] == ["王芳"] and values[1][5] == "+8613800138000"
 
 
-def test_an_export_imports_back_as_updates(page_client, alpha):
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_an_export_imports_back_as_updates(page_client, alpha, language):
     with tenant_context(alpha):
         services.customer_create(actor=None, via="page", name="王芳", phones=["13800138000"],
-                                 emails=["wf@example.com"])
-    content = page_client("alpha", "admin").get("/customers/export/?format=xlsx").content
+                                 emails=["wf@example.com"], latin_surname="WANG", latin_given="Fang")
+    client = page_client("alpha", "admin")
+    client.cookies["django_language"] = language
+    content = client.get("/customers/export/?format=xlsx").content
+    headers = next(load_workbook(io.BytesIO(content), read_only=True).active.values)
+    assert ("名称" in headers) == (language == "zh-hans")
     job = upload(alpha, content, "export.xlsx")
-    assert "name" in job.mapping.values() and "phone" in job.mapping.values()
+    assert set(job.mapping.values()) == {"", "name", "latin_surname", "latin_given", "phone", "email", "source",
+                                         "tags"}, job.mapping
     with tenant_context(alpha):
         imports.run(job)
     assert (job.created_count, job.updated_count, job.errors) == (0, 1, [])

@@ -9,8 +9,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_suspended_agency_reads_but_refuses_writes(api_client, page_client, alpha):
-    agency_suspend(agency=alpha, actor="test")
     api = api_client("alpha", "admin")
+    assert api.patch("/api/v1/agency/", {"currency": "EUR"}, format="json").status_code == 200  # host now cached
+    agency_suspend(agency=alpha, actor="test")
     assert api.get("/api/v1/staff/").status_code == 200
     response = api.patch("/api/v1/agency/", {"currency": "USD"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 403
@@ -46,3 +47,21 @@ def test_operator_suspends_and_reactivates_from_the_console(operator_client, alp
     assert alpha.status == "trial"
     page = operator_client.get("/agencies/alpha/")
     assert b"unpaid" in page.content  # recorded in the history
+
+
+def test_a_deleted_agencys_host_is_gone_at_once_though_it_was_cached():
+    from tenants.models import Agency
+    from tenants.services import agency_delete, agency_onboard
+
+    agency = agency_onboard(name="Short-lived", slug="brief", plan="starter", admin_email="a@brief.test",
+                            actor="test").agency
+    try:
+        from django.test import Client
+
+        client = Client(HTTP_HOST="brief.localhost")
+        assert client.get("/accounts/login/").status_code == 200  # cached now
+        agency_delete(agency=agency, confirm_slug="brief", actor="test")
+        assert client.get("/accounts/login/").status_code == 404
+    finally:
+        if existing := Agency.objects.filter(slug="brief").first():
+            agency_delete(agency=existing, confirm_slug="brief", actor="test")
