@@ -16,11 +16,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.api.errors import conflict_response
+from caravan.api.errors import Conflict, conflict_response
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 
 from . import selectors, services
@@ -348,6 +349,13 @@ class CustomerViewSet(AgencyViewSet):
     def agency_queryset(self):
         # Detail actions find merged-away records too: their card says where they went.
         return Customer.objects.all()
+
+    def get_object(self):
+        customer = super().get_object()
+        if customer.merged_into_id and self.request.method not in SAFE_METHODS:
+            raise Conflict(_("This record was merged into customer %(id)s; make changes there.")
+                           % {"id": customer.merged_into_id})
+        return customer
 
     def _filtered_list(self):
         data = CustomerFilterInput(data=self.request.query_params)

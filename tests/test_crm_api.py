@@ -280,6 +280,11 @@ def test_merge_keeps_contacts_documents_and_history(api_client, alpha):
     assert ("merged", "merge") in fields and ("documents", "page") in fields  # drop's own history came along
     assert client.get(f"{URL}{drop.pk}/").json()["merged_into"] == keep.pk
     assert drop.pk not in [r["id"] for r in client.get(URL).json()["results"]]
+    # The merged-away record is read-only: changes belong on the survivor.
+    stale = client.patch(f"{URL}{drop.pk}/", {"name": "改名"}, format="json")
+    assert stale.status_code == 409 and str(keep.pk) in stale.json()["error"]["message"]
+    assert client.post(f"{URL}{drop.pk}/contacts/", {"channel": "call", "summary": "x"},
+                       format="json").status_code == 409
     # Merging again, or a customer into itself, is a plain 400.
     assert client.post(f"{URL}{keep.pk}/merge/", {"drop": drop.pk}, format="json").status_code == 400
     assert client.post(f"{URL}{keep.pk}/merge/", {"drop": keep.pk}, format="json").status_code == 400
