@@ -9,6 +9,7 @@ import socket
 import threading
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -61,6 +62,8 @@ def _back_to_public():
     yield
     translation.deactivate()
     connection.set_schema_to_public()
+    # A test's agency changes are rolled back, and so must be what requests cached of them.
+    cache.delete_pattern("tenancy:host:*")
 
 
 @pytest.fixture

@@ -65,3 +65,16 @@ def test_a_deleted_agencys_host_is_gone_at_once_though_it_was_cached():
     finally:
         if existing := Agency.objects.filter(slug="brief").first():
             agency_delete(agency=existing, confirm_slug="brief", actor="test")
+
+
+def test_a_cancelled_agency_says_cancelled_not_suspended(api_client, page_client, alpha):
+    from tenants.models import Agency
+    from caravan.tenancy.middleware import forget_hosts
+
+    Agency.objects.filter(pk=alpha.pk).update(status=Agency.Status.CANCELLED)
+    forget_hosts(["alpha.localhost"])
+    page = page_client("alpha", "admin")
+    home = page.get("/", HTTP_ACCEPT_LANGUAGE="en").content
+    assert b"subscription is cancelled" in home and b"is suspended" not in home
+    response = api_client("alpha", "admin").patch("/api/v1/agency/", {"currency": "USD"}, format="json")
+    assert response.status_code == 403 and "cancelled" in response.json()["error"]["message"]

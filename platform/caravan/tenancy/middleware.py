@@ -102,10 +102,16 @@ class ReadOnlyAgencyMiddleware:
             and request.method not in self.SAFE_METHODS
             and not request.path.startswith(_ALWAYS_ALLOWED_PREFIXES)
         ):
-            message = _(
-                "This agency is suspended: you can sign in, read and export, but changes are "
-                "refused. Please contact your agency administrator or Caravan support."
-            )
+            if agency.status == agency.Status.CANCELLED:
+                message = _(
+                    "This agency's subscription is cancelled: you can sign in, read and export, but "
+                    "changes are refused. Please contact your agency administrator or Caravan support."
+                )
+            else:
+                message = _(
+                    "This agency is suspended: you can sign in, read and export, but changes are "
+                    "refused. Please contact your agency administrator or Caravan support."
+                )
             if request.path.startswith("/api/"):
                 from caravan.api.errors import error_response
 
