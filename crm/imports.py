@@ -459,30 +459,8 @@ def _parse(row: Row, ctx: _Context) -> Parsed:
         cells = [row[h] for h in headers if row.get(h, "") != ""]
         if not cells:
             continue
-        if target == "phone":
-            for cell in cells:
-                for raw in _SPLIT_MULTI.split(str(cell)):
-                    if not raw:
-                        continue
-                    try:
-                        number = phone_e164(raw, ctx.region)
-                    except ValidationError as exc:
-                        errors.append(("phone", exc.messages[0]))
-                        continue
-                    if number not in parsed.phones:
-                        parsed.phones.append(number)
-        elif target == "email":
-            for cell in cells:
-                for raw in _SPLIT_MULTI.split(str(cell)):
-                    if not raw:
-                        continue
-                    try:
-                        address = email_normal(raw)
-                    except ValidationError as exc:
-                        errors.append(("email", exc.messages[0]))
-                        continue
-                    if address not in parsed.emails:
-                        parsed.emails.append(address)
+        if target in ("phone", "email"):
+            _parse_contacts(target, cells, parsed, ctx)
         elif target == "birthday":
             try:
                 day = parse_date(cells[0])
@@ -514,6 +492,23 @@ def _parse(row: Row, ctx: _Context) -> Parsed:
                 errors.append((key, _("Give the company as well.")))
                 break
     return parsed
+
+
+def _parse_contacts(target: str, cells: list, parsed: Parsed, ctx: _Context) -> None:
+    """Phones or e-mails, several per cell allowed: normalised, each once, bad ones reported."""
+    normal = (lambda raw: phone_e164(raw, ctx.region)) if target == "phone" else email_normal
+    found = parsed.phones if target == "phone" else parsed.emails
+    for cell in cells:
+        for raw in _SPLIT_MULTI.split(str(cell)):
+            if not raw:
+                continue
+            try:
+                value = normal(raw)
+            except ValidationError as exc:
+                parsed.errors.append((target, exc.messages[0]))
+                continue
+            if value not in found:
+                found.append(value)
 
 
 def _parse_single(target: str, text: str, values: dict, errors: list, ctx: _Context) -> None:

@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
 from accounts.roles import Role
-from caravan.tenancy.middleware import forget_hosts
 
 from .models import Agency, AgencyEvent, Domain, validate_slug
 
@@ -126,10 +125,9 @@ def agency_reactivate(*, agency: Agency, actor: str, note: str = "") -> Agency:
 
 def _set_status(agency: Agency, status: str, kind: str, actor: str, note: str) -> Agency:
     with schema_context(get_public_schema_name()), transaction.atomic():
-        Agency.objects.filter(pk=agency.pk).update(status=status)
-        forget_hosts(agency.domains.values_list("domain", flat=True))  # update() sends no signal
+        agency.status = status
+        agency.save(update_fields=["status"])  # a save, so the host cache hears of it (tenants.signals)
         AgencyEvent.objects.unscoped().create(agency=agency, kind=kind, actor=actor, note=note)
-    agency.status = status
     return agency
 
 

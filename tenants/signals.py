@@ -1,6 +1,5 @@
 """Keep the host → agency cache of ``AgencyMainMiddleware`` true: any saved or deleted agency or
-domain drops its hosts' entries. (A queryset ``update()`` sends no signal: call
-``caravan.tenancy.middleware.forget_hosts`` after one, as ``tenants.services._set_status`` does.)"""
+domain drops its hosts' entries. (A queryset ``update()`` sends no signal: save agencies instead.)"""
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 

@@ -63,18 +63,25 @@ def _live(customer: Customer) -> Customer:
 
 # --- list and bulk actions ------------------------------------------------------------------------
 
+def list_filters(params) -> tuple[dict, dict, dict]:
+    """The list's filters from a query string: as typed (every key), those given, and as
+    ``crm.selectors.customer_list`` takes them. The list page and its export share them."""
+    filters = {key: params.get(key, "").strip() for key in FILTERS}
+    given = {key: value for key, value in filters.items() if value}
+    selector_filters = dict(given)
+    if filters["owner"] == "none":
+        selector_filters.pop("owner")
+        selector_filters["unowned"] = True
+    elif filters["owner"] and not filters["owner"].isdigit():
+        selector_filters.pop("owner")
+    return filters, given, selector_filters
+
+
 class CustomerListView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_VIEW
 
     def get(self, request):
-        filters = {key: request.GET.get(key, "").strip() for key in FILTERS}
-        query = {key: value for key, value in filters.items() if value}
-        selector_filters = dict(query)
-        if filters["owner"] == "none":
-            selector_filters.pop("owner")
-            selector_filters["unowned"] = True
-        elif filters["owner"] and not filters["owner"].isdigit():
-            selector_filters.pop("owner")
+        filters, query, selector_filters = list_filters(request.GET)
         sort = request.GET.get("sort", "name")
         if sort not in SORTS:
             sort = "name"

@@ -19,9 +19,9 @@ from crm.models import ImportJob
 from crm.tasks import import_customers
 
 from .base import AgencyPage
+from .customers import list_filters
 
 Status = ImportJob.Status
-EXPORT_FILTERS = ("q", "kind", "owner", "tag", "source")
 
 
 class UploadForm(forms.Form):
@@ -139,13 +139,7 @@ class ExportView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_IMPORT
 
     def get(self, request):
-        filters = {key: request.GET.get(key, "").strip() for key in EXPORT_FILTERS}
-        filters = {key: value for key, value in filters.items() if value}
-        if filters.get("owner") == "none":
-            del filters["owner"]
-            filters["unowned"] = True
-        elif not filters.get("owner", "0").isdigit():
-            del filters["owner"]
+        _typed, _given, filters = list_filters(request.GET)
         customers = selectors.customer_list(filters=filters)
         stamp = timezone.localdate().strftime("%Y%m%d")
         if request.GET.get("format") == "xlsx":
