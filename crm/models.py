@@ -257,6 +257,8 @@ class Contact(models.Model):
         MESSAGE = "message", _("Message")
         COMPLAINT = "complaint", _("Complaint")
         NOTE = "note", _("Note")
+        TRIP = "trip", _("Trip")
+        SURVEY = "survey", _("Survey")
 
     class Direction(models.TextChoices):
         INBOUND = "in", _("Inbound")

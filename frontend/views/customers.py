@@ -27,6 +27,9 @@ from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import require_agency
 from crm import selectors, services
+from crm.care import selectors as care_selectors
+from crm.pipeline import selectors as pipeline_selectors
+from crm.trips import selectors as trips_selectors
 from crm.models import ChangeLog, Contact, Customer
 from crm.normalize import phone_display
 
@@ -356,6 +359,9 @@ class CustomerDetailView(AgencyPage, View):
             "phones": [phone_display(p.number) for p in customer.phones.all()],
             "can_edit": user.can(Cap.CUSTOMERS_EDIT), "can_manage": user.can(Cap.CUSTOMERS_MANAGE),
             "can_see_documents": user.can(Cap.DOCUMENTS_VIEW),
+            **pipeline_selectors.card_context(customer=customer, user=user),
+            **trips_selectors.card_context(customer=customer, user=user),
+            **care_selectors.card_context(customer=customer, user=user),
         }
 
 

@@ -6,6 +6,9 @@ from django.views import View
 from accounts.models import User
 from accounts.roles import Cap, Role
 from caravan.tenancy import require_agency
+from crm.care import selectors as care_selectors
+from crm.pipeline import selectors as pipeline_selectors
+from crm.trips import selectors as trips_selectors
 
 from .base import AgencyPage
 
@@ -27,4 +30,7 @@ class DashboardView(AgencyPage, View):
             if request.user.can(Cap.STAFF_VIEW) else []
         return render(request, "frontend/dashboard.html", {
             "counts": counts, "roles": roles, "trial_days": trial_days, "recent_logins": recent,
+            **pipeline_selectors.dashboard_context(user=request.user),
+            **trips_selectors.dashboard_context(user=request.user),
+            **care_selectors.dashboard_context(user=request.user),
         })

@@ -27,4 +27,22 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=37),
         "args": ("crm.forget_old_import_files",),
     },
+    # Task reminders and complaint escalation: every 5 minutes (each run is idempotent).
+    "agency-send-task-reminders": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute="*/5"),
+        "args": ("pipeline.send_task_reminders",),
+    },
+    "agency-escalate-complaints": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute="*/5"),
+        "args": ("care.escalate_complaints",),
+    },
+    # The day after return: follow-up call task and satisfaction survey. Hourly, so an agency in
+    # any time zone gets it early in its own morning; trips already followed up are skipped.
+    "agency-after-trip": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute=7),
+        "args": ("care.after_trip",),
+    },
 }

@@ -57,6 +57,9 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "accounts",
     "crm",
+    "crm.pipeline",
+    "crm.trips",
+    "crm.care",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 # crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.

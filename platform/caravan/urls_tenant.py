@@ -29,6 +29,9 @@ api_v1 = [
     path("agency/", accounts_api.AgencySettingsView.as_view(), name="api_agency"),
     path("", include("crm.api_urls")),
     path("", include("crm.api_import_urls")),
+    path("", include("crm.pipeline.api_urls")),
+    path("", include("crm.trips.api_urls")),
+    path("", include("crm.care.api_urls")),
     path("", include(router.urls)),
 ]
 

@@ -1,0 +1,4 @@
+"""API routes for crm.trips, under /api/v1/."""
+from django.urls import path  # noqa: F401
+
+urlpatterns = []
