@@ -18,7 +18,7 @@ from .models import Opportunity, Stage, StageChange, Task
 K = Stage.Kind
 # from kind -> kinds it may move to. Won is final: the trip carries on from there.
 ALLOWED: dict[str, set[str]] = {
-    K.OPEN: {K.OPEN, K.DEPOSIT, K.LOST},
+    K.OPEN: {K.OPEN, K.DEPOSIT, K.WON, K.LOST},  # open → won: corporate accounts on credit pay later
     K.DEPOSIT: {K.WON, K.LOST},
     K.WON: set(),
     K.LOST: {K.OPEN},  # reopen
@@ -69,6 +69,13 @@ def opportunity_move(*, actor: User | None, opportunity: Opportunity, to: Stage,
     elif to.kind == K.OPEN:
         opportunity.lost_reason, opportunity.lost_note = "", ""
     opportunity.save(update_fields=["stage", "stage_changed_at", "closed_at", "lost_reason", "lost_note"])
+    # The trip follows the opportunity: won confirms the quote as the order, lost cancels the quote.
+    from crm.trips import services as trips
+
+    if to.kind == K.WON:
+        trips.trip_for_won_opportunity(actor=actor, opportunity=opportunity)
+    elif to.kind == K.LOST:
+        trips.quote_cancel_for_lost_opportunity(actor=actor, opportunity=opportunity)
     return opportunity
 
 
