@@ -182,3 +182,79 @@ def _threads(port, headers, paths, *, concurrency, seconds) -> dict:
     total = sum(ok + other for ok, other in counts)
     return {"tool": "threads", "rps": total / elapsed, "requests": total, "non_2xx": sum(o for _ok, o in counts),
             "socket_errors": "", "p50": "?", "p99": "?"}
+
+
+_WRK_POST_SCRIPT = """
+local requests, offset, step = {}, 0, 1
+for line in io.lines(os.getenv("BENCH_BODIES")) do
+  local signature, body = line:match("^([^\\t]*)\\t(.*)$")
+  requests[#requests + 1] = {signature, body}
+end
+local counter = 1
+function setup(thread)
+  thread:set("offset", counter)
+  counter = counter + 1
+end
+local i
+request = function()
+  if i == nil then i = offset - 1 end
+  i = i + 2  -- two wrk threads: one takes the odd events, the other the even ones
+  local r = requests[(i - 1) % #requests + 1]
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["X-Caravan-Signature"] = r[1]
+  return wrk.format("POST", os.getenv("BENCH_PATH"), headers, r[2])
+end
+"""
+
+
+def post_throughput(port: int, headers: dict, path: str, bodies: list[tuple[bytes, dict]], *, concurrency: int,
+                    seconds: float) -> dict:
+    """POST each prepared (body, extra headers) once, in turn, with ``concurrency`` connections; wrk
+    when installed. Extra headers other than ``X-Caravan-Signature`` are not supported."""
+    if not shutil.which("wrk"):
+        return _post_threads(port, headers, path, bodies, concurrency=concurrency, seconds=seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [f"{extra['X-Caravan-Signature']}\t{body.decode()}" for body, extra in bodies]
+        (Path(tmp) / "bodies.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (Path(tmp) / "post.lua").write_text(_WRK_POST_SCRIPT)
+        command = ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{int(seconds)}s", "--latency", "--timeout", "5s",
+                   "-s", str(Path(tmp) / "post.lua")]
+        for key, value in headers.items():
+            command += ["-H", f"{key}: {value}"]
+        command.append(f"http://127.0.0.1:{port}/")
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
+                             env={**os.environ, "BENCH_BODIES": str(Path(tmp) / "bodies.txt"), "BENCH_PATH": path}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    return {"tool": "wrk", "rps": rps, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
+            "p50": latency.get("50", "?"), "p99": latency.get("99", "?")}
+
+
+def _post_threads(port, headers, path, bodies, *, concurrency, seconds) -> dict:
+    deadline = time.monotonic() + seconds
+    counts = [[0, 0] for _ in range(concurrency)]  # [ok, other]
+
+    def work(slot: int):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for i in range(slot, len(bodies), concurrency):
+            if time.monotonic() > deadline:
+                break
+            body, extra = bodies[i]
+            conn.request("POST", path, body=body, headers={**headers, **extra})
+            response = conn.getresponse()
+            response.read()
+            counts[slot][0 if response.status < 300 else 1] += 1
+        conn.close()
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=work, args=(slot,)) for slot in range(concurrency)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    took = time.monotonic() - started
+    ok, other = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return {"tool": "threads", "rps": (ok + other) / took, "requests": ok + other, "non_2xx": other, "p50": "?", "p99": "?"}
