@@ -16,6 +16,10 @@ def shell(request):
         nav.append((reverse("home"), _("Dashboard")))
         if user.can(Cap.CUSTOMERS_VIEW):
             nav.append((reverse("customer_list"), _("Customers")))
+        if user.can(Cap.COMPLAINTS_HANDLE):
+            nav.append((reverse("complaint_list"), _("Complaints")))
+        if user.can(Cap.COMPLAINTS_HANDLE) or user.can(Cap.REPORTS_VIEW):
+            nav.append((reverse("survey_report"), _("Surveys")))
         if user.can(Cap.STAFF_VIEW):
             nav.append((reverse("staff_list"), _("Staff")))
         if user.can(Cap.SETTINGS_MANAGE):

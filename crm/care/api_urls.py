@@ -1,4 +1,10 @@
 """API routes for crm.care, under /api/v1/."""
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns = []
+from . import api
+
+router = SimpleRouter()
+router.register("complaints", api.ComplaintViewSet, basename="complaint")
+router.register("surveys", api.SurveyViewSet, basename="survey")
+
+urlpatterns = router.urls
