@@ -13,7 +13,7 @@ from crm.models import Contact
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition
 
-from .test_care_factories import customer, trip, user
+from .care_factories import customer, trip, user
 
 pytestmark = pytest.mark.django_db
 S = Complaint.Status
@@ -50,9 +50,13 @@ def test_owner_defaults_to_trip_owner_then_account_manager_then_the_actor(alpha)
     with tenant_context(alpha):
         sales, manager, service = user(alpha, "sales"), user(alpha, "manager"), user(alpha, "service")
         buyer = customer("Ann", email="owner-test@example.com", owner=manager)
-        journey = trip(buyer, returned_days_ago=2, owner=sales)
-        assert log(alpha, customer=buyer, trip=journey).owner == sales
+        journey = trip(buyer, returned_days_ago=2, owner=manager)
+        assert log(alpha, customer=buyer, trip=journey).owner == manager
         assert log(alpha, customer=buyer).owner == manager
+        # A salesperson may not handle complaints: the next in line gets it, not a task they cannot open.
+        sold_by_sales = trip(buyer, returned_days_ago=2, owner=sales)
+        assert log(alpha, customer=buyer, trip=sold_by_sales).owner == manager
+        assert log(alpha, customer=customer("Sold by sales", owner=sales), trip=sold_by_sales).owner == service
         assert log(alpha, customer=customer("Nobody's")).owner == service
         assert log(alpha, customer=buyer, trip=journey, owner=manager).owner == manager
 

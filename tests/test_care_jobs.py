@@ -14,7 +14,7 @@ from crm.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.trips.models import Trip
 
-from .test_care_factories import agency_today, customer, trip, user
+from .care_factories import agency_today, customer, trip, user
 
 pytestmark = pytest.mark.django_db
 LINK = re.compile(r"https?://([^/\s]+)(/survey/[^/\s]+/)")

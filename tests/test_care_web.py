@@ -10,7 +10,7 @@ from accounts.roles import Cap, Role, role_can
 from crm.care import services
 from crm.care.models import Complaint, Survey
 
-from .test_care_factories import customer, trip, user
+from .care_factories import customer, trip, user
 
 pytestmark = pytest.mark.django_db
 HANDLE = {r for r in Role.values if role_can(r, Cap.COMPLAINTS_HANDLE)}

@@ -264,6 +264,15 @@ def _timeline(complaint: Complaint, actor: User | None, summary: str, direction=
                 summary=summary)
 
 
+def _default_owner(trip: Trip | None, customer: Customer, actor: User | None) -> User | None:
+    """The trip's owner, else the customer's account manager, else whoever logs it — the first of
+    them who may handle complaints (a salesperson may not, and would get a task they cannot open)."""
+    for candidate in (trip.owner if trip else None, customer.owner, actor):
+        if candidate is not None and candidate.is_active and candidate.can(Cap.COMPLAINTS_HANDLE):
+            return candidate
+    return actor
+
+
 @transaction.atomic
 def complaint_log(*, actor: User | None, customer: Customer, category: str, severity: str, description: str,
                   trip: Trip | None = None, survey: Survey | None = None, owner: User | None = None) -> Complaint:
@@ -285,8 +294,7 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
         raise ValidationError(errors)
     if trip is None and survey is not None:
         trip = survey.trip
-    owner = owner or (trip.owner if trip and trip.owner_id and trip.owner.is_active else None) \
-        or (customer.owner if customer.owner_id and customer.owner.is_active else None) or actor
+    owner = owner or _default_owner(trip, customer, actor)
     now = timezone.now()
     complaint = Complaint.objects.create(
         customer=customer, trip=trip, survey=survey, category=category, severity=severity,
