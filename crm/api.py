@@ -535,8 +535,22 @@ class ScreenPopCustomer(serializers.Serializer):
 
 class ScreenPopComplaint(serializers.Serializer):
     id = serializers.IntegerField()
-    at = serializers.DateTimeField()
+    at = serializers.DateTimeField(help_text="When it was logged.")
+    deadline_at = serializers.DateTimeField()
+    severity = serializers.CharField()
     summary = serializers.CharField()
+    url = serializers.CharField()
+
+
+class ScreenPopTrip(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    title = serializers.CharField()
+    destination = serializers.CharField()
+    depart_on = serializers.DateField(allow_null=True)
+    return_on = serializers.DateField(allow_null=True)
+    status = serializers.CharField()
+    url = serializers.CharField()
 
 
 class ScreenPopContact(serializers.Serializer):
@@ -552,7 +566,7 @@ class ScreenPopOutput(serializers.Serializer):
     create_url = serializers.CharField(required=False, help_text="Only for an unknown number.")
     companies = serializers.ListField(child=serializers.CharField(), required=False)
     tier = serializers.CharField(allow_null=True, required=False)
-    recent_trips = serializers.ListField(child=serializers.DictField(), required=False)
+    recent_trips = ScreenPopTrip(many=True, required=False)
     open_complaints = ScreenPopComplaint(many=True, required=False)
     last_contacts = ScreenPopContact(many=True, required=False)
 
@@ -584,8 +598,9 @@ class ScreenPopView(AgencyAPIView):
                          "owner": {"id": owner.pk, "full_name": owner.full_name} if owner else None},
             "companies": found["companies"],
             "tier": found["tier"],
-            "recent_trips": found["trips"],
-            "open_complaints": [{"id": c.pk, "at": c.at, "summary": c.summary} for c in found["open_complaints"]],
+            "recent_trips": [{key: t[key] for key in ScreenPopTrip().fields} for t in found["trips"]],
+            "open_complaints": [{key: c[key] for key in ("id", "at", "deadline_at", "severity", "summary", "url")}
+                                for c in found["open_complaints"]],
             "last_contacts": [{"at": c.at, "channel": c.channel, "summary": c.summary,
                                "staff": c.staff.full_name if c.staff else None} for c in found["last_contacts"]],
         })

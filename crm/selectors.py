@@ -5,7 +5,9 @@ from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection, transaction
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, Value
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import User
 from caravan.tenancy import require_agency
@@ -147,17 +149,18 @@ def screen_pop(*, number: str) -> dict | None:
         return {"number": e164, "customer": None}
     fields = Customer._meta.concrete_fields
     customer = Customer.from_db(connection.alias, [f.attname for f in fields], row[:len(fields)])
-    owner_name, owner_email, companies, contacts, complaints = row[len(fields):]
+    owner_name, owner_email, companies, contacts, complaints, trips = row[len(fields):]
     customer.owner = _user(customer.owner_id, owner_name, owner_email)
     return {"number": e164, "customer": customer, "companies": companies,
             "last_contacts": [_contact(c) for c in contacts or []],
-            "open_complaints": [_contact(c) for c in complaints or []],
-            "trips": [], "tier": None, "now": timezone.now()}
+            "open_complaints": [_complaint(c) for c in complaints or []],
+            "trips": [_trip(t) for t in trips or []], "tier": None, "now": timezone.now()}
 
 
 def _screen_pop_sql() -> str:
     """The caller by number, following merges to the surviving record; its account manager,
-    active companies, last five contacts (with the colleague) and last five open complaints."""
+    active companies, last five contacts (with the colleague), open complaints (soonest deadline
+    first) and the last three trips it booked or travelled on."""
     columns = ", ".join(f'c."{f.column}"' for f in Customer._meta.concrete_fields)
     return f"""
         WITH RECURSIVE chain(id, merged_into_id, depth) AS (
@@ -175,9 +178,14 @@ def _screen_pop_sql() -> str:
               FROM crm_contact ct LEFT JOIN accounts_user s ON s.id = ct.staff_id
               WHERE ct.customer_id = c.id ORDER BY ct.at DESC, ct.id DESC LIMIT 5) x),
           (SELECT json_agg(x) FROM (
-              SELECT ct.*, NULL AS staff_full_name, NULL AS staff_email FROM crm_contact ct
-              WHERE ct.customer_id = c.id AND ct.channel = '{Contact.Channel.COMPLAINT.value}' AND NOT ct.resolved
-              ORDER BY ct.at DESC, ct.id DESC LIMIT 5) x)
+              SELECT cp.id, cp.created_at, cp.deadline_at, cp.severity, cp.status, cp.description
+              FROM care_complaint cp WHERE cp.customer_id = c.id AND cp.status IN ('open', 'in_progress')
+              ORDER BY cp.deadline_at, cp.id LIMIT 5) x),
+          (SELECT json_agg(x) FROM (
+              SELECT t.id, t.title, t.destination, t.depart_on, t.return_on, t.status FROM trips_trip t
+              WHERE t.id IN (SELECT id FROM trips_trip WHERE customer_id = c.id
+                             UNION SELECT trip_id FROM trips_traveler WHERE customer_id = c.id)
+              ORDER BY t.depart_on DESC NULLS LAST, t.id DESC LIMIT 3) x)
         FROM chain JOIN crm_customer c ON c.id = chain.id LEFT JOIN accounts_user o ON o.id = c.owner_id
         WHERE chain.merged_into_id IS NULL
         LIMIT 1"""
@@ -190,6 +198,27 @@ def _user(pk, full_name, email):
     data = {"id": pk, "full_name": full_name, "email": email}
     names = [f.attname for f in User._meta.concrete_fields if f.attname in data]  # from_db wants model order
     return User.from_db(connection.alias, names, [data[name] for name in names])
+
+
+def _complaint(data: dict) -> dict:
+    """An open complaint as the screen pop shows it (``care_complaint`` row)."""
+    from crm.care.models import Complaint
+
+    severity = Complaint.Severity(data["severity"])
+    return {"id": data["id"], "at": parse_datetime(data["created_at"]), "deadline_at": parse_datetime(data["deadline_at"]),
+            "severity": severity.value, "severity_display": str(severity.label), "summary": data["description"],
+            "url": reverse("complaint_detail", args=[data["id"]])}
+
+
+def _trip(data: dict) -> dict:
+    """A recent trip as the screen pop shows it (``trips_trip`` row)."""
+    from crm.trips.models import Trip
+
+    status = Trip.Status(data["status"])
+    return {"id": data["id"], "reference": f"T{data['id']:06d}", "title": data["title"],
+            "destination": data["destination"], "depart_on": parse_date(data["depart_on"] or ""),
+            "return_on": parse_date(data["return_on"] or ""), "status": status.value,
+            "status_display": str(status.label), "url": reverse("trip_detail", args=[data["id"]])}
 
 
 def _contact(data: dict) -> Contact:

@@ -12,6 +12,7 @@ from django_tenants.utils import tenant_context
 from accounts.models import User
 from accounts.roles import Role
 from crm import services
+from crm.care import services as care
 from crm.models import ChangeLog, Contact, Customer, DocumentReveal, TravelDocument
 
 from .conftest import staff
@@ -382,9 +383,12 @@ def test_screen_pop_finds_the_caller_in_any_format(api_client, alpha, number, dj
         services.employment_set(actor=None, company=company, person=customer)
         sales = User.objects.get(email="sales@alpha.test")
         services.contact_add(actor=sales, customer=customer, channel="call", summary="订机票")
-        complaint = services.contact_add(actor=sales, customer=customer, channel="complaint", summary="航班延误")
-        resolved = services.contact_add(actor=sales, customer=customer, channel="complaint", summary="旧投诉")
-        services.complaint_resolve(actor=sales, contact=resolved)
+        service = User.objects.get(email="service@alpha.test")
+        resolved = care.complaint_log(actor=service, customer=customer, category="service", severity="low",
+                                      description="旧投诉")
+        care.complaint_set_status(actor=service, complaint=resolved, status="resolved", resolution="已道歉")
+        complaint = care.complaint_log(actor=service, customer=customer, category="flight", severity="high",
+                                       description="航班延误")
     client = api_client("alpha", "call_center")
     with django_assert_max_num_queries(8):
         response = client.get("/api/v1/screen-pop/", {"phone": number})
@@ -395,9 +399,10 @@ def test_screen_pop_finds_the_caller_in_any_format(api_client, alpha, number, dj
                                 "owner": {"id": sales.pk, "full_name": sales.full_name}, "tags": ["VIP"],
                                 "url": f"/customers/{customer.pk}/"}
     assert body["companies"] == ["星辰科技"] and body["tier"] is None and body["recent_trips"] == []
-    assert [c["id"] for c in body["open_complaints"]] == [complaint.pk]
-    assert [c["summary"] for c in body["last_contacts"]] == ["旧投诉", "航班延误", "订机票"]
-    assert body["last_contacts"][0]["staff"] == sales.full_name
+    assert [(c["id"], c["severity"], c["url"]) for c in body["open_complaints"]] == [
+        (complaint.pk, "high", f"/complaints/{complaint.pk}/")]
+    assert [c["channel"] for c in body["last_contacts"]] == ["complaint", "complaint", "complaint", "call"]
+    assert body["last_contacts"][-1]["staff"] == sales.full_name
 
 
 def test_screen_pop_unknown_and_invalid_numbers(api_client):

@@ -9,6 +9,7 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from crm import crypto, selectors, services
+from crm.care import services as care
 from crm.models import ChangeLog, Contact, Customer, DocumentReveal, Employment, TravelDocument
 
 from .conftest import staff
@@ -175,7 +176,7 @@ def test_similar_names_are_suggested(alpha):
 def test_screen_pop_finds_the_caller_in_any_format(alpha):
     customer = make(alpha)
     with tenant_context(alpha):
-        services.contact_add(actor=None, customer=customer, channel="complaint", summary="Lost luggage")
+        care.complaint_log(actor=None, customer=customer, category="flight", severity="medium", description="Lost luggage")
         for number in ("13800138000", "+86 138 0013 8000", "0086-138-0013-8000"):
             pop = selectors.screen_pop(number=number)
             assert pop["customer"] == customer and len(pop["open_complaints"]) == 1

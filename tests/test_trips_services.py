@@ -433,14 +433,18 @@ def test_complete_returned_is_one_statement(alpha, django_assert_max_num_queries
     connection.set_schema_to_public()
 
 
-def test_recent_trips_for_the_screen_pop(alpha):
+def test_screen_pop_shows_recent_trips_as_booker_and_traveler(alpha):
+    from crm.selectors import screen_pop
+
     with tenant_context(alpha):
-        wang = person()
+        wang = person(phones=["13812345670"])
         mine = trip_with_items(alpha, customer=wang, depart_on=date(2031, 1, 1), return_on=date(2031, 1, 5))
         booker = person("李雷")
         as_traveler = trip_with_items(alpha, customer=booker, depart_on=date(2031, 3, 1), return_on=date(2031, 3, 5))
         services.traveler_add(actor=None, trip=as_traveler, customer=wang)
-        rows = selectors.recent_trips_for(wang.pk)
+        for n in range(3):
+            trip_with_items(alpha, customer=booker, depart_on=date(2032, 1, 1 + n), return_on=date(2032, 1, 5))
+        rows = screen_pop(number="138 1234 5670")["trips"]
         assert [r["id"] for r in rows] == [as_traveler.pk, mine.pk]
         assert rows[0]["url"] == f"/trips/{as_traveler.pk}/" and rows[0]["reference"] == as_traveler.reference
-        assert selectors.recent_trips_for(wang.pk, limit=1)[0]["id"] == as_traveler.pk
+        assert rows[0]["depart_on"] == date(2031, 3, 1) and rows[0]["status"] == as_traveler.status

@@ -122,16 +122,6 @@ def customer_trips(*, customer: Customer, limit: int | None = None) -> QuerySet:
     return qs[:limit] if limit else qs
 
 
-def recent_trips_for(customer_id: int, limit: int = 3) -> list[dict]:
-    """For the call-center screen pop: the customer's latest trips, as plain data."""
-    trips = (Trip.objects.filter(Q(customer_id=customer_id)
-                                 | Q(pk__in=Traveler.objects.filter(customer_id=customer_id).values("trip_id")))
-             .order_by(F("depart_on").desc(nulls_last=True), "-id")
-             .values("id", "title", "destination", "depart_on", "return_on", "status")[:limit])
-    return [{**row, "reference": f"T{row['id']:06d}", "status_display": str(S(row["status"]).label),
-             "url": reverse("trip_detail", args=[row["id"]])} for row in trips]
-
-
 def card_context(*, customer, user) -> dict:
     """What the customer card shows of this area (template: frontend/trips/_card.html)."""
     if not (user.can(Cap.PIPELINE_WORK) or user.can(Cap.PAYMENTS_VIEW)):
