@@ -16,6 +16,8 @@ def shell(request):
         nav.append((reverse("home"), _("Dashboard")))
         if user.can(Cap.CUSTOMERS_VIEW):
             nav.append((reverse("customer_list"), _("Customers")))
+        if user.can(Cap.PIPELINE_WORK) or user.can(Cap.PAYMENTS_VIEW):
+            nav.append((reverse("trip_list"), _("Trips")))
         if user.can(Cap.COMPLAINTS_HANDLE):
             nav.append((reverse("complaint_list"), _("Complaints")))
         if user.can(Cap.COMPLAINTS_HANDLE) or user.can(Cap.REPORTS_VIEW):
