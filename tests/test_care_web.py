@@ -22,7 +22,7 @@ def setup_case(agency, *, severity="medium", answered=True, email="wang"):
     email = f"{email}@{agency.slug}.example.cn"
     with tenant_context(agency):
         buyer = customer("王芳", email=email, language="zh-hans", owner=user(agency, "sales"))
-        journey = trip(buyer, returned_days_ago=3, owner=user(agency, "sales"))
+        journey = trip(buyer, returned_days_ago=3, owner=user(agency, "manager"))
         survey = Survey.objects.create(trip=journey, customer=buyer, email=email,
                                        sent_at=timezone.now() - timedelta(days=1))
         if answered:
@@ -95,7 +95,7 @@ def test_log_from_the_card_a_trip_and_a_survey(alpha, page_client):
     with tenant_context(alpha):
         logged = Complaint.objects.get(description="Late guide")
         assert logged.survey_id == survey.pk and logged.trip_id == journey.pk
-        assert logged.owner == user(alpha, "sales")  # the trip's owner
+        assert logged.owner == user(alpha, "manager")  # the trip's owner
         assert response["Location"] == f"/complaints/{logged.pk}/"
 
 
@@ -158,7 +158,7 @@ def test_api_complaints_flow(alpha, api_client):
                                                   "description": "No hot water", "trip": journey.pk}, format="json")
     assert created.status_code == 201, created.json()
     body = created.json()
-    assert body["status"] == "open" and body["currency"] == alpha.currency and body["owner"]["id"] == staff_pk(alpha, "sales")
+    assert body["status"] == "open" and body["currency"] == alpha.currency and body["owner"]["id"] == staff_pk(alpha, "manager")
     pk = body["id"]
     assert client.get(f"/api/v1/complaints/{pk}/").json()["description"] == "No hot water"
     assert len(client.get("/api/v1/complaints/?severity=high").json()["results"]) == 1
@@ -249,7 +249,7 @@ def test_bravos_complaints_and_surveys_are_out_of_reach_from_alpha(alpha, bravo,
     # Nothing of bravo changed.
     with tenant_context(bravo):
         b_complaint.refresh_from_db()
-        assert b_complaint.status == "open" and b_complaint.owner == user(bravo, "sales")
+        assert b_complaint.status == "open" and b_complaint.owner == user(bravo, "manager")
 
 
 def test_platform_domain_serves_none_of_it(page_client, api_client, operator_client):
