@@ -4,16 +4,23 @@ Every path — pages, API, the website webhook, the enquiry form, trips and care
 through here. Moves between stages are checked against :data:`ALLOWED`, defined on stage *kinds*
 so that an agency's own stages can never open an illegal path.
 """
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from accounts.roles import Cap
+from caravan.tenancy import require_agency
+from crm import crypto
+from crm import services as crm_services
+from crm.models import ChangeLog, Contact, Customer
+from crm.normalize import email_normal, phone_e164
 
-from .models import Opportunity, Stage, StageChange, Task
+from .models import AssignmentRule, IntakeSettings, Opportunity, Stage, StageChange, Task, Team
 
 K = Stage.Kind
 # from kind -> kinds it may move to. Won is final: the trip carries on from there.
@@ -101,3 +108,270 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
         return Task.objects.create(**fields)
     task, _created = Task.objects.get_or_create(key=key, defaults=fields)
     return task
+
+
+# --- leads in ---------------------------------------------------------------------------------------
+
+_CUSTOMER_SOURCE = {Opportunity.Source.WEBSITE_FORM: Customer.Source.WEBSITE, Opportunity.Source.WEBSITE: Customer.Source.WEBSITE,
+                    Opportunity.Source.CALL_CENTER: Customer.Source.CALL_CENTER, Opportunity.Source.STAFF: Customer.Source.OTHER}
+
+
+def _survivor(customer: Customer) -> Customer:
+    seen = 0
+    while customer.merged_into_id and seen < 20:
+        customer, seen = customer.merged_into, seen + 1
+    return customer
+
+
+def customer_for_contact(*, name: str, phone: str = "", email: str = "", source: str = Customer.Source.OTHER,
+                         actor: User | None = None, via: str = ChangeLog.Via.SYSTEM, language: str = "") -> tuple[Customer, bool]:
+    """The customer with this phone or e-mail (following merges), or a new one. Never a duplicate:
+    if someone else creates the same customer at the same moment, theirs is found and used.
+    Returns (customer, created)."""
+    phones, emails = [phone] if (phone or "").strip() else [], [email] if (email or "").strip() else []
+    if not phones and not emails:
+        raise ValidationError({"phone": [_("Give a phone number or an e-mail address.")]})
+    fields = {"name": (name or "").strip(), "source": source}
+    if language:
+        fields["language"] = language
+    try:
+        with transaction.atomic():
+            return crm_services.customer_create(actor=actor, via=via, phones=phones, emails=emails, **fields), True
+    except crm_services.DuplicateCustomer as exc:
+        # On file already, or created by someone else this very moment (the unique index decided).
+        # The phone decides over the e-mail when they point at two people.
+        matches = exc.matches or _on_file(phones, emails)
+        return _survivor(matches[0][0]), False
+
+
+def _on_file(phones: list, emails: list) -> list:
+    """After a unique-index race the winner has committed: find it by the normalised contacts."""
+    region = require_agency().default_region
+    return crm_services.find_duplicates(phones=[phone_e164(p, region) for p in phones],
+                                        emails=[email_normal(e) for e in emails])
+
+
+@transaction.atomic
+def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = "", customer: Customer | None = None,
+                title: str = "", destination: str = "", depart_on=None, return_on=None, adults: int = 1, children: int = 0,
+                budget=None, message: str = "", actor: User | None = None, owner: User | None = None,
+                language: str = "") -> Opportunity:
+    """A lead from the website form, the website webhook, the call center or staff: linked to the
+    customer on file by phone or e-mail (or a new customer), put in the first stage, timeline
+    entry, then given an owner (``owner``, or the assignment rules)."""
+    errors = {}
+    if source not in Opportunity.Source.values:
+        errors["source"] = [_("Unknown source.")]
+    if depart_on and return_on and return_on < depart_on:
+        errors["return_on"] = [_("The return cannot be before the departure.")]
+    if adults is None or adults < 1 or adults > 99:
+        errors["adults"] = [_("Between 1 and 99 adults.")]
+    if children is None or children < 0 or children > 99:
+        errors["children"] = [_("Between 0 and 99 children.")]
+    if budget is not None and budget < 0:
+        errors["budget"] = [_("The budget cannot be negative.")]
+    if customer is None and not (name or "").strip():
+        errors["name"] = [_("Give the customer's name.")]
+    if errors:
+        raise ValidationError(errors)
+    if customer is None:
+        customer, _created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
+                                                  source=_CUSTOMER_SOURCE[source], language=language)
+    customer = _survivor(customer)
+    destination = (destination or "").strip()
+    opportunity = Opportunity.objects.create(
+        customer=customer, title=(title or "").strip()[:200] or destination or _("Enquiry"), destination=destination,
+        depart_on=depart_on, return_on=return_on, adults=adults, children=children, budget=budget,
+        value=budget or 0, currency=require_agency().currency, message=(message or "").strip(), source=source,
+        stage=first_stage(), created_by=actor)
+    StageChange.objects.create(opportunity=opportunity, from_stage=None, to_stage=opportunity.stage, actor=actor)
+    crm_services.contact_add(
+        actor=actor, customer=customer, channel=Contact.Channel.MESSAGE if source != Opportunity.Source.CALL_CENTER
+        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND,
+        summary=_("Enquiry (%(source)s): %(what)s") % {"source": opportunity.get_source_display(),
+                                                      "what": opportunity.title + (f" — {opportunity.message}" if opportunity.message else "")})
+    if owner is not None:
+        return opportunity_assign(actor=actor, opportunity=opportunity, owner=owner)
+    chosen = rules_pick_owner(opportunity)
+    if chosen is not None:
+        return _set_owner(opportunity, chosen)
+    return opportunity
+
+
+# --- owners -----------------------------------------------------------------------------------------
+
+def _set_owner(opportunity: Opportunity, owner: User | None) -> Opportunity:
+    now = timezone.now()
+    Opportunity.objects.filter(pk=opportunity.pk).update(owner=owner, assigned_at=now if owner else None)
+    opportunity.owner, opportunity.assigned_at = owner, now if owner else None
+    return opportunity
+
+
+def _sellers():
+    return User.objects.filter(is_active=True, is_operator=False)
+
+
+def rules_pick_owner(opportunity: Opportunity) -> User | None:
+    """The first active rule (by position) that yields an active colleague who may work leads."""
+    for rule in AssignmentRule.objects.filter(is_active=True).select_related("team", "user"):
+        if rule.kind == AssignmentRule.Kind.CUSTOMER_OWNER:
+            owner = opportunity.customer.owner
+            if owner is not None and owner.is_active and owner.can(Cap.PIPELINE_WORK):
+                return owner
+            continue
+        if rule.kind == AssignmentRule.Kind.DESTINATION:
+            keyword = rule.destination.strip().lower()
+            if not keyword or keyword not in f"{opportunity.destination} {opportunity.title}".lower():
+                continue
+            if rule.user_id and rule.user.is_active:
+                return rule.user
+        if rule.team_id:
+            chosen = _round_robin(rule.team)
+            if chosen is not None:
+                return chosen
+    return None
+
+
+def _round_robin(team: Team) -> User | None:
+    """The member after the one who got the last lead (by id, wrapping). The team row is locked, so
+    leads arriving at the same moment go to different people."""
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    members = [u for u in team.members.filter(is_active=True).order_by("pk") if u.can(Cap.PIPELINE_WORK)]
+    if not members:
+        return None
+    after = [u for u in members if team.last_assigned_id is not None and u.pk > team.last_assigned_id]
+    chosen = (after or members)[0]
+    Team.objects.filter(pk=team.pk).update(last_assigned=chosen)
+    return chosen
+
+
+class AlreadyTaken(ValidationError):
+    """Someone else owns the lead already (409 in the API)."""
+
+    def __init__(self, owner: User):
+        self.owner = owner
+        super().__init__({"owner": [_("%(name)s has already taken this lead.") % {"name": owner.full_name or owner.email}]},
+                         code="already_taken")
+
+
+def opportunity_take(*, actor: User, opportunity: Opportunity) -> Opportunity:
+    """A salesperson takes an unowned lead. One UPDATE … WHERE owner IS NULL decides: of two people
+    clicking at once, exactly one gets it and the other is told who did."""
+    if not actor.can(Cap.PIPELINE_WORK):
+        raise PermissionDenied
+    now = timezone.now()
+    taken = Opportunity.objects.filter(pk=opportunity.pk, owner__isnull=True, closed_at__isnull=True) \
+        .update(owner=actor, assigned_at=now)
+    current = Opportunity.objects.select_related("owner", "stage").get(pk=opportunity.pk)
+    if not taken:
+        if current.owner_id and current.owner_id != actor.pk:
+            raise AlreadyTaken(current.owner)
+        if current.closed_at:
+            raise IllegalTransition(_("This opportunity is closed."), field="owner")
+    return current
+
+
+def opportunity_assign(*, actor: User | None, opportunity: Opportunity, owner: User) -> Opportunity:
+    """A manager (or the system) gives the opportunity to someone, taken or not."""
+    if owner is None or not owner.is_active or owner.is_operator or not owner.can(Cap.PIPELINE_WORK):
+        raise ValidationError({"owner": [_("Choose an active colleague who works leads.")]})
+    opportunity = _set_owner(opportunity, owner)
+    if actor is not None and actor.pk != owner.pk:
+        task_create(actor=actor, owner=owner, customer=opportunity.customer, opportunity=opportunity, kind=Task.Kind.CALL,
+                    title=_("New lead: %(title)s") % {"title": opportunity.title}, due_at=timezone.now() + timedelta(hours=2))
+    return opportunity
+
+
+# --- editing ----------------------------------------------------------------------------------------
+
+OPPORTUNITY_EDITABLE = ("title", "destination", "depart_on", "return_on", "adults", "children", "budget", "value",
+                        "message", "is_key")
+
+
+def opportunity_update(*, actor: User | None, opportunity: Opportunity, **fields) -> Opportunity:
+    unknown = set(fields) - set(OPPORTUNITY_EDITABLE)
+    if unknown:
+        raise ValidationError({name: [_("This field cannot be changed here.")] for name in unknown})
+    for name, value in fields.items():
+        setattr(opportunity, name, value.strip() if isinstance(value, str) else value)
+    errors = {}
+    if not opportunity.title:
+        errors["title"] = [_("Give the opportunity a title.")]
+    if opportunity.depart_on and opportunity.return_on and opportunity.return_on < opportunity.depart_on:
+        errors["return_on"] = [_("The return cannot be before the departure.")]
+    if opportunity.value is None or opportunity.value < 0:
+        errors["value"] = [_("The expected value cannot be negative.")]
+    if opportunity.budget is not None and opportunity.budget < 0:
+        errors["budget"] = [_("The budget cannot be negative.")]
+    if not 1 <= (opportunity.adults or 0) <= 99:
+        errors["adults"] = [_("Between 1 and 99 adults.")]
+    if errors:
+        raise ValidationError(errors)
+    opportunity.save(update_fields=list(fields) or None)
+    return opportunity
+
+
+def task_done(*, actor: User, task: Task, done: bool = True) -> Task:
+    Task.objects.filter(pk=task.pk).update(done_at=timezone.now() if done else None, done_by=actor if done else None)
+    task.refresh_from_db()
+    return task
+
+
+def task_update(*, actor: User, task: Task, **fields) -> Task:
+    allowed = {"title", "notes", "due_at", "remind_at", "owner"}
+    for name, value in fields.items():
+        if name not in allowed:
+            raise ValidationError({name: [_("This field cannot be changed here.")]})
+        setattr(task, name, value)
+    if not (task.title or "").strip():
+        raise ValidationError({"title": [_("Say what needs doing.")]})
+    if task.remind_at and task.remind_at > task.due_at:
+        raise ValidationError({"remind_at": [_("The reminder must come before the due date.")]})
+    if "remind_at" in fields or "due_at" in fields:
+        task.reminded_at = None
+    task.save()
+    return task
+
+
+# --- stages and the webhook secret ---------------------------------------------------------------
+
+def stage_save(*, actor: User, stage: Stage | None = None, name: str, probability: int, position: int,
+               is_active: bool = True) -> Stage:
+    """Add an open stage or change one. Deposit, won and lost exist once and cannot be switched off."""
+    stage = stage or Stage(kind=Stage.Kind.OPEN)
+    errors = {}
+    if not (name or "").strip() and not stage.code:
+        errors["name"] = [_("Name the stage.")]
+    if probability is None or not 0 <= probability <= 100:
+        errors["probability"] = [_("Between 0 and 100.")]
+    if not is_active and stage.kind != Stage.Kind.OPEN:
+        errors["is_active"] = [_("The deposit, won and lost stages are always in use.")]
+    if not is_active and stage.pk and stage.opportunities.filter(closed_at__isnull=True).exists():
+        errors["is_active"] = [_("Move the open opportunities out of this stage first.")]
+    if not is_active and stage.pk and not Stage.objects.filter(kind=Stage.Kind.OPEN, is_active=True).exclude(pk=stage.pk).exists():
+        errors["is_active"] = [_("Keep at least one open stage.")]
+    if errors:
+        raise ValidationError(errors)
+    stage.name, stage.probability, stage.position, stage.is_active = (name or "").strip(), probability, position, is_active
+    stage.save()
+    return stage
+
+
+def webhook_secret(*, create: bool = False) -> str | None:
+    """The agency's webhook secret in clear, made on first use when ``create``."""
+    settings_row, _created = IntakeSettings.objects.get_or_create(pk=1)
+    if settings_row.webhook_secret:
+        return crypto.decrypt(bytes(settings_row.webhook_secret).decode())
+    return webhook_secret_rotate(actor=None) if create else None
+
+
+def webhook_secret_rotate(*, actor: User | None) -> str:
+    """A new secret (the old one stops working at once). Shown once to the admin; stored encrypted."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    IntakeSettings.objects.update_or_create(pk=1, defaults={"webhook_secret": crypto.encrypt(secret).encode(),
+                                                            "secret_rotated_at": timezone.now()})
+    return secret
+
+
+def intake_settings() -> IntakeSettings:
+    return IntakeSettings.objects.get_or_create(pk=1)[0]
