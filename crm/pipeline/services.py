@@ -8,8 +8,10 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -375,3 +377,31 @@ def webhook_secret_rotate(*, actor: User | None) -> str:
 
 def intake_settings() -> IntakeSettings:
     return IntakeSettings.objects.get_or_create(pk=1)[0]
+
+
+# --- reminders --------------------------------------------------------------------------------------
+
+def task_reminders_send(*, now=None) -> int:
+    """E-mail each task owner whose reminder time has come, once: each task is claimed with an
+    ``UPDATE … WHERE reminded_at IS NULL`` before its e-mail goes; if sending fails the claim is
+    released, so the next run tries again. Returns the number sent."""
+    now = now or timezone.now()
+    agency = require_agency()
+    due = list(Task.objects.filter(done_at__isnull=True, reminded_at__isnull=True, remind_at__lte=now,
+                                   owner__isnull=False, owner__is_active=True).values_list("pk", flat=True)[:500])
+    sent = 0
+    for pk in due:
+        if not Task.objects.filter(pk=pk, reminded_at__isnull=True).update(reminded_at=now):
+            continue  # another run took it
+        task = Task.objects.select_related("owner", "customer").get(pk=pk)
+        try:
+            with translation.override(task.owner.language or agency.language):
+                context = {"task": task, "agency": agency, "url": agency.url("/tasks/")}
+                subject = render_to_string("pipeline/email/reminder_subject.txt", context).strip()
+                body = render_to_string("pipeline/email/reminder.txt", context)
+            send_mail(subject, body, None, [task.owner.email])
+        except Exception:
+            Task.objects.filter(pk=pk, reminded_at=now).update(reminded_at=None)
+            raise
+        sent += 1
+    return sent

@@ -1,0 +1,120 @@
+"""Leads from outside: the signed website webhook and the public enquiry form (R-SALE-1, R-INT-4).
+
+Webhook contract (docs/integrations.md): ``POST /api/v1/webhooks/website/`` with a JSON event
+``{"id", "type", "created", "data"}`` and the header ``X-Caravan-Signature: t=<unix>,v1=<hex>``
+where ``v1 = HMAC-SHA256(secret, "<t>." + raw body)`` with the agency's own secret. A signature
+older than :data:`TOLERANCE` is refused (replays of a captured request), and an event id that was
+accepted before is answered again without writing anything (senders retry).
+
+The enquiry form: a honeypot field, a signed time stamp (a bot that posts at once, or a form
+replayed a day later, is refused) and a per-address rate limit in the agency's cache.
+"""
+import hashlib
+import hmac
+import time
+
+from django.core import signing
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from crm import services as crm_services
+from crm.models import ChangeLog, Customer
+
+from . import services
+from .models import InboundEvent, Opportunity
+
+TOLERANCE = 300  # seconds a signature stays valid
+FORM_MIN_SECONDS, FORM_MAX_AGE = 3, 24 * 3600
+FORM_LIMIT, FORM_WINDOW = 5, 600  # submissions per client address per window (seconds)
+
+
+class BadSignature(Exception):
+    pass
+
+
+def signature_check(*, header: str, body: bytes, secret: str | None, now: float | None = None) -> None:
+    """Raise :class:`BadSignature` unless ``header`` signs ``body`` with ``secret`` recently."""
+    if not secret:
+        raise BadSignature("This agency has no webhook secret yet.")
+    parts = dict(p.split("=", 1) for p in (header or "").split(",") if "=" in p)
+    try:
+        stamp = int(parts["t"])
+    except (KeyError, ValueError):
+        raise BadSignature("Missing or malformed X-Caravan-Signature header.") from None
+    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, parts.get("v1", "")):
+        raise BadSignature("The signature does not match.")
+    if abs((now or time.time()) - stamp) > TOLERANCE:
+        raise BadSignature("The signature is too old (or from the future); sign each delivery afresh.")
+
+
+def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent, bool]:
+    """Apply a verified, validated event once. Returns (event, applied); ``applied`` is False for an
+    event id seen before, in which case nothing is written."""
+    seen = InboundEvent.objects.filter(event_id=event_id).first()
+    if seen:
+        return seen, False
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(event_id=event_id, kind=kind)
+            if kind == "member.signed_up":
+                customer, _created = services.customer_for_contact(
+                    name=data["name"], phone=data.get("phone", ""), email=data.get("email", ""),
+                    source=Customer.Source.WEBSITE, via=ChangeLog.Via.API, language=data.get("language", ""))
+                if data.get("member_id") and not customer.external_ref:
+                    crm_services.customer_update(actor=None, via=ChangeLog.Via.API, customer=customer,
+                                                 external_ref=data["member_id"])
+                event.customer = customer
+            else:
+                opportunity = services.lead_intake(
+                    source=Opportunity.Source.WEBSITE, name=data["name"], phone=data.get("phone", ""),
+                    email=data.get("email", ""), destination=data.get("destination", ""),
+                    depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
+                    children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
+                    language=data.get("language", ""))
+                event.customer, event.opportunity = opportunity.customer, opportunity
+            event.save(update_fields=["customer", "opportunity"])
+            return event, True
+    except IntegrityError:  # the same event delivered twice at the same moment: the other one won
+        return InboundEvent.objects.get(event_id=event_id), False
+
+
+# --- the enquiry form ------------------------------------------------------------------------------
+
+_FORM_SALT = "pipeline.enquiry-form"
+
+
+def form_stamp() -> str:
+    """Put in the form when it is shown; checked when it comes back."""
+    return signing.dumps(time.time(), salt=_FORM_SALT)
+
+
+def form_spam_reason(*, stamp: str, honeypot: str, now: float | None = None) -> str | None:
+    """Why this submission looks automated, or None."""
+    if honeypot:
+        return "honeypot"
+    try:
+        shown = float(signing.loads(stamp or "", salt=_FORM_SALT, max_age=FORM_MAX_AGE))
+    except (signing.BadSignature, TypeError, ValueError):
+        return "stamp"
+    if (now or time.time()) - shown < FORM_MIN_SECONDS:
+        return "too_fast"
+    return None
+
+
+def form_rate_limited(client_address: str) -> bool:
+    """Count this submission; True once the address went over the limit in the window. The cache
+    key carries the agency's schema (the cache's key function), so agencies never share counts."""
+    key = f"pipeline:enquiry:{client_address}"
+    cache.add(key, 0, FORM_WINDOW)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, FORM_WINDOW)
+        count = 1
+    return count > FORM_LIMIT
+
+
+def form_unavailable_message() -> str:
+    return _("Online enquiries are closed at the moment. Please call us.")
