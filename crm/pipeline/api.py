@@ -77,7 +77,7 @@ class OpportunityCreateInput(serializers.Serializer):
                                                allow_null=True, default=None)
 
     def validate(self, data):
-        if data["customer"] is None and not (data["phone"] or data["email"]):
+        if data.get("customer") is None and not (data.get("phone") or data.get("email")):
             raise serializers.ValidationError({"phone": [_("Give a customer, or a phone number or e-mail address.")]})
         return data
 

@@ -141,3 +141,9 @@ def dashboard_context(*, user) -> dict:
     if user.can(Cap.PIPELINE_MANAGE):
         context["team_overdue_tasks"] = Task.objects.filter(done_at__isnull=True, due_at__lt=now).count()
     return context
+
+
+def overdue_by_owner() -> list[dict]:
+    """For the manager's task list: how many open tasks are past due, per person (most first)."""
+    return list(Task.objects.filter(done_at__isnull=True, due_at__lt=timezone.now())
+                .values("owner", "owner__full_name", "owner__email").annotate(n=Count("pk")).order_by("-n", "owner"))

@@ -139,6 +139,12 @@ def customer_for_contact(*, name: str, phone: str = "", email: str = "", source:
     try:
         with transaction.atomic():
             return crm_services.customer_create(actor=actor, via=via, phones=phones, emails=emails, **fields), True
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        # Intake forms have one phone and one e-mail field.
+        renamed = {"phones": "phone", "emails": "email"}
+        raise ValidationError({renamed.get(k, k): v for k, v in exc.message_dict.items()}) from exc
     except crm_services.DuplicateCustomer as exc:
         # On file already, or created by someone else this very moment (the unique index decided).
         # The phone decides over the e-mail when they point at two people.
