@@ -191,10 +191,10 @@ class PipelineBench:
         from bench._server import app_server, post_throughput
         from crm.demo import Generator
         from crm.models import Phone
-        from crm.pipeline import intake
+        from crm.pipeline import services as pipeline
 
         with tenant_context(self.agency):
-            secret = intake.webhook_secret_rotate(actor=None)
+            secret = pipeline.webhook_secret_rotate(actor=None)
             known = list(Phone.objects.order_by("?").values_list("number", flat=True)[:WEBHOOKS // 2])
         gen, stamp, run = Generator(99), int(time.time()), f"{time.time():.0f}"
         bodies = []

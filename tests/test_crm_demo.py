@@ -64,3 +64,28 @@ def test_seed_is_deterministic_and_adds_to_existing(alpha):
         assert Customer.objects.count() == 62
         numbers = list(Phone.objects.values_list("number", flat=True))
         assert len(numbers) == len(set(numbers))
+
+
+def test_seed_journeys_gives_an_open_pipeline_trips_in_every_state_surveys_and_complaints(alpha, mailbox):
+    from django.db.models import Count
+
+    from crm.care.models import Complaint, Survey
+    from crm.demo_journeys import seed_journeys
+    from crm.pipeline.models import Opportunity, Task
+    from crm.trips.models import ChecklistItem, Payment, Trip
+
+    seed_customers(alpha, people=260, companies=3, rng_seed=5)
+    counts = seed_journeys(alpha, opportunities=130, rng_seed=5)
+    with tenant_context(alpha):
+        assert counts["opportunities"] == 130 == Opportunity.objects.count()
+        stages = dict(Opportunity.objects.values_list("stage__code").annotate(n=Count("pk")))
+        assert {"new", "qualified", "quoted", "deposit", "won", "lost"} <= set(stages)
+        assert Opportunity.objects.filter(owner__isnull=True).exists()  # leads waiting to be taken
+        assert set(Trip.objects.values_list("status", flat=True)) == set(Trip.Status.values)
+        assert Payment.objects.filter(kind="refund").exists() and Payment.objects.filter(kind="balance").exists()
+        assert ChecklistItem.objects.filter(status="received").exists()
+        assert Survey.objects.filter(answered_at__isnull=False).exists()
+        assert Survey.objects.filter(answered_at__isnull=True).exists()
+        assert Complaint.objects.filter(escalated_at__isnull=False).exists()
+        assert len(set(Complaint.objects.values_list("status", flat=True))) >= 3
+        assert Task.objects.filter(done_at__isnull=True, kind="call").exists()

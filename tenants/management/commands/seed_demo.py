@@ -1,11 +1,14 @@
-"""Demo data for `make run`: an operator and two agencies with staff in every role. Idempotent."""
+"""Demo data for `make run`: an operator and two agencies with staff in every role, customers, an open
+pipeline, trips, surveys and complaints. Idempotent."""
 from django.core.management import BaseCommand
 from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
 from crm.demo import seed_customers
+from crm.demo_journeys import seed_journeys
 from crm.models import Customer
+from crm.pipeline.models import Opportunity
 from tenants.models import Agency
 from tenants.services import agency_onboard, platform_ensure
 
@@ -52,3 +55,7 @@ class Command(BaseCommand):
                 if not Customer.objects.exists():  # first run only: re-running keeps what was changed
                     seed_customers(agency, **DEMO_CUSTOMERS[slug])
                     self.stdout.write(f"Created demo customers for {slug}")
+                if not Opportunity.objects.exists():
+                    counts = seed_journeys(agency)
+                    self.stdout.write(f"Created demo pipeline, trips and care for {slug}: "
+                                      + ", ".join(f"{v} {k}" for k, v in counts.items()))
