@@ -16,6 +16,9 @@ def shell(request):
         nav.append((reverse("home"), _("Dashboard")))
         if user.can(Cap.CUSTOMERS_VIEW):
             nav.append((reverse("customer_list"), _("Customers")))
+        if user.can(Cap.PIPELINE_WORK):
+            nav.append((reverse("pipeline_board"), _("Pipeline")))
+            nav.append((reverse("task_list"), _("Tasks")))
         if user.can(Cap.PIPELINE_WORK) or user.can(Cap.PAYMENTS_VIEW):
             nav.append((reverse("trip_list"), _("Trips")))
         if user.can(Cap.COMPLAINTS_HANDLE):
@@ -26,5 +29,7 @@ def shell(request):
             nav.append((reverse("staff_list"), _("Staff")))
         if user.can(Cap.SETTINGS_MANAGE):
             nav.append((reverse("agency_settings"), _("Settings")))
-    return {"agency": agency, "nav": nav, "Cap": Cap, "LANGUAGES_SHORT": [("zh-hans", "中文"), ("en", "EN")],
+    can_work_pipeline = bool(agency is not None and user is not None and user.is_authenticated
+                             and user.can(Cap.PIPELINE_WORK))
+    return {"agency": agency, "nav": nav, "can_work_pipeline": can_work_pipeline, "Cap": Cap, "LANGUAGES_SHORT": [("zh-hans", "中文"), ("en", "EN")],
             "platform_domain": settings.PLATFORM_DOMAIN}
