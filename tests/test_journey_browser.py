@@ -7,6 +7,7 @@ Chromium drives the gunicorn app server of tests/servers.py, so everything the j
 committed: the ``journey`` fixture removes the customer with their opportunity, trip, tasks and
 survey afterwards, and puts back the salesperson's sign-in, alpha's sessions and intake settings.
 """
+import re
 import shutil
 import uuid
 from urllib.parse import urlsplit
@@ -31,20 +32,17 @@ DESTINATION = "冰岛 Iceland 极光"
 
 
 @pytest.fixture
-def journey(committed, monkeypatch):  # noqa: F811
+def journey(committed):  # noqa: F811
     """The visitor's e-mail; afterwards every row the journey committed at alpha is removed."""
     from django.contrib.sessions.models import Session
 
     from accounts.models import User
-    from crm.care import tasks as care_tasks
     from crm.care.models import Survey
     from crm.models import Customer, Email
     from crm.pipeline.models import IntakeSettings, Opportunity, Task
     from crm.trips.models import Trip
     from tenants.models import Agency
 
-    # The survey e-mail is not this test's business (tests/test_care_jobs.py sends it): queue nothing.
-    monkeypatch.setattr(care_tasks.send_surveys, "delay", lambda survey_ids: None)
     email = f"journey-{uuid.uuid4().hex[:8]}@example.test"
     with committed():
         agency = Agency.objects.get(slug="alpha")
@@ -84,10 +82,12 @@ def journey_state(committed, email) -> dict:  # noqa: F811
                 "stage": opportunity.stage.kind, "owner": opportunity.owner.email if opportunity.owner else None}
 
 
-def after_the_trip(committed, trip_id) -> str:  # noqa: F811
-    """Move the trip into the past, run the hourly after-trip job, and return the survey's signed link."""
+def after_the_trip(committed, trip_id, mailbox) -> str:  # noqa: F811
+    """Move the trip into the past, run the hourly after-trip job, send the survey e-mail it queued
+    (here, over real SMTP, as the worker would) and return the link in that e-mail."""
     from django.utils import timezone
 
+    from caravan.celery import app
     from crm.care import services as care
     from crm.care.models import Survey
     from crm.trips.models import Trip
@@ -96,11 +96,14 @@ def after_the_trip(committed, trip_id) -> str:  # noqa: F811
     with committed(), tenant_context(Agency.objects.get(slug="alpha")):
         today = timezone.localdate()
         Trip.objects.filter(pk=trip_id).update(depart_on=today - timedelta(days=10), return_on=today - timedelta(days=3))
-        care.after_trip_run()
-        return care.survey_url(Survey.objects.get(trip_id=trip_id))
+        assert care.after_trip_run()["queued"] >= 1
+        app.control.purge()  # no worker here: this test sends the e-mail itself, just below
+        assert care.surveys_send(survey_ids=[Survey.objects.get(trip_id=trip_id).pk]) == (1, [])
+    [message] = mailbox
+    return re.search(r"https?://\S+/survey/\S+/", message.get_payload(decode=True).decode()).group(0)
 
 
-def test_from_enquiry_to_won_trip_to_survey_answer(app_server, journey, committed):  # noqa: F811
+def test_from_enquiry_to_won_trip_to_survey_answer(app_server, journey, committed, mailbox):  # noqa: F811
     from playwright.sync_api import expect
 
     with chromium_page() as page:
@@ -161,7 +164,7 @@ def test_from_enquiry_to_won_trip_to_survey_answer(app_server, journey, committe
     state = journey_state(committed, journey)
     assert state["stage"] == "won" and state["owner"] == "sales@alpha.test"
     assert state["trip"].status == "confirmed" and state["customer"].name == "陈静"
-    survey_link = after_the_trip(committed, state["trip"].pk)
+    survey_link = after_the_trip(committed, state["trip"].pk, mailbox)
 
     with chromium_page() as page:  # the customer, from the survey e-mail: nobody signed in
         page.goto(app_server.url("alpha", urlsplit(survey_link).path))  # the link's host, on the test server's port

@@ -12,7 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
@@ -68,8 +68,8 @@ class AssignForm(forms.Form):
 
 
 class PeriodForm(forms.Form):
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=DATE_INPUT)
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DATE_INPUT)
+    date_from = forms.DateField(label=pgettext_lazy("date range", "From"), required=False, widget=DATE_INPUT)
+    date_to = forms.DateField(label=pgettext_lazy("date range", "To"), required=False, widget=DATE_INPUT)
 
     def clean(self):
         data = super().clean()

@@ -348,8 +348,9 @@ class OpportunityCreateView(AgencyPage, View):
         return render(request, "frontend/pipeline/new.html", {"form": form, "customer": customer}, status=status)
 
     def get(self, request):
-        # The source is only a default: call-center agents mostly type in calls.
-        source = Opportunity.Source.CALL_CENTER if request.user.role == Role.CALL_CENTER else Opportunity.Source.STAFF
+        # The source is only a default; the screen pop asks for "call center".
+        source = request.GET.get("source")
+        source = source if source in (Opportunity.Source.CALL_CENTER, Opportunity.Source.STAFF) else Opportunity.Source.STAFF
         initial = {"source": source, "phone": request.GET.get("phone", "")}
         form = LeadForm(initial=initial, can_assign=request.user.can(Cap.PIPELINE_MANAGE))
         return self._render(request, form, self._customer(request))

@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views import View
 
 from accounts.models import User
@@ -77,8 +77,8 @@ class ItemForm(forms.Form):
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=ItineraryItem.Kind.choices)
     description = forms.CharField(label=gettext_lazy("Description"), max_length=300)
     supplier = forms.CharField(label=gettext_lazy("Supplier"), max_length=120, required=False)
-    starts_on = forms.DateField(label=gettext_lazy("From"), required=False, widget=DATE_INPUT)
-    ends_on = forms.DateField(label=gettext_lazy("To"), required=False, widget=DATE_INPUT)
+    starts_on = forms.DateField(label=pgettext_lazy("date range", "From"), required=False, widget=DATE_INPUT)
+    ends_on = forms.DateField(label=pgettext_lazy("date range", "To"), required=False, widget=DATE_INPUT)
     confirmation = forms.CharField(label=gettext_lazy("Confirmation number"), max_length=60, required=False)
     cost = forms.CharField(label=gettext_lazy("Cost"), max_length=20, initial="0.00", widget=MONEY_INPUT)
     sell = forms.CharField(label=gettext_lazy("Sell price"), max_length=20, initial="0.00", widget=MONEY_INPUT)
@@ -87,7 +87,7 @@ class ItemForm(forms.Form):
     from_airport = forms.CharField(label=gettext_lazy("From airport"), max_length=4, required=False)
     to_airport = forms.CharField(label=gettext_lazy("To airport"), max_length=4, required=False)
     room_type = forms.CharField(label=gettext_lazy("Room type"), max_length=60, required=False)
-    board = forms.CharField(label=gettext_lazy("Board"), max_length=60, required=False,
+    board = forms.CharField(label=pgettext_lazy("hotel meal plan", "Board"), max_length=60, required=False,
                             help_text=gettext_lazy("e.g. breakfast, half board"))
 
     DETAILS = ("carrier", "number", "from_airport", "to_airport", "room_type", "board")
