@@ -15,6 +15,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection, send_mail
 from django.db import connection, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -33,6 +34,7 @@ from .models import Complaint, Survey
 
 SURVEY_MAX_AGE = timedelta(days=60)
 # Unsent surveys younger than this are queued again by every run (a lost message is retried).
+SURVEY_STUCK_AFTER = timedelta(hours=1)
 SURVEY_RESEND_WINDOW = timedelta(days=7)
 SEND_BATCH = 200
 AFTER_TRIP_CALL_HOUR = time(18, 0)
@@ -98,7 +100,7 @@ def after_trip_run(*, today=None) -> dict:
                                                  traveler=Traveler._meta.db_table),
                            [now, Customer.Kind.PERSON, trip_ids])
             surveys = cursor.rowcount
-    queued = surveys_queue_unsent()
+    queued = surveys_queue_unsent(made_since=now)
     return {"completed": completed, "followed_up": len(trip_ids), "tasks": tasks, "surveys": surveys, "queued": queued}
 
 
@@ -123,12 +125,18 @@ _SURVEY_INSERT = """
     ON CONFLICT (trip_id) DO NOTHING"""
 
 
-def surveys_queue_unsent() -> int:
-    """Queue the e-mail of recent surveys not sent yet, in batches. Returns how many were queued."""
+def surveys_queue_unsent(*, made_since=None) -> int:
+    """Queue, in batches, the e-mail of the surveys made since ``made_since`` (this run's) and of
+    those still unsent an hour after they were made (a send that failed for good, a lost message),
+    within the resend window. So a second run right after the first queues nothing again; sending
+    is idempotent anyway. Returns how many were queued."""
     from .tasks import send_surveys
 
-    since = timezone.now() - SURVEY_RESEND_WINDOW
-    ids = list(Survey.objects.filter(sent_at__isnull=True, answered_at__isnull=True, created_at__gte=since)
+    now = timezone.now()
+    fresh = Q(created_at__gte=made_since) if made_since else Q(pk__in=[])
+    ids = list(Survey.objects.filter(fresh | Q(created_at__lt=now - SURVEY_STUCK_AFTER),
+                                     sent_at__isnull=True, answered_at__isnull=True,
+                                     created_at__gte=now - SURVEY_RESEND_WINDOW)
                .exclude(email="").order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), SEND_BATCH):
         send_surveys.delay(ids[start:start + SEND_BATCH])
