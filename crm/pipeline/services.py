@@ -411,3 +411,50 @@ def task_reminders_send(*, now=None) -> int:
             raise
         sent += 1
     return sent
+
+
+# --- teams and assignment rules ---------------------------------------------------------------------
+
+def team_save(*, actor: User, team: Team | None = None, name: str, members) -> Team:
+    """Create or change a team. Members must be active colleagues who work leads."""
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = [_("Name the team.")]
+    elif Team.objects.filter(name=name).exclude(pk=team.pk if team else None).exists():
+        errors["name"] = [_("There is already a team of this name.")]
+    members = list(members)
+    if any(not (m.is_active and m.can(Cap.PIPELINE_WORK)) for m in members):
+        errors["members"] = [_("Members must be active colleagues who work leads.")]
+    if errors:
+        raise ValidationError(errors)
+    team = team or Team()
+    team.name = name
+    team.save()
+    team.members.set(members)
+    return team
+
+
+def rule_save(*, actor: User, rule: AssignmentRule | None = None, kind: str, position: int, destination: str = "",
+              team: Team | None = None, user: User | None = None, is_active: bool = True) -> AssignmentRule:
+    """Create or change an assignment rule; each kind says what it needs."""
+    errors = {}
+    destination = (destination or "").strip()
+    if kind not in AssignmentRule.Kind.values:
+        errors["kind"] = [_("Choose a kind of rule.")]
+    if kind == AssignmentRule.Kind.DESTINATION:
+        if not destination:
+            errors["destination"] = [_("Give the destination keyword.")]
+        if not user and not team:
+            errors["user"] = [_("Choose a salesperson or a team.")]
+    if kind == AssignmentRule.Kind.ROUND_ROBIN and not team:
+        errors["team"] = [_("Choose the team.")]
+    if user is not None and not (user.is_active and user.can(Cap.PIPELINE_WORK)):
+        errors["user"] = [_("Choose an active colleague who works leads.")]
+    if errors:
+        raise ValidationError(errors)
+    rule = rule or AssignmentRule()
+    rule.kind, rule.position, rule.destination, rule.team, rule.user, rule.is_active = \
+        kind, position or 0, destination, team, user, is_active
+    rule.save()
+    return rule

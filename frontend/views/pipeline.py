@@ -227,17 +227,6 @@ class RuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = seller_queryset()
 
-    def clean(self):
-        data = super().clean()
-        kind = data.get("kind")
-        if kind == AssignmentRule.Kind.DESTINATION:
-            if not (data.get("destination") or "").strip():
-                self.add_error("destination", _("Give the destination keyword."))
-            if not data.get("user") and not data.get("team"):
-                self.add_error("user", _("Choose a salesperson or a team."))
-        if kind == AssignmentRule.Kind.ROUND_ROBIN and not data.get("team"):
-            self.add_error("team", _("Choose the team."))
-        return data
 
 
 class IntakeForm(forms.ModelForm):
@@ -697,8 +686,12 @@ class PipelineSettingsView(AgencyPage, View):
             return self._saved()
         form = TeamForm(request.POST, instance=team, prefix=key)
         if form.is_valid():
-            form.save()
-            return self._saved()
+            try:
+                services.team_save(actor=request.user, team=team, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                return self._saved()
         return self._again(request, key, form)
 
     def rule(self, request, target):
@@ -709,8 +702,12 @@ class PipelineSettingsView(AgencyPage, View):
             return self._saved()
         form = RuleForm(request.POST, instance=rule, prefix=key)
         if form.is_valid():
-            form.save()
-            return self._saved()
+            try:
+                services.rule_save(actor=request.user, rule=rule, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                return self._saved()
         return self._again(request, key, form)
 
     def intake(self, request, target):
