@@ -2,7 +2,8 @@
 customer card and the dashboard show (R-SALE-2, R-SALE-6)."""
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from accounts.models import User
@@ -38,23 +39,33 @@ def opportunities(*, owner: User | None = None, everyone: bool = False, stage=No
 
 
 def board(*, owner: User | None, everyone: bool = False, cards: int = BOARD_CARDS) -> list[dict]:
-    """One column per active stage: count and value over all of it, the newest ``cards`` cards.
-    Closed stages (won, lost) show the last 30 days only. Two queries plus one per column."""
+    """One column per active stage: count and value over all of it, and its ``cards`` most recently
+    moved cards. Closed stages (won, lost) show the last 30 days only. Five small queries whatever
+    the number of stages: the stages, the totals, the cards' ids (ranked per stage by a window
+    function), the cards, and which of them have overdue tasks."""
     stages = list(Stage.objects.filter(is_active=True))
     base = Opportunity.objects.all() if everyone else Opportunity.objects.filter(owner=owner)
     since = timezone.now() - timedelta(days=30)
-    base = base.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since))
+    base = base.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since), stage__in=stages)
     totals = {row["stage"]: row for row in base.values("stage").annotate(n=Count("pk"), value=Sum("value"))}
-    overdue = Task.objects.filter(opportunity=OuterRef("pk"), done_at__isnull=True, due_at__lt=timezone.now())
-    columns = []
-    for stage in stages:
-        row = totals.get(stage.pk, {"n": 0, "value": 0})
-        items = (base.filter(stage=stage).select_related("customer", "owner")
-                 .only("pk", "title", "destination", "value", "currency", "is_key", "stage_changed_at", "depart_on",
-                       "stage_id", "customer__name", "customer__kind", "owner__full_name", "owner__email")
-                 .annotate(has_overdue=Exists(overdue)).order_by("-stage_changed_at", "-pk")[:cards])
-        columns.append({"stage": stage, "count": row["n"], "value": row["value"] or 0, "items": list(items)})
-    return columns
+    # Rank on the opportunity table alone, then join customers and owners for the cards shown only.
+    shown = (base.annotate(rank=Window(RowNumber(), partition_by=F("stage_id"),
+                                       order_by=[F("stage_changed_at").desc(), F("pk").desc()]))
+             .filter(rank__lte=cards).values_list("pk", flat=True))
+    ranked = list(Opportunity.objects.filter(pk__in=list(shown)).select_related("customer", "owner")
+                  .only("pk", "title", "destination", "value", "currency", "is_key", "stage_changed_at", "depart_on",
+                        "stage_id", "customer__name", "customer__kind", "owner__full_name", "owner__email")
+                  .order_by("-stage_changed_at", "-pk"))
+    # Overdue work for the cards shown only (a subquery per row would run over the whole pipeline).
+    overdue = set(Task.objects.filter(opportunity__in=[o.pk for o in ranked], done_at__isnull=True,
+                                      due_at__lt=timezone.now()).values_list("opportunity_id", flat=True))
+    by_stage: dict[int, list] = {}
+    for item in ranked:
+        item.has_overdue = item.pk in overdue
+        by_stage.setdefault(item.stage_id, []).append(item)
+    return [{"stage": stage, "count": totals.get(stage.pk, {}).get("n", 0),
+             "value": totals.get(stage.pk, {}).get("value") or 0, "items": by_stage.get(stage.pk, [])}
+            for stage in stages]
 
 
 def leads_waiting(limit: int = 20):
