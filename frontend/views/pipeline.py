@@ -7,6 +7,7 @@ crm.pipeline.selectors. Working leads needs ``pipeline.work``; choosing someone 
 assigning and the report need ``pipeline.manage``; the settings need ``settings.manage``.
 """
 from datetime import datetime, time as dt_time, timedelta
+from functools import partial
 from urllib.parse import urlencode
 
 from django import forms
@@ -675,50 +676,40 @@ class PipelineSettingsView(AgencyPage, View):
     def _again(self, request, key, form):
         return render(request, "frontend/pipeline/settings.html", self.context(**{key: form}), status=400)
 
+    def _submit(self, request, key, form, save):
+        """Validate the row's form, hand it to the service, and show the service's errors on it."""
+        if form.is_valid():
+            try:
+                save(**form.cleaned_data)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                return self._saved()
+        return self._again(request, key, form)
+
     def stage(self, request, target):
         stage = get_object_or_404(Stage, pk=target) if target != "new" else None
         key = f"stage-{target}"
         form = self.stage_form(stage, request.POST) if stage else StageForm(request.POST, prefix=key)
-        if form.is_valid():
-            try:
-                services.stage_save(actor=request.user, stage=stage, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                return self._saved()
-        return self._again(request, key, form)
+        return self._submit(request, key, form, partial(services.stage_save, actor=request.user, stage=stage))
 
     def team(self, request, target):
         team = get_object_or_404(Team, pk=target) if target != "new" else None
-        key = f"team-{target}"
         if team is not None and request.POST.get("delete"):
             team.delete()
             return self._saved()
-        form = TeamForm(request.POST, instance=team, prefix=key)
-        if form.is_valid():
-            try:
-                services.team_save(actor=request.user, team=team, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                return self._saved()
-        return self._again(request, key, form)
+        key = f"team-{target}"
+        return self._submit(request, key, TeamForm(request.POST, instance=team, prefix=key),
+                            partial(services.team_save, actor=request.user, team=team))
 
     def rule(self, request, target):
         rule = get_object_or_404(AssignmentRule, pk=target) if target != "new" else None
-        key = f"rule-{target}"
         if rule is not None and request.POST.get("delete"):
             rule.delete()
             return self._saved()
-        form = RuleForm(request.POST, instance=rule, prefix=key)
-        if form.is_valid():
-            try:
-                services.rule_save(actor=request.user, rule=rule, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                return self._saved()
-        return self._again(request, key, form)
+        key = f"rule-{target}"
+        return self._submit(request, key, RuleForm(request.POST, instance=rule, prefix=key),
+                            partial(services.rule_save, actor=request.user, rule=rule))
 
     def intake(self, request, target):
         form = IntakeForm(request.POST, instance=services.intake_settings())
