@@ -2,7 +2,7 @@
 customer card and the dashboard show (R-SALE-2, R-SALE-6)."""
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
+from django.db.models import Count, F, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 

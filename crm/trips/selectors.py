@@ -9,7 +9,6 @@ from decimal import Decimal
 from django.db.models import (Case, CharField, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value,
                               When)
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 
 from accounts.roles import Cap
 from crm.models import Customer

@@ -27,7 +27,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import User
-from accounts.roles import Cap, Role
+from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
 from crm.models import Customer
