@@ -266,6 +266,7 @@ class EnquiryForm(forms.Form):
 # --- the board and the list -------------------------------------------------------------------------
 
 BOARD_CARDS = 20  # cards per column on the board; the column's count and value cover all of it
+LEADS_SHOWN = 8  # waiting leads above the board, oldest first; the rest are on the list
 
 
 class BoardView(AgencyPage, View):
@@ -288,7 +289,8 @@ class BoardView(AgencyPage, View):
                 item.days_in_stage = (now - item.stage_changed_at).days
         can_manage = request.user.can(Cap.PIPELINE_MANAGE)
         return render(request, "frontend/pipeline/board.html", {
-            "columns": columns, "stages": stages, "leads": list(selectors.leads_waiting()),
+            "columns": columns, "stages": stages, "leads": list(selectors.leads_waiting(limit=LEADS_SHOWN)),
+            "leads_total": Opportunity.objects.filter(owner__isnull=True, closed_at__isnull=True).count(),
             "lost_options": format_html_join("", '<option value="{}">{}</option>', Opportunity.LostReason.choices),
             "currency": _currency(),
             "can_manage": can_manage, "sellers": sellers() if can_manage else [], "choice": choice,
