@@ -10,6 +10,7 @@ from django_tenants.utils import tenant_context
 
 from crm import crypto, selectors, services
 from crm.care import services as care
+from crm.pipeline.services import webhook_secret
 from crm.models import ChangeLog, Contact, Customer, DocumentReveal, Employment, TravelDocument
 
 from .conftest import staff
@@ -97,6 +98,7 @@ def test_key_rotation_keeps_numbers_readable(alpha, settings):
     with tenant_context(alpha):
         doc = services.document_add(actor=None, customer=customer, kind="national_id", issuing_country="CN",
                                     number="11010519491231002X", via=API)
+        secret = webhook_secret(create=True)  # the website webhook's secret is kept with the same keys
     old_token = doc.number_encrypted
     settings.DOCUMENT_KEYS = f"{Fernet.generate_key().decode()},{settings.DOCUMENT_KEYS}"
     call_command("rotate_document_keys", verbosity=0)
@@ -107,6 +109,7 @@ def test_key_rotation_keeps_numbers_readable(alpha, settings):
     settings.DOCUMENT_KEYS = settings.DOCUMENT_KEYS.split(",")[0]  # the old key is no longer needed
     with tenant_context(alpha):
         assert crypto.decrypt(doc.number_encrypted) == "11010519491231002X"
+        assert webhook_secret() == secret
 
 
 def test_merge_keeps_everything_and_is_recorded(alpha):

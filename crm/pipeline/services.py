@@ -458,3 +458,13 @@ def rule_save(*, actor: User, rule: AssignmentRule | None = None, kind: str, pos
         kind, position or 0, destination, team, user, is_active
     rule.save()
     return rule
+
+
+def team_delete(*, actor: User, team: Team) -> None:
+    """Remove a team; its round-robin and destination rules go with it (leads then fall through to
+    the next rule, or wait to be taken)."""
+    team.delete()
+
+
+def rule_delete(*, actor: User, rule: AssignmentRule) -> None:
+    rule.delete()

@@ -322,8 +322,13 @@ class CustomerSimilarView(AgencyPage, View):
 
 # --- the card, its timeline and history -----------------------------------------------------------
 
+# Complaints, trips and surveys reach the timeline through their own forms and jobs.
+TYPED_CHANNELS = [(value, label) for value, label in Contact.Channel.choices
+                  if value not in (Contact.Channel.COMPLAINT, Contact.Channel.TRIP, Contact.Channel.SURVEY)]
+
+
 class ContactForm(forms.Form):
-    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Contact.Channel.choices)
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=TYPED_CHANNELS)
     direction = forms.ChoiceField(label=gettext_lazy("Direction"), choices=Contact.Direction.choices)
     summary = forms.CharField(label=gettext_lazy("Summary"), required=False,
                               widget=forms.Textarea(attrs={"rows": 2, "placeholder": gettext_lazy(

@@ -698,7 +698,7 @@ class PipelineSettingsView(AgencyPage, View):
     def team(self, request, target):
         team = get_object_or_404(Team, pk=target) if target != "new" else None
         if team is not None and request.POST.get("delete"):
-            team.delete()
+            services.team_delete(actor=request.user, team=team)
             return self._saved()
         key = f"team-{target}"
         return self._submit(request, key, TeamForm(request.POST, instance=team, prefix=key),
@@ -707,7 +707,7 @@ class PipelineSettingsView(AgencyPage, View):
     def rule(self, request, target):
         rule = get_object_or_404(AssignmentRule, pk=target) if target != "new" else None
         if rule is not None and request.POST.get("delete"):
-            rule.delete()
+            services.rule_delete(actor=request.user, rule=rule)
             return self._saved()
         key = f"rule-{target}"
         return self._submit(request, key, RuleForm(request.POST, instance=rule, prefix=key),
