@@ -476,3 +476,14 @@ def test_another_agencys_pipeline_is_out_of_reach(alpha, bravo, api_client):
     assert api_client("bravo", "admin", on="alpha.localhost").get("/api/v1/tasks/").status_code == 401
     with tenant_context(bravo):
         assert Opportunity.objects.get(pk=theirs.pk).stage.code == "new"
+
+
+@pytest.mark.parametrize("proxies, forwarded, expected", [
+    (0, "6.6.6.6", "10.0.0.1"),                        # no proxy: a client's own header means nothing
+    (1, "6.6.6.6, 203.0.113.9", "203.0.113.9"),        # what our proxy appended, not what the client claimed
+    (2, "203.0.113.9, 10.0.0.7", "203.0.113.9"),
+    (2, "10.0.0.7", "10.0.0.1"),                       # fewer hops than proxies: fall back to the connection
+])
+def test_the_enquiry_rate_limit_keys_on_the_address_our_proxies_saw(proxies, forwarded, expected):
+    meta = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded}
+    assert intake.client_address(meta, proxies) == expected

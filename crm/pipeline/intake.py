@@ -103,6 +103,16 @@ def form_spam_reason(*, stamp: str, honeypot: str, now: float | None = None) -> 
     return None
 
 
+def client_address(meta: dict, proxies: int) -> str:
+    """The visitor's address: REMOTE_ADDR, or behind ``proxies`` reverse proxies the entry of
+    X-Forwarded-For that the outermost of ours appended (what a client sends itself is ignored)."""
+    if proxies > 0:
+        hops = [h.strip() for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return meta.get("REMOTE_ADDR", "")
+
+
 def form_rate_limited(client_address: str) -> bool:
     """Count this submission; True once the address went over the limit in the window. The cache
     key carries the agency's schema (the cache's key function), so agencies never share counts."""

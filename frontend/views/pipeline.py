@@ -11,6 +11,7 @@ from functools import partial
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -756,7 +757,7 @@ def enquiry_form(request):
         return render(request, "frontend/pipeline/enquiry.html", {"form": EnquiryForm(), "stamp": intake.form_stamp()})
     if not services.intake_settings().form_enabled:
         return render(request, "frontend/pipeline/enquiry.html", {"closed": intake.form_unavailable_message()})
-    if intake.form_rate_limited(request.META.get("REMOTE_ADDR", "")):
+    if intake.form_rate_limited(intake.client_address(request.META, settings.PROXY_COUNT)):
         return render(request, "frontend/pipeline/enquiry.html", {"limited": True}, status=429)
     if intake.form_spam_reason(stamp=request.POST.get("stamp", ""), honeypot=request.POST.get("website", "")):
         return _thanks(request)

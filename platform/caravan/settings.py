@@ -23,6 +23,8 @@ if not SECRET_KEY:
 # Agencies live at <slug>.<PLATFORM_DOMAIN>; the operator console at PLATFORM_DOMAIN itself.
 PLATFORM_DOMAIN = env_str("PLATFORM_DOMAIN", "localhost")
 PLATFORM_SCHEME = env_str("PLATFORM_SCHEME", "http")
+# Reverse proxies in front of gunicorn that append to X-Forwarded-For (0: clients connect directly).
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
 PLATFORM_PORT = env_str("PLATFORM_PORT", "8000")  # shown in links; blank behind a proxy on 80/443
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f".{PLATFORM_DOMAIN},{PLATFORM_DOMAIN}")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
