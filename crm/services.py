@@ -174,6 +174,14 @@ def _save_guarded(fn):
 
 # --- customers ------------------------------------------------------------------------------
 
+def customer_survivor(customer: Customer) -> Customer:
+    """A merged-away record stands for the customer it was merged into: writes go there."""
+    seen = 0
+    while customer.merged_into_id and seen < 20:
+        customer, seen = customer.merged_into, seen + 1
+    return customer
+
+
 def _clean_all(fields: dict, phones, emails) -> tuple[dict, list | None, list | None]:
     """Clean fields, phones and e-mails together so every field error is reported at once."""
     errors: dict[str, list] = {}

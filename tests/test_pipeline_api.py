@@ -487,3 +487,24 @@ def test_another_agencys_pipeline_is_out_of_reach(alpha, bravo, api_client):
 def test_the_enquiry_rate_limit_keys_on_the_address_our_proxies_saw(proxies, forwarded, expected):
     meta = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded}
     assert intake.client_address(meta, proxies) == expected
+
+
+def test_the_periodic_jobs_of_one_agency_leave_the_other_alone(alpha, bravo, mailbox):
+    """Reminders and escalations run per agency: alpha's run sends and changes nothing of bravo's."""
+    from crm.care import services as care
+    from crm.care.models import Complaint
+
+    past = timezone.now() - timedelta(hours=1)
+    with tenant_context(bravo):
+        task = services.task_create(actor=None, owner=staff(bravo, "sales"), title="bravo's", due_at=timezone.now(),
+                                    remind_at=past)
+        complaint = care.complaint_log(actor=staff(bravo, "service"), customer=person(bravo), category="hotel",
+                                       severity="high", description="bravo's")
+        Complaint.objects.filter(pk=complaint.pk).update(deadline_at=past)
+    with tenant_context(alpha):
+        assert services.task_reminders_send() == 0
+        assert care.complaints_escalate() == 0
+    with tenant_context(bravo):
+        assert Task.objects.get(pk=task.pk).reminded_at is None
+        assert Complaint.objects.get(pk=complaint.pk).escalated_at is None
+    assert mailbox == []

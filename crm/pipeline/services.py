@@ -118,13 +118,6 @@ _CUSTOMER_SOURCE = {Opportunity.Source.WEBSITE_FORM: Customer.Source.WEBSITE, Op
                     Opportunity.Source.CALL_CENTER: Customer.Source.CALL_CENTER, Opportunity.Source.STAFF: Customer.Source.OTHER}
 
 
-def _survivor(customer: Customer) -> Customer:
-    seen = 0
-    while customer.merged_into_id and seen < 20:
-        customer, seen = customer.merged_into, seen + 1
-    return customer
-
-
 def customer_for_contact(*, name: str, phone: str = "", email: str = "", source: str = Customer.Source.OTHER,
                          actor: User | None = None, via: str = ChangeLog.Via.SYSTEM, language: str = "") -> tuple[Customer, bool]:
     """The customer with this phone or e-mail (following merges), or a new one. Never a duplicate:
@@ -149,7 +142,7 @@ def customer_for_contact(*, name: str, phone: str = "", email: str = "", source:
         # On file already, or created by someone else this very moment (the unique index decided).
         # The phone decides over the e-mail when they point at two people.
         matches = exc.matches or _on_file(phones, emails)
-        return _survivor(matches[0][0]), False
+        return crm_services.customer_survivor(matches[0][0]), False
 
 
 def _on_file(phones: list, emails: list) -> list:
@@ -185,7 +178,7 @@ def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = ""
     if customer is None:
         customer, _created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
                                                   source=_CUSTOMER_SOURCE[source], language=language)
-    customer = _survivor(customer)
+    customer = crm_services.customer_survivor(customer)
     destination = (destination or "").strip()
     opportunity = Opportunity.objects.create(
         customer=customer, title=(title or "").strip()[:200] or destination or _("Enquiry"), destination=destination,

@@ -57,13 +57,6 @@ def _next_url(request, fallback: str) -> str:
     return fallback
 
 
-def _live(customer: Customer) -> Customer:
-    """A merged-away record stands for the customer it was merged into: writes go there."""
-    while customer.merged_into_id:
-        customer = customer.merged_into
-    return customer
-
-
 # --- list and bulk actions ------------------------------------------------------------------------
 
 def list_filters(params) -> tuple[dict, dict, dict]:
@@ -278,7 +271,7 @@ class CustomerEditView(AgencyPage, View):
     def get(self, request, pk):
         customer = self._customer(pk)
         if customer.merged_into_id:
-            return redirect("customer_edit", pk=_live(customer).pk)
+            return redirect("customer_edit", pk=services.customer_survivor(customer).pk)
         form = self._form(customer, initial=_initial(customer))
         return render(request, self.template, {"form": form, "customer": customer,
                                                "more_addresses": customer.addresses.all()[1:]})
@@ -377,7 +370,7 @@ class ContactAddView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_EDIT
 
     def post(self, request, pk):
-        customer = _live(get_object_or_404(Customer.objects.select_related("merged_into"), pk=pk))
+        customer = services.customer_survivor(get_object_or_404(Customer.objects.select_related("merged_into"), pk=pk))
         form = ContactForm(request.POST)
         if form.is_valid():
             try:
