@@ -378,6 +378,13 @@ def intake_settings() -> IntakeSettings:
     return IntakeSettings.objects.get_or_create(pk=1)[0]
 
 
+def intake_settings_update(*, actor: User, form_enabled: bool, form_thanks: str = "") -> IntakeSettings:
+    """Switch the public enquiry form on or off and set its thank-you text."""
+    IntakeSettings.objects.update_or_create(pk=1, defaults={"form_enabled": form_enabled,
+                                                            "form_thanks": (form_thanks or "").strip()})
+    return intake_settings()
+
+
 # --- reminders --------------------------------------------------------------------------------------
 
 def task_reminders_send(*, now=None) -> int:

@@ -715,11 +715,8 @@ class PipelineSettingsView(AgencyPage, View):
                             partial(services.rule_save, actor=request.user, rule=rule))
 
     def intake(self, request, target):
-        form = IntakeForm(request.POST, instance=services.intake_settings())
-        if form.is_valid():
-            form.save()
-            return self._saved()
-        return self._again(request, "intake", form)
+        return self._submit(request, "intake", IntakeForm(request.POST, instance=services.intake_settings()),
+                            partial(services.intake_settings_update, actor=request.user))
 
     def rotate(self, request, target):
         secret = services.webhook_secret_rotate(actor=request.user)
