@@ -173,6 +173,10 @@ class Task(models.Model):
         DEPOSIT_CALL = "deposit_call", _("Deposit received: call the customer")
         AFTER_TRIP_CALL = "after_trip_call", _("After-trip call")
         COMPLAINT = "complaint", _("Complaint")
+        VISIT = "visit", _("Key-account visit")
+        APPROVAL = "approval", _("Policy approval")
+        SERVICE_LEVEL = "service_level", _("Service level at risk")
+        TIER_CHANGE = "tier_change", _("Service tier changed")
         OTHER = "other", _("Other")
 
     title = models.CharField(_("title"), max_length=200)

@@ -29,7 +29,10 @@ from caravan.tenancy import require_agency
 from crm import selectors, services
 from crm.care import selectors as care_selectors
 from crm.pipeline import selectors as pipeline_selectors
+from crm.policies import selectors as policies_selectors
+from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
+from crm.visits import selectors as visits_selectors
 from crm.models import ChangeLog, Contact, Customer
 from crm.normalize import phone_display
 
@@ -360,6 +363,9 @@ class CustomerDetailView(AgencyPage, View):
             **pipeline_selectors.card_context(customer=customer, user=user),
             **trips_selectors.card_context(customer=customer, user=user),
             **care_selectors.card_context(customer=customer, user=user),
+            **policies_selectors.card_context(customer=customer, user=user),
+            **tiers_selectors.card_context(customer=customer, user=user),
+            **visits_selectors.card_context(customer=customer, user=user),
         }
 
 

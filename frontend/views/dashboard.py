@@ -8,7 +8,10 @@ from accounts.roles import Cap, Role
 from caravan.tenancy import require_agency
 from crm.care import selectors as care_selectors
 from crm.pipeline import selectors as pipeline_selectors
+from crm.policies import selectors as policies_selectors
+from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
+from crm.visits import selectors as visits_selectors
 
 from .base import AgencyPage
 
@@ -33,4 +36,7 @@ class DashboardView(AgencyPage, View):
             **pipeline_selectors.dashboard_context(user=request.user),
             **trips_selectors.dashboard_context(user=request.user),
             **care_selectors.dashboard_context(user=request.user),
+            **policies_selectors.dashboard_context(user=request.user),
+            **tiers_selectors.dashboard_context(user=request.user),
+            **visits_selectors.dashboard_context(user=request.user),
         })

@@ -62,6 +62,9 @@ TENANT_APPS = [
     "crm.pipeline",
     "crm.trips",
     "crm.care",
+    "crm.policies",
+    "crm.tiers",
+    "crm.visits",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 # crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.

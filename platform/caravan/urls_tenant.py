@@ -32,6 +32,9 @@ api_v1 = [
     path("", include("crm.pipeline.api_urls")),
     path("", include("crm.trips.api_urls")),
     path("", include("crm.care.api_urls")),
+    path("", include("crm.policies.api_urls")),
+    path("", include("crm.tiers.api_urls")),
+    path("", include("crm.visits.api_urls")),
     path("", include(router.urls)),
 ]
 

@@ -1,0 +1,3 @@
+"""API routes for crm.policies, under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""API routes for crm.tiers, under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,11 @@
+"""Reads for crm.tiers: what pages, the API and jobs show."""
+
+
+def card_context(*, customer, user) -> dict:
+    """What the customer card shows of this area (template: frontend/tiers/_card.html)."""
+    return {}
+
+
+def dashboard_context(*, user) -> dict:
+    """What the dashboard shows of this area (template: frontend/tiers/_dashboard.html)."""
+    return {}

@@ -1,0 +1,3 @@
+"""API routes for crm.visits, under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Agency pages for crm.policies (see frontend/views/policies.py)."""
+
+urlpatterns = []

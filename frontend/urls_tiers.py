@@ -1,0 +1,3 @@
+"""Agency pages for crm.tiers (see frontend/views/tiers.py)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""Agency pages for crm.visits (see frontend/views/visits.py)."""
+
+urlpatterns = []
