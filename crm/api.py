@@ -135,6 +135,12 @@ class DocumentOutput(serializers.ModelSerializer):
         return services.document_expiry(document)
 
 
+def tier_name(customer: Customer) -> str | None:
+    """The name of the customer's service tier in force (crm.tiers), or None."""
+    status = getattr(customer, "tier_status", None)  # a missing one-to-one raises AttributeError
+    return status.tier.name if status is not None and status.tier_id else None
+
+
 class CustomerRowOutput(serializers.ModelSerializer):
     """One compact line of the customer list."""
 
@@ -143,10 +149,14 @@ class CustomerRowOutput(serializers.ModelSerializer):
     phone = serializers.SerializerMethodField(help_text="The first phone, formatted for display.")
     email = serializers.SerializerMethodField()
     companies = serializers.SerializerMethodField()
+    tier = serializers.SerializerMethodField(help_text="Name of the service tier in force, if any.")
 
     class Meta:
         model = Customer
-        fields = ["id", "kind", "name", "latin_name", "owner", "tags", "phone", "email", "companies"]
+        fields = ["id", "kind", "name", "latin_name", "owner", "tags", "phone", "email", "companies", "tier"]
+
+    def get_tier(self, customer) -> str | None:
+        return tier_name(customer)
 
     def get_phone(self, customer) -> str | None:
         phone = next(iter(customer.phones.all()), None)
@@ -177,13 +187,17 @@ class CardOutput(serializers.ModelSerializer):
     loyalty = LoyaltyOutput(many=True)
     documents = DocumentOutput(many=True, required=False,
                                help_text="Present only for roles with documents.view; numbers masked.")
+    tier = serializers.SerializerMethodField(help_text="Name of the service tier in force, if any.")
 
     class Meta:
         model = Customer
         fields = ["id", "kind", "name", "latin_surname", "latin_given", "latin_name", "gender", "birthday", "language",
                   "source", "owner", "tags", "notes", "industry", "external_ref", "created_at", "updated_at",
                   "merged_into", "phones", "emails", "addresses", "family_dates", "employments", "staff_links",
-                  "preferences", "loyalty", "documents"]
+                  "preferences", "loyalty", "documents", "tier"]
+
+    def get_tier(self, customer) -> str | None:
+        return tier_name(customer)
 
     def to_representation(self, customer):
         data = super().to_representation(customer)
@@ -259,6 +273,7 @@ class CustomerFilterInput(serializers.Serializer):
     source = serializers.ChoiceField(choices=Customer.Source.choices, required=False)
     tag = serializers.CharField(required=False)
     company = serializers.IntegerField(required=False, help_text="Customer id of a company: its people.")
+    tier = serializers.IntegerField(required=False, help_text="Service tier id: the customers in that tier now.")
     q = serializers.CharField(required=False, help_text="Name, phone in any format, e-mail, document tail.")
 
 
@@ -326,6 +341,7 @@ FILTER_PARAMS = [
     OpenApiParameter("source", str, enum=Customer.Source.values),
     OpenApiParameter("tag", str),
     OpenApiParameter("company", int, description="Customer id of a company: its people."),
+    OpenApiParameter("tier", int, description="Service tier id: the customers in that tier now."),
     OpenApiParameter("q", str, description="Name (Chinese or Latin), phone in any format, e-mail, document tail. "
                                            "Best matches first (at most 500) unless `ordering` is given."),
 ]
@@ -370,7 +386,7 @@ class CustomerViewSet(AgencyViewSet):
     def list(self, request):
         if request.query_params.get("q") and not request.query_params.get("ordering"):
             self.ordering = None  # a search lists the best matches first
-        queryset = self.filter_queryset(self._filtered_list().prefetch_related(
+        queryset = self.filter_queryset(self._filtered_list().select_related("tier_status__tier").prefetch_related(
             "phones", "emails", Prefetch("employments", queryset=Employment.objects.select_related("company"))))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(CustomerRowOutput(page, many=True).data)
@@ -565,7 +581,7 @@ class ScreenPopOutput(serializers.Serializer):
     customer = ScreenPopCustomer(allow_null=True)
     create_url = serializers.CharField(required=False, help_text="Only for an unknown number.")
     companies = serializers.ListField(child=serializers.CharField(), required=False)
-    tier = serializers.CharField(allow_null=True, required=False)
+    tier = serializers.CharField(allow_null=True, required=False, help_text="The caller's service tier.")
     recent_trips = ScreenPopTrip(many=True, required=False)
     open_complaints = ScreenPopComplaint(many=True, required=False)
     last_contacts = ScreenPopContact(many=True, required=False)
@@ -597,7 +613,7 @@ class ScreenPopView(AgencyAPIView):
                          "kind": customer.kind, "tags": customer.tags, "url": customer_url(customer),
                          "owner": {"id": owner.pk, "full_name": owner.full_name} if owner else None},
             "companies": found["companies"],
-            "tier": found["tier"],
+            "tier": found["tier"].name if found["tier"] else None,
             "recent_trips": [{key: t[key] for key in ScreenPopTrip().fields} for t in found["trips"]],
             "open_complaints": [{key: c[key] for key in ("id", "at", "deadline_at", "severity", "summary", "url")}
                                 for c in found["open_complaints"]],

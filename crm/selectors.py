@@ -36,6 +36,8 @@ def customer_list(*, filters: dict | None = None) -> QuerySet:
         qs = qs.filter(source=filters["source"])
     if filters.get("tag"):
         qs = qs.filter(tags__contains=[filters["tag"]])
+    if filters.get("tier"):
+        qs = qs.filter(tier_status__tier_id=filters["tier"]) if str(filters["tier"]).isdigit() else qs.none()
     if filters.get("company"):
         qs = qs.filter(employments__company_id=filters["company"])
     if filters.get("q"):
@@ -129,7 +131,7 @@ def similar_customers(*, name: str, exclude: Customer | None = None, limit: int 
 
 def customer_card(*, pk: int) -> Customer:
     """One customer with what the card shows, in a handful of queries."""
-    return (Customer.objects.select_related("owner", "preferences")
+    return (Customer.objects.select_related("owner", "preferences", "tier_status__tier")
             .prefetch_related("phones", "emails", "addresses", "family_dates", "loyalty", "documents",
                               Prefetch("employments", queryset=Employment.objects.select_related("company")),
                               Prefetch("staff_links", queryset=Employment.objects.select_related("person")))
@@ -149,18 +151,18 @@ def screen_pop(*, number: str) -> dict | None:
         return {"number": e164, "customer": None}
     fields = Customer._meta.concrete_fields
     customer = Customer.from_db(connection.alias, [f.attname for f in fields], row[:len(fields)])
-    owner_name, owner_email, companies, contacts, complaints, trips = row[len(fields):]
+    owner_name, owner_email, companies, contacts, complaints, trips, tier = row[len(fields):]
     customer.owner = _user(customer.owner_id, owner_name, owner_email)
     return {"number": e164, "customer": customer, "companies": companies,
             "last_contacts": [_contact(c) for c in contacts or []],
             "open_complaints": [_complaint(c) for c in complaints or []],
-            "trips": [_trip(t) for t in trips or []], "tier": None, "now": timezone.now()}
+            "trips": [_trip(t) for t in trips or []], "tier": _tier(tier), "now": timezone.now()}
 
 
 def _screen_pop_sql() -> str:
     """The caller by number, following merges to the surviving record; its account manager,
     active companies, last five contacts (with the colleague), open complaints (soonest deadline
-    first) and the last three trips it booked or travelled on."""
+    first), the last three trips it booked or travelled on, and its service tier."""
     columns = ", ".join(f'c."{f.column}"' for f in Customer._meta.concrete_fields)
     return f"""
         WITH RECURSIVE chain(id, merged_into_id, depth) AS (
@@ -185,7 +187,9 @@ def _screen_pop_sql() -> str:
               SELECT t.id, t.title, t.destination, t.depart_on, t.return_on, t.status FROM trips_trip t
               WHERE t.id IN (SELECT id FROM trips_trip WHERE customer_id = c.id
                              UNION SELECT trip_id FROM trips_traveler WHERE customer_id = c.id)
-              ORDER BY t.depart_on DESC NULLS LAST, t.id DESC LIMIT 3) x)
+              ORDER BY t.depart_on DESC NULLS LAST, t.id DESC LIMIT 3) x),
+          (SELECT json_build_object('id', st.id, 'name', st.name, 'color', st.color)
+           FROM tiers_customertier ct JOIN tiers_servicetier st ON st.id = ct.tier_id WHERE ct.customer_id = c.id)
         FROM chain JOIN crm_customer c ON c.id = chain.id LEFT JOIN accounts_user o ON o.id = c.owner_id
         WHERE chain.merged_into_id IS NULL
         LIMIT 1"""
@@ -198,6 +202,13 @@ def _user(pk, full_name, email):
     data = {"id": pk, "full_name": full_name, "email": email}
     names = [f.attname for f in User._meta.concrete_fields if f.attname in data]  # from_db wants model order
     return User.from_db(connection.alias, names, [data[name] for name in names])
+
+
+def _tier(data: dict | None):
+    """The caller's service tier (``tiers_servicetier`` columns the badge shows), or None."""
+    from crm.tiers.models import ServiceTier
+
+    return ServiceTier(id=data["id"], name=data["name"], color=data["color"]) if data else None
 
 
 def _complaint(data: dict) -> dict:

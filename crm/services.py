@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.tenancy import require_agency
+from crm.tiers import services as tiers_services
 
 from . import crypto
 from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
@@ -437,9 +438,11 @@ def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, 
         errors["next_step"] = [_("Say what the next step is.")]
     if errors:
         raise ValidationError(errors)
-    return Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
-                                  summary=summary.strip(), next_step=(next_step or "").strip(),
-                                  next_step_due=next_step_due, at=at or timezone.now())
+    contact = Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
+                                     summary=summary.strip(), next_step=(next_step or "").strip(),
+                                     next_step_due=next_step_due, at=at or timezone.now())
+    tiers_services.clocks_on_contact(contact=contact)  # a response stops service-level clocks; a request starts one
+    return contact
 
 
 def complaint_resolve(*, actor: User, contact: Contact) -> Contact:

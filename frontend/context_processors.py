@@ -25,6 +25,8 @@ def shell(request):
             nav.append((reverse("complaint_list"), _("Complaints")))
         if user.can(Cap.COMPLAINTS_HANDLE) or user.can(Cap.REPORTS_VIEW):
             nav.append((reverse("survey_report"), _("Surveys")))
+        if user.can(Cap.PIPELINE_MANAGE) or user.can(Cap.POLICIES_MANAGE) or user.can(Cap.REPORTS_VIEW):
+            nav.append((reverse("service_level_report"), _("Service levels")))
         if user.can(Cap.STAFF_VIEW):
             nav.append((reverse("staff_list"), _("Staff")))
         if user.can(Cap.SETTINGS_MANAGE):

@@ -298,7 +298,7 @@ def test_screen_pop_known_number(page_client, alpha, number):
                  f'href="/customers/{customer.pk}/"', 'id="contact-form"', "+86 138 0013 8000"):
         assert text in html, text
     assert "Contact number 1" not in html  # the last five only (the complaint is one of them)
-    assert "<dt>Service tier</dt><dd>—</dd>" in html
+    assert '<dt>Service tier</dt><dd data-test="tier">—</dd>' in html
 
 
 @pytest.mark.parametrize("number", ["13912345678", "+86 139 1234 5678", "0086 139-1234-5678"])

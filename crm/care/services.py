@@ -28,6 +28,7 @@ from crm.models import Contact, Customer, Email
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition, task_create
 from crm.services import contact_add
+from crm.tiers import services as tiers_services
 from crm.trips.models import Traveler, Trip
 
 from .models import Complaint, Survey
@@ -315,6 +316,7 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
         "name": customer.name, "category": complaint.get_category_display()},
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=customer, trip=trip,
         notes=complaint.description, key=f"complaint:{complaint.pk}")
+    tiers_services.complaint_clock_start(complaint=complaint)  # the complaint's service-level clock
     return complaint
 
 
@@ -380,6 +382,7 @@ def complaint_set_status(*, actor: User | None, complaint: Complaint, status: st
             if complaint.compensation_amount is not None:
                 summary += f" {complaint.compensation_amount} {complaint.currency}"
     _timeline(complaint, actor, summary)
+    tiers_services.complaint_clock_stop(complaint=complaint, actor=actor)  # in progress / resolved answers it
     return complaint
 
 

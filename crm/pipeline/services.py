@@ -21,6 +21,7 @@ from crm import crypto
 from crm import services as crm_services
 from crm.models import ChangeLog, Contact, Customer
 from crm.normalize import email_normal, phone_e164
+from crm.tiers import services as tiers_services
 
 from .models import AssignmentRule, IntakeSettings, Opportunity, Stage, StageChange, Task, Team
 
@@ -78,6 +79,7 @@ def opportunity_move(*, actor: User | None, opportunity: Opportunity, to: Stage,
     elif to.kind == K.OPEN:
         opportunity.lost_reason, opportunity.lost_note = "", ""
     opportunity.save(update_fields=["stage", "stage_changed_at", "closed_at", "lost_reason", "lost_note"])
+    tiers_services.lead_clock_stop(opportunity=opportunity, actor=actor)  # a first move answers the lead
     # The trip follows the opportunity: won confirms the quote as the order, lost cancels the quote.
     from crm.trips import services as trips
 
@@ -186,16 +188,16 @@ def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = ""
         value=budget or 0, currency=require_agency().currency, message=(message or "").strip(), source=source,
         stage=first_stage(), created_by=actor)
     StageChange.objects.create(opportunity=opportunity, from_stage=None, to_stage=opportunity.stage, actor=actor)
-    crm_services.contact_add(
+    enquiry = crm_services.contact_add(
         actor=actor, customer=customer, channel=Contact.Channel.MESSAGE if source != Opportunity.Source.CALL_CENTER
         else Contact.Channel.CALL, direction=Contact.Direction.INBOUND,
         summary=_("Enquiry (%(source)s): %(what)s") % {"source": opportunity.get_source_display(),
                                                       "what": opportunity.title + (f" — {opportunity.message}" if opportunity.message else "")})
     if owner is not None:
-        return opportunity_assign(actor=actor, opportunity=opportunity, owner=owner)
-    chosen = rules_pick_owner(opportunity)
-    if chosen is not None:
-        return _set_owner(opportunity, chosen)
+        opportunity = opportunity_assign(actor=actor, opportunity=opportunity, owner=owner)
+    elif (chosen := rules_pick_owner(opportunity)) is not None:
+        opportunity = _set_owner(opportunity, chosen)
+    tiers_services.lead_clock_start(opportunity=opportunity, contact=enquiry)  # the lead's service-level clock
     return opportunity
 
 

@@ -42,7 +42,7 @@ Via = ChangeLog.Via
 PER_PAGE = 50
 SORTS = {"name": ("name", "pk"), "-name": ("-name", "-pk"), "created": ("created_at", "pk"),
          "-created": ("-created_at", "-pk"), "updated": ("updated_at", "pk"), "-updated": ("-updated_at", "-pk")}
-FILTERS = ("q", "kind", "owner", "tag", "source")
+FILTERS = ("q", "kind", "owner", "tag", "source", "tier")
 TAG_SPLIT = re.compile(r"[,，;；]")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -86,11 +86,15 @@ class CustomerListView(AgencyPage, View):
             sort = "name"
         customers = selectors.customer_list(filters=selector_filters).order_by(*SORTS[sort])
         page = Paginator(customers, PER_PAGE).get_page(request.GET.get("page"))
+        tiers = tiers_selectors.tiers_for(c.pk for c in page)
+        for c in page:
+            c.service_tier = tiers.get(c.pk)
         user = request.user
         context = {
             "page": page, "filters": filters, "sort": sort, "filter_query": urlencode(query),
             "sort_query": urlencode({**query, "sort": sort}),
             "kinds": Customer.Kind.choices, "sources": Customer.Source.choices, "staff": staff_choices(),
+            "tiers": tiers_selectors.tier_list(),
             "can_edit": user.can(Cap.CUSTOMERS_EDIT), "can_manage": user.can(Cap.CUSTOMERS_MANAGE),
             "can_import": user.can(Cap.CUSTOMERS_IMPORT),
             "sort_links": {key: {"next": f"-{key}" if sort == key else key,

@@ -34,6 +34,7 @@ from caravan.tenancy import current_agency, require_agency
 from crm.models import Customer
 from crm.pipeline import intake, selectors, services
 from crm.pipeline.models import AssignmentRule, IntakeSettings, Opportunity, Stage, Task, Team
+from crm.tiers.selectors import tiers_for
 
 from .base import AgencyPage
 from .customers import DATE_INPUT, _next_url
@@ -270,6 +271,15 @@ BOARD_CARDS = 20  # cards per column on the board; the column's count and value 
 LEADS_SHOWN = 8  # waiting leads above the board, oldest first; the rest are on the list
 
 
+def with_tiers(opportunities):
+    """Give each opportunity ``customer_tier`` (the customer's service tier, for its badge): one query."""
+    opportunities = list(opportunities)
+    tiers = tiers_for(o.customer_id for o in opportunities)
+    for o in opportunities:
+        o.customer_tier = tiers.get(o.customer_id)
+    return opportunities
+
+
 class BoardView(AgencyPage, View):
     """The kanban. Two queries plus one per column (selectors.board); nothing is fetched per card."""
 
@@ -288,9 +298,11 @@ class BoardView(AgencyPage, View):
                 ((s.pk, s.kind, str(s)) for s in stages if s.pk != column["stage"].pk))
             for item in column["items"]:
                 item.days_in_stage = (now - item.stage_changed_at).days
+        leads = list(selectors.leads_waiting(limit=LEADS_SHOWN))
+        with_tiers([*leads, *(item for column in columns for item in column["items"])])
         can_manage = request.user.can(Cap.PIPELINE_MANAGE)
         return render(request, "frontend/pipeline/board.html", {
-            "columns": columns, "stages": stages, "leads": list(selectors.leads_waiting(limit=LEADS_SHOWN)),
+            "columns": columns, "stages": stages, "leads": leads,
             "leads_total": Opportunity.objects.filter(owner__isnull=True, closed_at__isnull=True).count(),
             "lost_options": format_html_join("", '<option value="{}">{}</option>', Opportunity.LostReason.choices),
             "currency": _currency(),
@@ -326,6 +338,7 @@ class OpportunityListView(AgencyPage, View):
         found = selectors.opportunities(**given)
         totals = found.aggregate(count=Count("pk"), value=Sum("value"))
         page = Paginator(found.order_by("-created_at", "-pk"), PER_PAGE).get_page(request.GET.get("page"))
+        with_tiers(page)
         can_manage = request.user.can(Cap.PIPELINE_MANAGE)
         return render(request, "frontend/pipeline/list.html", {
             "page": page, "filters": raw, "query": urlencode({k: v for k, v in raw.items() if v}),
@@ -387,6 +400,7 @@ def detail_context(request, opportunity: Opportunity, **given) -> dict:
     task_initial = {"due_at": default_due(), "owner": opportunity.owner_id}
     return {
         "opportunity": opportunity, "customer": opportunity.customer, "currency": opportunity.currency,
+        "customer_tier": tiers_for([opportunity.customer_id]).get(opportunity.customer_id),
         "history": opportunity.stage_changes.select_related("from_stage", "to_stage", "actor"),
         "tasks": opportunity.tasks.select_related("owner", "customer").order_by("done_at", "due_at", "pk"),
         "now": timezone.now(), "can_manage": user.can(Cap.PIPELINE_MANAGE),

@@ -9,6 +9,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from crm.models import Customer, Employment
 from crm.selectors import customer_search
+from crm.tiers.selectors import tiers_for
 
 from .base import AgencyPage
 
@@ -29,7 +30,8 @@ def search_customers(user, query: str) -> list[dict]:
     companies: dict[int, list[str]] = {}
     for link in Employment.objects.filter(person__in=found, active=True).select_related("company"):
         companies.setdefault(link.person_id, []).append(link.company.name)
-    return [{"title": c.name,
+    tiers = tiers_for(c.pk for c in found)
+    return [{"title": c.name, "tier": tiers.get(c.pk),
              "detail": " · ".join(p for p in (c.latin_name, ", ".join(companies.get(c.pk, [])),
                                               c.get_kind_display() if c.kind == Customer.Kind.COMPANY else "") if p),
              "url": reverse("customer_detail", args=[c.pk])}

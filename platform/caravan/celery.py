@@ -38,6 +38,18 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
         "args": ("care.escalate_complaints",),
     },
+    # Service tiers: checked hourly, assigned once a night from 02:00 in each agency's time zone.
+    "agency-assign-tiers": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute=23),
+        "args": ("tiers.assign_nightly",),
+    },
+    # Service-level clocks: near-breaches and breaches, every 5 minutes (each notified once).
+    "agency-check-service-clocks": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute="*/5"),
+        "args": ("tiers.check_clocks",),
+    },
     # The day after return: follow-up call task and satisfaction survey. Hourly, so an agency in
     # any time zone gets it early in its own morning; trips already followed up are skipped.
     "agency-after-trip": {

@@ -9,6 +9,8 @@ from crm.demo import seed_customers
 from crm.demo_journeys import seed_journeys
 from crm.models import Customer
 from crm.pipeline.models import Opportunity
+from crm.tiers.demo import seed_tiers
+from crm.tiers.models import ServiceTier
 from tenants.models import Agency
 from tenants.services import agency_onboard, platform_ensure
 
@@ -59,3 +61,6 @@ class Command(BaseCommand):
                     counts = seed_journeys(agency)
                     self.stdout.write(f"Created demo pipeline, trips and care for {slug}: "
                                       + ", ".join(f"{v} {k}" for k, v in counts.items()))
+                if not ServiceTier.objects.exists():
+                    seed_tiers(agency)
+                    self.stdout.write(f"Created demo service tiers for {slug}")
