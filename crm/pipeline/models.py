@@ -177,6 +177,7 @@ class Task(models.Model):
         APPROVAL = "approval", _("Policy approval")
         SERVICE_LEVEL = "service_level", _("Service level at risk")
         TIER_CHANGE = "tier_change", _("Service tier changed")
+        OUTREACH = "outreach", _("Proactive outreach")
         OTHER = "other", _("Other")
 
     title = models.CharField(_("title"), max_length=200)

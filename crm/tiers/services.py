@@ -371,8 +371,61 @@ def assignment_due(*, now: datetime | None = None) -> bool:
 
 
 def assignment_nightly(*, now: datetime | None = None) -> dict | None:
-    """The hourly check behind the nightly job: runs the assignment when it is due."""
-    return assignment_run(now=now) if assignment_due(now=now) else None
+    """The hourly check behind the nightly job: when it is due, assign the tiers, then give account
+    managers the proactive-outreach tasks the (new) tiers ask for."""
+    if not assignment_due(now=now):
+        return None
+    counts = assignment_run(now=now)
+    counts["outreach"] = outreach_run(now=now)
+    return counts
+
+
+# --- proactive outreach ---------------------------------------------------------------------------
+
+# Customers whose tier asks for outreach every N days, with an active account manager, no outbound
+# contact from staff in the last N days and no open outreach task: one task each, due today.
+_OUTREACH_SQL = """
+INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
+SELECT left(%(title_prefix)s || c.name || ' (' || st.name || ')', 200), 'outreach',
+       replace(replace(%(notes)s, '{{days}}', st.outreach_days::text),
+               '{{last}}', coalesce(to_char(last.at AT TIME ZONE %(tz)s, 'YYYY-MM-DD'), %(never)s)),
+       c.owner_id, c.id, %(due)s, 'outreach:' || c.id || ':' || %(today)s, %(now)s
+FROM {customer_tier} ct
+JOIN {tier} st ON st.id = ct.tier_id AND st.outreach_days IS NOT NULL
+JOIN {customer} c ON c.id = ct.customer_id AND c.merged_into_id IS NULL
+JOIN {user} u ON u.id = c.owner_id AND u.is_active
+LEFT JOIN LATERAL (
+    SELECT k.at FROM {contact} k
+    WHERE k.customer_id = c.id AND k.direction = 'out' AND k.staff_id IS NOT NULL AND k.channel = ANY(%(channels)s)
+    ORDER BY k.at DESC LIMIT 1) last ON true
+WHERE (last.at IS NULL OR last.at < %(now)s - make_interval(days => st.outreach_days))
+  AND NOT EXISTS (SELECT 1 FROM {task} t WHERE t.customer_id = c.id AND t.kind = 'outreach' AND t.done_at IS NULL)
+ON CONFLICT (key) DO NOTHING
+"""
+
+
+def outreach_run(*, now: datetime | None = None) -> int:
+    """Proactive outreach (R-TIER-1): a task for the account manager of every customer whose tier
+    asks for contact every N days and who has heard nothing from us for that long (no outbound call,
+    e-mail, message or visit by staff). One open outreach task per customer at most; a second run the
+    same day makes nothing. Returns the number of tasks made."""
+    agency = require_agency()
+    now = now or timezone.now()
+    with translation.override(agency.language):
+        title_prefix = _("Proactive outreach") + ": "
+        notes = _("The service tier asks for a contact every {days} days; last contact: {last}.")
+        never = _("never")
+    with timezone.override(agency.time_zone):
+        today = timezone.localdate(now)
+        due = timezone.make_aware(datetime.combine(today, time(18, 0)))
+    sql = _OUTREACH_SQL.format(task=Task._meta.db_table, customer_tier=CustomerTier._meta.db_table,
+                               tier=ServiceTier._meta.db_table, customer=Customer._meta.db_table,
+                               user=User._meta.db_table, contact=Contact._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"title_prefix": title_prefix, "notes": notes, "never": never, "tz": agency.time_zone,
+                             "due": max(due, now), "today": today.isoformat(), "now": now,
+                             "channels": [str(c) for c in RESPONSE_CHANNELS]})
+        return cursor.rowcount
 
 
 def assignment_queue(*, actor: User) -> None:
