@@ -50,6 +50,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
         "args": ("tiers.check_clocks",),
     },
+    # Key-account visit slots for the next five weeks, made once a day (each slot once).
+    "agency-visit-slots": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(hour=3, minute=47),
+        "args": ("visits.generate_slots",),
+    },
     # The day after return: follow-up call task and satisfaction survey. Hourly, so an agency in
     # any time zone gets it early in its own morning; trips already followed up are skipped.
     "agency-after-trip": {

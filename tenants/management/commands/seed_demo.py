@@ -11,6 +11,7 @@ from crm.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.tiers.demo import seed_tiers
 from crm.tiers.models import ServiceTier
+from crm.visits.demo import seed_visits
 from tenants.models import Agency
 from tenants.services import agency_onboard, platform_ensure
 
@@ -64,3 +65,7 @@ class Command(BaseCommand):
                 if not ServiceTier.objects.exists():
                     seed_tiers(agency)
                     self.stdout.write(f"Created demo service tiers for {slug}")
+                counts = seed_visits(agency)
+                if counts["plans"]:
+                    self.stdout.write(f"Created demo visit plans for {slug}: {counts['plans']} plans, "
+                                      f"{counts['visits']} visits")
