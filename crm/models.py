@@ -142,6 +142,10 @@ class Employment(models.Model):
     is_traveler = models.BooleanField(_("travels"), default=True)
     is_booker = models.BooleanField(_("books for others"), default=False)
     active = models.BooleanField(_("active"), default=True)
+    reports_to = models.ForeignKey(Customer, verbose_name=_("reports to"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+",
+                                   limit_choices_to={"kind": Customer.Kind.PERSON},
+                                   help_text=_("The traveler's manager, who approves out-of-policy bookings."))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["company", "person"], name="crm_employment_unique")]

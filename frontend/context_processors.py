@@ -20,6 +20,7 @@ def shell(request):
             nav.append((reverse("pipeline_board"), _("Pipeline")))
             nav.append((reverse("task_list"), _("Tasks")))
             nav.append((reverse("visit_home"), _("Visits")))
+            nav.append((reverse("approval_list"), _("Approvals")))
         if user.can(Cap.PIPELINE_WORK) or user.can(Cap.PAYMENTS_VIEW):
             nav.append((reverse("trip_list"), _("Trips")))
         if user.can(Cap.COMPLAINTS_HANDLE):

@@ -160,9 +160,20 @@ class LinkPersonForm(SectionForm):
     title = forms.CharField(label=gettext_lazy("Job title"), max_length=100, required=False)
     is_traveler = forms.BooleanField(label=gettext_lazy("Travels"), required=False, initial=True)
     is_booker = forms.BooleanField(label=gettext_lazy("Books for others"), required=False)
+    reports_to = forms.ModelChoiceField(label=gettext_lazy("Reports to"), queryset=Customer.objects.none(),
+                                        required=False,
+                                        help_text=gettext_lazy("Their manager, who approves out-of-policy bookings."))
+
+    def __init__(self, *args, company: Customer | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if company is not None:  # a manager is someone at the same company
+            self.fields["reports_to"].queryset = Customer.objects.filter(
+                employments__company=company, employments__active=True).order_by("name")
 
     def clean(self):
         data = super().clean()
+        if data.get("person") and data.get("reports_to") and data["person"] == data["reports_to"]:
+            self.add_error("reports_to", _("Someone cannot report to themselves."))
         if data.get("person") and data.get("name"):
             raise ValidationError(_("Either choose a person on file or enter a new one, not both."))
         if not data.get("person") and not data.get("name") and "person" not in self.errors:
@@ -170,7 +181,8 @@ class LinkPersonForm(SectionForm):
         return data
 
     def link_values(self) -> dict:
-        return {k: self.cleaned_data[k] for k in ("job_grade", "department", "title", "is_traveler", "is_booker")}
+        return {k: self.cleaned_data[k] for k in ("job_grade", "department", "title", "is_traveler", "is_booker",
+                                                  "reports_to")}
 
 
 class StaffChoiceField(forms.ModelChoiceField):
@@ -343,10 +355,10 @@ class CompanySection(CustomerSection):
     def context(self, customer, link_form=None, duplicates=()):
         is_company = customer.kind == Customer.Kind.COMPANY
         if is_company:
-            links = customer.staff_links.select_related("person").order_by("person__name")
+            links = customer.staff_links.select_related("person", "reports_to").order_by("person__name")
         else:
             links = customer.employments.select_related("company").order_by("company__name")
-        form = link_form or LinkPersonForm()
+        form = link_form or LinkPersonForm(company=customer if is_company else None)
         chosen = getattr(form, "cleaned_data", {}).get("person")
         return {"customer": customer, "is_company": is_company, "links": links, "link_form": form,
                 "chosen": chosen, "duplicates": duplicates,
@@ -373,7 +385,7 @@ class EmploymentAddView(CompanySection):
 
     def post(self, request, pk):
         company = _customer(pk)
-        form = LinkPersonForm(request.POST)
+        form = LinkPersonForm(request.POST, company=company)
         duplicates = []
         if form.is_valid():
             data = form.cleaned_data
@@ -388,7 +400,7 @@ class EmploymentAddView(CompanySection):
             except services.DuplicateCustomer as exc:
                 # Offer the people on file instead; the new-person fields start empty again.
                 duplicates = exc.matches
-                form = LinkPersonForm(initial=form.link_values())
+                form = LinkPersonForm(initial=form.link_values(), company=company)
             else:
                 return self.saved(company)
         return self.invalid(company, link_form=form, duplicates=duplicates)

@@ -23,6 +23,7 @@ from accounts.roles import Cap
 from caravan.forms import apply_errors
 from crm.models import Customer
 from crm.pipeline.models import Opportunity
+from crm.policies import selectors as policy_selectors
 from crm.selectors import customer_search
 from crm.trips import selectors, services
 from crm.trips.models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
@@ -259,6 +260,7 @@ def detail_context(request, trip: Trip, **forms_given) -> dict:
     }
     if context["can_see_payments"]:
         context["payments"] = selectors.trip_payments(trip)
+    context.update(policy_selectors.trip_context(trip=trip, user=user))  # policy checks and approvals
     return context
 
 

@@ -11,6 +11,7 @@ from crm.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.tiers.demo import seed_tiers
 from crm.tiers.models import ServiceTier
+from crm.policies.demo import seed_policies
 from crm.visits.demo import seed_visits
 from tenants.models import Agency
 from tenants.services import agency_onboard, platform_ensure
@@ -69,3 +70,7 @@ class Command(BaseCommand):
                 if counts["plans"]:
                     self.stdout.write(f"Created demo visit plans for {slug}: {counts['plans']} plans, "
                                       f"{counts['visits']} visits")
+                counts = seed_policies(agency)
+                if counts["policies"]:
+                    self.stdout.write(f"Created demo travel policies for {slug}: "
+                                      + ", ".join(f"{v} {k}" for k, v in counts.items()))
