@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan.api.periods import period_input
 from caravan.api.views import AgencyViewSet
 from crm.api import CustomerRef, UserRef
 from crm.models import Customer
@@ -18,6 +19,9 @@ from crm.trips.models import Trip
 
 from . import selectors, services
 from .models import Complaint, Survey
+
+
+PeriodInput = period_input(selectors.default_period)
 
 
 class CareTripRef(serializers.Serializer):
@@ -130,24 +134,6 @@ class SurveyOutput(serializers.ModelSerializer):
         model = Survey
         fields = ["id", "trip", "customer", "email", "created_at", "sent_at", "answered_at", "csat", "nps", "comment",
                   "is_low"]
-
-
-class PeriodInput(serializers.Serializer):
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
-
-    def to_internal_value(self, data):
-        # ``from`` is a Python keyword: accept ?from=&to= as the public names.
-        data = {"date_from": data.get("from") or None, "date_to": data.get("to") or None}
-        data = {key: value for key, value in data.items() if value}
-        return super().to_internal_value(data)
-
-    def validate(self, data):
-        default_from, default_to = selectors.default_period()
-        data = {"date_from": data.get("date_from") or default_from, "date_to": data.get("date_to") or default_to}
-        if data["date_from"] > data["date_to"]:
-            raise serializers.ValidationError({"to": ["The end of the period comes before its start."]})
-        return data
 
 
 class SurveyReportOutput(serializers.Serializer):

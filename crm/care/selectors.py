@@ -1,6 +1,6 @@
 """Reads for crm.care: what pages, the API and reports show."""
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Cap
 
+from crm.periods import day_bounds, trailing_days
 from .models import Complaint, Survey
 
 OPEN_STATUSES = (Complaint.Status.OPEN, Complaint.Status.IN_PROGRESS)
@@ -54,21 +55,15 @@ def complaints_due(*, user: User, within: timedelta = NEAR_DEADLINE) -> QuerySet
 
 # --- surveys --------------------------------------------------------------------------------------
 
-def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The period as aware datetimes in the active (agency's) time zone, ``end`` included."""
-    return (timezone.make_aware(datetime.combine(start, time.min)),
-            timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
-
 
 def default_period() -> tuple[date, date]:
-    today = timezone.localdate()
-    return today - timedelta(days=REPORT_DEFAULT_DAYS - 1), today
+    return trailing_days(REPORT_DEFAULT_DAYS)
 
 
 def survey_list(*, date_from: date | None = None, date_to: date | None = None, answered: bool | None = None) -> QuerySet:
     queryset = Survey.objects.select_related("customer", "trip")
     if date_from and date_to:
-        start, end = _day_bounds(date_from, date_to)
+        start, end = day_bounds(date_from, date_to)
         queryset = queryset.filter(sent_at__gte=start, sent_at__lt=end)
     if answered is not None:
         queryset = queryset.filter(answered_at__isnull=not answered)

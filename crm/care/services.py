@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
+from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.models import Contact, Customer, Email
 from crm.pipeline.models import Task
@@ -441,15 +442,5 @@ def complaints_escalate(*, now=None) -> int:
 
 
 def _escalation_send(complaint: Complaint, recipients: list[User], agency) -> None:
-    url = agency.url(reverse("complaint_detail", args=[complaint.pk]))
-    messages = []
-    for manager in recipients:
-        with translation.override(manager.language or agency.language):
-            context = {"complaint": complaint, "manager": manager, "agency": agency, "url": url}
-            messages.append((render_to_string("care/email/escalation_subject.txt", context).strip(),
-                             render_to_string("care/email/escalation.txt", context), manager.email))
-    if not messages:
-        return
-    with get_connection() as mail_connection:
-        for subject, body, address in messages:
-            send_mail(subject, body, None, [address], connection=mail_connection)
+    mail_each(recipients, template="care/email/escalation", agency=agency,
+              context={"complaint": complaint, "url": agency.url(reverse("complaint_detail", args=[complaint.pk]))})

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.errors import conflict_response
+from caravan.api.periods import period_input
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 from crm.api import CustomerRef, UserRef
 from crm.models import Customer
@@ -22,6 +23,9 @@ from crm.trips.models import ItineraryItem
 
 from . import selectors, services
 from .models import Approval, BookingCheck, PolicyVersion, TravelPolicy
+
+
+PeriodInput = period_input(selectors.default_period)
 
 
 def can_see_report(user) -> bool:
@@ -205,22 +209,6 @@ class TravelPolicyViewSet(AcceptLanguage, AgencyViewSet):
         period = PeriodInput(data=request.query_params)
         period.is_valid(raise_exception=True)
         return Response(report_output(selectors.compliance_report(account=policy.account, **period.validated_data)))
-
-
-class PeriodInput(serializers.Serializer):
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
-
-    def to_internal_value(self, data):
-        data = {key: value for key, value in {"date_from": data.get("from"), "date_to": data.get("to")}.items() if value}
-        return super().to_internal_value(data)
-
-    def validate(self, data):
-        default_from, default_to = selectors.default_period()
-        data = {"date_from": data.get("date_from") or default_from, "date_to": data.get("date_to") or default_to}
-        if data["date_from"] > data["date_to"]:
-            raise serializers.ValidationError({"to": [_("The end of the period comes before its start.")]})
-        return data
 
 
 def report_output(report: selectors.ComplianceReport) -> dict:

@@ -1,7 +1,7 @@
 """Reads for crm.policies: what pages, the API and jobs show."""
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
@@ -12,6 +12,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from crm.models import Customer, Employment
 
+from crm.periods import day_bounds, trailing_days
 from . import documents, engine, messages
 from .models import Approval, BookingCheck, ExchangeRate, PolicyVersion, TravelPolicy
 
@@ -214,14 +215,9 @@ def item_initial(item) -> dict:
 
 # --- the compliance and savings report ------------------------------------------------------------
 
-def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    return (timezone.make_aware(datetime.combine(start, time.min)),
-            timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
-
 
 def default_period() -> tuple[date, date]:
-    today = timezone.localdate()
-    return today - timedelta(days=REPORT_DEFAULT_DAYS - 1), today
+    return trailing_days(REPORT_DEFAULT_DAYS)
 
 
 @dataclass
@@ -266,7 +262,7 @@ def compliance_report(*, account: Customer, date_from: date, date_to: date) -> C
     share in policy, exception reasons, missed savings, approval outcomes, and per trip what was
     paid against the same trips priced within policy (the cheapest compliant alternative where one
     was known, else the booking itself)."""
-    start, end = _day_bounds(date_from, date_to)
+    start, end = day_bounds(date_from, date_to)
     checks = BookingCheck.objects.filter(account=account, is_current=True, checked_at__gte=start, checked_at__lt=end)
     report = ComplianceReport(account=account, date_from=date_from, date_to=date_to)
     totals = checks.aggregate(checked=Count("id"), compliant=Count("id", filter=Q(compliant=True)),

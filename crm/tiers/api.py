@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
+from caravan.api.periods import period_input
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 from crm.api import CustomerRef, UserRef
 from crm.models import Customer
@@ -20,6 +21,9 @@ from . import selectors, services
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
+
+
+PeriodInput = period_input(selectors.default_period)
 
 
 class TierOutput(serializers.ModelSerializer):
@@ -237,22 +241,6 @@ class ClockFilterInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ServiceClock.Kind.choices, required=False)
     owner = serializers.IntegerField(required=False)
     customer = serializers.IntegerField(required=False)
-
-
-class PeriodInput(serializers.Serializer):
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
-
-    def to_internal_value(self, data):
-        data = {"date_from": data.get("from") or None, "date_to": data.get("to") or None}
-        return super().to_internal_value({key: value for key, value in data.items() if value})
-
-    def validate(self, data):
-        default_from, default_to = selectors.default_period()
-        data = {"date_from": data.get("date_from") or default_from, "date_to": data.get("date_to") or default_to}
-        if data["date_from"] > data["date_to"]:
-            raise serializers.ValidationError({"to": ["The end of the period comes before its start."]})
-        return data
 
 
 class RowOutput(serializers.Serializer):

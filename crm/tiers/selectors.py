@@ -1,7 +1,7 @@
 """Reads for crm.tiers: what pages, the API and jobs show."""
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Min, Q, QuerySet
 from django.utils import timezone
@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Cap
 
+from crm.periods import day_bounds, trailing_days
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
 from .services import can_manage_tiers, can_override, near_mark
 
@@ -153,15 +154,8 @@ class ServiceLevelReport:
     by_person: list = field(default_factory=list)
 
 
-def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The period as aware datetimes in the active (agency's) time zone, ``end`` included."""
-    return (timezone.make_aware(datetime.combine(start, time.min)),
-            timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
-
-
 def default_period() -> tuple[date, date]:
-    today = timezone.localdate()
-    return today - timedelta(days=REPORT_DEFAULT_DAYS - 1), today
+    return trailing_days(REPORT_DEFAULT_DAYS)
 
 
 def service_level_report(*, date_from: date, date_to: date) -> ServiceLevelReport:
@@ -171,7 +165,7 @@ def service_level_report(*, date_from: date, date_to: date) -> ServiceLevelRepor
     from crm.pipeline.models import Team
 
     now = timezone.now()
-    start, end = _day_bounds(date_from, date_to)
+    start, end = day_bounds(date_from, date_to)
     started = ServiceClock.objects.filter(started_at__gte=start, started_at__lt=end)
     due = started.filter(Q(responded_at__isnull=False) | Q(due_at__lte=now))
     report = ServiceLevelReport(date_from=date_from, date_to=date_to,

@@ -16,16 +16,15 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import get_connection, send_mail
 from django.db import connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Max, Value
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
+from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.models import Contact, Customer
 from crm.pipeline.models import Task
@@ -666,16 +665,6 @@ def _local_text(moment: datetime, agency) -> str:
 def _breach_mail(clocks, agency) -> None:
     """One e-mail per manager listing this run's breaches, in the manager's language."""
     clocks = list(clocks)
-    url = agency.url(reverse("service_level_report"))
-    messages = []
     with timezone.override(agency.time_zone):
-        for manager in managers():
-            with translation.override(manager.language or agency.language):
-                context = {"clocks": clocks, "manager": manager, "agency": agency, "url": url}
-                messages.append((render_to_string("tiers/email/breach_subject.txt", context).strip(),
-                                 render_to_string("tiers/email/breach.txt", context), manager.email))
-    if not messages:
-        return
-    with get_connection() as mail_connection:
-        for subject, body, address in messages:
-            send_mail(subject, body, None, [address], connection=mail_connection)
+        mail_each(managers(), template="tiers/email/breach", agency=agency,
+                  context={"clocks": clocks, "url": agency.url(reverse("service_level_report"))})

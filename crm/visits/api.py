@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan.api.periods import period_input
 from caravan.api.views import AgencyViewSet
 from crm.api import CustomerRef, UserRef
 from crm.models import Customer
@@ -20,6 +21,9 @@ from .models import Visit, VisitPlan
 
 LIVE_CUSTOMERS = Customer.objects.filter(merged_into__isnull=True)
 ACTIVE_STAFF = User.objects.filter(is_active=True, is_operator=False)
+
+
+PeriodInput = period_input(selectors.default_period)
 
 
 class PlanOutput(serializers.ModelSerializer):
@@ -122,22 +126,6 @@ class ReportOutput(serializers.Serializer):
     executive = serializers.IntegerField()
     by_owner = serializers.ListField(child=serializers.DictField())
     by_account = serializers.ListField(child=serializers.DictField())
-
-
-class PeriodInput(serializers.Serializer):
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
-
-    def to_internal_value(self, data):
-        data = {key: value for key, value in {"date_from": data.get("from"), "date_to": data.get("to")}.items() if value}
-        return super().to_internal_value(data)
-
-    def validate(self, data):
-        default_from, default_to = selectors.default_period()
-        data = {"date_from": data.get("date_from") or default_from, "date_to": data.get("date_to") or default_to}
-        if data["date_from"] > data["date_to"]:
-            raise serializers.ValidationError({"to": ["The end of the period comes before its start."]})
-        return data
 
 
 class VisitViewSet(AgencyViewSet):

@@ -12,7 +12,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
@@ -26,6 +26,7 @@ from crm.policies.models import Approval, BookingCheck, PolicyVersion
 from crm.trips.models import ItineraryItem
 
 from .base import AgencyPage
+from .periods import period_form
 from .customers import DATE_INPUT
 
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -475,21 +476,7 @@ def _trip_url(trip_id: int) -> str:
 
 # --- the compliance report ------------------------------------------------------------------------
 
-class PeriodForm(forms.Form):
-    date_from = forms.DateField(label=pgettext_lazy("date range", "From"), required=False, widget=DATE_INPUT)
-    date_to = forms.DateField(label=pgettext_lazy("date range", "To"), required=False, widget=DATE_INPUT)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", _("The end of the period comes before its start."))
-        return data
-
-    def period(self):
-        default_from, default_to = selectors.default_period()
-        if not self.is_valid():
-            return default_from, default_to
-        return self.cleaned_data.get("date_from") or default_from, self.cleaned_data.get("date_to") or default_to
+PeriodForm = period_form(selectors.default_period)
 
 
 class ComplianceReportView(AgencyPage, View):

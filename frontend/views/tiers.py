@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
@@ -30,6 +30,7 @@ from crm.tiers import selectors, services
 from crm.tiers.models import ServiceClock, ServiceTier, TierSettings
 
 from .base import AgencyPage
+from .periods import period_form
 from .customers import DATE_INPUT
 
 PER_PAGE = 50
@@ -80,21 +81,7 @@ class OverrideForm(forms.Form):
         self.fields["tier"].queryset = ServiceTier.objects.order_by("rank")
 
 
-class PeriodForm(forms.Form):
-    date_from = forms.DateField(label=pgettext_lazy("date range", "From"), required=False, widget=DATE_INPUT)
-    date_to = forms.DateField(label=pgettext_lazy("date range", "To"), required=False, widget=DATE_INPUT)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", _("The end of the period comes before its start."))
-        return data
-
-    def period(self):
-        default_from, default_to = selectors.default_period()
-        if not self.is_valid():
-            return default_from, default_to
-        return self.cleaned_data.get("date_from") or default_from, self.cleaned_data.get("date_to") or default_to
+PeriodForm = period_form(selectors.default_period)
 
 
 # --- tier settings --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from crm.visits import ical, selectors, services
 from crm.visits.models import VisitPlan
 
 from .base import AgencyPage
+from .periods import period_form
 from .customers import DATE_INPUT
 
 TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -232,27 +233,15 @@ class VisitHomeView(AgencyPage, View):
         })
 
 
-class PeriodForm(forms.Form):
-    date_from = forms.DateField(label=gettext_lazy("From"), widget=DATE_INPUT, required=False)
-    date_to = forms.DateField(label=gettext_lazy("To"), widget=DATE_INPUT, required=False)
-
-    def clean(self):
-        data = super().clean()
-        default_from, default_to = selectors.default_period()
-        data["date_from"] = data.get("date_from") or default_from
-        data["date_to"] = data.get("date_to") or default_to
-        if data["date_from"] > data["date_to"]:
-            self.add_error("date_to", _("The end of the period comes before its start."))
-        return data
+PeriodForm = period_form(selectors.default_period)
 
 
 def _report(request):
-    form = PeriodForm(request.GET)
-    if not form.is_valid():
-        return form, None
+    """The period form and the report of its period (the default period while the form has errors)."""
+    form = PeriodForm(request.GET or None)
+    date_from, date_to = form.period()
     mine = None if selectors.sees_all(request.user) else request.user
-    return form, selectors.visit_report(date_from=form.cleaned_data["date_from"], date_to=form.cleaned_data["date_to"],
-                                        owner=mine)
+    return form, selectors.visit_report(date_from=date_from, date_to=date_to, owner=mine)
 
 
 class VisitReportView(AgencyPage, View):
@@ -264,7 +253,7 @@ class VisitReportView(AgencyPage, View):
         form, report = _report(request)
         return render(request, "frontend/visits/report.html", {"form": form, "report": report,
                                                                 "query": request.GET.urlencode()},
-                      status=200 if report else 400)
+                      status=400 if form.errors else 200)
 
 
 class VisitReportCsvView(AgencyPage, View):
@@ -272,7 +261,7 @@ class VisitReportCsvView(AgencyPage, View):
 
     def get(self, request):
         form, report = _report(request)
-        if report is None:
+        if form.errors:
             return HttpResponse(" ".join(e for errors in form.errors.values() for e in errors), status=400)
         header = [_("group"), _("name"), _("planned"), _("held"), _("missed"), _("visits"), _("executive visits")]
         rows = [[_("account manager"), r["name"], r["planned"], r["held"], r["missed"], r["visits"], r["executive"]]
