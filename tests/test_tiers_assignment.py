@@ -125,6 +125,27 @@ def test_criteria_combine_and_apply_to_individuals_or_companies(alpha):
         assert (tier_now(acme), tier_now(small), tier_now(li)) == ("Corporate Gold", "Standard", "Frequent")
 
 
+def test_a_value_segment_criterion_takes_the_nightly_segment(alpha):
+    from crm.value import services as value_services
+    from crm.value.models import CustomerValue
+
+    with tenant_context(alpha):
+        tier("Key", value_segments=["declining", "most_valuable"])
+        tier("Standard")
+        assert ServiceTier.objects.get(name="Key").value_segment_labels == ["Most valuable", "Declining"]
+        people = [customer(f"客户{i}") for i in range(10)]
+        for i, person in enumerate(people):  # more and bigger trips, more recently, the later i
+            for n in range(i + 1):
+                booking(person, 1000 * (i + 1), days_ago=(10 - i) * 10 + n)
+        value_services.value_run()
+        services.assignment_run()
+        top = {c.customer_id for c in CustomerValue.objects.filter(segment="most_valuable")}
+        assert top and all(tier_now(p) == ("Key" if p.pk in top else "Standard") for p in people)
+        with pytest.raises(ValidationError) as caught:
+            services.tier_save(actor=None, name="Odd", value_segments=["vip"])
+        assert "value_segments" in caught.value.message_dict
+
+
 def test_a_second_run_with_nothing_changed_writes_nothing(alpha):
     with tenant_context(alpha):
         ladder()

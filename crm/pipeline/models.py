@@ -178,6 +178,11 @@ class Task(models.Model):
         SERVICE_LEVEL = "service_level", _("Service level at risk")
         TIER_CHANGE = "tier_change", _("Service tier changed")
         OUTREACH = "outreach", _("Proactive outreach")
+        VALUE_WARNING = "value_warning", _("Customer value warning")
+        GREETING = "greeting", _("Care greeting")
+        SUGGESTION = "suggestion", _("Holiday trip suggestion")
+        WIN_BACK = "win_back", _("Win-back")
+        REFERRAL = "referral", _("Referral reward")
         OTHER = "other", _("Other")
 
     title = models.CharField(_("title"), max_length=200)

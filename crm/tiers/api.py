@@ -32,7 +32,7 @@ class TierOutput(serializers.ModelSerializer):
     class Meta:
         model = ServiceTier
         fields = ["id", "name", "rank", "color", "applies_to", "min_spend_12m", "min_spend_month", "min_trips_12m",
-                  "is_default", "dedicated_manager", "lead_response_hours", "request_response_hours",
+                  "value_segments", "is_default", "dedicated_manager", "lead_response_hours", "request_response_hours",
                   "complaint_response_hours", "visit_cadence", "outreach_days", "perks"]
 
 
@@ -45,6 +45,8 @@ class TierInput(serializers.Serializer):
     min_spend_12m = serializers.DecimalField(required=False, allow_null=True, **MONEY)
     min_spend_month = serializers.DecimalField(required=False, allow_null=True, **MONEY)
     min_trips_12m = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    value_segments = serializers.ListField(child=serializers.CharField(), required=False,
+                                           help_text="Value segments the customer must be in (any of them); empty: any.")
     dedicated_manager = serializers.BooleanField(required=False)
     lead_response_hours = serializers.IntegerField(required=False, allow_null=True)
     request_response_hours = serializers.IntegerField(required=False, allow_null=True)

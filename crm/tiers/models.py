@@ -12,12 +12,14 @@ service-level clocks that measure the promise. Tenant schema.
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Customer
+from crm.value.models import CustomerValue
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -43,6 +45,10 @@ class ServiceTier(models.Model):
     min_spend_12m = models.DecimalField(_("minimum spend, last 12 months"), null=True, blank=True, **MONEY)
     min_spend_month = models.DecimalField(_("minimum spend, last full month"), null=True, blank=True, **MONEY)
     min_trips_12m = models.PositiveIntegerField(_("minimum trips, last 12 months"), null=True, blank=True)
+    value_segments = ArrayField(
+        models.CharField(max_length=15, choices=CustomerValue.Segment.choices), verbose_name=_("value segments"),
+        default=list, blank=True,
+        help_text=_("Only customers in one of these value segments (customer value, computed nightly); none: any."))
     # The service.
     dedicated_manager = models.BooleanField(_("dedicated account manager"), default=False)
     lead_response_hours = models.PositiveSmallIntegerField(_("first response to a lead (hours)"), null=True, blank=True)
@@ -79,7 +85,12 @@ class ServiceTier(models.Model):
     def is_default(self) -> bool:
         """No criteria at all: everybody qualifies."""
         return (self.applies_to == self.AppliesTo.BOTH and self.min_spend_12m is None
-                and self.min_spend_month is None and self.min_trips_12m is None)
+                and self.min_spend_month is None and self.min_trips_12m is None and not self.value_segments)
+
+    @property
+    def value_segment_labels(self) -> list[str]:
+        labels = dict(CustomerValue.Segment.choices)
+        return [str(labels.get(segment, segment)) for segment in self.value_segments]
 
     def target_hours(self, kind: str) -> int | None:
         """The first-response target for a clock kind (``ServiceClock.Kind``), or None."""

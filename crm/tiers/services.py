@@ -29,6 +29,7 @@ from caravan.tenancy import require_agency
 from crm.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.trips.models import ItineraryItem, Trip
+from crm.value.models import CustomerValue
 
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
 
@@ -76,7 +77,8 @@ def tier_settings_update(*, actor: User | None, hysteresis_percent, min_days_in_
     return tier_settings()
 
 
-TIER_FIELDS = ("name", "color", "applies_to", "min_spend_12m", "min_spend_month", "min_trips_12m", "dedicated_manager",
+TIER_FIELDS = ("name", "color", "applies_to", "min_spend_12m", "min_spend_month", "min_trips_12m", "value_segments",
+               "dedicated_manager",
                "lead_response_hours", "request_response_hours", "complaint_response_hours", "visit_cadence",
                "outreach_days", "perks")
 HOURS_FIELDS = ("lead_response_hours", "request_response_hours", "complaint_response_hours")
@@ -137,6 +139,10 @@ def _clean_tier(tier: ServiceTier, fields: dict) -> dict:
     data["min_spend_month"] = _money(data["min_spend_month"], "min_spend_month", errors)
     data["min_trips_12m"] = _whole(data["min_trips_12m"], "min_trips_12m", errors, low=0, high=100000,
                                    message=_("A whole number of trips, 0 or more."))
+    segments = list(data["value_segments"] or [])
+    if not set(segments) <= set(CustomerValue.Segment.values):
+        errors["value_segments"] = [_("Choose value segments from the list.")]
+    data["value_segments"] = [s for s in CustomerValue.Segment.values if s in segments]  # stable order
     for name in HOURS_FIELDS:
         data[name] = _whole(data[name], name, errors, low=1, high=8760,
                             message=_("A whole number of hours from 1 to 8,760, or empty for no target."))
@@ -238,7 +244,7 @@ WITH trip_totals AS (
     SELECT c.id AS customer_id, c.kind, c.owner_id,
            coalesce(p.spend_12m, 0)::numeric(14, 2) AS spend_12m,
            coalesce(p.spend_month, 0)::numeric(14, 2) AS spend_month,
-           coalesce(p.trips_12m, 0)::integer AS trips_12m,
+           coalesce(p.trips_12m, 0)::integer AS trips_12m, cv.segment,
            ct.customer_id IS NOT NULL AS existed, ct.tier_id AS old_tier, ct.since,
            ct.computed_tier_id AS old_computed, ct.computed_since,
            ct.spend_12m AS old_spend_12m, ct.spend_month AS old_spend_month, ct.trips_12m AS old_trips_12m,
@@ -247,6 +253,7 @@ WITH trip_totals AS (
     FROM {customer} c
     LEFT JOIN per_customer p ON p.customer_id = c.id
     LEFT JOIN {customer_tier} ct ON ct.customer_id = c.id
+    LEFT JOIN {value} cv ON cv.customer_id = c.id
     WHERE c.merged_into_id IS NULL
 ), decided AS (
     SELECT m.*, CASE
@@ -256,6 +263,7 @@ WITH trip_totals AS (
             AND (current.min_spend_12m IS NULL OR m.spend_12m >= current.min_spend_12m * %(keep)s)
             AND (current.min_spend_month IS NULL OR m.spend_month >= current.min_spend_month * %(keep)s)
             AND (current.min_trips_12m IS NULL OR m.trips_12m >= current.min_trips_12m * %(keep)s)
+            AND (cardinality(current.value_segments) = 0 OR m.segment = ANY(current.value_segments))
             OR m.computed_since > %(min_since)s) THEN current.id
         ELSE best.id END AS new_computed
     FROM measures m
@@ -266,6 +274,7 @@ WITH trip_totals AS (
           AND (t.min_spend_12m IS NULL OR m.spend_12m >= t.min_spend_12m)
           AND (t.min_spend_month IS NULL OR m.spend_month >= t.min_spend_month)
           AND (t.min_trips_12m IS NULL OR m.trips_12m >= t.min_trips_12m)
+          AND (cardinality(t.value_segments) = 0 OR m.segment = ANY(t.value_segments))
         ORDER BY t.rank LIMIT 1) best ON true
 ), final AS (
     SELECT d.*, CASE WHEN d.override_tier_id IS NOT NULL AND NOT d.override_expired THEN d.override_tier_id
@@ -346,7 +355,8 @@ def assignment_run(*, now: datetime | None = None) -> dict:
     sql = _ASSIGN_SQL.format(trip=Trip._meta.db_table, item=ItineraryItem._meta.db_table,
                              customer=Customer._meta.db_table, customer_tier=CustomerTier._meta.db_table,
                              tier=ServiceTier._meta.db_table, change=TierChange._meta.db_table,
-                             task=Task._meta.db_table, user=User._meta.db_table)
+                             task=Task._meta.db_table, user=User._meta.db_table,
+                             value=CustomerValue._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
         # One run at a time, and no override lands between reading and writing a row.
         cursor.execute(f"LOCK TABLE {CustomerTier._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
@@ -527,7 +537,8 @@ def override_remove(*, actor: User, customer: Customer) -> CustomerTier:
 def default_tier() -> ServiceTier | None:
     """The highest tier without criteria: where a customer not assigned yet stands."""
     return ServiceTier.objects.filter(applies_to=ServiceTier.AppliesTo.BOTH, min_spend_12m__isnull=True,
-                                      min_spend_month__isnull=True, min_trips_12m__isnull=True).order_by("rank").first()
+                                      min_spend_month__isnull=True, min_trips_12m__isnull=True,
+                                      value_segments=[]).order_by("rank").first()
 
 
 def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime | None = None,

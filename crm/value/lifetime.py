@@ -75,15 +75,19 @@ class BgNbd:
         x, t_x, T = _arrays(x, t_x, T)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         z = t / (alpha + T + t)
-        hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
-        head = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+        # Eq. 10 has ((alpha + T) / (alpha + T + t))^(r + x) · 2F1(r + x, b + x; a + b + x − 1; z), which
+        # overflows to 0 · inf for frequent buyers. By Euler's transformation it equals
+        # (1 − z)^(a − 1) · 2F1(a + b − 1 − r, a − 1; a + b + x − 1; z): exact, and finite for any x.
+        tail = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        head = (a + b + x - 1) / (a - 1) * (1 - tail)
         return head * self.p_alive(x, t_x, T)
 
-    def expected_purchases_new(self, t: float) -> float:
-        """Expected purchases of a new customer in a period of length ``t`` (eq. 9)."""
+    def expected_purchases_new(self, t):
+        """Expected repeat purchases of a customer over their first ``t`` time units (eq. 9); ``t`` may
+        be an array (then: each customer's age, to compare the model with what happened)."""
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        z = t / (alpha + t)
-        return float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z)))
+        t = np.asarray(t, dtype=float)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
 
 
 def _bg_nbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from crm.exports import _Line, _row
 from crm.models import Customer
 from crm.tiers import selectors, services
 from crm.tiers.models import ServiceClock, ServiceTier, TierSettings
+from crm.value.models import CustomerValue
 
 from .base import AgencyPage
 from .periods import period_form
@@ -42,11 +43,16 @@ MONEY_INPUT = forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.0
 class TierForm(forms.ModelForm):
     """Field types and labels only; the rules are in ``services.tier_save``."""
 
+    value_segments = forms.MultipleChoiceField(
+        label=gettext_lazy("Value segments"), choices=CustomerValue.Segment.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("Only customers in one of these segments (customer value, computed nightly); none: any."))
+
     class Meta:
         model = ServiceTier
         fields = ["name", "color", "applies_to", "min_spend_12m", "min_spend_month", "min_trips_12m",
-                  "dedicated_manager", "lead_response_hours", "request_response_hours", "complaint_response_hours",
-                  "visit_cadence", "outreach_days", "perks"]
+                  "value_segments", "dedicated_manager", "lead_response_hours", "request_response_hours",
+                  "complaint_response_hours", "visit_cadence", "outreach_days", "perks"]
         widgets = {"color": forms.TextInput(attrs={"type": "color"}), "min_spend_12m": MONEY_INPUT,
                    "min_spend_month": MONEY_INPUT, "perks": forms.Textarea(attrs={"rows": 2})}
 

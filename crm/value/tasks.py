@@ -1,0 +1,12 @@
+"""Customer-value jobs (R-VAL-1, R-VAL-3): thin; the service does the work."""
+from celery import shared_task
+
+from caravan.tenancy.tasks import AgencyTask
+
+from . import services
+
+
+@shared_task(base=AgencyTask, name="value.compute")
+def compute() -> dict:
+    """Nightly: every customer's RFM scores and lifetime value, and the agency's model fit."""
+    return services.value_run()
