@@ -28,6 +28,7 @@ from . import selectors, services
 from .exports import export_customers_csv
 from .models import ChangeLog, Contact, Customer, Employment, Preferences, TravelDocument
 from .normalize import phone_display
+from .value.models import CustomerValue
 
 Via = ChangeLog.Via
 
@@ -274,7 +275,22 @@ class CustomerFilterInput(serializers.Serializer):
     tag = serializers.CharField(required=False)
     company = serializers.IntegerField(required=False, help_text="Customer id of a company: its people.")
     tier = serializers.IntegerField(required=False, help_text="Service tier id: the customers in that tier now.")
+    segment = serializers.ChoiceField(choices=CustomerValue.Segment.choices, required=False,
+                                      help_text="Value segment (needs value.view).")
+    quadrant = serializers.ChoiceField(choices=CustomerValue.Quadrant.choices, required=False,
+                                       help_text="Scale × loyalty quadrant (needs value.view).")
+    rfm = serializers.RegexField(selectors.RFM_PATTERN.pattern, required=False,
+                                 help_text="RFM scores, each 1–5 or * for any, e.g. 5*5 (needs value.view).")
     q = serializers.CharField(required=False, help_text="Name, phone in any format, e-mail, document tail.")
+
+    def validate(self, data):
+        user = self.context.get("user")
+        if user is not None and not user.can(Cap.VALUE_VIEW):
+            refused = {key: [_("You may not filter by customer value.")] for key in ("segment", "quadrant", "rfm")
+                       if key in data}
+            if refused:
+                raise serializers.ValidationError(refused)
+        return data
 
 
 class ContactInput(serializers.Serializer):
@@ -342,6 +358,10 @@ FILTER_PARAMS = [
     OpenApiParameter("tag", str),
     OpenApiParameter("company", int, description="Customer id of a company: its people."),
     OpenApiParameter("tier", int, description="Service tier id: the customers in that tier now."),
+    OpenApiParameter("segment", str, enum=CustomerValue.Segment.values, description="Value segment (needs value.view)."),
+    OpenApiParameter("quadrant", str, enum=CustomerValue.Quadrant.values,
+                     description="Scale × loyalty quadrant (needs value.view)."),
+    OpenApiParameter("rfm", str, description="RFM scores, each 1–5 or * for any, e.g. 5*5 (needs value.view)."),
     OpenApiParameter("q", str, description="Name (Chinese or Latin), phone in any format, e-mail, document tail. "
                                            "Best matches first (at most 500) unless `ordering` is given."),
 ]
@@ -374,7 +394,7 @@ class CustomerViewSet(AgencyViewSet):
         return customer
 
     def _filtered_list(self):
-        data = CustomerFilterInput(data=self.request.query_params)
+        data = CustomerFilterInput(data=self.request.query_params, context={"user": self.request.user})
         data.is_valid(raise_exception=True)
         return selectors.customer_list(filters=data.validated_data)
 

@@ -22,6 +22,9 @@ _DIGITS = re.compile(r"\d")
 SEARCH_LIST_LIMIT = 500  # a list filtered by a search shows its best matches, at most this many
 
 
+RFM_PATTERN = re.compile(r"[1-5*]{3}")
+
+
 def customer_list(*, filters: dict | None = None) -> QuerySet:
     """Live customers (merged-away records excluded), filtered by the list page's / API's filters."""
     filters = filters or {}
@@ -40,6 +43,17 @@ def customer_list(*, filters: dict | None = None) -> QuerySet:
         qs = qs.filter(tier_status__tier_id=filters["tier"]) if str(filters["tier"]).isdigit() else qs.none()
     if filters.get("company"):
         qs = qs.filter(employments__company_id=filters["company"])
+    if filters.get("segment"):
+        qs = qs.filter(value__segment=filters["segment"])
+    if filters.get("quadrant"):
+        qs = qs.filter(value__quadrant=filters["quadrant"], value__r_score__isnull=False)
+    if filters.get("rfm"):  # e.g. "5*5": recency 5, any frequency, monetary 5
+        pattern = str(filters["rfm"])
+        if not RFM_PATTERN.fullmatch(pattern):
+            return qs.none()
+        for letter, score in zip("rfm", pattern):
+            if score != "*":
+                qs = qs.filter(**{f"value__{letter}_score": int(score)})
     if filters.get("q"):
         ids = customer_search_ids(query=filters["q"], limit=SEARCH_LIST_LIMIT)
         rank = Func(Value(ids, output_field=ArrayField(IntegerField())), F("pk"), function="array_position",

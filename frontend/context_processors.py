@@ -27,8 +27,19 @@ def shell(request):
             nav.append((reverse("complaint_list"), _("Complaints")))
         if user.can(Cap.COMPLAINTS_HANDLE) or user.can(Cap.REPORTS_VIEW):
             nav.append((reverse("survey_report"), _("Surveys")))
+        if user.can(Cap.PIPELINE_WORK) or user.can(Cap.COMPLAINTS_HANDLE) or user.can(Cap.CAMPAIGNS_MANAGE) \
+                or user.can(Cap.SETTINGS_MANAGE):
+            nav.append((reverse("care_home"), _("Care")))
         if user.can(Cap.PIPELINE_MANAGE) or user.can(Cap.POLICIES_MANAGE) or user.can(Cap.REPORTS_VIEW):
             nav.append((reverse("service_level_report"), _("Service levels")))
+        if user.can(Cap.CAMPAIGNS_MANAGE):
+            nav.append((reverse("campaign_list"), _("Campaigns")))
+        if user.can(Cap.CAMPAIGNS_MANAGE):
+            nav.append((reverse("segment_list"), _("Segments")))
+        if user.can(Cap.REPORTS_VIEW):
+            nav.append((reverse("value_dashboard"), _("Customer value")))
+        elif user.can(Cap.VALUE_VIEW):
+            nav.append((reverse("value_warnings"), _("Value warnings")))
         if user.can(Cap.STAFF_VIEW):
             nav.append((reverse("staff_list"), _("Staff")))
         if user.can(Cap.SETTINGS_MANAGE):

@@ -2,7 +2,8 @@
 
 A trip starts life as the *quote* of an opportunity, and the same record becomes the order when the
 opportunity is won, so nothing is typed twice. Money is ``Decimal`` in the trip's currency (the
-agency's); totals are computed from the items and payments, never stored twice.
+agency's); totals are computed from the items and payments. The one stored copy, ``TripTotals``, is
+kept by the database itself (triggers) for the queries that add up a whole agency's trips.
 """
 from django.conf import settings
 from django.db import models
@@ -119,6 +120,29 @@ class ItineraryItem(models.Model):
     @property
     def margin(self):
         return self.sell - self.cost
+
+
+class TripTotals(models.Model):
+    """The sums of one trip's itinerary items, kept by PostgreSQL triggers on the items table.
+
+    Read-only for Django: statement-level triggers (migration 0002) recompute a trip's row whenever
+    any of its items is inserted, updated or deleted, by whatever path (ORM, bulk, raw SQL, imports),
+    inside the same transaction. A trip without items has no row. Segment filters on spend and on
+    the share of discounted fares read 1 row per trip here instead of adding up every booking line.
+    """
+
+    trip = models.OneToOneField(Trip, primary_key=True, on_delete=models.CASCADE, related_name="totals")
+    sell = models.DecimalField(max_digits=14, decimal_places=2)
+    cost = models.DecimalField(max_digits=14, decimal_places=2)
+    items = models.PositiveIntegerField()
+    discounted_items = models.PositiveIntegerField(help_text="Items whose details say discounted: true/1/yes.")
+
+    class Meta:
+        verbose_name = _("trip totals")
+        verbose_name_plural = _("trip totals")
+
+    def __str__(self):
+        return f"{self.trip_id}: {self.sell}"
 
 
 class Payment(models.Model):

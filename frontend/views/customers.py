@@ -27,11 +27,15 @@ from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import require_agency
 from crm import selectors, services
+from crm.campaigns import selectors as campaigns_selectors
 from crm.care import selectors as care_selectors
+from crm.loyalty import selectors as loyalty_selectors
 from crm.pipeline import selectors as pipeline_selectors
 from crm.policies import selectors as policies_selectors
 from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
+from crm.value import selectors as value_selectors
+from crm.value.models import CustomerValue
 from crm.visits import selectors as visits_selectors
 from crm.models import ChangeLog, Contact, Customer
 from crm.normalize import phone_display
@@ -42,7 +46,8 @@ Via = ChangeLog.Via
 PER_PAGE = 50
 SORTS = {"name": ("name", "pk"), "-name": ("-name", "-pk"), "created": ("created_at", "pk"),
          "-created": ("-created_at", "-pk"), "updated": ("updated_at", "pk"), "-updated": ("-updated_at", "-pk")}
-FILTERS = ("q", "kind", "owner", "tag", "source", "tier")
+FILTERS = ("q", "kind", "owner", "tag", "source", "tier", "segment", "quadrant", "rfm")
+VALUE_FILTERS = ("segment", "quadrant", "rfm")  # only for those who may see customer value
 TAG_SPLIT = re.compile(r"[,，;；]")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -62,10 +67,13 @@ def _next_url(request, fallback: str) -> str:
 
 # --- list and bulk actions ------------------------------------------------------------------------
 
-def list_filters(params) -> tuple[dict, dict, dict]:
+def list_filters(params, user=None) -> tuple[dict, dict, dict]:
     """The list's filters from a query string: as typed (every key), those given, and as
-    ``crm.selectors.customer_list`` takes them. The list page and its export share them."""
+    ``crm.selectors.customer_list`` takes them. The list page and its export share them. Value
+    filters are dropped for a ``user`` who may not see customer value."""
     filters = {key: params.get(key, "").strip() for key in FILTERS}
+    if user is not None and not user.can(Cap.VALUE_VIEW):
+        filters.update({key: "" for key in VALUE_FILTERS})
     given = {key: value for key, value in filters.items() if value}
     selector_filters = dict(given)
     if filters["owner"] == "none":
@@ -80,21 +88,25 @@ class CustomerListView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_VIEW
 
     def get(self, request):
-        filters, query, selector_filters = list_filters(request.GET)
+        filters, query, selector_filters = list_filters(request.GET, request.user)
         sort = request.GET.get("sort", "name")
         if sort not in SORTS:
             sort = "name"
         customers = selectors.customer_list(filters=selector_filters).order_by(*SORTS[sort])
         page = Paginator(customers, PER_PAGE).get_page(request.GET.get("page"))
         tiers = tiers_selectors.tiers_for(c.pk for c in page)
+        user = request.user
+        values = value_selectors.values_for(c.pk for c in page) if user.can(Cap.VALUE_VIEW) else {}
         for c in page:
             c.service_tier = tiers.get(c.pk)
-        user = request.user
+            c.customer_value = values.get(c.pk)
         context = {
             "page": page, "filters": filters, "sort": sort, "filter_query": urlencode(query),
             "sort_query": urlencode({**query, "sort": sort}),
             "kinds": Customer.Kind.choices, "sources": Customer.Source.choices, "staff": staff_choices(),
             "tiers": tiers_selectors.tier_list(),
+            "sees_value": user.can(Cap.VALUE_VIEW), "segments": CustomerValue.Segment.choices,
+            "quadrants": CustomerValue.Quadrant.choices,
             "can_edit": user.can(Cap.CUSTOMERS_EDIT), "can_manage": user.can(Cap.CUSTOMERS_MANAGE),
             "can_import": user.can(Cap.CUSTOMERS_IMPORT),
             "sort_links": {key: {"next": f"-{key}" if sort == key else key,
@@ -370,6 +382,9 @@ class CustomerDetailView(AgencyPage, View):
             **policies_selectors.card_context(customer=customer, user=user),
             **tiers_selectors.card_context(customer=customer, user=user),
             **visits_selectors.card_context(customer=customer, user=user),
+            **value_selectors.card_context(customer=customer, user=user),
+            **campaigns_selectors.card_context(customer=customer, user=user),
+            **loyalty_selectors.card_context(customer=customer, user=user),
         }
 
 

@@ -7,10 +7,12 @@ from accounts.models import User
 from accounts.roles import Cap, Role
 from caravan.tenancy import require_agency
 from crm.care import selectors as care_selectors
+from crm.loyalty import selectors as loyalty_selectors
 from crm.pipeline import selectors as pipeline_selectors
 from crm.policies import selectors as policies_selectors
 from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
+from crm.value import selectors as value_selectors
 from crm.visits import selectors as visits_selectors
 
 from .base import AgencyPage
@@ -39,4 +41,6 @@ class DashboardView(AgencyPage, View):
             **policies_selectors.dashboard_context(user=request.user),
             **tiers_selectors.dashboard_context(user=request.user),
             **visits_selectors.dashboard_context(user=request.user),
+            **value_selectors.dashboard_context(user=request.user),
+            **loyalty_selectors.dashboard_context(user=request.user),
         })

@@ -139,7 +139,7 @@ class ExportView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_IMPORT
 
     def get(self, request):
-        _typed, _given, filters = list_filters(request.GET)
+        _typed, _given, filters = list_filters(request.GET, request.user)
         customers = selectors.customer_list(filters=filters)
         stamp = timezone.localdate().strftime("%Y%m%d")
         if request.GET.get("format") == "xlsx":

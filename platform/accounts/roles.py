@@ -33,6 +33,7 @@ class Cap(models.TextChoices):
     PAYMENTS_VIEW = "payments.view", _("See payments")
     PAYMENTS_RECORD = "payments.record", _("Record payments and refunds")
     COMPLAINTS_HANDLE = "complaints.handle", _("Handle complaints and after-sales care")
+    VALUE_VIEW = "value.view", _("See a customer's value (RFM, lifetime value, segment)")
     REPORTS_VIEW = "reports.view", _("See value reports and dashboards")
     CAMPAIGNS_MANAGE = "campaigns.manage", _("Build segments and send campaigns")
     POLICIES_MANAGE = "policies.manage", _("Write corporate travel policies and service tiers")
@@ -45,7 +46,7 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.MANAGER: frozenset(_ALL - {Cap.STAFF_MANAGE, Cap.SETTINGS_MANAGE, Cap.BILLING_MANAGE, Cap.PAYMENTS_RECORD}),
     Role.SALES: frozenset({
         Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.DOCUMENTS_VIEW, Cap.DOCUMENTS_REVEAL,
-        Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW,
+        Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW, Cap.VALUE_VIEW,
     }),
     # Call-center agents see cards and take calls; they never see travel documents.
     Role.CALL_CENTER: frozenset({Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.PIPELINE_WORK, Cap.COMPLAINTS_HANDLE}),
@@ -53,7 +54,9 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
         Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.DOCUMENTS_VIEW, Cap.DOCUMENTS_REVEAL,
         Cap.PIPELINE_WORK, Cap.COMPLAINTS_HANDLE,
     }),
-    Role.FINANCE: frozenset({Cap.CUSTOMERS_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_RECORD, Cap.REPORTS_VIEW}),
+    Role.FINANCE: frozenset({
+        Cap.CUSTOMERS_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_RECORD, Cap.REPORTS_VIEW, Cap.VALUE_VIEW,
+    }),
 }
 
 

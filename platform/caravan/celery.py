@@ -50,6 +50,25 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),
         "args": ("tiers.check_clocks",),
     },
+    # Customer value: RFM scores and lifetime value, nightly.
+    "agency-customer-value": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(hour=2, minute=37),
+        "args": ("value.compute",),
+    },
+    # Care automation: checked hourly, the day's greetings, holiday suggestions, win-back cases and
+    # referral rewards once a day from 08:00 in each agency's time zone (each greeting sent once).
+    "agency-care-automation": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute=5),
+        "args": ("loyalty.greetings",),
+    },
+    # E-mail campaigns: start the scheduled ones that are due and resume stalled sends, every minute.
+    "agency-campaigns-tick": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("campaigns.tick",),
+    },
     # Key-account visit slots for the next five weeks, made once a day (each slot once).
     "agency-visit-slots": {
         "task": "caravan.fan_out",

@@ -65,6 +65,10 @@ TENANT_APPS = [
     "crm.policies",
     "crm.tiers",
     "crm.visits",
+    "crm.value",
+    "crm.segments",
+    "crm.campaigns",
+    "crm.loyalty",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 # crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.

@@ -35,6 +35,10 @@ api_v1 = [
     path("", include("crm.policies.api_urls")),
     path("", include("crm.tiers.api_urls")),
     path("", include("crm.visits.api_urls")),
+    path("", include("crm.campaigns.api_urls")),
+    path("", include("crm.loyalty.api_urls")),
+    path("", include("crm.segments.api_urls")),
+    path("", include("crm.value.api_urls")),
     path("", include(router.urls)),
 ]
 

@@ -5,13 +5,17 @@ from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
+from crm.campaigns.demo import seed_campaigns
 from crm.demo import seed_customers
 from crm.demo_journeys import seed_journeys
+from crm.loyalty.demo import seed_loyalty
 from crm.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.tiers.demo import seed_tiers
 from crm.tiers.models import ServiceTier
 from crm.policies.demo import seed_policies
+from crm.segments.demo import seed_segments
+from crm.value.demo import seed_value
 from crm.visits.demo import seed_visits
 from tenants.models import Agency
 from tenants.services import agency_onboard, platform_ensure
@@ -73,4 +77,19 @@ class Command(BaseCommand):
                 counts = seed_policies(agency)
                 if counts["policies"]:
                     self.stdout.write(f"Created demo travel policies for {slug}: "
+                                      + ", ".join(f"{v} {k}" for k, v in counts.items()))
+                counts = seed_value(agency)
+                if counts["trips"]:
+                    self.stdout.write(f"Created demo trade history for {slug}: {counts['trips']} trips; customer value "
+                                      f"computed for {counts['customers']} customers")
+                counts = seed_loyalty(agency)
+                if counts["referrals"]:
+                    self.stdout.write(f"Created demo care automation for {slug}: "
+                                      + ", ".join(f"{v} {k}" for k, v in counts.items()))
+                counts = seed_segments(agency)
+                if counts["segments"]:
+                    self.stdout.write(f"Created demo segments for {slug}: {counts['segments']}")
+                counts = seed_campaigns(agency)
+                if counts["campaigns"]:
+                    self.stdout.write(f"Created demo campaigns for {slug}: "
                                       + ", ".join(f"{v} {k}" for k, v in counts.items()))
