@@ -4,9 +4,10 @@
 re-evaluation, a campaign's audience and the API all call it. Merged-away records never match.
 
 Every filter narrows one ``Customer`` queryset with a condition on the customer row: a column, a
-one-to-one row (preferences, tier, value, consent), or an ``EXISTS`` / ``IN (subquery)`` over the
-trips. Nothing is joined in a way that repeats a customer, so ``.count()`` is one SQL statement
-and no ``DISTINCT`` is needed.
+one-to-one row (preferences, tier, value, consent), or an uncorrelated ``IN (subquery)`` over the
+trips (``crm.trips.models.TripSummary``: one narrow row per trip with its item sums, kept by the
+database, so no filter reads the booking lines). Nothing is joined in a way that repeats a customer,
+so ``.count()`` is one SQL statement and no ``DISTINCT`` is needed.
 
 The trip facts, as documented in docs/segments.md:
 - a trip counts when it is confirmed or completed;
@@ -15,13 +16,13 @@ The trip facts, as documented in docs/segments.md:
   trips they bought (who pays);
 - a trip's day is its departure, or the day it was confirmed (agency time) when it has none;
 - spend is the sum of the items' sell price (revenue) or sell − cost (margin), at face value;
-- an item is a *discounted fare* when its details say ``"discounted": "true"`` (also ``1``/``yes``);
-  spend and discounted fares read the per-trip sums the database keeps (``crm.trips.models.TripTotals``).
+- an item is a *discounted fare* when its details say ``"discounted": "true"`` (also ``1``/``yes``).
 """
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from crm.models import Address, Customer
@@ -29,6 +30,16 @@ from crm.models import Address, Customer
 from .definition import resolve_date, validate
 
 _LIVE = "('confirmed', 'completed')"
+COUNT_WORK_MEM = "64MB"
+
+
+def count_matching(definition: dict) -> int:
+    """How many customers a definition selects: one ``SELECT count(*)``, given the memory to group a
+    whole agency's trips per customer in one pass (at the default 4 MB, 200,000 trips spill to disk
+    and the count takes ~1.5× as long; bench/segments.py)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{COUNT_WORK_MEM}'")
+        return customers_matching(definition).count()
 
 
 def customers_matching(definition: dict) -> QuerySet:
@@ -107,9 +118,9 @@ def _tags(qs, value, today):
 # --- behaviour: trips -----------------------------------------------------------------------------
 
 def _tables() -> dict:
-    from crm.trips.models import ItineraryItem, Traveler, Trip
+    from crm.trips.models import Traveler, TripSummary
 
-    return {"trip": Trip._meta.db_table, "traveler": Traveler._meta.db_table, "item": ItineraryItem._meta.db_table}
+    return {"summary": TripSummary._meta.db_table, "traveler": Traveler._meta.db_table}
 
 
 def _zone() -> str:
@@ -118,25 +129,26 @@ def _zone() -> str:
     return require_agency().time_zone
 
 
-_DAY = "coalesce(t.depart_on, (coalesce(t.confirmed_at, t.created_at) AT TIME ZONE %s)::date)"
+# A trip's day: its departure, else the day it was confirmed (or created) in the agency's time zone.
+_DAY = "coalesce(s.depart_on, (coalesce(s.confirmed_at, s.created_at) AT TIME ZONE %s)::date)"
 
 
 def _took_part() -> tuple[str, list]:
-    """Rows ``(customer_id, trip_id, day, depart_on, return_on, destination)``: every live trip once
-    for its buyer and once for each other traveler on it."""
+    """Rows ``(customer_id, day, depart_on, return_on, destination)``: every live trip once for its
+    buyer and once for each other traveler on it."""
     t, zone = _tables(), _zone()
-    columns = f"t.id AS trip_id, {_DAY} AS day, t.depart_on, t.return_on, t.destination"
-    sql = (f"SELECT t.customer_id, {columns} FROM {t['trip']} t WHERE t.status IN {_LIVE} "
+    columns = f"{_DAY} AS day, s.depart_on, s.return_on, s.destination"
+    sql = (f"SELECT s.customer_id, {columns} FROM {t['summary']} s WHERE s.status IN {_LIVE} "
            f"UNION ALL SELECT tr.customer_id, {columns} FROM {t['traveler']} tr "
-           f"JOIN {t['trip']} t ON t.id = tr.trip_id WHERE t.status IN {_LIVE} AND tr.customer_id <> t.customer_id")
+           f"JOIN {t['summary']} s ON s.trip_id = tr.trip_id WHERE s.status IN {_LIVE} AND tr.customer_id <> s.customer_id")
     return sql, [zone, zone]
 
 
 def _bought() -> tuple[str, list]:
-    """Rows ``(trip_id, customer_id, day)``: every live trip, for its buyer."""
-    t = _tables()
-    return (f"SELECT t.id AS trip_id, t.customer_id, {_DAY} AS day FROM {t['trip']} t WHERE t.status IN {_LIVE}",
-            [_zone()])
+    """Rows ``(customer_id, day, sell, cost, items, discounted_items)``: every live trip, for its buyer,
+    with the sums of its items."""
+    return (f"SELECT s.customer_id, {_DAY} AS day, s.sell, s.cost, s.items, s.discounted_items "
+            f"FROM {_tables()['summary']} s WHERE s.status IN {_LIVE}", [_zone()])
 
 
 def _period(value: dict, today: date) -> tuple[str, list]:
@@ -152,9 +164,15 @@ def _period(value: dict, today: date) -> tuple[str, list]:
 
 
 def _in(qs, sql: str, params: list, *, negate: bool = False) -> QuerySet:
-    """Customers whose id is (not) among those an uncorrelated subquery gives."""
-    subquery = RawSQL(sql, params)
-    return qs.exclude(pk__in=subquery) if negate else qs.filter(pk__in=subquery)
+    """Customers whose id is (not) among those an uncorrelated subquery gives.
+
+    Written as ``coalesce(id IN (…), false)`` rather than a bare ``IN`` on purpose: PostgreSQL then
+    runs the subquery once and probes its hashed result per customer (a *hashed SubPlan*) instead
+    of turning it into a join. The planner cannot estimate how many customers a ``HAVING sum(…) >=``
+    keeps, and with several filters combined its guess of "1 row" led to nested loops that re-ran
+    a whole-agency aggregate per customer (seconds to minutes on bench/segments.py)."""
+    condition = f'coalesce("{Customer._meta.db_table}"."id" IN ({sql}), false)'
+    return qs.filter(RawSQL(f"NOT {condition}" if negate else condition, params, output_field=BooleanField()))
 
 
 def _trips(qs, value, today):
@@ -226,19 +244,15 @@ def _festival(qs, value, today):
 
 
 def _per_buyer(value: dict, today: date) -> tuple[str, list]:
-    """``SELECT p.customer_id … GROUP BY p.customer_id`` over the buyer's live trips in the period,
-    joined to ``x``, the trip's item totals (``TripTotals``, one row per trip kept by the database),
-    so no booking line is read."""
-    from crm.trips.models import TripTotals
-
+    """``SELECT p.customer_id … GROUP BY p.customer_id`` over the buyer's live trips in the period;
+    ``p`` has each trip's item sums, so no booking line is read."""
     rows, row_params = _bought()
     period, period_params = _period(value, today)
-    return (f"SELECT p.customer_id FROM ({rows}) p JOIN {TripTotals._meta.db_table} x ON x.trip_id = p.trip_id "
-            f"WHERE {period} GROUP BY p.customer_id", [*row_params, *period_params])
+    return f"SELECT p.customer_id FROM ({rows}) p WHERE {period} GROUP BY p.customer_id", [*row_params, *period_params]
 
 
 def _spend(qs, value, today):
-    amount = "x.sell" if value["basis"] == "revenue" else "x.sell - x.cost"
+    amount = "p.sell" if value["basis"] == "revenue" else "p.sell - p.cost"
     sql, params = _per_buyer(value, today)
     low = Decimal(value["min"]) if "min" in value else None
     high = Decimal(value["max"]) if "max" in value else None
@@ -256,12 +270,12 @@ def _discount_share(qs, value, today):
     """The share (%) of the items of the trips they bought in the period that are discounted fares;
     customers without any item never match."""
     sql, params = _per_buyer(value, today)
-    having = ["sum(x.items) > 0"]
+    having = ["sum(p.items) > 0"]
     if "min" in value:
-        having.append("100 * sum(x.discounted_items) >= %s * sum(x.items)")
+        having.append("100 * sum(p.discounted_items) >= %s * sum(p.items)")
         params.append(value["min"])
     if "max" in value:
-        having.append("100 * sum(x.discounted_items) <= %s * sum(x.items)")
+        having.append("100 * sum(p.discounted_items) <= %s * sum(p.items)")
         params.append(value["max"])
     return _in(qs, f"{sql} HAVING {' AND '.join(having)}", params)
 

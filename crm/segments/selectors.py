@@ -9,7 +9,7 @@ from crm.models import Customer, Preferences
 
 from .definition import FILTERS, QUADRANTS, VALUE_SEGMENTS, resolve_date
 from .models import Segment
-from .query import customers_matching, festival_window
+from .query import count_matching, customers_matching, festival_window
 
 PREVIEW_SIZE = 20
 
@@ -25,7 +25,7 @@ def segment_access(pk) -> Segment:
 
 def segment_count(definition: dict) -> int:
     """The builder's live count: one ``SELECT count(*)``."""
-    return customers_matching(definition).count()
+    return count_matching(definition)
 
 
 def members(definition: dict) -> QuerySet:

@@ -15,7 +15,7 @@ from accounts.roles import Cap
 
 from .definition import validate
 from .models import Segment
-from .query import customers_matching
+from .query import count_matching
 
 NAME_MAX = 120
 DESCRIPTION_MAX = 2000
@@ -85,7 +85,7 @@ def segment_delete(*, actor: User | None, segment: Segment) -> None:
 
 def segment_evaluate(*, segment: Segment) -> int:
     """Count the segment's customers now and remember the count (not the customers)."""
-    count = customers_matching(segment.definition).count()
+    count = count_matching(segment.definition)
     now = timezone.now()
     Segment.objects.filter(pk=segment.pk).update(last_count=count, last_counted_at=now)
     segment.last_count, segment.last_counted_at = count, now
