@@ -21,12 +21,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 SCREENSHOT = Path("/tmp/dashboard-zh.png")
 
-pytestmark = [
+# Every browser test module: pytestmark = BROWSER_TESTS
+BROWSER_TESTS = [
     pytest.mark.browser,
     pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
     pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
                        reason=f"Chromium is not installed at {CHROMIUM} (run `make browser` or apt-get install chromium)"),
 ]
+pytestmark = BROWSER_TESTS
 
 
 @contextmanager

@@ -9,13 +9,11 @@ sign-ins restored.
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,16 +21,11 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from tests import servers
-from tests.test_browser import CHROMIUM, chromium_page, sign_in
+from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 committed = servers.committed  # fixture used below
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
-                       reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture(scope="module")

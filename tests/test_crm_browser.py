@@ -4,23 +4,16 @@ Chromium drives the gunicorn app server of tests/servers.py, a separate process:
 shows is committed by the ``zhang_wei`` fixture and deleted afterwards (with the contacts the
 test adds), and ``alpha_admin`` puts the admin's sign-in and alpha's sessions back.
 """
-import shutil
-from pathlib import Path
 
 import pytest
 from django_tenants.utils import tenant_context
 
 from tests.servers import app_server, committed  # noqa: F401  (fixtures)
-from tests.test_browser import CHROMIUM, alpha_admin, chromium_page, sign_in  # noqa: F401  (alpha_admin: a fixture)
+from tests.test_browser import BROWSER_TESTS, alpha_admin, chromium_page, sign_in  # noqa: F401  (alpha_admin: a fixture)
 
 PHONE = "13566667777"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
-                       reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture

@@ -8,25 +8,18 @@ committed: the ``journey`` fixture removes the customer with their opportunity, 
 survey afterwards, and puts back the salesperson's sign-in, alpha's sessions and intake settings.
 """
 import re
-import shutil
 import uuid
 from urllib.parse import urlsplit
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
 from django_tenants.utils import tenant_context
 
 from tests.servers import app_server, committed  # noqa: F401  (fixtures)
-from tests.test_browser import CHROMIUM, chromium_page, sign_in
+from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
-                       reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TESTS
 
 DESTINATION = "冰岛 Iceland 极光"
 

@@ -7,25 +7,18 @@ Chromium drives the gunicorn app server of tests/servers.py, so everything is co
 checks, approvals, tasks and timeline) afterwards, restoring alpha's sessions and sign-ins.
 """
 import re
-import shutil
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django_tenants.utils import tenant_context
 
 from tests import servers
-from tests.test_browser import CHROMIUM, chromium_page, sign_in
+from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db,  # so that the test database (with conftest's agencies) is made when run alone
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
-                       reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture

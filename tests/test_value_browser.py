@@ -6,26 +6,19 @@ Chromium drives the gunicorn app server of tests/servers.py, so everything is co
 ``value_case`` fixture makes customers with trips and runs the value computation, and removes
 them and everything the computation derived afterwards.
 """
-import shutil
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django_tenants.utils import tenant_context
 
 from tests import servers
-from tests.test_browser import CHROMIUM, chromium_page, sign_in
+from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
-                       reason=f"Chromium is not installed at {CHROMIUM}"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture

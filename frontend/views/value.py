@@ -35,11 +35,9 @@ PER_PAGE = 50
 
 
 def _campaign_results() -> list[dict]:
-    """The campaigns panel: recent campaigns' results, when the campaigns app provides them."""
-    try:
-        from crm.campaigns.selectors import recent_results
-    except ImportError:
-        return []
+    """The campaigns panel: the latest campaigns' results."""
+    from crm.campaigns.selectors import recent_results
+
     return recent_results(limit=6)
 
 
@@ -74,8 +72,8 @@ class ValueDashboardView(AgencyPage, View):
             "funnel": {"labels": [s["stage"].name for s in funnel["stages"]], "reached": [s["reached"] for s in funnel["stages"]],
                        "series": [_("Opportunities that reached the stage")]},
             "campaigns": {"labels": [c["name"] for c in campaigns],
-                          "send_rate": [c.get("send_conversion", 0) for c in campaigns],
-                          "control_rate": [c.get("control_conversion", 0) for c in campaigns],
+                          "send_rate": [c["send_conversion"] for c in campaigns],
+                          "control_rate": [c["control_conversion"] for c in campaigns],
                           "series": [_("Mailed: booked (%)"), _("Control: booked (%)")]},
             "service": {"labels": [row.label or "—" for row in service.by_tier],
                         "attainment": [row.attainment or 0 for row in service.by_tier],
