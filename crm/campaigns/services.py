@@ -129,7 +129,7 @@ def campaign_save(*, actor: User | None, campaign: Campaign | None = None, name:
     if template is None:
         errors["template"] = [_("Choose the e-mail template.")]
     if control_share is None or not 0 <= int(control_share) <= 50:
-        errors["control_share"] = [_("Hold out between 0 and 50 % of the audience.")]
+        errors["control_share"] = [_("Hold out between 0 and 50 percent of the audience.")]
     if attribution_days is None or not 1 <= int(attribution_days) <= 365:
         errors["attribution_days"] = [_("Count bookings for 1 to 365 days.")]
     if rate_per_second is None or not 1 <= int(rate_per_second) <= 2000:

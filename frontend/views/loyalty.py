@@ -221,7 +221,7 @@ class ReasonForm(forms.Form):
 
 class OfferForm(forms.Form):
     offer = forms.CharField(label=gettext_lazy("Offer"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                            help_text=gettext_lazy("E.g. 10% off their next family trip, a free airport transfer."))
+                            help_text=gettext_lazy("E.g. 10 percent off their next family trip, a free airport transfer."))
     value = forms.DecimalField(label=gettext_lazy("Value of the offer"), required=False, min_value=0, max_digits=12,
                                decimal_places=2)
 
