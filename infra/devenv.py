@@ -72,6 +72,33 @@ def start_embedded_redis() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def start_localstripe(webhook_url: str) -> dict:
+    """localstripe (a fake, stateful Stripe) for `make run` when no Stripe key is configured, with
+    its webhooks delivered, signed, to our endpoint. Returns the STRIPE_* settings that point at it."""
+    import atexit
+    import urllib.parse
+    import urllib.request
+
+    port = free_port(int(os.environ.get("LOCALSTRIPE_PORT", "8420")))
+    log = open(VAR / "localstripe.log", "ab")
+    process = subprocess.Popen([PYTHON, "-m", "localstripe", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    atexit.register(process.terminate)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"localstripe did not start; see {VAR / 'localstripe.log'}")
+            time.sleep(0.1)
+    secret = "whsec_" + _secret("stripe-webhook-secret")
+    form = urllib.parse.urlencode({"url": webhook_url, "secret": secret}).encode()
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/_config/webhooks/caravan", data=form, timeout=5).close()
+    return {"STRIPE_API_BASE": f"http://127.0.0.1:{port}", "STRIPE_SECRET_KEY": "sk_test_localstripe",
+            "STRIPE_PUBLISHABLE_KEY": "pk_test_localstripe", "STRIPE_WEBHOOK_SECRET": secret}
+
+
 def prepare_env() -> dict:
     VAR.mkdir(parents=True, exist_ok=True)
     (VAR / "static").mkdir(parents=True, exist_ok=True)
@@ -127,6 +154,10 @@ def run() -> int:
     env.setdefault("DEBUG", "1")
     env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")  # var/mail/
     password = env.get("DEMO_PASSWORD") or _secret("demo-password")
+    if not env.get("STRIPE_SECRET_KEY"):
+        print("STRIPE_SECRET_KEY not set: starting localstripe, a fake Stripe (var/localstripe.log)…", flush=True)
+        domain = env.get("PLATFORM_DOMAIN", "localhost")
+        env.update(start_localstripe(f"http://{domain}:{port}/billing/stripe/webhook/"))
     ensure_database(env["DATABASE_URL"])
     print("Migrating…", flush=True)
     manage(env, "migrate_platform", "--verbosity", "0")

@@ -23,6 +23,9 @@ from accounts.roles import Role
 from tenants.models import Agency
 from tenants.services import agency_onboard, agency_suspend
 
+# localstripe for the whole session, wherever a test (or the app server) needs Stripe.
+from .servers import stripe_server, stripe_settings  # noqa: E402,F401  (fixtures)
+
 AGENCIES = {"alpha": "Alpha Travel 阿尔法旅行", "bravo": "Bravo Tours 布拉沃旅游", "charlie": "Charlie Trips"}
 OPERATOR = "operator@platform.test"
 

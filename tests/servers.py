@@ -1,4 +1,5 @@
-"""Real servers for tests that need one: a gunicorn app server on the test database.
+"""Real servers for tests that need one: a gunicorn app server on the test database, and
+localstripe (a fake, stateful Stripe) for billing.
 
 pytest-django's ``live_server`` cannot be used here: it needs ``transactional_db``, whose flush
 at the end of each test would wipe the agencies that conftest.py commits once per session. The
@@ -82,8 +83,47 @@ class AppServer:
         return f"http://{host}:{self.port}{path}"
 
 
+STRIPE_SECRET_KEY = "sk_test_caravan"
+STRIPE_WEBHOOK_SECRET = "whsec_caravan_tests"
+
+
 @pytest.fixture(scope="session")
-def app_server(django_db_setup, django_db_blocker, tmp_path_factory):
+def stripe_server(tmp_path_factory) -> str:
+    """localstripe on a free port for the session; its URL. The Stripe client is real, never patched."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+                                   cwd=tmp_path_factory.getbasetemp(), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"localstripe did not start:\n{log_tail(log)}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_settings(settings, stripe_server):
+    """Point this process's Stripe client at localstripe."""
+    settings.STRIPE_API_BASE = stripe_server
+    settings.STRIPE_SECRET_KEY = STRIPE_SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_caravan"
+    return settings
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_server):
     """gunicorn serving caravan.wsgi on the (committed) test database, for the whole session."""
     settings_dict = connection.settings_dict  # after django_db_setup: NAME is the test database
     if settings_dict["NAME"] == dj_database_url.parse(os.environ["DATABASE_URL"])["NAME"]:
@@ -97,6 +137,10 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory):
         "STATICFILES_MANIFEST": "0",
         "FAST_PASSWORD_HASHING": "1",
         "DJANGO_SETTINGS_MODULE": "caravan.settings",
+        "STRIPE_API_BASE": stripe_server,
+        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_caravan",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform")]
                                       + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]),
     })

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 # What `make run` would not have: the data stores, and what `devenv test` sets for the test suite.
 NOT_FROM_THE_TEST_RUN = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FAST_PASSWORD_HASHING", "STATICFILES_MANIFEST",
                          "TENANT_MIGRATION_EXECUTOR", "PLATFORM_PORT", "PLATFORM_DOMAIN", "DEBUG", "DEMO_PASSWORD",
-                         "BIND", "STATIC_ROOT", "MEDIA_ROOT")
+                         "BIND", "STATIC_ROOT", "MEDIA_ROOT", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_PUBLISHABLE_KEY",
+                         "STRIPE_WEBHOOK_SECRET")
 
 
 def _postmaster_pid(var: Path) -> int | None:

@@ -17,6 +17,8 @@ app.autodiscover_tasks()
 
 # Periodic jobs run on the platform side and fan out to every live agency.
 app.conf.beat_schedule = {
+    # Billing: trial and grace-period ends, and a catch-up read of every subscription (public schema).
+    "billing-refresh-agencies": {"task": "billing.refresh_agencies", "schedule": crontab(minute=41)},
     "agency-clear-expired-sessions": {
         "task": "caravan.fan_out",
         "schedule": crontab(hour=3, minute=17),

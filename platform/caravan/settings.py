@@ -50,6 +50,7 @@ SHARED_APPS = [
     "caravan",
     "accounts",
     "console",
+    "billing",
     "frontend",
 ]
 TENANT_APPS = [
@@ -255,6 +256,14 @@ if not DOCUMENT_KEYS or not DOCUMENT_HASH_KEY:
 CRM_DEFAULT_REGION = "CN"
 
 # --- Observability --------------------------------------------------------------------------------
+# --- Stripe (billing/) ----------------------------------------------------------------------------
+# Empty STRIPE_API_BASE means Stripe itself; `make run` and the tests point it at localstripe.
+STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7)
+
 SENTRY_DSN = env_secret("SENTRY_DSN")
 LOGGING = {
     "version": 1,

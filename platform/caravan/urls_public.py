@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from billing.views import stripe_webhook
 from console.api import OperatorAgencyViewSet
 from frontend.urls import auth_urlpatterns
 
@@ -17,6 +18,7 @@ operator_api = [
 ]
 
 urlpatterns = [
+    path("billing/stripe/webhook/", stripe_webhook, name="stripe_webhook"),
     path("api/operator/", include((operator_api, "operator_api"), namespace="operator_api")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_public_api"), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

@@ -83,7 +83,8 @@ class AgencyContextMiddleware:
 
 # Paths that stay writable for a read-only agency: signing in and out, choosing a language.
 _ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/",
-                            "/accounts/invitation/", "/api/v1/auth/token/")
+                            "/accounts/invitation/", "/api/v1/auth/token/",
+                            "/settings/billing/")  # paying must work while suspended
 
 
 class ReadOnlyAgencyMiddleware:

@@ -47,6 +47,9 @@ class Command(BaseCommand):
         with schema_context("public"):
             if not User.objects.filter(email=OPERATOR_EMAIL).exists():
                 User.objects.create_superuser(OPERATOR_EMAIL, password, full_name="Platform Operator")
+        from billing.demo import seed_plans
+
+        self.stdout.write("Plans: " + ", ".join(seed_plans()))
         for slug, name, plan, language, staff in DEMO_AGENCIES:
             agency = Agency.objects.filter(slug=slug).first()
             if agency is None:

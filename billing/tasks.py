@@ -1,0 +1,38 @@
+"""Billing jobs, on the platform side (public schema): apply a received Stripe event, and the
+hourly re-check that moves agencies whose trial or grace period ran out."""
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+
+
+@shared_task(name="billing.process_event", bind=True, max_retries=8, default_retry_delay=30)
+def process_event(self, event_id: str) -> str:
+    """Retried with back-off while Stripe or the database is unreachable; the event stays stored
+    (unprocessed) after the last attempt, and ``refresh_agencies`` catches the agency up anyway."""
+    try:
+        return services.event_process(event_id)
+    except Exception as exc:  # noqa: BLE001 — every failure is retried, then left for the hourly job
+        from .models import StripeEvent
+
+        StripeEvent.objects.filter(event_id=event_id).update(last_error=repr(exc)[:300])
+        raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 3600))
+
+
+@shared_task(name="billing.refresh_agencies")
+def refresh_agencies() -> dict:
+    """Every hour: time-based moves (trial over, grace period over) and a catch-up read of every
+    subscription, so a lost webhook delays a change by an hour at most."""
+    from tenants.models import Agency
+
+    from .models import BillingAccount
+
+    moved = 0
+    for agency in Agency.objects.agencies().exclude(status=Agency.Status.CANCELLED):
+        before = agency.status
+        subscribed = BillingAccount.objects.unscoped().filter(agency=agency).exclude(stripe_subscription_id="")
+        if subscribed.exists() or agency.trial_ends_at and agency.trial_ends_at <= timezone.now():
+            services.refresh(agency)
+            agency.refresh_from_db(fields=["status"])
+            moved += agency.status != before
+    return {"moved": moved}

@@ -1,0 +1,27 @@
+"""The Stripe webhook endpoint, on the platform domain: verify, store once, answer at once; the
+work happens in ``tasks.process_event``."""
+import logging
+
+import stripe
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import services
+from .tasks import process_event
+
+log = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    try:
+        event = services.webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+    except (ValueError, stripe.SignatureVerificationError):
+        log.warning("Stripe webhook refused: bad payload or signature")
+        return HttpResponseBadRequest("bad signature")
+    if event is not None:
+        transaction.on_commit(lambda: process_event.delay(event.event_id))
+    return HttpResponse("ok")

@@ -1,0 +1,285 @@
+"""Billing foundations (R-BILL-1) against localstripe, a real fake Stripe server: plans kept in step
+with Stripe, subscribe with a card, seats, a failed payment → past due → suspended (read-only) →
+paid → active, the status rule, webhooks (signature, exactly once, real deliveries), and the fence
+between agencies. The Stripe client is never patched."""
+import json
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import urllib.parse
+import urllib.request
+
+import pytest
+import stripe
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from billing import services
+from billing.models import BillingAccount, Plan, StripeEvent
+from tenants.models import Agency, AgencyEvent
+from tenants.services import agency_reactivate, agency_suspend
+
+from tests import servers
+from tests.conftest import host
+from tests.servers import STRIPE_WEBHOOK_SECRET
+
+app_server, committed = servers.app_server, servers.committed  # fixtures used below
+
+pytestmark = pytest.mark.django_db
+
+GOOD_CARD, DECLINED_CARD = "4242424242424242", "4000000000000341"
+
+
+def a_plan(code="pro", month="199.00", year="1990.00", max_seats=None) -> Plan:
+    return Plan.objects.create(code=f"{code}-{time.monotonic_ns()}", name="Professional", seat_price_month=Decimal(month),
+                               seat_price_year=Decimal(year), max_seats=max_seats)
+
+
+def card(number=GOOD_CARD) -> str:
+    return services.stripe_client().v1.payment_methods.create(
+        {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"}}).id
+
+
+def stripe_subscription(account: BillingAccount):
+    return services.stripe_client().v1.subscriptions.retrieve(account.stripe_subscription_id)
+
+
+def test_plans_are_kept_in_step_with_stripe(stripe_settings):
+    plan = services.plan_sync(a_plan())
+    v1 = services.stripe_client().v1
+    month = v1.plans.retrieve(plan.stripe_plan_month_id)
+    year = v1.plans.retrieve(plan.stripe_plan_year_id)
+    assert (month.amount, month.interval, month.product) == (19900, "month", plan.stripe_product_id)
+    assert (year.amount, year.interval) == (199000, "year")
+    first_month_id = plan.stripe_plan_month_id
+    assert services.plan_sync(plan).stripe_plan_month_id == first_month_id  # nothing changed: same Stripe plan
+    plan.seat_price_month = Decimal("219.00")
+    services.plan_sync(plan)
+    assert plan.stripe_plan_month_id != first_month_id  # a Stripe plan's amount cannot change: a new one
+    assert v1.plans.retrieve(plan.stripe_plan_month_id).amount == 21900
+    assert plan.stripe_plan_year_id == year.id
+
+
+def test_subscribe_with_a_card_makes_the_agency_active(stripe_settings, alpha):
+    assert alpha.status == Agency.Status.TRIAL
+    account = services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card(), seats=None)
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.ACTIVE
+    staff = services.seats_in_use(alpha)
+    assert (account.stripe_status, account.seats) == ("active", staff)
+    assert account.current_period_end and account.current_period_end > timezone.now()
+    subscription = stripe_subscription(account)
+    assert subscription["items"]["data"][0]["quantity"] == staff
+    paid = services.invoices(alpha)
+    assert paid and paid[0]["status"] == "paid" and paid[0]["total"] == Decimal("199") * staff
+    with pytest.raises(ValidationError) as again:
+        services.subscribe(agency=alpha, plan=account.plan, interval="month", payment_method=card())
+    assert "plan" in again.value.message_dict
+
+
+def test_a_declined_card_is_a_field_error_and_changes_nothing(stripe_settings, alpha):
+    with pytest.raises(ValidationError) as declined:
+        services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card(DECLINED_CARD), seats=None)
+    assert "payment_method" in declined.value.message_dict
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.TRIAL
+    assert not BillingAccount.objects.unscoped().filter(agency=alpha).exclude(stripe_subscription_id="").exists()
+
+
+def test_seats_change_with_limits(stripe_settings, alpha):
+    staff = services.seats_in_use(alpha)
+    plan = a_plan(max_seats=staff + 1)
+    account = services.subscribe(agency=alpha, plan=plan, interval="month", payment_method=card())
+    assert account.seats == staff
+    account = services.change_subscription(agency=alpha, seats=staff + 1)  # prorated by Stripe
+    assert account.seats == staff + 1 and stripe_subscription(account)["items"]["data"][0]["quantity"] == staff + 1
+    with pytest.raises(ValidationError) as too_many:
+        services.change_subscription(agency=alpha, seats=staff + 2)
+    assert f"at most {staff + 1} seats" in too_many.value.message_dict["seats"][0]
+    with pytest.raises(ValidationError) as too_few:
+        services.change_subscription(agency=alpha, seats=staff - 1)
+    assert "deactivate staff" in too_few.value.message_dict["seats"][0]
+    account = services.change_subscription(agency=alpha, interval="year")
+    assert stripe_subscription(account)["items"]["data"][0]["plan"]["id"] == plan.stripe_plan_year_id
+    account = services.cancel_at_period_end(agency=alpha)
+    assert account.cancel_at_period_end and stripe_subscription(account).cancel_at_period_end
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.ACTIVE  # paid until the period ends
+
+
+def test_failed_payment_past_due_then_suspended_then_paid_active(stripe_settings, alpha):
+    account = services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card(), seats=None)
+    v1 = services.stripe_client().v1
+    declined = card(DECLINED_CARD)
+    v1.payment_methods.attach(declined, {"customer": account.stripe_customer_id})
+    v1.customers.update(account.stripe_customer_id, {"invoice_settings": {"default_payment_method": declined}})
+    account = services.change_subscription(agency=alpha, interval="year")  # invoiced now, and declined
+    alpha.refresh_from_db()
+    assert (account.stripe_status, alpha.status) == ("past_due", Agency.Status.PAST_DUE)
+    assert account.past_due_since is not None
+    later = account.past_due_since + timedelta(days=8)  # after the 7-day grace period
+    services.refresh(alpha, now=later)
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.SUSPENDED and alpha.is_read_only
+    assert AgencyEvent.objects.unscoped().filter(agency=alpha, kind=AgencyEvent.Kind.SUSPENDED, actor="billing").exists()
+    account = services.update_payment_method(agency=alpha, payment_method=card())
+    alpha.refresh_from_db()
+    assert (account.stripe_status, alpha.status, account.past_due_since) == ("active", Agency.Status.ACTIVE, None)
+    assert all(row["status"] == "paid" for row in services.invoices(alpha))
+
+
+def test_an_operators_suspension_is_never_lifted_by_billing(stripe_settings, alpha):
+    services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card(), seats=None)
+    agency_suspend(agency=alpha, actor="operator@caravan.test", note="abuse")
+    services.refresh(alpha)
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.SUSPENDED
+    agency_reactivate(agency=alpha, actor="operator@caravan.test")
+    services.refresh(alpha)
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.ACTIVE
+
+
+@pytest.mark.parametrize("stripe_status, comped, trial_days, failing_days, expected", [
+    ("active", False, None, None, "active"),
+    ("trialing", False, None, None, "active"),
+    ("past_due", False, None, 3, "past_due"),
+    ("past_due", False, None, 7, "suspended"),  # the grace period is 7 days: its end suspends
+    ("unpaid", False, None, 30, "suspended"),
+    ("canceled", False, None, None, "cancelled"),
+    ("", False, 5, None, "trial"),
+    ("", False, -1, None, "suspended"),  # trial over without a subscription
+    ("", True, -1, None, "active"),  # comped by an operator
+    ("past_due", True, None, 30, "active"),
+])
+def test_the_status_rule(stripe_status, comped, trial_days, failing_days, expected):
+    now = timezone.now()
+    assert services.derive_status(
+        stripe_status=stripe_status, comped=comped, grace_days=7, now=now,
+        trial_ends_at=now + timedelta(days=trial_days) if trial_days is not None else None,
+        past_due_since=now - timedelta(days=failing_days) if failing_days is not None else None) == expected
+
+
+def _signed(payload: dict, secret=STRIPE_WEBHOOK_SECRET, at=None) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    at = at or int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{at}.{body.decode()}", secret)
+    return body, f"t={at},v1={signature}"
+
+
+def _event(event_id, customer) -> dict:
+    return {"id": event_id, "object": "event", "type": "invoice.payment_failed", "created": int(time.time()),
+            "data": {"object": {"id": "in_x", "object": "invoice", "customer": customer}}}
+
+
+def test_webhooks_refuse_bad_signatures_and_store_each_event_once(stripe_settings, client):
+    client.defaults["HTTP_HOST"] = host(None)  # the platform domain
+    body, signature = _signed(_event("evt_once", "cus_nobody"))
+    url = "/billing/stripe/webhook/"
+    forged_body, forged = _signed(_event("evt_forged", "cus_nobody"), secret="whsec_someone_else")
+    assert client.post(url, forged_body, content_type="application/json", HTTP_STRIPE_SIGNATURE=forged).status_code == 400
+    stale_body, stale = _signed(_event("evt_stale", "cus_nobody"), at=int(time.time()) - 3600)
+    assert client.post(url, stale_body, content_type="application/json", HTTP_STRIPE_SIGNATURE=stale).status_code == 400
+    assert client.post(url, body, content_type="application/json", HTTP_STRIPE_SIGNATURE="").status_code == 400
+    for _ in range(3):  # a replay of a good delivery is accepted and ignored
+        assert client.post(url, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature).status_code == 200
+    assert list(StripeEvent.objects.values_list("event_id", flat=True)) == ["evt_once"]
+    assert services.event_process("evt_once") == "no agency"
+    assert services.event_process("evt_once") == "done before"
+
+
+def test_an_event_refreshes_only_the_agency_it_names(stripe_settings, alpha, bravo):
+    account = services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card(), seats=None)
+    bravo_before = (bravo.status, list(AgencyEvent.objects.unscoped().filter(agency=bravo).values_list("pk", flat=True)))
+    BillingAccount.objects.unscoped().filter(pk=account.pk).update(stripe_status="", refreshed_at=None)  # stale on purpose
+    body, signature = _signed(_event("evt_alpha", account.stripe_customer_id))
+    services.webhook_receive(payload=body, signature=signature)
+    assert services.event_process("evt_alpha") == "refreshed"
+    account.refresh_from_db()
+    assert account.stripe_status == "active" and account.refreshed_at is not None  # re-read from Stripe
+    bravo.refresh_from_db()
+    assert (bravo.status, list(AgencyEvent.objects.unscoped().filter(agency=bravo).values_list("pk", flat=True))) \
+        == bravo_before
+    assert not BillingAccount.objects.unscoped().filter(agency=bravo).exclude(stripe_customer_id="").exists()
+    with tenant_context(bravo):  # in an agency's context the manager shows its own account only
+        assert list(BillingAccount.objects.all()) == []
+    with tenant_context(alpha):
+        assert [a.pk for a in BillingAccount.objects.all()] == [account.pk]
+
+
+def test_localstripe_delivers_signed_webhooks_to_the_app_server(stripe_settings, app_server, stripe_server, committed):
+    """Real deliveries: localstripe posts each event, signed, to the running app; each is stored once."""
+    target = f"http://localhost:{app_server.port}/billing/stripe/webhook/"
+    form = urllib.parse.urlencode({"url": target, "secret": STRIPE_WEBHOOK_SECRET}).encode()
+    with urllib.request.urlopen(f"{stripe_server}/_config/webhooks/caravan-tests", data=form, timeout=5) as response:
+        assert response.status == 200
+    customer = services.stripe_client().v1.customers.create({"name": "Webhook test", "email": "hook@caravan.test"})
+    deadline = time.monotonic() + 15
+    with committed():
+        while not StripeEvent.objects.filter(customer_id=customer.id, type="customer.created").exists():
+            assert time.monotonic() < deadline, "no delivery reached the app server"
+            time.sleep(0.2)
+        assert StripeEvent.objects.filter(customer_id=customer.id).count() == 1
+        StripeEvent.objects.filter(customer_id=customer.id).delete()
+
+
+# --- the Billing page -----------------------------------------------------------------------------
+
+def test_billing_page_subscribe_change_and_field_errors(stripe_settings, alpha, page_client):
+    plan = services.plan_sync(a_plan())
+    admin = page_client("alpha", "admin")
+    page = admin.get("/settings/billing/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'data-test="subscribe-form"' in body and plan.name in body and "/js.stripe.com/v3/" in body
+    assert page_client("alpha", "sales").get("/settings/billing/").status_code == 403
+    assert page_client("alpha", "manager").post("/settings/billing/", {"action": "cancel"}).status_code == 403
+    missing = admin.post("/settings/billing/", {"action": "subscribe", "plan": plan.pk, "interval": "month",
+                                                "payment_method": "pm_does_not_exist"})
+    assert missing.status_code == 400 and "could not be found" in missing.content.decode()
+    done = admin.post("/settings/billing/", {"action": "subscribe", "plan": plan.pk, "interval": "month",
+                                             "payment_method": card()})
+    assert done.status_code == 302
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.ACTIVE
+    page = admin.get("/settings/billing/").content.decode()
+    assert 'data-test="change-form"' in page and 'data-test="invoices"' in page
+    staff = services.seats_in_use(alpha)
+    too_few = admin.post("/settings/billing/", {"action": "change", "plan": plan.pk, "interval": "month", "seats": 1})
+    assert too_few.status_code == 400 and 'data-field="seats"' in too_few.content.decode()
+    more = admin.post("/settings/billing/", {"action": "change", "plan": plan.pk, "interval": "month", "seats": staff + 2})
+    assert more.status_code == 302 and services.account_for(alpha).seats == staff + 2
+
+
+def test_a_suspended_agency_can_still_pay_and_nothing_else(stripe_settings, alpha, page_client):
+    account = services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card())
+    v1 = services.stripe_client().v1
+    declined = card(DECLINED_CARD)
+    v1.payment_methods.attach(declined, {"customer": account.stripe_customer_id})
+    v1.customers.update(account.stripe_customer_id, {"invoice_settings": {"default_payment_method": declined}})
+    account = services.change_subscription(agency=alpha, interval="year")
+    services.refresh(alpha, now=account.past_due_since + timedelta(days=8))
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.SUSPENDED
+    admin = page_client("alpha", "admin")
+    assert admin.post("/customers/new/", {"name": "王芳"}).status_code == 403  # read-only
+    assert 'data-test="past-due"' in admin.get("/settings/billing/").content.decode()
+    paid = admin.post("/settings/billing/", {"action": "card", "payment_method": card()})
+    assert paid.status_code == 302
+    alpha.refresh_from_db()
+    assert alpha.status == Agency.Status.ACTIVE
+
+
+def test_another_agencys_card_cannot_be_used(stripe_settings, alpha, bravo, page_client):
+    alpha_account = services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card())
+    alpha_card = services.stripe_client().v1.customers.retrieve(
+        alpha_account.stripe_customer_id).invoice_settings.default_payment_method
+    refused = page_client("bravo", "admin").post("/settings/billing/", {
+        "action": "subscribe", "plan": alpha_account.plan_id, "interval": "month", "payment_method": alpha_card})
+    assert refused.status_code == 400 and "could not be found" in refused.content.decode()
+    bravo.refresh_from_db()
+    assert bravo.status == Agency.Status.TRIAL
+    assert "已付至" not in page_client("bravo", "admin").get("/settings/billing/").content.decode()
+    assert alpha_account.stripe_customer_id not in page_client("bravo", "admin").get("/settings/billing/").content.decode()
