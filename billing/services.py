@@ -10,6 +10,7 @@ The calls used work the same against Stripe and against localstripe (the fake St
 subscription of one item with a quantity, ``cancel_at_period_end``, invoices paid with the
 customer's default payment method.
 """
+import logging
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -26,6 +27,7 @@ from tenants.models import Agency, AgencyEvent
 
 from .models import BillingAccount, Interval, Plan, StripeEvent
 
+log = logging.getLogger(__name__)
 ACTOR = "billing"
 # Stripe subscription states, as the platform sees them.
 PAYING = ("active", "trialing")
@@ -70,6 +72,19 @@ def plan_sync(plan: Plan) -> Plan:
         setattr(plan, f"stripe_plan_{interval}_id", wanted)
     plan.synced_at = timezone.now()
     plan.save()
+    return plan
+
+
+def plan_save(plan: Plan) -> Plan:
+    """Save an operator's plan (new or changed) and keep Stripe in step when it is configured."""
+    if plan.seat_price_month <= 0 or plan.seat_price_year <= 0:
+        raise ValidationError({"seat_price_month" if plan.seat_price_month <= 0 else "seat_price_year":
+                               [_("A price above zero.")]})
+    plan.currency = plan.currency.lower()
+    with transaction.atomic():
+        plan.save()
+        if settings.STRIPE_SECRET_KEY:
+            plan_sync(plan)
     return plan
 
 
@@ -221,6 +236,49 @@ def invoices(agency: Agency) -> list[dict]:
     return rows
 
 
+def plan_of(agency: Agency) -> Plan | None:
+    """The agency's plan: its subscription's, else the one it was onboarded on (trial)."""
+    account = account_for(agency)
+    if account.plan_id:
+        return account.plan
+    with schema_context(get_public_schema_name()):
+        return Plan.objects.filter(code=agency.plan).first()
+
+
+def seat_available(agency: Agency, *, field: str = "email") -> None:
+    """Before a staff member is added or reactivated: refuse, clearly, when the plan's seat limit is
+    reached (the limit holds in the trial too)."""
+    plan = plan_of(agency)
+    if plan is not None and plan.max_seats is not None and seats_in_use(agency) >= plan.max_seats:
+        raise ValidationError({field: [_("The %(plan)s plan allows %(n)s active staff members. Deactivate "
+                                         "someone, or ask your admin to choose a larger plan on the Billing page.")
+                                       % {"plan": plan.name, "n": plan.max_seats}]})
+
+
+def seats_follow_staff(agency: Agency) -> BillingAccount | None:
+    """Set the subscription's seat count to the active staff (after an invitation, a deactivation or
+    a reactivation). Without a subscription there is nothing to change."""
+    account = account_for(agency)
+    if not account.stripe_subscription_id or account.stripe_status in ENDED:
+        return None
+    in_use = max(seats_in_use(agency), 1)
+    if in_use == account.seats:
+        return account
+    return change_subscription(agency=agency, seats=in_use)
+
+
+def after_staff_change(agency: Agency) -> None:
+    """Once the staff change is committed, bring the seat count in step. A Stripe outage does not
+    undo the staff change: the hourly ``billing.refresh_agencies`` catches the seats up."""
+    def sync():
+        try:
+            seats_follow_staff(agency)
+        except Exception:  # noqa: BLE001 — logged (no personal data), retried by the hourly job
+            log.exception("Seat count of agency %s not updated in Stripe; the hourly job retries", agency.slug)
+
+    transaction.on_commit(sync)
+
+
 def _check_seats(plan: Plan, seats: int, agency: Agency) -> None:
     """Seats follow staff: at least the active staff, at most the plan's limit."""
     in_use = seats_in_use(agency)
@@ -240,6 +298,56 @@ def cancel_at_period_end(*, agency: Agency, cancel: bool = True) -> BillingAccou
     subscription = stripe_client().v1.subscriptions.update(account.stripe_subscription_id,
                                                            {"cancel_at_period_end": cancel})
     return refresh(agency, subscription=subscription)
+
+
+# --- the operators' side --------------------------------------------------------------------------
+
+def monthly_revenue(account: BillingAccount | None) -> Decimal:
+    """What the agency pays per month now (a yearly price counts as a twelfth): 0 when not paying."""
+    if account is None or account.comped or account.plan is None or account.stripe_status not in PAYING:
+        return Decimal("0")
+    per_seat = account.plan.seat_price_year / 12 if account.interval == Interval.YEAR else account.plan.seat_price_month
+    return (per_seat * account.seats).quantize(Decimal("0.01"))
+
+
+def overview() -> dict:
+    """Every agency with its plan, status, seats and monthly revenue, and the totals (operators)."""
+    with schema_context(get_public_schema_name()):
+        accounts = {a.agency_id: a for a in BillingAccount.objects.unscoped().select_related("plan")}
+        rows = []
+        for agency in Agency.objects.agencies().order_by("name"):
+            account = accounts.get(agency.pk)
+            rows.append({"agency": agency, "account": account, "mrr": monthly_revenue(account),
+                         "failing_since": account.past_due_since if account else None})
+    return {"rows": rows, "mrr": sum((r["mrr"] for r in rows), Decimal("0")),
+            "failing": sum(1 for r in rows if r["failing_since"]),
+            "paying": sum(1 for r in rows if r["mrr"] > 0)}
+
+
+def set_comped(*, agency: Agency, comped: bool, actor: str, note: str = "") -> BillingAccount:
+    """Grant (or withdraw) free use: the agency is active without a subscription."""
+    account = account_for(agency)
+    with schema_context(get_public_schema_name()):
+        BillingAccount.objects.unscoped().filter(pk=account.pk).update(comped=comped)
+        AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
+                                              note=("comped" if comped else "comp withdrawn") + (f": {note}" if note else ""))
+    return refresh(agency)
+
+
+def extend_trial(*, agency: Agency, days: int, actor: str) -> Agency:
+    """Give the agency ``days`` more trial (from today when the trial is already over)."""
+    if not 1 <= days <= 90:
+        raise ValidationError({"days": [_("Extend by 1 to 90 days.")]})
+    now = timezone.now()
+    with schema_context(get_public_schema_name()):
+        agency = Agency.objects.get(pk=agency.pk)
+        agency.trial_ends_at = max(agency.trial_ends_at or now, now) + timedelta(days=days)
+        agency.save(update_fields=["trial_ends_at"])
+        AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
+                                              note=f"trial extended by {days} days")
+    refresh(agency)
+    agency.refresh_from_db()
+    return agency
 
 
 # --- status ---------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ def process_event(self, event_id: str) -> str:
 
 @shared_task(name="billing.refresh_agencies")
 def refresh_agencies() -> dict:
-    """Every hour: time-based moves (trial over, grace period over) and a catch-up read of every
-    subscription, so a lost webhook delays a change by an hour at most."""
+    """Every hour: time-based moves (trial over, grace period over), seat counts caught up with the
+    staff, and a read of every subscription, so a lost webhook delays a change by an hour at most."""
     from tenants.models import Agency
 
     from .models import BillingAccount
@@ -31,6 +31,8 @@ def refresh_agencies() -> dict:
     for agency in Agency.objects.agencies().exclude(status=Agency.Status.CANCELLED):
         before = agency.status
         subscribed = BillingAccount.objects.unscoped().filter(agency=agency).exclude(stripe_subscription_id="")
+        if subscribed.exists():
+            services.seats_follow_staff(agency)
         if subscribed.exists() or agency.trial_ends_at and agency.trial_ends_at <= timezone.now():
             services.refresh(agency)
             agency.refresh_from_db(fields=["status"])

@@ -204,7 +204,7 @@ def test_an_event_refreshes_only_the_agency_it_names(stripe_settings, alpha, bra
         == bravo_before
     assert not BillingAccount.objects.unscoped().filter(agency=bravo).exclude(stripe_customer_id="").exists()
     with tenant_context(bravo):  # in an agency's context the manager shows its own account only
-        assert list(BillingAccount.objects.all()) == []
+        assert {a.agency_id for a in BillingAccount.objects.all()} <= {bravo.pk}
     with tenant_context(alpha):
         assert [a.pk for a in BillingAccount.objects.all()] == [account.pk]
 
@@ -246,11 +246,36 @@ def test_billing_page_subscribe_change_and_field_errors(stripe_settings, alpha, 
     assert alpha.status == Agency.Status.ACTIVE
     page = admin.get("/settings/billing/").content.decode()
     assert 'data-test="change-form"' in page and 'data-test="invoices"' in page
+    yearly = admin.post("/settings/billing/", {"action": "change", "plan": plan.pk, "interval": "year"})
+    assert yearly.status_code == 302 and services.account_for(alpha).interval == "year"
+    bad = admin.post("/settings/billing/", {"action": "change", "plan": plan.pk, "interval": "weekly"})
+    assert bad.status_code == 400 and 'data-field="interval"' in bad.content.decode()
+
+
+def test_seats_follow_staff_and_the_plans_limit_blocks_invitations(stripe_settings, alpha,
+                                                                   django_capture_on_commit_callbacks):
+    from accounts import services as staff_services
+    from accounts.models import User
+
     staff = services.seats_in_use(alpha)
-    too_few = admin.post("/settings/billing/", {"action": "change", "plan": plan.pk, "interval": "month", "seats": 1})
-    assert too_few.status_code == 400 and 'data-field="seats"' in too_few.content.decode()
-    more = admin.post("/settings/billing/", {"action": "change", "plan": plan.pk, "interval": "month", "seats": staff + 2})
-    assert more.status_code == 302 and services.account_for(alpha).seats == staff + 2
+    plan = a_plan(max_seats=staff + 1)
+    account = services.subscribe(agency=alpha, plan=plan, interval="month", payment_method=card())
+    with tenant_context(alpha):
+        admin = User.objects.get(email="admin@alpha.test")
+        with django_capture_on_commit_callbacks(execute=True):
+            newcomer = staff_services.staff_invite(actor=admin, email="new@alpha.test", full_name="新同事", role="sales")
+        assert stripe_subscription(account)["items"]["data"][0]["quantity"] == staff + 1
+        with pytest.raises(ValidationError) as full:
+            staff_services.staff_invite(actor=admin, email="one-more@alpha.test", full_name="多一位", role="sales")
+        assert "allows" in full.value.message_dict["email"][0]
+        with django_capture_on_commit_callbacks(execute=True):
+            staff_services.staff_update(actor=admin, user=newcomer, is_active=False)
+        assert stripe_subscription(account)["items"]["data"][0]["quantity"] == staff
+        assert services.account_for(alpha).seats == staff
+        staff_services.staff_invite(actor=admin, email="third@alpha.test", full_name="第三位", role="sales")  # the freed seat
+        with pytest.raises(ValidationError) as reactivate:
+            staff_services.staff_update(actor=admin, user=newcomer, is_active=True)
+        assert "allows" in reactivate.value.message_dict["is_active"][0]
 
 
 def test_a_suspended_agency_can_still_pay_and_nothing_else(stripe_settings, alpha, page_client):
@@ -283,3 +308,49 @@ def test_another_agencys_card_cannot_be_used(stripe_settings, alpha, bravo, page
     assert bravo.status == Agency.Status.TRIAL
     assert "已付至" not in page_client("bravo", "admin").get("/settings/billing/").content.decode()
     assert alpha_account.stripe_customer_id not in page_client("bravo", "admin").get("/settings/billing/").content.decode()
+
+
+# --- operators ------------------------------------------------------------------------------------
+
+def test_operators_see_revenue_define_plans_comp_and_extend_trials(stripe_settings, alpha, bravo, operator_client,
+                                                                   page_client):
+    plan = a_plan(month="100.00", year="960.00")
+    services.subscribe(agency=alpha, plan=plan, interval="year", payment_method=card())
+    staff = services.seats_in_use(alpha)
+    page = operator_client.get("/billing/")
+    assert page.status_code == 200
+    expected = (Decimal("960.00") / 12 * staff).quantize(Decimal("0.01"))
+    assert services.overview()["mrr"] == expected
+    assert f'data-test="total-mrr">{expected}<' in page.content.decode()
+    created = operator_client.post("/billing/plans/new/", {
+        "code": f"team-{time.monotonic_ns()}", "name": "Team", "currency": "CNY", "seat_price_month": "120.00",
+        "seat_price_year": "1200.00", "max_seats": "10", "active": "on"})
+    assert created.status_code == 302
+    team = Plan.objects.get(name="Team")
+    assert team.currency == "cny" and team.synced_at is not None
+    assert services.stripe_client().v1.plans.retrieve(team.stripe_plan_month_id).amount == 12000
+    bad = operator_client.post("/billing/plans/new/", {"code": "free", "name": "Free", "currency": "CNY",
+                                                       "seat_price_month": "0", "seat_price_year": "0"})
+    assert bad.status_code == 400 and not Plan.objects.filter(code="free").exists()
+    # Bravo's trial is over without a subscription: suspended, then an operator extends it or comps it.
+    Agency.objects.filter(pk=bravo.pk).update(trial_ends_at=timezone.now() - timedelta(days=1))
+    bravo.refresh_from_db()
+    services.refresh(bravo)
+    bravo.refresh_from_db()
+    assert bravo.status == Agency.Status.SUSPENDED
+    assert operator_client.post(f"/agencies/{bravo.slug}/", {"action": "extend_trial", "days": "14"}).status_code == 302
+    bravo.refresh_from_db()
+    assert bravo.status == Agency.Status.TRIAL and bravo.trial_ends_at > timezone.now() + timedelta(days=13)
+    assert operator_client.post(f"/agencies/{bravo.slug}/", {"action": "extend_trial", "days": "400"}).status_code == 302
+    bravo.refresh_from_db()
+    assert bravo.trial_ends_at < timezone.now() + timedelta(days=15)  # refused: 1 to 90 days
+    assert operator_client.post(f"/agencies/{bravo.slug}/", {"action": "comp"}).status_code == 302
+    Agency.objects.filter(pk=bravo.pk).update(trial_ends_at=timezone.now() - timedelta(days=1))
+    services.refresh(bravo)
+    bravo.refresh_from_db()
+    assert bravo.status == Agency.Status.ACTIVE and services.account_for(bravo).comped
+    detail = operator_client.get(f"/agencies/{alpha.slug}/").content.decode()
+    assert 'data-test="agency-billing"' in detail and str(expected) in detail
+    # Agency staff never reach the operators' billing pages, on any host.
+    assert page_client("alpha", "admin").get("/billing/").status_code == 404
+    assert page_client("alpha", "admin", on="localhost").get("/billing/").status_code in (302, 403)

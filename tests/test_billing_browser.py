@@ -1,4 +1,5 @@
-"""In a real browser: the agency admin subscribes with a card and changes the seats.
+"""In a real browser: the agency admin subscribes with a card, changes the interval, and the seats
+follow when a staff member is deactivated.
 
 Chromium drives the gunicorn app server of tests/servers.py, whose Stripe is the session's
 localstripe; the card form is localstripe's stand-in for Stripe.js (the same calls as the real one).
@@ -40,6 +41,7 @@ def billing_case(committed, stripe_settings):
             last_login = admin.last_login
             sessions = set(Session.objects.values_list("session_key", flat=True))
             staff = User.objects.filter(is_active=True, is_operator=False).count()
+            service = User.objects.get(email="service@alpha.test")
     yield {"plan": plan, "staff": staff}
     with committed():
         BillingAccount.objects.unscoped().filter(agency=agency).delete()
@@ -48,6 +50,7 @@ def billing_case(committed, stripe_settings):
         Agency.objects.filter(pk=agency.pk).update(status=status)
         with tenant_context(agency):
             User.objects.filter(pk=admin.pk).update(last_login=last_login)
+            User.objects.filter(pk=service.pk).update(is_active=True)
             Session.objects.exclude(session_key__in=sessions).delete()
 
 
@@ -74,9 +77,13 @@ def test_the_admin_subscribes_with_a_card_and_changes_the_seats(app_server, bill
         expect(page.locator('[data-test="agency-status"]')).to_have_text("Active")
         expect(page.locator('[data-test="seats"]')).to_contain_text(f"{staff} paid")
         expect(page.locator('[data-test="invoices"]')).to_contain_text("paid")
-        page.fill('input[name="seats"]', str(staff + 3))
+        page.select_option('select[name="interval"]', "year")
         page.click('[data-test="change"]')
-        expect(page.locator('[data-test="seats"]')).to_contain_text(f"{staff + 3} paid")
-        page.fill('input[name="seats"]', "1")
-        page.click('[data-test="change"]')
-        expect(page.locator('p.error[data-field="seats"]')).to_contain_text("deactivate staff")
+        expect(page.locator('[data-test="billing-status"]')).to_contain_text("Yearly")
+        # Seats follow staff: deactivating a member lowers the paid seats.
+        page.goto(app_server.url("alpha", "/staff/"))
+        page.click('a:has-text("Service of alpha")')
+        page.uncheck('input[name="is_active"]')
+        page.click('main button.primary')
+        page.goto(app_server.url("alpha", "/settings/billing/"))
+        expect(page.locator('[data-test="seats"]')).to_contain_text(f"{staff - 1} paid")

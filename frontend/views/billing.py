@@ -1,5 +1,6 @@
-"""The agency admin's Billing page (R-BILL-1): plan, seats and status; subscribe or change; a new
-card (which also pays what is overdue); cancel at period end; invoices.
+"""The agency admin's Billing page (R-BILL-1): plan, seats and status; subscribe or change plan and
+interval (the seats follow the active staff by themselves); a new card (which also pays what is
+overdue); cancel at period end; invoices.
 
 Card numbers never reach Caravan: Stripe.js (localstripe's stand-in under `make run` and the tests)
 confirms a SetupIntent in the browser and the form posts only the PaymentMethod id. Every action
@@ -34,7 +35,7 @@ class SubscribeForm(forms.Form):
 
 
 class ChangeForm(SubscribeForm):
-    seats = forms.IntegerField(label=gettext_lazy("Seats"), min_value=1)
+    """Plan and interval; the seats follow the active staff by themselves."""
 
 
 class BillingView(AgencyPage, View):
@@ -48,8 +49,7 @@ class BillingView(AgencyPage, View):
         context = {
             "account": account, "subscribed": subscribed, "seats_in_use": services.seats_in_use(agency),
             "subscribe_form": subscribe or SubscribeForm(),
-            "change_form": change or ChangeForm(initial={"plan": account.plan_id, "interval": account.interval,
-                                                         "seats": account.seats}),
+            "change_form": change or ChangeForm(initial={"plan": account.plan_id, "interval": account.interval}),
             "card_error": card_error, "plans": Plan.objects.filter(active=True),
         }
         try:
@@ -84,7 +84,7 @@ class BillingView(AgencyPage, View):
                     return self._render(request, change=form, status=400)
                 try:
                     services.change_subscription(agency=agency, plan=form.cleaned_data["plan"],
-                                                 interval=form.cleaned_data["interval"], seats=form.cleaned_data["seats"])
+                                                 interval=form.cleaned_data["interval"])
                 except ValidationError as exc:
                     apply_errors(form, exc)
                     return self._render(request, change=form, status=400)

@@ -2,6 +2,8 @@
 
 Rules that hold on every path (page, API, onboarding):
 - an e-mail is unique within the agency;
+- seats follow staff: an invitation or reactivation beyond the plan's seat limit is refused, and
+  the subscription's seat count follows the active staff (``billing.services``);
 - the agency always keeps at least one active admin;
 - nobody deactivates or demotes themselves (another admin must).
 """
@@ -16,6 +18,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
+from billing import services as billing
 from caravan.tenancy import require_agency
 
 from .models import User
@@ -50,10 +53,13 @@ def staff_invite(*, actor: User | None, email: str, full_name: str, role: str, l
         errors["full_name"] = [_("Enter the person's name.")]
     if errors:
         raise ValidationError(errors)
+    agency = require_agency()
+    billing.seat_available(agency)
     with transaction.atomic():
         user = User.objects.create_user(email=email, full_name=full_name.strip(), role=role,
                                         language=language, invited_at=timezone.now())
         send_invitation.delay(user.pk, invited_by=str(actor) if actor else "")
+        billing.after_staff_change(agency)
     return user
 
 
@@ -90,6 +96,9 @@ def staff_update(*, actor: User, user: User, role: str | None = None, is_active:
         errors["full_name"] = [_("Enter the person's name.")]
     if errors:
         raise ValidationError(errors)
+    seats_change = is_active is not None and is_active != user.is_active
+    if seats_change and is_active:
+        billing.seat_available(require_agency(), field="is_active")
     if role is not None:
         user.role = role
     if full_name is not None:
@@ -99,6 +108,8 @@ def staff_update(*, actor: User, user: User, role: str | None = None, is_active:
     user.save()
     if is_active is False:
         _end_sessions(user)
+    if seats_change:
+        billing.after_staff_change(require_agency())
     return user
 
 

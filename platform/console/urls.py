@@ -7,4 +7,7 @@ urlpatterns = [
     path("", views.AgencyListView.as_view(), name="agencies"),
     path("agencies/new/", views.OnboardView.as_view(), name="onboard"),
     path("agencies/<slug:slug>/", views.AgencyDetailView.as_view(), name="agency"),
+    path("billing/", views.BillingOverviewView.as_view(), name="billing"),
+    path("billing/plans/new/", views.PlanFormView.as_view(), name="plan_create"),
+    path("billing/plans/<int:pk>/", views.PlanFormView.as_view(), name="plan_edit"),
 ]

@@ -9,6 +9,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
+from billing import services as billing
+from billing.models import Plan
 from caravan.forms import apply_errors
 from tenants import services
 from tenants.models import Agency, AgencyEvent
@@ -66,7 +68,9 @@ class AgencyDetailView(OperatorRequired, View):
     def get(self, request, slug):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)
         events = AgencyEvent.objects.unscoped().filter(agency=agency)[:50]
-        return render(request, "console/agency_detail.html", {"subject": agency, "events": events})
+        account = billing.account_for(agency)
+        return render(request, "console/agency_detail.html", {
+            "subject": agency, "events": events, "account": account, "mrr": billing.monthly_revenue(account)})
 
     def post(self, request, slug):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)
@@ -79,6 +83,17 @@ class AgencyDetailView(OperatorRequired, View):
             elif action == "reactivate":
                 services.agency_reactivate(agency=agency, actor=request.user.email, note=note)
                 messages.success(request, _("Agency reactivated."))
+            elif action in ("comp", "uncomp"):
+                billing.set_comped(agency=agency, comped=action == "comp", actor=request.user.email, note=note)
+                messages.success(request, _("Free use granted: the agency is active without a subscription.")
+                                 if action == "comp" else _("Free use withdrawn."))
+            elif action == "extend_trial":
+                try:
+                    days = int(request.POST.get("days", ""))
+                except ValueError:
+                    raise ValidationError(_("Extend by 1 to 90 days.")) from None
+                agency = billing.extend_trial(agency=agency, days=days, actor=request.user.email)
+                messages.success(request, _("Trial extended to %(day)s.") % {"day": agency.trial_ends_at.date()})
             elif action == "delete":
                 services.agency_delete(agency=agency, actor=request.user.email,
                                        confirm_slug=request.POST.get("confirm_slug", ""))
@@ -88,3 +103,39 @@ class AgencyDetailView(OperatorRequired, View):
             for message in exc.messages:
                 messages.error(request, message)
         return redirect("console:agency", slug=agency.slug)
+
+
+class PlanForm(forms.ModelForm):
+    class Meta:
+        model = Plan
+        fields = ["code", "name", "currency", "seat_price_month", "seat_price_year", "max_seats", "max_customers",
+                  "campaign_emails_month", "supplier_feeds", "active"]
+
+
+class BillingOverviewView(OperatorRequired, View):
+    """Every agency's plan, status, seats and monthly revenue; failed payments first to the eye."""
+
+    def get(self, request):
+        return render(request, "console/billing.html", {"overview": billing.overview(),
+                                                        "plans": Plan.objects.all()})
+
+
+class PlanFormView(OperatorRequired, View):
+    """A new plan or a change to one; saving keeps Stripe in step (a new price is a new Stripe plan)."""
+
+    def get(self, request, pk=None):
+        plan = get_object_or_404(Plan, pk=pk) if pk else None
+        return render(request, "console/plan_form.html", {"form": PlanForm(instance=plan), "plan": plan})
+
+    def post(self, request, pk=None):
+        plan = get_object_or_404(Plan, pk=pk) if pk else None
+        form = PlanForm(request.POST, instance=plan)
+        if form.is_valid():
+            try:
+                saved = billing.plan_save(form.save(commit=False))
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.success(request, _("Plan %(name)s saved and kept in step with Stripe.") % {"name": saved.name})
+                return redirect("console:billing")
+        return render(request, "console/plan_form.html", {"form": form, "plan": plan}, status=400)

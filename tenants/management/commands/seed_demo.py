@@ -47,6 +47,7 @@ class Command(BaseCommand):
         with schema_context("public"):
             if not User.objects.filter(email=OPERATOR_EMAIL).exists():
                 User.objects.create_superuser(OPERATOR_EMAIL, password, full_name="Platform Operator")
+        from billing import services as billing
         from billing.demo import seed_plans
 
         self.stdout.write("Plans: " + ", ".join(seed_plans()))
@@ -56,6 +57,8 @@ class Command(BaseCommand):
                 agency = agency_onboard(name=name, slug=slug, plan=plan, language=language,
                                         admin_email=f"admin@{slug}.test", admin_name=staff[0][1], actor="seed_demo").agency
                 self.stdout.write(f"Created demo agency {slug}")
+                # Demo agencies stay usable after the 14-day trial; Billing still shows how to subscribe.
+                billing.set_comped(agency=agency, comped=True, actor="seed_demo", note="demo agency")
             with tenant_context(agency):
                 for role, full_name, local in staff:
                     user, _ = User.objects.get_or_create(email=f"{local}@{slug}.test",
