@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 WEBHOOKS = int(os.environ.get("BENCH_WEBHOOKS", "1000"))
 REFRESHES = int(os.environ.get("BENCH_REFRESHES", "50"))
@@ -95,7 +96,8 @@ def main() -> int:
             agency_delete(agency=existing, confirm_slug=slug, actor="bench")
         agency = agency_onboard(name="Bench billing", slug=slug, plan="starter", admin_email=f"admin@{slug}.test",
                                 actor="bench").agency
-        plan = Plan.objects.create(code=f"bench-{run}", name="Bench", seat_price_month=100, seat_price_year=1000)
+        plan = Plan.objects.create(code=f"bench-{run}", name="Bench", seat_price_month=Decimal("100"),
+                                   seat_price_year=Decimal("1000"))
         card = services.stripe_client().v1.payment_methods.create(
             {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}})
         started = time.perf_counter()

@@ -44,7 +44,7 @@ def stripe_client() -> stripe.StripeClient:
 
 
 def _cents(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_value())
+    return int((Decimal(amount) * 100).to_integral_value())
 
 
 # --- plans ----------------------------------------------------------------------------------------
