@@ -11,6 +11,7 @@ subscription of one item with a quantity, ``cancel_at_period_end``, invoices pai
 customer's default payment method.
 """
 import logging
+import zoneinfo
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -267,6 +268,36 @@ def seats_follow_staff(agency: Agency) -> BillingAccount | None:
     return change_subscription(agency=agency, seats=in_use)
 
 
+def usage(agency: Agency) -> dict:
+    """What the agency uses of its plan's limits: campaign e-mails sent this month (agency time) and
+    customers on record, each with the plan's limit (None: no limit)."""
+    from django_tenants.utils import tenant_context
+
+    from crm.campaigns.models import Recipient
+    from crm.models import Customer
+
+    plan = plan_of(agency)
+    with tenant_context(agency):
+        month_start = timezone.localtime(timezone=zoneinfo.ZoneInfo(agency.time_zone)).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0)
+        emails = Recipient.objects.filter(sent_at__gte=month_start).count()
+        customers = Customer.objects.filter(merged_into__isnull=True).count()
+    return {"campaign_emails": emails, "campaign_emails_limit": plan.campaign_emails_month if plan else None,
+            "customers": customers, "customers_limit": plan.max_customers if plan else None}
+
+
+def campaign_emails_available(agency: Agency, count: int) -> None:
+    """Before a campaign starts: refuse, clearly, when its e-mails would pass the plan's monthly
+    allowance (the campaign stays a draft; nothing is sent)."""
+    used = usage(agency)
+    limit = used["campaign_emails_limit"]
+    if limit is not None and used["campaign_emails"] + count > limit:
+        raise ValidationError({"segment": [_(
+            "This campaign would send %(count)s e-mails, but your plan includes %(limit)s a month and "
+            "%(used)s are used. Narrow the segment, wait for next month, or ask your admin for a larger plan.")
+            % {"count": count, "limit": limit, "used": used["campaign_emails"]}]})
+
+
 def after_staff_change(agency: Agency) -> None:
     """Once the staff change is committed, bring the seat count in step. A Stripe outage does not
     undo the staff change: the hourly ``billing.refresh_agencies`` catches the seats up."""
@@ -407,7 +438,17 @@ def refresh(agency: Agency, *, subscription=None, now: datetime | None = None) -
             kind = AgencyEvent.Kind.SUSPENDED if status in Agency.READ_ONLY_STATUSES else AgencyEvent.Kind.REACTIVATED
             AgencyEvent.objects.unscoped().create(agency=agency, kind=kind, actor=ACTOR,
                                                   note=f"Stripe status {account.stripe_status or 'none'} → {status}")
+            if status in (Agency.Status.PAST_DUE, Agency.Status.SUSPENDED) and account.stripe_subscription_id:
+                _tell_admins(agency, status)
     return account
+
+
+def _tell_admins(agency: Agency, status: str) -> None:
+    """Dunning: the admins hear of a failed payment, and again when the agency is suspended."""
+    from .tasks import notify_admins
+
+    agency_id = agency.pk
+    transaction.on_commit(lambda: notify_admins.delay(agency_id, status))
 
 
 def _suspended_by_operator(agency: Agency) -> bool:

@@ -38,3 +38,24 @@ def refresh_agencies() -> dict:
             agency.refresh_from_db(fields=["status"])
             moved += agency.status != before
     return {"moved": moved}
+
+
+@shared_task(name="billing.notify_admins", bind=True, max_retries=5, default_retry_delay=300)
+def notify_admins(self, agency_id: int, status: str) -> int:
+    """E-mail the agency's admins that a payment failed (past due) or that the agency is suspended."""
+    from django.conf import settings
+    from django_tenants.utils import tenant_context
+
+    from accounts.models import User
+    from accounts.roles import Role
+    from caravan.mail import mail_each
+    from tenants.models import Agency
+
+    agency = Agency.objects.get(pk=agency_id)
+    with tenant_context(agency):
+        admins = list(User.objects.filter(role=Role.ADMIN, is_active=True))
+        try:
+            return mail_each(admins, template="billing/email/dunning", agency=agency, context={
+                "status": status, "grace_days": settings.BILLING_GRACE_DAYS, "url": agency.url("/settings/billing/")})
+        except OSError as exc:  # the mail server is away: try again later
+            raise self.retry(exc=exc)

@@ -4,11 +4,11 @@ paid → active, the status rule, webhooks (signature, exactly once, real delive
 between agencies. The Stripe client is never patched."""
 import json
 import time
-from datetime import timedelta
-from decimal import Decimal
-
 import urllib.parse
 import urllib.request
+from datetime import timedelta
+from decimal import Decimal
+from email.header import decode_header, make_header
 
 import pytest
 import stripe
@@ -234,6 +234,7 @@ def test_billing_page_subscribe_change_and_field_errors(stripe_settings, alpha, 
     assert page.status_code == 200
     body = page.content.decode()
     assert 'data-test="subscribe-form"' in body and plan.name in body and "/js.stripe.com/v3/" in body
+    assert 'data-test="usage"' in body
     assert page_client("alpha", "sales").get("/settings/billing/").status_code == 403
     assert page_client("alpha", "manager").post("/settings/billing/", {"action": "cancel"}).status_code == 403
     missing = admin.post("/settings/billing/", {"action": "subscribe", "plan": plan.pk, "interval": "month",
@@ -354,3 +355,36 @@ def test_operators_see_revenue_define_plans_comp_and_extend_trials(stripe_settin
     # Agency staff never reach the operators' billing pages, on any host.
     assert page_client("alpha", "admin").get("/billing/").status_code == 404
     assert page_client("alpha", "admin", on="localhost").get("/billing/").status_code in (302, 403)
+
+
+def test_admins_are_told_of_a_failed_payment_and_of_the_suspension(stripe_settings, alpha, mailbox,
+                                                                    django_capture_on_commit_callbacks):
+    from billing.tasks import notify_admins
+
+    account = services.subscribe(agency=alpha, plan=a_plan(), interval="month", payment_method=card())
+    v1 = services.stripe_client().v1
+    declined = card(DECLINED_CARD)
+    v1.payment_methods.attach(declined, {"customer": account.stripe_customer_id})
+    v1.customers.update(account.stripe_customer_id, {"invoice_settings": {"default_payment_method": declined}})
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        account = services.change_subscription(agency=alpha, interval="year")
+    def notices(callbacks):
+        return [c for c in callbacks if "_tell_admins" in c.__qualname__]
+
+    assert len(notices(queued)) == 1  # one notice for the move to past due
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        services.refresh(alpha)  # still past due: no second notice
+    assert notices(again) == []
+    assert notify_admins.run(alpha.pk, "past_due") == 2  # alpha's two admins, no one else
+    assert sorted(m["To"] for m in mailbox) == ["admin@alpha.test", "first@alpha.test"]
+    def subject(message):
+        return str(make_header(decode_header(message["Subject"])))
+
+    def body(message):
+        return message.get_payload(decode=True).decode()
+
+    assert subject(mailbox[-1]) == "Payment failed for Alpha Travel 阿尔法旅行"
+    assert "http://alpha.localhost" in body(mailbox[-1]) and "/settings/billing/" in body(mailbox[-1])
+    assert notify_admins.run(alpha.pk, "suspended") == 2
+    assert "suspended" in subject(mailbox[-1]) and "Nothing has been deleted" in body(mailbox[-1])
+    assert all("bravo" not in m["To"] for m in mailbox)

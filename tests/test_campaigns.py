@@ -793,3 +793,26 @@ def test_the_send_task_queues_its_own_retry_when_the_server_fails(alpha, smtp, d
             result = tasks.send_campaign(made.pk)
         assert result["sent"] == 3 and result["done"] and not queued
         assert tasks.tick() == {"started": 0, "resumed": 0}
+
+
+def test_the_plans_monthly_allowance_of_campaign_emails_is_kept(alpha):
+    from billing import services as billing
+    from billing.models import Plan
+
+    Plan.objects.create(code=alpha.plan, name="Small", seat_price_month=Decimal("10"), seat_price_year=Decimal("100"),
+                        campaign_emails_month=30)
+    with tenant_context(alpha):
+        people(20)
+        first = started(name="First")  # 20 of 30
+        assert first.status == Campaign.Status.SENDING
+        Recipient.objects.filter(campaign=first).update(sent_at=timezone.now(), status=Recipient.Status.SENT)
+        assert billing.usage(alpha)["campaign_emails"] == 20
+        second = campaign(name="Second")
+        with pytest.raises(ValidationError) as over:
+            services.campaign_start(actor=None, campaign=second)  # another 20 would make 40 > 30
+        assert "includes 30 a month and 20 are used" in over.value.message_dict["segment"][0]
+        second.refresh_from_db()
+        assert second.status == Campaign.Status.DRAFT and not Recipient.objects.filter(campaign=second).exists()
+        small = campaign(name="Small", definition={"kind": "person", "tags": ["few"]})
+        Customer.objects.filter(pk__in=Customer.objects.order_by("pk").values("pk")[:5]).update(tags=["few"])
+        assert services.campaign_start(actor=None, campaign=small).status == Campaign.Status.SENDING  # 5 fit

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from billing import services as billing
 from caravan.tenancy import require_agency
 from crm.models import ChangeLog, Customer
 from crm.segments.models import Segment
@@ -241,6 +242,9 @@ def campaign_start(*, actor: User | None, campaign: Campaign, now=None, queue: b
         with connection.cursor() as cursor:
             cursor.execute(_SNAPSHOT_SQL.replace("{audience}", sql),
                            [campaign.pk, campaign.control_share, campaign.control_share, str(campaign.pk), *params])
+        # The plan's monthly allowance of campaign e-mails (billing); over it, the whole start rolls back.
+        billing.campaign_emails_available(
+            require_agency(), Recipient.objects.filter(campaign=campaign, status=Recipient.Status.PENDING).count())
         campaign.status, campaign.started_at, campaign.heartbeat_at = Campaign.Status.SENDING, now, now
         if not Recipient.objects.filter(campaign=campaign, status=Recipient.Status.PENDING).exists():
             campaign.status, campaign.finished_at = Campaign.Status.SENT, now

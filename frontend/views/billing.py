@@ -50,7 +50,7 @@ class BillingView(AgencyPage, View):
             "account": account, "subscribed": subscribed, "seats_in_use": services.seats_in_use(agency),
             "subscribe_form": subscribe or SubscribeForm(),
             "change_form": change or ChangeForm(initial={"plan": account.plan_id, "interval": account.interval}),
-            "card_error": card_error, "plans": Plan.objects.filter(active=True),
+            "card_error": card_error, "plans": Plan.objects.filter(active=True), "usage": services.usage(agency),
         }
         try:
             context.update(client_secret=services.card_setup(agency), stripe_js=services.stripe_js(),

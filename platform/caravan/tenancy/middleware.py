@@ -81,7 +81,7 @@ class AgencyContextMiddleware:
         return self.get_response(request)
 
 
-# Paths that stay writable for a read-only agency: signing in and out, choosing a language.
+# Paths that stay writable for a read-only agency: signing in and out, choosing a language, paying.
 _ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/",
                             "/accounts/invitation/", "/api/v1/auth/token/",
                             "/settings/billing/")  # paying must work while suspended
