@@ -65,31 +65,17 @@ class BillingView(AgencyPage, View):
     def post(self, request):
         agency = require_agency()
         action = request.POST.get("action")
+        if action == "subscribe":
+            return self._form(request, SubscribeForm(request.POST), "subscribe", _("Subscribed. Thank you!"),
+                              lambda data: services.subscribe(agency=agency, plan=data["plan"], interval=data["interval"],
+                                                              payment_method=data["payment_method"]))
+        if action == "change":
+            return self._form(request, ChangeForm(request.POST), "change",
+                              _("Subscription changed; the difference is prorated on the next invoice."),
+                              lambda data: services.change_subscription(agency=agency, plan=data["plan"],
+                                                                        interval=data["interval"]))
         try:
-            if action == "subscribe":
-                form = SubscribeForm(request.POST)
-                if not form.is_valid():
-                    return self._render(request, subscribe=form, status=400)
-                try:
-                    services.subscribe(agency=agency, plan=form.cleaned_data["plan"],
-                                       interval=form.cleaned_data["interval"],
-                                       payment_method=form.cleaned_data["payment_method"])
-                except ValidationError as exc:
-                    apply_errors(form, exc)
-                    return self._render(request, subscribe=form, status=400)
-                messages.success(request, _("Subscribed. Thank you!"))
-            elif action == "change":
-                form = ChangeForm(request.POST)
-                if not form.is_valid():
-                    return self._render(request, change=form, status=400)
-                try:
-                    services.change_subscription(agency=agency, plan=form.cleaned_data["plan"],
-                                                 interval=form.cleaned_data["interval"])
-                except ValidationError as exc:
-                    apply_errors(form, exc)
-                    return self._render(request, change=form, status=400)
-                messages.success(request, _("Subscription changed; the difference is prorated on the next invoice."))
-            elif action == "card":
+            if action == "card":
                 services.update_payment_method(agency=agency, payment_method=request.POST.get("payment_method", ""))
                 messages.success(request, _("Card saved; anything overdue has been paid with it."))
             elif action in ("cancel", "resume"):
@@ -100,3 +86,15 @@ class BillingView(AgencyPage, View):
             errors = exc.message_dict if hasattr(exc, "error_dict") else {"payment_method": exc.messages}
             return self._render(request, card_error=" ".join(m for ms in errors.values() for m in ms), status=400)
         return redirect("billing")
+
+    def _form(self, request, form, key: str, done: str, call):
+        """Validate ``form``, hand its data to the service; errors go back next to their fields."""
+        if form.is_valid():
+            try:
+                call(form.cleaned_data)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.success(request, done)
+                return redirect("billing")
+        return self._render(request, status=400, **{key: form})
