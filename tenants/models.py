@@ -83,7 +83,9 @@ class Agency(TenantMixin):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=30, unique=True, validators=[validate_slug])
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.TRIAL)
-    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.STARTER)
+    # A code of billing's Plan table (operator-defined); ``Plan`` above are the codes offered before
+    # any plan is defined there.
+    plan = models.CharField(_("plan"), max_length=40, default=Plan.STARTER)
     trial_ends_at = models.DateTimeField(_("trial ends"), null=True, blank=True)
     # Agency settings that staff-facing code reads every day.
     default_region = models.CharField(
@@ -107,6 +109,15 @@ class Agency(TenantMixin):
 
     def __str__(self):
         return self.name
+
+    @property
+    def plan_name(self) -> str:
+        from billing.models import Plan as BillingPlan
+
+        plan = BillingPlan.objects.filter(code=self.plan).only("name").first()
+        if plan is not None:
+            return plan.name
+        return str(self.Plan(self.plan).label) if self.plan in self.Plan.values else self.plan
 
     @property
     def is_read_only(self) -> bool:

@@ -26,6 +26,15 @@ class Onboarded:
     invitation_url: str
 
 
+def offered_plans() -> dict[str, str]:
+    """Plan code → name: the operators' plans on offer (billing), or the three built-in codes while
+    none is defined."""
+    from billing.models import Plan
+
+    offered = dict(Plan.objects.filter(active=True).values_list("code", "name"))
+    return offered or {code: str(label) for code, label in Agency.Plan.choices}
+
+
 def _platform_domain() -> str:
     from django.conf import settings
 
@@ -62,7 +71,7 @@ def agency_onboard(
             raise ValidationError(_("An agency with this slug already exists."), code="duplicate_slug")
     except ValidationError as exc:
         errors["slug"] = exc.messages
-    if plan not in Agency.Plan.values:
+    if plan not in offered_plans():
         errors["plan"] = [_("Choose one of the plans.")]
     try:
         validate_email(admin_email)

@@ -388,3 +388,19 @@ def test_admins_are_told_of_a_failed_payment_and_of_the_suspension(stripe_settin
     assert notify_admins.run(alpha.pk, "suspended") == 2
     assert "suspended" in subject(mailbox[-1]) and "Nothing has been deleted" in body(mailbox[-1])
     assert all("bravo" not in m["To"] for m in mailbox)
+
+
+def test_onboarding_offers_the_operators_plans(operator_client):
+    from tenants.services import agency_onboard
+
+    before = operator_client.get("/agencies/new/").content.decode()
+    assert 'value="professional"' in before  # no plan defined yet: the built-in codes
+    Plan.objects.create(code="team", name="Team 团队版", seat_price_month=Decimal("120"), seat_price_year=Decimal("1200"))
+    form = operator_client.get("/agencies/new/").content.decode()
+    assert 'value="team"' in form and 'value="professional"' not in form
+    with pytest.raises(ValidationError) as unknown:
+        agency_onboard(name="Echo", slug="echo", plan="professional", admin_email="a@echo.test")
+    assert "plan" in unknown.value.message_dict
+    agency = agency_onboard(name="Echo", slug="echo", plan="team", admin_email="a@echo.test").agency
+    assert agency.plan_name == "Team 团队版"
+    assert "Team 团队版" in operator_client.get("/").content.decode()

@@ -24,7 +24,7 @@ class AgencyOutput(serializers.ModelSerializer):
 class OnboardInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.CharField(max_length=30)
-    plan = serializers.ChoiceField(choices=Agency.Plan.choices)
+    plan = serializers.CharField(max_length=40, help_text="A plan code on offer (the console's Billing and plans).")
     admin_email = serializers.CharField(max_length=254)
     admin_name = serializers.CharField(max_length=150, required=False, default="")
     language = serializers.ChoiceField(choices=[("zh-hans", "zh-hans"), ("en", "en")], required=False, default="zh-hans")

@@ -26,11 +26,16 @@ class OnboardForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Agency name"), max_length=200)
     slug = forms.CharField(label=gettext_lazy("Subdomain"), max_length=30,
                            help_text=gettext_lazy("Lowercase letters, digits and hyphens; becomes <slug>.<platform domain>."))
-    plan = forms.ChoiceField(label=gettext_lazy("Plan"), choices=Agency.Plan.choices)
+    plan = forms.ChoiceField(label=gettext_lazy("Plan"), choices=())
     admin_email = forms.EmailField(label=gettext_lazy("First admin's e-mail"))
     admin_name = forms.CharField(label=gettext_lazy("First admin's name"), max_length=150, required=False)
     language = forms.ChoiceField(label=gettext_lazy("Default language"),
                                  choices=[("zh-hans", "简体中文"), ("en", "English")])
+
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = list(services.offered_plans().items())
 
 
 class AgencyListView(OperatorRequired, View):

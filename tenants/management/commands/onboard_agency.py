@@ -11,7 +11,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
         parser.add_argument("--slug", required=True)
-        parser.add_argument("--plan", default=Agency.Plan.STARTER, choices=Agency.Plan.values)
+        parser.add_argument("--plan", default=Agency.Plan.STARTER, help="a plan code on offer")
         parser.add_argument("--admin-email", required=True)
         parser.add_argument("--admin-name", default="")
         parser.add_argument("--language", default="zh-hans", choices=["zh-hans", "en"])
