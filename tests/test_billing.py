@@ -404,3 +404,39 @@ def test_onboarding_offers_the_operators_plans(operator_client):
     agency = agency_onboard(name="Echo", slug="echo", plan="team", admin_email="a@echo.test").agency
     assert agency.plan_name == "Team 团队版"
     assert "Team 团队版" in operator_client.get("/").content.decode()
+
+
+def test_self_service_sign_up_starts_a_trial_without_a_card(client):
+    from django.core.cache import cache
+    from django_tenants.utils import schema_exists
+
+    from accounts.models import User
+
+    Plan.objects.create(code="solo", name="Solo", seat_price_month=Decimal("60"), seat_price_year=Decimal("600"))
+    Plan.objects.create(code="crew", name="Crew", seat_price_month=Decimal("90"), seat_price_year=Decimal("900"))
+    client.defaults.update(HTTP_HOST=host(None), REMOTE_ADDR="198.51.100.7", HTTP_ACCEPT_LANGUAGE="en")
+    cache.delete("signup:ip:198.51.100.7")
+    assert client.get("/signup/").status_code == 200
+    fields = {"name": "福州海峡旅行社", "slug": "haixia", "admin_name": "林小姐", "admin_email": "lin@haixia.example",
+              "language": "zh-hans", "website": ""}
+    bad_slug = client.post("/signup/", {**fields, "slug": "Has Spaces"})
+    assert bad_slug.status_code == 400 and 'data-field="slug"' in bad_slug.content.decode()
+    bad_email = client.post("/signup/", {**fields, "admin_email": "nope"})
+    assert bad_email.status_code == 400 and 'data-field="admin_email"' in bad_email.content.decode()
+    assert not Agency.objects.filter(slug__in=["haixia", "has-spaces"]).exists()
+    done = client.post("/signup/", fields)
+    assert done.status_code == 200 and 'data-test="signed-up"' in done.content.decode()
+    agency = Agency.objects.get(slug="haixia")
+    assert (agency.status, agency.plan, agency.language) == (Agency.Status.TRIAL, "solo", "zh-hans")  # the cheapest
+    assert agency.trial_ends_at > timezone.now() + timedelta(days=13) and schema_exists(agency.schema_name)
+    with tenant_context(agency):
+        admin = User.objects.get()
+        assert (admin.email, admin.role, admin.has_usable_password()) == ("lin@haixia.example", "admin", False)
+    taken = client.post("/signup/", {**fields, "admin_email": "other@haixia.example"})
+    assert taken.status_code == 400 and "already exists" in taken.content.decode()
+    robot = client.post("/signup/", {**fields, "slug": "robot", "website": "http://spam.example"})
+    assert robot.status_code == 200 and not Agency.objects.filter(slug="robot").exists()
+    cache.set("signup:ip:198.51.100.7", 5, 60)
+    limited = client.post("/signup/", {**fields, "slug": "later"})
+    assert limited.status_code == 429 and not Agency.objects.filter(slug="later").exists()
+    cache.delete("signup:ip:198.51.100.7")

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from billing.views import stripe_webhook
 from console.api import OperatorAgencyViewSet
+from console.signup import SignupView
 from frontend.urls import auth_urlpatterns
 
 from .urls_tenant import TokenView
@@ -19,6 +20,7 @@ operator_api = [
 
 urlpatterns = [
     path("billing/stripe/webhook/", stripe_webhook, name="stripe_webhook"),
+    path("signup/", SignupView.as_view(), name="signup"),
     path("api/operator/", include((operator_api, "operator_api"), namespace="operator_api")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_public_api"), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
