@@ -298,6 +298,34 @@ def campaign_emails_available(agency: Agency, count: int) -> None:
             % {"count": count, "limit": limit, "used": used["campaign_emails"]}]})
 
 
+def customer_room(agency: Agency) -> int | None:
+    """How many more customers the agency's plan allows (None: no limit). Merged-away records do
+    not count."""
+    plan = plan_of(agency)
+    if plan is None or plan.max_customers is None:
+        return None
+    from django_tenants.utils import tenant_context
+
+    from crm.models import Customer
+
+    with tenant_context(agency):
+        return max(plan.max_customers - Customer.objects.filter(merged_into__isnull=True).count(), 0)
+
+
+def customer_limit_message(agency: Agency) -> str:
+    plan = plan_of(agency)
+    return _("Your %(plan)s plan includes %(limit)s customers and they are all used. Merge duplicates, or ask "
+             "your admin for a larger plan on the Billing page.") % {"plan": plan.name, "limit": plan.max_customers}
+
+
+def customers_available(agency: Agency, count: int = 1, *, field: str = "name") -> None:
+    """Before staff add customers by hand or through the API: refuse, clearly, past the plan's customer
+    limit. Leads arriving from the enquiry form or the website are never refused (see docs/billing.md)."""
+    room = customer_room(agency)
+    if room is not None and count > room:
+        raise ValidationError({field: [customer_limit_message(agency)]})
+
+
 def after_staff_change(agency: Agency) -> None:
     """Once the staff change is committed, bring the seat count in step. A Stripe outage does not
     undo the staff change: the hourly ``billing.refresh_agencies`` catches the seats up."""
@@ -379,6 +407,43 @@ def extend_trial(*, agency: Agency, days: int, actor: str) -> Agency:
     refresh(agency)
     agency.refresh_from_db()
     return agency
+
+
+def grant_credit(*, agency: Agency, amount, reason: str, actor: str) -> dict:
+    """An operator's coupon: ``amount`` off the agency's next invoice (the first one when it has not
+    subscribed yet). A negative pending invoice item on the Stripe customer: Stripe and localstripe
+    both take pending items into the customer's next invoice, subscription invoices included, and
+    the invoice shows the reason. Returns the credit as Stripe keeps it."""
+    try:
+        amount = Decimal(str(amount).strip())
+    except ArithmeticError:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2 or amount > 100000:
+        raise ValidationError({"amount": [_("Enter an amount above 0 and at most 100,000, with at most two decimals.")]})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Say why (it is printed on the invoice).")]})
+    account = account_for(agency)
+    plan = account.plan or plan_of(agency)
+    currency = (plan.currency if plan else "cny").lower()
+    v1 = stripe_client().v1
+    customer = _customer(account, v1)
+    item = v1.invoice_items.create({"customer": customer, "amount": -_cents(amount), "currency": currency,
+                                    "description": reason[:200], "metadata": {"agency": agency.slug, "by": actor}})
+    with schema_context(get_public_schema_name()):
+        AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
+                                              note=f"credit {amount} {currency.upper()} on the next invoice: {reason}"[:300])
+    return {"id": item.id, "amount": amount, "currency": currency.upper(), "reason": reason}
+
+
+def credits_pending(agency: Agency) -> list[dict]:
+    """Credits granted and not yet taken into an invoice."""
+    account = account_for(agency)
+    if not account.stripe_customer_id:
+        return []
+    items = stripe_client().v1.invoice_items.list({"customer": account.stripe_customer_id, "limit": 50}).data
+    return [{"id": item.id, "amount": -Decimal(item.amount) / 100, "currency": (item.currency or "").upper(),
+             "reason": item.description} for item in items if item.amount < 0 and not item.invoice]
 
 
 # --- status ---------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing import services as billing_services
 from caravan.tenancy import require_agency
 
 from .models import Address, ChangeLog, Customer, Email, Employment, ImportJob, Phone
@@ -441,6 +442,8 @@ class _Context:
         self.sources = self._source_words()
         self.seen: dict[tuple, int] = {}  # ("phone", "+86…") → first row number
         self.companies: dict[str, int | None] = {}  # name → id (None: to be created)
+        # New customers the plan still allows (None: no limit); rows past it are reported, not written.
+        self.room = billing_services.customer_room(agency)
 
     @staticmethod
     def _source_words() -> dict[str, str]:
@@ -631,6 +634,15 @@ def _plan(batch: list[Parsed], ctx: _Context) -> list[Parsed]:
     for parsed in batch:
         _claim(parsed, ctx)
     _match(batch, ctx)
+    if ctx.room is not None:
+        for parsed in batch:
+            if parsed.errors or parsed.customer_id is not None:
+                continue
+            if ctx.room > 0:
+                ctx.room -= 1
+            else:
+                parsed.errors.append(("name", _("Not imported: the plan's customer limit is reached (updates of "
+                                                "existing customers still apply).")))
     missing = list({p.values["company"] for p in batch if not p.errors and p.values.get("company")}
                    - ctx.companies.keys())
     if missing:
@@ -701,6 +713,7 @@ def run(job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> 
     _headers, rows = read_rows(job.file.path, job.original_name)
     for plan in _plans(rows, ctx):
         good = [p for p in plan if not p.errors]
+        fresh = sum(1 for p in good if p.customer_id is None)
         try:
             with transaction.atomic():
                 created, updated = writer.write(good)
@@ -708,6 +721,8 @@ def run(job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> 
             # Someone saved one of these phones or e-mails meanwhile (or similar): the batch was rolled
             # back as a whole; report its rows and go on with the next batch.
             writer.forget_new_companies()
+            if ctx.room is not None:  # the batch's new rows were not written: their room is free again
+                ctx.room += fresh
             created = updated = 0
             for parsed in good:
                 parsed.errors.append(("", _("Not imported: this batch clashed with a change made at the same "

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from billing import services as billing_services
 from caravan.tenancy import require_agency
 from crm.tiers import services as tiers_services
 
@@ -205,6 +206,8 @@ def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addre
     duplicates = find_duplicates(phones=phones, emails=emails)
     if duplicates:
         raise DuplicateCustomer(duplicates)
+    if via in (ChangeLog.Via.PAGE, ChangeLog.Via.API):  # staff's own additions count against the plan
+        billing_services.customers_available(require_agency())
 
     def write():
         customer = Customer.objects.create(**fields)

@@ -20,6 +20,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import dj_database_url
@@ -76,6 +77,7 @@ def log_tail(path: Path, lines: int = 60) -> str:
 class AppServer:
     port: int
     log: Path
+    env: dict  # what the server runs with: a worker started with it works for this server
 
     def url(self, slug: str | None = None, path: str = "/") -> str:
         """``url("alpha", "/staff/")`` → http://alpha.localhost:<port>/staff/ (Chromium resolves *.localhost)."""
@@ -141,6 +143,7 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
         "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
         "STRIPE_PUBLISHABLE_KEY": "pk_test_caravan",
+        "CELERY_QUEUE": f"caravan-tests-{port}",  # only ``app_worker`` consumes what this server queues
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform")]
                                       + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]),
     })
@@ -151,7 +154,7 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
              "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
-    server = AppServer(port=port, log=log)
+    server = AppServer(port=port, log=log, env=env)
     try:
         deadline = time.monotonic() + 60
         # Python's resolver does not know *.localhost (Chromium does): ask 127.0.0.1 with a Host header.
@@ -179,6 +182,35 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
                     if cursor.fetchone()[0] == 0:
                         break
                     time.sleep(0.1)
+
+
+@pytest.fixture
+def app_worker(app_server, tmp_path):
+    """A Celery worker for the app server's queue, on the same committed test database, for one test.
+    Messages queued by earlier tests (with no worker running) are purged first."""
+    env = app_server.env
+    queue = env["CELERY_QUEUE"]
+    subprocess.run([sys.executable, "-m", "celery", "-A", "caravan", "purge", "-f", "-Q", queue], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=60)
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "caravan", "worker", "--pool", "solo",
+                                    "--loglevel", "INFO", "-n", f"tests-{queue}@%h"],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready." not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start:\n{log_tail(log)}")
+            time.sleep(0.2)
+        yield SimpleNamespace(queue=queue, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Operator console pages on the platform domain (thin: forms in, services do the work)."""
+import stripe
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
@@ -74,8 +75,13 @@ class AgencyDetailView(OperatorRequired, View):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)
         events = AgencyEvent.objects.unscoped().filter(agency=agency)[:50]
         account = billing.account_for(agency)
+        try:
+            credits = billing.credits_pending(agency)
+        except (ValidationError, stripe.StripeError):  # billing not configured, or Stripe unreachable
+            credits = None
         return render(request, "console/agency_detail.html", {
-            "subject": agency, "events": events, "account": account, "mrr": billing.monthly_revenue(account)})
+            "subject": agency, "events": events, "account": account, "mrr": billing.monthly_revenue(account),
+            "credits": credits})
 
     def post(self, request, slug):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)
@@ -99,6 +105,11 @@ class AgencyDetailView(OperatorRequired, View):
                     raise ValidationError(_("Extend by 1 to 90 days.")) from None
                 agency = billing.extend_trial(agency=agency, days=days, actor=request.user.email)
                 messages.success(request, _("Trial extended to %(day)s.") % {"day": agency.trial_ends_at.date()})
+            elif action == "credit":
+                credit = billing.grant_credit(agency=agency, amount=request.POST.get("amount", ""),
+                                              reason=request.POST.get("reason", ""), actor=request.user.email)
+                messages.success(request, _("%(amount)s %(currency)s will come off the next invoice.")
+                                 % {"amount": credit["amount"], "currency": credit["currency"]})
             elif action == "delete":
                 services.agency_delete(agency=agency, actor=request.user.email,
                                        confirm_slug=request.POST.get("confirm_slug", ""))
