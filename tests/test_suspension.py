@@ -78,3 +78,40 @@ def test_a_cancelled_agency_says_cancelled_not_suspended(api_client, page_client
     assert b"subscription is cancelled" in home and b"is suspended" not in home
     response = api_client("alpha", "admin").patch("/api/v1/agency/", {"currency": "USD"}, format="json")
     assert response.status_code == 403 and "cancelled" in response.json()["error"]["message"]
+
+
+def test_work_staff_queued_before_a_suspension_writes_nothing_after_it(alpha, mailbox, settings, tmp_path):
+    """The read-only rule holds for queued work too: an import waiting in the queue and a campaign
+    being sent stop when the agency is suspended, and the campaign goes on once it is active again."""
+    from django.core.files.storage import storages
+    from django_tenants.utils import tenant_context
+
+    from crm import imports
+    from crm.campaigns import sending
+    from crm.campaigns.models import Campaign
+    from crm.models import Customer
+    from crm.tasks import import_customers
+    from tests.test_campaigns import people, started
+    from tests.test_crm_import import upload
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    storages["default"].__dict__.pop("relative_media_root", None)
+    try:
+        job = upload(alpha, "姓名,手机\n暂停前,13900000001\n".encode(), "queued.csv")
+        with tenant_context(alpha):
+            imports.job_start(job, mapping=job.mapping)
+            people(3)
+            campaign = started()
+        agency_suspend(agency=alpha, actor="test")
+        with tenant_context(alpha):
+            assert import_customers.apply(args=[job.pk]).get()["refused"] == "read-only"
+            job.refresh_from_db()
+            assert job.status == "failed" and "read-only" in job.errors[0]["message"]
+            assert not Customer.objects.filter(name="暂停前").exists()
+            assert sending.campaign_send(campaign_id=campaign.pk)["paused"] == "read-only"
+            assert mailbox == [] and Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENDING
+        agency_reactivate(agency=alpha, actor="test")
+        with tenant_context(alpha):
+            assert sending.campaign_send(campaign_id=campaign.pk)["sent"] == 3 and len(mailbox) == 3
+    finally:
+        storages["default"].__dict__.pop("relative_media_root", None)

@@ -39,7 +39,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
-from caravan.tenancy import require_agency
+from caravan.tenancy import agency_writable, require_agency
 from crm.models import Contact, Customer, Email
 
 from . import links, rendering
@@ -269,6 +269,8 @@ def campaign_send(*, campaign_id: int, max_seconds: float = MAX_SECONDS, max_mes
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SENDING:
         return counts
+    if not agency_writable():  # suspended or cancelled: sending pauses; the minute tick resumes it later
+        return {**counts, "paused": "read-only"}
     agency = require_agency()
     composer = composer_for(campaign, agency=agency)
     throttle = Throttle(campaign.rate_per_second)

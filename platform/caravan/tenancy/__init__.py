@@ -25,3 +25,13 @@ def require_agency():
     if agency is None:
         raise NoAgencyError("This needs an active agency, but the connection is on the public schema.")
     return agency
+
+
+def agency_writable() -> bool:
+    """May work that staff queued (an import, a campaign's sending) write now? Read fresh from the
+    database: a worker keeps the agency it loaded for a while, and a suspension must stop queued
+    work at once, as the read-only middleware stops requests."""
+    from tenants.models import Agency
+
+    status = Agency.objects.filter(pk=require_agency().pk).values_list("status", flat=True).first()
+    return status is not None and status not in Agency.READ_ONLY_STATUSES
