@@ -1,6 +1,7 @@
 """Agency pages for crm.trips (see frontend/views/trips.py)."""
 from django.urls import path
 
+from .views import inventory
 from .views import trips as views
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("trips/<int:pk>/quote/", views.TripQuoteView.as_view(), name="trip_quote"),
     path("trips/<int:pk>/travelers/", views.TravelerAddView.as_view(), name="trip_traveler_add"),
     path("trips/<int:pk>/items/", views.ItemAddView.as_view(), name="trip_item_add"),
+    path("trips/<int:pk>/inventory/", inventory.TripInventoryView.as_view(), name="trip_inventory"),
     path("trips/<int:pk>/payments/", views.PaymentRecordView.as_view(), name="trip_payment_record"),
     path("trips/items/<int:pk>/", views.ItemEditView.as_view(), name="trip_item_edit"),
     path("trips/travelers/<int:pk>/<slug:action>/", views.TravelerActionView.as_view(), name="trip_traveler_action"),

@@ -19,6 +19,9 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Billing: trial and grace-period ends, and a catch-up read of every subscription (public schema).
     "billing-refresh-agencies": {"task": "billing.refresh_agencies", "schedule": crontab(minute=41)},
+    # Supplier feeds: pull those due (each feed has its own interval), and alert on stale or failing ones.
+    "integrations-pull-due": {"task": "integrations.pull_due", "schedule": crontab(minute="*")},
+    "integrations-check-health": {"task": "integrations.check_health", "schedule": crontab(minute="*/15")},
     "agency-clear-expired-sessions": {
         "task": "caravan.fan_out",
         "schedule": crontab(hour=3, minute=17),

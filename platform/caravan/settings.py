@@ -51,6 +51,7 @@ SHARED_APPS = [
     "accounts",
     "console",
     "billing",
+    "integrations",
     "frontend",
 ]
 TENANT_APPS = [
@@ -238,6 +239,12 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our log format: every line shows [schema]
 # One Redis may serve several deployments (or the tests' app server): each names its own queue.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+
+# --- Supplier feeds -------------------------------------------------------------------------------
+FEED_MAX_BYTES = env_int("FEED_MAX_BYTES", 512 * 1024 * 1024)  # a bigger message is refused
+FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 120)  # seconds without data before a pull gives up
+# Where pushed and pulled messages wait for their run; web and worker must share it.
+FEED_SPOOL_DIR = Path(env_str("FEED_SPOOL_DIR", str(BASE_DIR / "var" / "feeds")))
 
 # --- Mail -----------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")

@@ -1,0 +1,236 @@
+"""Supplier feeds for operators: register and change them, rotate their secrets, pull, receive
+pushes, run, and watch their health. Every run goes through ``ingest.ingest``."""
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+import sentry_sdk
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm import crypto
+
+from .connectors import CONNECTORS
+from .ingest import ingest
+from .models import Feed, FeedRun
+
+log = logging.getLogger(__name__)
+PUSH_TOLERANCE = 300  # seconds a push signature stays valid
+CHUNK = 1024 * 1024
+
+
+class PushRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+# --- feeds ----------------------------------------------------------------------------------------
+
+def feed_save(feed: Feed, *, secret: str | None = None) -> Feed:
+    """Check and save a feed; ``secret`` (the pull password or token) replaces the stored one when given."""
+    errors = {}
+    connector = CONNECTORS.get(feed.connector)
+    if connector is None:
+        errors["connector"] = [_("Choose a format.")]
+    elif connector.kind != feed.supplier.kind:
+        errors["connector"] = [_("This format carries %(kind)s; the supplier's inventory is %(supplier)s.")
+                               % {"kind": connector.kind, "supplier": feed.supplier.get_kind_display()}]
+    if feed.mode == Feed.Mode.PULL and not feed.endpoint:
+        errors["endpoint"] = [_("A pulled feed needs the address to fetch.")]
+    if feed.endpoint and not feed.endpoint.startswith(("https://", "http://")):
+        errors["endpoint"] = [_("Use an http:// or https:// address.")]
+    if feed.auth != Feed.Auth.NONE and not (secret or feed.secret_encrypted):
+        errors["secret"] = [_("Give the password or token for this authentication.")]
+    if feed.auth == Feed.Auth.BASIC and not feed.username:
+        errors["username"] = [_("Give the user name.")]
+    if not 1 <= feed.schedule_minutes <= 7 * 24 * 60:
+        errors["schedule_minutes"] = [_("Pull between every minute and once a week.")]
+    if errors:
+        raise ValidationError(errors)
+    if secret:
+        feed.secret_encrypted = crypto.encrypt(secret)
+    if not feed.push_secret_encrypted:
+        feed.push_secret_encrypted = crypto.encrypt(secrets.token_urlsafe(32))
+    feed.save()
+    return feed
+
+
+def push_secret_rotate(feed: Feed) -> str:
+    """A new signing key for pushes; the old one stops working at once. Returned once, shown once."""
+    secret = secrets.token_urlsafe(32)
+    Feed.objects.filter(pk=feed.pk).update(push_secret_encrypted=crypto.encrypt(secret))
+    return secret
+
+
+def push_secret(feed: Feed) -> str:
+    return crypto.decrypt(feed.push_secret_encrypted)
+
+
+def _spool(feed: Feed) -> Path:
+    folder = Path(settings.FEED_SPOOL_DIR) / str(feed.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{uuid.uuid4().hex}.msg"
+
+
+# --- pull -----------------------------------------------------------------------------------------
+
+def fetch(feed: Feed) -> Path:
+    """Download the feed's message to the spool, streaming, refusing more than ``FEED_MAX_BYTES``."""
+    request = urllib.request.Request(feed.endpoint, headers={"Accept": CONNECTORS[feed.connector].content_type,
+                                                             "User-Agent": "Caravan feeds/1"})
+    if feed.auth == Feed.Auth.BASIC:
+        token = base64.b64encode(f"{feed.username}:{crypto.decrypt(feed.secret_encrypted)}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    elif feed.auth == Feed.Auth.BEARER:
+        request.add_header("Authorization", f"Bearer {crypto.decrypt(feed.secret_encrypted)}")
+    path = _spool(feed)
+    size = 0
+    try:
+        with urllib.request.urlopen(request, timeout=settings.FEED_FETCH_TIMEOUT) as response, open(path, "wb") as out:
+            while chunk := response.read(CHUNK):
+                size += len(chunk)
+                if size > settings.FEED_MAX_BYTES:
+                    raise FetchFailed(f"The supplier sent more than {settings.FEED_MAX_BYTES:,} bytes (FEED_MAX_BYTES).")
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        path.unlink(missing_ok=True)
+        raise FetchFailed(f"The supplier answered HTTP {exc.code}.") from None
+    except (urllib.error.URLError, OSError) as exc:
+        path.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise FetchFailed(f"The supplier could not be reached: {reason}.") from None
+    except FetchFailed:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+class FetchFailed(Exception):
+    pass
+
+
+def run_pull(feed: Feed, *, trigger: str = FeedRun.Trigger.SCHEDULE) -> FeedRun:
+    """Fetch and ingest now. A failed fetch is recorded as a failed run (the inventory stays)."""
+    try:
+        path = fetch(feed)
+    except FetchFailed as exc:
+        now = timezone.now()
+        run = FeedRun.objects.create(feed=feed, trigger=trigger, status=FeedRun.Status.FAILED, finished_at=now,
+                                     error=str(exc)[:2000])
+        Feed.objects.filter(pk=feed.pk).update(last_run_at=now, health=Feed.Health.FAILING)
+        return run
+    return run_file(feed, path, trigger=trigger)
+
+
+def run_file(feed: Feed, path: Path, *, trigger: str) -> FeedRun:
+    try:
+        return ingest(feed, path, trigger=trigger)
+    finally:
+        path.unlink(missing_ok=True)  # supplier messages are not kept once read
+
+
+def due_feeds(now=None) -> list[Feed]:
+    now = now or timezone.now()
+    return [feed for feed in Feed.objects.filter(active=True, mode=Feed.Mode.PULL, supplier__active=True)
+            if feed.last_run_at is None or feed.last_run_at + timedelta(minutes=feed.schedule_minutes) <= now]
+
+
+# --- push -----------------------------------------------------------------------------------------
+
+def push_receive(*, push_key: str, signature: str, body: BinaryIO, length: int | None) -> tuple[Feed, Path]:
+    """Store a pushed message, verifying its signature while it streams to the spool:
+    ``X-Caravan-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>`` with the feed's push
+    secret. Returns the feed and the stored file; raises ``PushRefused`` (status, message)."""
+    feed = Feed.objects.filter(push_key=push_key, mode=Feed.Mode.PUSH, active=True).select_related("supplier").first()
+    if feed is None or not feed.push_secret_encrypted:
+        raise PushRefused(404, "No such feed.")
+    if length is not None and length > settings.FEED_MAX_BYTES:
+        raise PushRefused(413, f"The message is larger than {settings.FEED_MAX_BYTES:,} bytes.")
+    parts = dict(p.split("=", 1) for p in (signature or "").split(",") if "=" in p)
+    try:
+        stamp = int(parts["t"])
+    except (KeyError, ValueError):
+        raise PushRefused(401, "Missing or malformed X-Caravan-Signature header.") from None
+    if abs(time.time() - stamp) > PUSH_TOLERANCE:
+        raise PushRefused(401, "The signature is too old (or from the future); sign each delivery afresh.")
+    digest = hmac.new(push_secret(feed).encode(), f"{stamp}.".encode(), hashlib.sha256)
+    path = _spool(feed)
+    size = 0
+    with open(path, "wb") as out:
+        while chunk := body.read(CHUNK):
+            size += len(chunk)
+            if size > settings.FEED_MAX_BYTES:
+                out.close()
+                path.unlink(missing_ok=True)
+                raise PushRefused(413, f"The message is larger than {settings.FEED_MAX_BYTES:,} bytes.")
+            digest.update(chunk)
+            out.write(chunk)
+    if not hmac.compare_digest(digest.hexdigest(), parts.get("v1", "")):
+        path.unlink(missing_ok=True)
+        raise PushRefused(401, "The signature does not match.")
+    return feed, path
+
+
+def queue_file(feed: Feed, path: Path, *, trigger: str) -> None:
+    from .tasks import run_feed
+
+    transaction.on_commit(lambda: run_feed.delay(feed.pk, str(path), trigger))
+
+
+def queue_pull(feed: Feed, *, trigger: str = FeedRun.Trigger.MANUAL) -> None:
+    from .tasks import run_feed
+
+    transaction.on_commit(lambda: run_feed.delay(feed.pk, None, trigger))
+
+
+# --- health ---------------------------------------------------------------------------------------
+
+def health_of(feed: Feed, now=None) -> str:
+    """New, OK, failing (the last run failed) or stale (no success within ``stale_after_minutes``)."""
+    now = now or timezone.now()
+    if feed.health == Feed.Health.FAILING:
+        return Feed.Health.FAILING
+    reference_time = feed.last_success_at or (feed.created_at if feed.last_run_at else None)
+    if reference_time is None:
+        return Feed.Health.NEW if now - feed.created_at < timedelta(minutes=feed.stale_after_minutes) else Feed.Health.STALE
+    if now - reference_time > timedelta(minutes=feed.stale_after_minutes):
+        return Feed.Health.STALE
+    return Feed.Health.OK
+
+
+def check_health(now=None) -> list[Feed]:
+    """Alert operators (e-mail and Sentry) once per episode about each active feed that is failing or
+    stale. An episode ends with the next successful run (``ingest`` clears ``alerted_at``)."""
+    from accounts.models import User
+
+    now = now or timezone.now()
+    alerted = []
+    for feed in Feed.objects.filter(active=True, alerted_at__isnull=True).select_related("supplier"):
+        state = health_of(feed, now)
+        if state not in (Feed.Health.FAILING, Feed.Health.STALE):
+            continue
+        if Feed.objects.filter(pk=feed.pk, alerted_at__isnull=True).update(alerted_at=now, health=state) != 1:
+            continue  # another worker took it
+        alerted.append(feed)
+        # Sentry gets the feed's id and state only: never message content.
+        sentry_sdk.capture_message(f"Supplier feed {feed.pk} is {state}", level="warning")
+        log.warning("Supplier feed %s (%s) is %s", feed.pk, feed.supplier.code, state)
+    if alerted:
+        if User.objects.filter(is_operator=True, is_active=True).exists():
+            from .tasks import alert_operators
+
+            transaction.on_commit(lambda: alert_operators.delay([f.pk for f in alerted]))
+    return alerted

@@ -1,0 +1,68 @@
+"""Feed jobs, on the platform side (public schema): pull the feeds that are due, run one feed
+(pulled or pushed), and watch their health."""
+from pathlib import Path
+
+from celery import shared_task
+from django.core.mail import get_connection, send_mail
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from . import services
+from .models import Feed, FeedRun
+
+
+@shared_task(name="integrations.pull_due")
+def pull_due() -> int:
+    """Every minute: queue a pull of each active pulled feed whose interval has passed."""
+    from django.utils import timezone
+
+    now, queued = timezone.now(), 0
+    for feed in services.due_feeds(now):
+        # Claimed by moving last_run_at: a slow pull is never queued twice by the next minute's job.
+        if Feed.objects.filter(pk=feed.pk, last_run_at=feed.last_run_at).update(last_run_at=now) == 1:
+            run_feed.delay(feed.pk, None, FeedRun.Trigger.SCHEDULE)
+            queued += 1
+    return queued
+
+
+@shared_task(name="integrations.run_feed", acks_late=True)
+def run_feed(feed_id: int, path: str | None, trigger: str) -> dict:
+    """Run a feed: the pushed file at ``path``, or a fresh pull. Only one run of a feed at a time (a
+    row lock): a second message for the same feed waits for the first."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        feed = Feed.objects.select_for_update().select_related("supplier").filter(pk=feed_id).first()
+        if feed is None:
+            if path:
+                Path(path).unlink(missing_ok=True)
+            return {"status": "no feed"}
+        run = services.run_file(feed, Path(path), trigger=trigger) if path else services.run_pull(feed, trigger=trigger)
+    return {"run": run.pk, "status": run.status, "accepted": run.rows_accepted, "rejected": run.rows_rejected}
+
+
+@shared_task(name="integrations.check_health")
+def check_health() -> int:
+    return len(services.check_health())
+
+
+@shared_task(name="integrations.alert_operators", bind=True, max_retries=5, default_retry_delay=300)
+def alert_operators(self, feed_ids: list[int]) -> int:
+    """E-mail the platform's operators which feeds are failing or stale (in each operator's language)."""
+    from accounts.models import User
+
+    feeds = list(Feed.objects.filter(pk__in=feed_ids).select_related("supplier"))
+    operators = list(User.objects.filter(is_operator=True, is_active=True))
+    messages = []
+    for person in operators:
+        with translation.override(person.language or "en"):
+            context = {"feeds": feeds, "person": person}
+            messages.append((render_to_string("integrations/email/feed_alert_subject.txt", context).strip(),
+                             render_to_string("integrations/email/feed_alert.txt", context), person.email))
+    try:
+        with get_connection() as connection:
+            for subject, body, address in messages:
+                send_mail(subject, body, None, [address], connection=connection)
+    except OSError as exc:
+        raise self.retry(exc=exc)
+    return len(messages)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "integrations"
+urlpatterns = [
+    path("suppliers/", views.SupplierListView.as_view(), name="suppliers"),
+    path("suppliers/new/", views.SupplierFormView.as_view(), name="supplier_create"),
+    path("suppliers/<int:pk>/", views.SupplierFormView.as_view(), name="supplier_edit"),
+    path("suppliers/<int:supplier_pk>/feeds/new/", views.FeedFormView.as_view(), name="feed_create"),
+    path("feeds/<int:pk>/", views.FeedDetailView.as_view(), name="feed"),
+    path("feeds/<int:pk>/edit/", views.FeedFormView.as_view(), name="feed_edit"),
+    path("feeds/runs/<int:pk>/", views.RunDetailView.as_view(), name="run"),
+    path("integrations/push/<str:push_key>/", views.push, name="push"),
+]
