@@ -274,16 +274,14 @@ def usage(agency: Agency) -> dict:
     from django_tenants.utils import tenant_context
 
     from crm.campaigns.models import Recipient
-    from crm.models import Customer
 
     plan = plan_of(agency)
     with tenant_context(agency):
         month_start = timezone.localtime(timezone=zoneinfo.ZoneInfo(agency.time_zone)).replace(
             day=1, hour=0, minute=0, second=0, microsecond=0)
         emails = Recipient.objects.filter(sent_at__gte=month_start).count()
-        customers = Customer.objects.filter(merged_into__isnull=True).count()
     return {"campaign_emails": emails, "campaign_emails_limit": plan.campaign_emails_month if plan else None,
-            "customers": customers, "customers_limit": plan.max_customers if plan else None}
+            "customers": _customers_on_record(agency), "customers_limit": plan.max_customers if plan else None}
 
 
 def campaign_emails_available(agency: Agency, count: int) -> None:
@@ -298,32 +296,33 @@ def campaign_emails_available(agency: Agency, count: int) -> None:
             % {"count": count, "limit": limit, "used": used["campaign_emails"]}]})
 
 
-def customer_room(agency: Agency) -> int | None:
-    """How many more customers the agency's plan allows (None: no limit). Merged-away records do
-    not count."""
-    plan = plan_of(agency)
-    if plan is None or plan.max_customers is None:
-        return None
+def _customers_on_record(agency: Agency) -> int:
+    """Customers that count against the plan: merged-away records do not."""
     from django_tenants.utils import tenant_context
 
     from crm.models import Customer
 
     with tenant_context(agency):
-        return max(plan.max_customers - Customer.objects.filter(merged_into__isnull=True).count(), 0)
+        return Customer.objects.filter(merged_into__isnull=True).count()
 
 
-def customer_limit_message(agency: Agency) -> str:
-    plan = plan_of(agency)
-    return _("Your %(plan)s plan includes %(limit)s customers and they are all used. Merge duplicates, or ask "
-             "your admin for a larger plan on the Billing page.") % {"plan": plan.name, "limit": plan.max_customers}
+def customer_room(agency: Agency, plan: Plan | None = None) -> int | None:
+    """How many more customers the agency's plan allows (None: no limit)."""
+    plan = plan or plan_of(agency)
+    if plan is None or plan.max_customers is None:
+        return None
+    return max(plan.max_customers - _customers_on_record(agency), 0)
 
 
 def customers_available(agency: Agency, count: int = 1, *, field: str = "name") -> None:
     """Before staff add customers by hand or through the API: refuse, clearly, past the plan's customer
     limit. Leads arriving from the enquiry form or the website are never refused (see docs/billing.md)."""
-    room = customer_room(agency)
+    plan = plan_of(agency)
+    room = customer_room(agency, plan)
     if room is not None and count > room:
-        raise ValidationError({field: [customer_limit_message(agency)]})
+        raise ValidationError({field: [_(
+            "Your %(plan)s plan includes %(limit)s customers and they are all used. Merge duplicates, or ask "
+            "your admin for a larger plan on the Billing page.") % {"plan": plan.name, "limit": plan.max_customers}]})
 
 
 def after_staff_change(agency: Agency) -> None:

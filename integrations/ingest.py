@@ -46,8 +46,9 @@ class LimitedReader:
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self.count = 0 if (offset, whence) == (0, 0) else self.count
-        return self.raw.seek(offset, whence)
+        """A connector may rewind (the JSON one peeks at the structure first): count from there."""
+        self.count = self.raw.seek(offset, whence)
+        return self.count
 
 
 class _Writer:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +21,7 @@ from . import reference
 from .models import FlightOffer, Hotel, HotelRate, Supplier
 
 MAX_RESULTS = 50
+CENT = Decimal("0.01")
 MAX_NIGHTS = 30
 BOARDS = ("RO", "BB", "HB", "FB", "AI")
 HOTEL_SORTS = ("price", "-price", "name")
@@ -160,46 +161,37 @@ def hotel_search(*, city: str, check_in, check_out, board: str = "", chain: str 
     return [HotelResult(key=f"{feed}:{code}:{room}:{plan}", hotel_code=code, name=hotel_name, chain=chain_code,
                         city_code=city_code, country=country, supplier=supplier, room_type=room, rate_plan=plan,
                         board=board_code or "", nights=nights, total=total, currency=currency,
-                        nightly=(total / nights).quantize(Decimal("0.01")),
-                        total_local=total_local.quantize(Decimal("0.01")) if total_local is not None else None,
+                        nightly=(total / nights).quantize(CENT),
+                        total_local=total_local.quantize(CENT) if total_local is not None else None,
                         own_rate=own)
             for (feed, code, hotel_name, chain_code, city_code, country, supplier, room, plan, board_code, total,
                  currency, total_local, own) in rows]
 
 
 def hotel_result(key: str, *, check_in, check_out) -> HotelResult:
-    """The one stay ``key`` names, priced again now (what "add to trip" uses: never a posted price)."""
+    """The one stay ``key`` names, priced again now (what "add to trip" uses: never a posted price):
+    every night present, open, in one currency, shared or this agency's own."""
+    gone = ValidationError({"key": [_("This offer is no longer available; search again.")]})
     try:
         feed, code, room, plan = key.split(":", 3)
         feed = int(feed)
     except ValueError:
-        raise ValidationError({"key": [_("This offer is no longer available; search again.")]}) from None
-    found = _exact(code, room, plan, feed, check_in, check_out)
-    if not found:
-        raise ValidationError({"key": [_("This offer is no longer available; search again.")]})
-    return found[0]
-
-
-def _exact(code, room, plan, feed, check_in, check_out):
-    """Price one stay: every night present, open, in one currency, shared or this agency's own."""
-    agency = require_agency()
+        raise gone from None
     nights = (check_out - check_in).days
     rows = list(HotelRate.objects.filter(
         feed_id=feed, hotel__code=code, room_type=room, rate_plan=plan, night__gte=check_in, night__lt=check_out,
-        amount__isnull=False).filter(Q(agency__isnull=True) | Q(agency_id=agency.pk)).exclude(available__lte=0)
-        .select_related("hotel", "hotel__supplier").order_by("night"))
+        amount__isnull=False).filter(Q(agency__isnull=True) | Q(agency_id=require_agency().pk))
+        .exclude(available__lte=0).select_related("hotel", "hotel__supplier"))
     if len(rows) != nights or len({r.currency for r in rows}) != 1:
-        return []
-    table = exchange_table()
+        raise gone
     total = sum((r.amount for r in rows), Decimal(0))
-    hotel = rows[0].hotel
-    rate = table.get(rows[0].currency)
-    return [HotelResult(key=f"{feed}:{code}:{room}:{plan}", hotel_code=code, name=hotel.name, chain=hotel.chain_code,
-                        city_code=hotel.city_code, country=hotel.country, supplier=hotel.supplier.name,
-                        room_type=room, rate_plan=plan, board=rows[0].board, nights=nights, total=total,
-                        currency=rows[0].currency, nightly=(total / nights).quantize(Decimal("0.01")),
-                        total_local=(total * rate).quantize(Decimal("0.01")) if rate else None,
-                        own_rate=rows[0].agency_id is not None)]
+    first, hotel = rows[0], rows[0].hotel
+    rate = exchange_table().get(first.currency)
+    return HotelResult(key=key, hotel_code=code, name=hotel.name, chain=hotel.chain_code, city_code=hotel.city_code,
+                       country=hotel.country, supplier=hotel.supplier.name, room_type=room, rate_plan=plan,
+                       board=first.board, nights=nights, total=total, currency=first.currency,
+                       nightly=(total / nights).quantize(CENT),
+                       total_local=(total * rate).quantize(CENT) if rate else None, own_rate=first.agency_id is not None)
 
 
 def _airports(code: str) -> list[str]:
@@ -268,27 +260,24 @@ def flight_search(*, origin: str, destination: str, day, cabin: str = "", max_st
     return [FlightResult(pk=r[0], offer_id=r[1], supplier=r[2], carrier=r[3], flight_numbers=r[4], origin=r[5],
                          destination=r[6], departure=r[7], arrival=r[8], duration_minutes=r[9], stops=r[10],
                          cabin=r[11], fare_brand=r[12], checked_bags=r[13], price=r[14], currency=r[15],
-                         price_local=r[16].quantize(Decimal("0.01")) if r[16] is not None else None, own_rate=r[17],
+                         price_local=r[16].quantize(CENT) if r[16] is not None else None, own_rate=r[17],
                          slices=r[18] if isinstance(r[18], list) else []) for r in rows]
 
 
 def flight_result(pk) -> FlightResult:
     """One offer by id, as this agency may see it (shared or its own), not expired."""
     agency = require_agency()
-    offer = FlightOffer.objects.filter(Q(agency__isnull=True) | Q(agency_id=agency.pk), pk=pk).first() \
-        if str(pk).isdigit() else None
+    offer = FlightOffer.objects.filter(Q(agency__isnull=True) | Q(agency_id=agency.pk), pk=pk) \
+        .select_related("feed__supplier").first() if str(pk).isdigit() else None
     if offer is None or (offer.expires_at and offer.expires_at <= timezone.now()):
         raise ValidationError({"offer": [_("This offer is no longer available; search again.")]})
     rate = exchange_table().get(offer.currency)
-    from .models import Feed
-
-    supplier = Feed.objects.select_related("supplier").get(pk=offer.feed_id).supplier.name
-    return FlightResult(pk=offer.pk, offer_id=offer.offer_id, supplier=supplier, carrier=offer.carrier,
+    return FlightResult(pk=offer.pk, offer_id=offer.offer_id, supplier=offer.feed.supplier.name, carrier=offer.carrier,
                         flight_numbers=offer.flight_numbers, origin=offer.origin, destination=offer.destination,
                         departure=offer.departure, arrival=offer.arrival, duration_minutes=offer.duration_minutes,
                         stops=offer.stops, cabin=offer.cabin, fare_brand=offer.fare_brand,
                         checked_bags=offer.checked_bags, price=offer.price, currency=offer.currency,
-                        price_local=(offer.price * rate).quantize(Decimal("0.01")) if rate else None,
+                        price_local=(offer.price * rate).quantize(CENT) if rate else None,
                         own_rate=offer.agency_id is not None, slices=offer.slices)
 
 
@@ -297,6 +286,7 @@ def flight_result(pk) -> FlightResult:
 def with_verdicts(trip, traveler, kind: str, results: list) -> str | None:
     """Judge each result against the policy ``traveler`` travels under on ``trip`` (the other results are
     the alternatives). Sets ``result.verdict`` (a ``CheckOutcome``); returns why nothing was judged, if so."""
+    from crm.policies import selectors as policy_selectors
     from crm.policies import services as policy_services
 
     if traveler is None or not results:
@@ -306,11 +296,13 @@ def with_verdicts(trip, traveler, kind: str, results: list) -> str | None:
         return _("%(name)s does not travel for a corporate account with a travel policy on this trip.") % {
             "name": traveler.name}
     offers = [offer_dict(kind, r) for r in results]
+    now = timezone.now()
+    context = policy_selectors.check_context(account=account, traveler=traveler, at=now)  # once for all results
     for i, result in enumerate(results):
         try:
             result.verdict = policy_services.policy_check(
                 account=account, kind=kind, offer=offers[i], alternatives=offers[:i] + offers[i + 1:][:19],
-                traveler=traveler)
+                traveler=traveler, booked_at=now, context=context)
         except ValidationError as exc:
             return "; ".join(exc.messages)
     return None
@@ -361,8 +353,6 @@ def add_to_trip(*, actor, trip, kind: str, key: str = "", offer: str = "", check
     if local_price is None:
         raise ValidationError({"offer": [_("No exchange rate for %(currency)s: an admin adds it on the exchange "
                                            "rates page.") % {"currency": result.currency}]})
-    from django.db import transaction
-
     with transaction.atomic():
         item = trip_services.item_add(actor=actor, trip=trip, kind=kind, description=description[:300],
                                       supplier=result.supplier[:120], starts_on=starts_on, ends_on=ends_on,

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 from celery import shared_task
-from django.core.mail import get_connection, send_mail
-from django.template.loader import render_to_string
-from django.utils import translation
+from django.db import transaction
+from django.utils import timezone
 
 from . import services
 from .models import Feed, FeedRun
@@ -14,8 +13,6 @@ from .models import Feed, FeedRun
 @shared_task(name="integrations.pull_due")
 def pull_due() -> int:
     """Every minute: queue a pull of each active pulled feed whose interval has passed."""
-    from django.utils import timezone
-
     now, queued = timezone.now(), 0
     for feed in services.due_feeds(now):
         # Claimed by moving last_run_at: a slow pull is never queued twice by the next minute's job.
@@ -29,8 +26,6 @@ def pull_due() -> int:
 def run_feed(feed_id: int, path: str | None, trigger: str) -> dict:
     """Run a feed: the pushed file at ``path``, or a fresh pull. Only one run of a feed at a time (a
     row lock): a second message for the same feed waits for the first."""
-    from django.db import transaction
-
     with transaction.atomic():
         feed = Feed.objects.select_for_update().select_related("supplier").filter(pk=feed_id).first()
         if feed is None:
@@ -51,18 +46,11 @@ def alert_operators(self, feed_ids: list[int]) -> int:
     """E-mail the platform's operators which feeds are failing or stale (in each operator's language)."""
     from accounts.models import User
 
+    from caravan.mail import mail_each
+
     feeds = list(Feed.objects.filter(pk__in=feed_ids).select_related("supplier"))
-    operators = list(User.objects.filter(is_operator=True, is_active=True))
-    messages = []
-    for person in operators:
-        with translation.override(person.language or "en"):
-            context = {"feeds": feeds, "person": person}
-            messages.append((render_to_string("integrations/email/feed_alert_subject.txt", context).strip(),
-                             render_to_string("integrations/email/feed_alert.txt", context), person.email))
     try:
-        with get_connection() as connection:
-            for subject, body, address in messages:
-                send_mail(subject, body, None, [address], connection=connection)
+        return mail_each(User.objects.filter(is_operator=True, is_active=True),
+                         template="integrations/email/feed_alert", context={"feeds": feeds}, agency=None)
     except OSError as exc:
         raise self.retry(exc=exc)
-    return len(messages)

@@ -114,10 +114,11 @@ class FeedDetailView(OperatorRequired, View):
         feed = get_object_or_404(Feed, pk=pk)
         action = request.POST.get("action")
         if action == "run":
-            if feed.mode != Feed.Mode.PULL:
-                messages.error(request, _("A pushed feed runs when the supplier pushes."))
-            else:
+            try:
                 services.queue_pull(feed)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
                 messages.success(request, _("A run was queued; refresh in a moment."))
         elif action == "rotate":
             request.session[f"feed-secret-{feed.pk}"] = services.push_secret_rotate(feed)

@@ -273,6 +273,9 @@ def test_pushes_are_verified_while_they_stream(client):
     assert client.post(url, body, content_type="application/xml", HTTP_X_CARAVAN_SIGNATURE=stale).status_code == 401
     assert client.post("/integrations/push/nope/", body, content_type="application/xml",
                        HTTP_X_CARAVAN_SIGNATURE=_signed(secret, body)).status_code == 404
+    on_agency_host = client.post(url, body, content_type="application/xml", HTTP_HOST=host("alpha"),
+                                 HTTP_X_CARAVAN_SIGNATURE=_signed(secret, body))
+    assert on_agency_host.status_code == 404  # pushes are taken on the platform domain only
     accepted = client.post(url, body, content_type="application/xml", HTTP_X_CARAVAN_SIGNATURE=_signed(secret, body))
     assert accepted.status_code == 202
     [pushed] = list(Path(services._spool(feed).parent).glob("*.msg"))  # waiting for its run
@@ -353,12 +356,9 @@ def test_hotel_search_prices_whole_stays_and_sorts_filters(alpha):
         assert "EXT" not in [r.room_type for r in search.hotel_search(city="SHA", check_in=DEC1, check_out=DEC3)]
 
 
-def test_flight_search_by_airport_or_city_code():
-    from tests.conftest import agencies  # noqa: F401
-
+def test_flight_search_by_airport_or_city_code(alpha):
     feed = air_feed()
     run(feed, "duffel_offers.json")
-    alpha = __import__("tenants.models", fromlist=["Agency"]).Agency.objects.get(slug="alpha")
     with tenant_context(alpha):
         assert [r.flight_numbers for r in search.flight_search(origin="PEK", destination="SHA", day=DEC1)] == [
             "CA1501", "CA1519"]
@@ -424,3 +424,11 @@ def test_results_carry_the_travelers_policy_verdict_and_adding_records_it(alpha,
         assert item.policy_checks.get(traveler=traveler).compliant  # 620 a night in Shanghai for a P2: under 800
     gone = admin.post(f"/trips/{trip.pk}/inventory/", {"kind": "flight", "offer": "999999"})
     assert gone.status_code == 400 and "no longer available" in gone.content.decode()
+    # Another agency's staff reach neither the trip's search page nor its itinerary, by id or by post.
+    other = page_client("bravo", "admin")
+    assert other.get(f"/trips/{trip.pk}/inventory/?kind=hotel&search=1&city=SHA&check_in=2026-12-01"
+                     "&check_out=2026-12-03").status_code == 404
+    assert other.post(f"/trips/{trip.pk}/inventory/", {"kind": "hotel", "key": key, "check_in": "2026-12-01",
+                                                        "check_out": "2026-12-03"}).status_code == 404
+    with tenant_context(alpha):
+        assert trip.items.filter(description__startswith="锦江之星").count() == 1

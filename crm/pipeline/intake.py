@@ -3,14 +3,12 @@
 Webhook contract (docs/integrations.md): ``POST /api/v1/webhooks/website/`` with a JSON event
 ``{"id", "type", "created", "data"}`` and the header ``X-Caravan-Signature: t=<unix>,v1=<hex>``
 where ``v1 = HMAC-SHA256(secret, "<t>." + raw body)`` with the agency's own secret. A signature
-older than :data:`TOLERANCE` is refused (replays of a captured request), and an event id that was
+older than ``caravan.signatures.TOLERANCE`` is refused (replays of a captured request), and an event id that was
 accepted before is answered again without writing anything (senders retry).
 
 The enquiry form: a honeypot field, a signed time stamp (a bot that posts at once, or a form
 replayed a day later, is refused) and a per-address rate limit in the agency's cache.
 """
-import hashlib
-import hmac
 import time
 
 from django.core import signing
@@ -18,35 +16,24 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
 from crm import services as crm_services
 from crm.models import ChangeLog, Customer
 
 from . import services
 from .models import InboundEvent, Opportunity
 
-TOLERANCE = 300  # seconds a signature stays valid
 FORM_MIN_SECONDS, FORM_MAX_AGE = 3, 24 * 3600
 FORM_LIMIT, FORM_WINDOW = 5, 600  # submissions per client address per window (seconds)
-
-
-class BadSignature(Exception):
-    pass
 
 
 def signature_check(*, header: str, body: bytes, secret: str | None, now: float | None = None) -> None:
     """Raise :class:`BadSignature` unless ``header`` signs ``body`` with ``secret`` recently."""
     if not secret:
         raise BadSignature("This agency has no webhook secret yet.")
-    parts = dict(p.split("=", 1) for p in (header or "").split(",") if "=" in p)
-    try:
-        stamp = int(parts["t"])
-    except (KeyError, ValueError):
-        raise BadSignature("Missing or malformed X-Caravan-Signature header.") from None
-    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, parts.get("v1", "")):
-        raise BadSignature("The signature does not match.")
-    if abs((now or time.time()) - stamp) > TOLERANCE:
-        raise BadSignature("The signature is too old (or from the future); sign each delivery afresh.")
+    verifier = Verifier(header=header, secret=secret, now=now)
+    verifier.update(body)
+    verifier.check()
 
 
 def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent, bool]:

@@ -307,10 +307,12 @@ def _traveler_profile(account: Customer, traveler: Customer | None, employment, 
 
 def policy_check(*, account: Customer, kind: str, offer: dict, alternatives=(), traveler: Customer | None = None,
                  grade: str = "", department: str = "", requested_departure=None,
-                 booked_at=None) -> CheckOutcome:
+                 booked_at=None, context: selectors.CheckContext | None = None) -> CheckOutcome:
     """Judge one flight or hotel offer for a traveler of ``account`` against the version in force
     at ``booked_at`` (default now). Writes nothing. ``offer`` and ``alternatives`` are dicts (see
-    ``flight_offer`` / ``hotel_offer``); field errors are keyed ``offer.fare``, ``alternatives.2.cabin``…"""
+    ``flight_offer`` / ``hotel_offer``); field errors are keyed ``offer.fare``, ``alternatives.2.cabin``…
+    ``context``: what ``selectors.check_context`` read for this account, traveler and time, when the
+    caller judges many offers at once (read once, not per offer)."""
     errors: dict = {}
     if account is None or account.kind != Customer.Kind.COMPANY:
         raise ValidationError({"account": [_("Choose a corporate account.")]})
@@ -320,7 +322,8 @@ def policy_check(*, account: Customer, kind: str, offer: dict, alternatives=(), 
     requested = _when(requested_departure, "requested_departure", errors, required=False)
     if errors:
         raise ValidationError(errors)
-    context = selectors.check_context(account=account, traveler=traveler, at=booked)  # one round trip
+    if context is None:
+        context = selectors.check_context(account=account, traveler=traveler, at=booked)  # one round trip
     if context is None:
         raise ValidationError({"account": [_("%(account)s has no travel policy in force at that time.") % {
             "account": account.name}]})
