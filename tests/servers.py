@@ -124,37 +124,28 @@ def stripe_settings(settings, stripe_server):
     return settings
 
 
-@pytest.fixture(scope="session")
-def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_server):
-    """gunicorn serving caravan.wsgi on the (committed) test database, for the whole session."""
-    settings_dict = connection.settings_dict  # after django_db_setup: NAME is the test database
-    if settings_dict["NAME"] == dj_database_url.parse(os.environ["DATABASE_URL"])["NAME"]:
-        pytest.fail("No test database was set up (pytest-django makes one only when a collected test asks for it): "
-                    "mark the tests that use app_server with pytest.mark.django_db.")
-    port = free_port()
+@contextmanager
+def gunicorn_server(*, port: int, log_dir: Path, **extra_env: str):
+    """gunicorn serving caravan.wsgi on the test database (committed) until the block ends; extra
+    environment on top of what every test server needs."""
     env = os.environ.copy()
     env.update({
-        "DATABASE_URL": database_url(settings_dict),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "PLATFORM_PORT": str(port),
         "STATICFILES_MANIFEST": "0",
         "FAST_PASSWORD_HASHING": "1",
         "DJANGO_SETTINGS_MODULE": "caravan.settings",
-        "STRIPE_API_BASE": stripe_server,
-        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
-        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
-        "STRIPE_PUBLISHABLE_KEY": "pk_test_caravan",
-        "CELERY_QUEUE": f"caravan-tests-{port}",  # only ``app_worker`` consumes what this server queues
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform")]
                                       + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]),
+        **extra_env,
     })
-    log = tmp_path_factory.mktemp("app-server") / "gunicorn.log"
+    log = log_dir / "gunicorn.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "caravan.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
              "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
-    server = AppServer(port=port, log=log, env=env)
     try:
         deadline = time.monotonic() + 60
         # Python's resolver does not know *.localhost (Chromium does): ask 127.0.0.1 with a Host header.
@@ -164,7 +155,7 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
             if time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not answer on port {port} within 60 s:\n{log_tail(log)}")
             time.sleep(0.2)
-        yield server
+        yield AppServer(port=port, log=log, env=env)
     finally:
         process.terminate()
         try:
@@ -172,6 +163,23 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_server):
+    """gunicorn serving caravan.wsgi on the (committed) test database, for the whole session."""
+    settings_dict = connection.settings_dict  # after django_db_setup: NAME is the test database
+    if settings_dict["NAME"] == dj_database_url.parse(os.environ["DATABASE_URL"])["NAME"]:
+        pytest.fail("No test database was set up (pytest-django makes one only when a collected test asks for it): "
+                    "mark the tests that use app_server with pytest.mark.django_db.")
+    port = free_port()
+    server_env = {"STRIPE_API_BASE": stripe_server, "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+                  "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET, "STRIPE_PUBLISHABLE_KEY": "pk_test_caravan",
+                  "CELERY_QUEUE": f"caravan-tests-{port}"}  # only ``app_worker`` consumes what this server queues
+    try:
+        with gunicorn_server(port=port, log_dir=tmp_path_factory.mktemp("app-server"), **server_env) as server:
+            yield server
+    finally:
         # The test database is dropped after this: wait until the workers' connections are gone.
         with django_db_blocker.unblock():
             deadline = time.monotonic() + 10

@@ -7,17 +7,13 @@ e-mail goes to the session's SMTP mailbox), so everything is committed: the ``jo
 makes the customers and the template and removes all of it afterwards, with alpha's sessions and
 sign-ins restored.
 """
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from tests import servers
@@ -32,38 +28,11 @@ pytestmark = BROWSER_TESTS
 def mail_server(django_db_setup, django_db_blocker, tmp_path_factory, _smtp_server):
     """gunicorn on the committed test database, sending e-mail to the session's SMTP mailbox."""
     _inbox, smtp_port = _smtp_server
-    port = servers.free_port()
-    env = os.environ.copy()
-    env.update({
-        "DATABASE_URL": servers.database_url(connection.settings_dict), "PLATFORM_PORT": str(port),
-        "STATICFILES_MANIFEST": "0", "FAST_PASSWORD_HASHING": "1", "DJANGO_SETTINGS_MODULE": "caravan.settings",
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port), "EMAIL_USE_TLS": "0", "EMAIL_HOST_USER": "", "EMAIL_HOST_PASSWORD": "",
-        "PYTHONPATH": os.pathsep.join([str(servers.ROOT), str(servers.ROOT / "platform")]
-                                      + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]),
-    })
-    log = tmp_path_factory.mktemp("campaign-server") / "gunicorn.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "caravan.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5"],
-            cwd=servers.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while servers.http_status(f"http://127.0.0.1:{port}/accounts/login/", f"alpha.localhost:{port}") != 200:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{servers.log_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer within 60 s:\n{servers.log_tail(log)}")
-            time.sleep(0.2)
-        yield servers.AppServer(port=port, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with servers.gunicorn_server(
+            port=servers.free_port(), log_dir=tmp_path_factory.mktemp("campaign-server"),
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=str(smtp_port), EMAIL_USE_TLS="0", EMAIL_HOST_USER="", EMAIL_HOST_PASSWORD="") as server:
+        yield server
 
 
 @pytest.fixture
