@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("frontend.urls_loyalty")),
     path("", include("frontend.urls_segments")),
     path("", include("frontend.urls_value")),
+    path("", include("frontend.urls_suppliers")),
     path("", dashboard.DashboardView.as_view(), name="home"),
     path("search/", search.SearchView.as_view(), name="search"),
     path("staff/", staff.StaffListView.as_view(), name="staff_list"),

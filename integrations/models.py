@@ -4,7 +4,8 @@ search.
 
 A feed with an ``agency`` carries that agency's own negotiated rates (pulled with its own supplier
 credentials): its inventory rows carry the agency too and only that agency's searches see them.
-Shared feeds have no agency. Credentials are encrypted at rest (``integrations.secrets``).
+Shared feeds have no agency. A feed's user name, password or token and push signing key are not
+here: they are kept, encrypted, in the schema of the feed's owner (``integrations.credentials``).
 """
 import secrets
 
@@ -59,10 +60,7 @@ class Feed(models.Model):
     mode = models.CharField(_("delivery"), max_length=5, choices=Mode.choices, default=Mode.PULL)
     endpoint = models.URLField(_("endpoint"), max_length=500, blank=True)
     auth = models.CharField(_("authentication"), max_length=6, choices=Auth.choices, default=Auth.NONE)
-    username = models.CharField(_("user name"), max_length=120, blank=True)
-    secret_encrypted = models.TextField(blank=True, editable=False)  # the password or token, encrypted
     push_key = models.CharField(max_length=40, unique=True, default=_push_key, editable=False)
-    push_secret_encrypted = models.TextField(blank=True, editable=False)  # the HMAC key of pushes, encrypted
     schedule_minutes = models.PositiveIntegerField(_("pull every (minutes)"), default=60)
     stale_after_minutes = models.PositiveIntegerField(_("stale after (minutes)"), default=24 * 60)
     agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="feeds",

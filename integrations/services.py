@@ -1,11 +1,13 @@
-"""Supplier feeds for operators: register and change them, rotate their secrets, pull, receive
-pushes, run, and watch their health. Every run goes through ``ingest.ingest``."""
+"""Supplier feeds: register and change them (operators for every feed, an agency's admins for its
+own), keep their credentials in the owner's schema, rotate their secrets, pull, receive pushes, run,
+and watch their health. Every run goes through ``ingest.ingest``."""
 import base64
 import logging
 import secrets
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -14,13 +16,17 @@ import sentry_sdk
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from caravan.signatures import BadSignature, Verifier
 from crm import crypto
+from tenants.models import Agency
 
 from .connectors import CONNECTORS
+from .credentials.models import FeedCredential
 from .ingest import ingest
 from .models import Feed, FeedRun
 
@@ -36,9 +42,43 @@ class PushRefused(Exception):
 
 # --- feeds ----------------------------------------------------------------------------------------
 
-def feed_save(feed: Feed, *, secret: str | None = None) -> Feed:
-    """Check and save a feed; ``secret`` (the pull password or token) replaces the stored one when given."""
+@contextmanager
+def _owner_schema(feed: Feed):
+    """The schema that holds the feed's credentials: the agency's own for its feeds, else public."""
+    with schema_context(feed.agency.schema_name if feed.agency_id else get_public_schema_name()):
+        yield
+
+
+def credential(feed: Feed) -> FeedCredential:
+    """The feed's credentials (unsaved and empty when it has none yet), read in the owner's schema."""
+    with _owner_schema(feed):
+        return FeedCredential.objects.filter(feed_id=feed.pk).first() or FeedCredential(feed_id=feed.pk)
+
+
+def _credential_update(feed: Feed, **fields) -> None:
+    with _owner_schema(feed):
+        FeedCredential.objects.update_or_create(feed_id=feed.pk, defaults=fields)
+
+
+def feeds_available(agency: Agency, *, field: str = "name") -> None:
+    """Before an agency connects another feed of its own: refuse past its plan's number of feeds."""
+    from billing.services import plan_of
+
+    plan = plan_of(agency)
+    if plan is not None and plan.supplier_feeds is not None and \
+            Feed.objects.filter(agency=agency, active=True).count() >= plan.supplier_feeds:
+        raise ValidationError({field: [_("Your %(plan)s plan includes %(n)s supplier feeds of your own and they are "
+                                         "all in use. Pause or remove one, or ask your admin for a larger plan.")
+                                       % {"plan": plan.name, "n": plan.supplier_feeds}]})
+
+
+def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = None) -> Feed:
+    """Check and save a feed. ``username`` and ``secret`` (the pull password or token) replace the
+    stored ones when given; they are kept, the secret encrypted, in the owner's schema. A new feed
+    gets its push signing key (``push_secret`` shows it)."""
     errors = {}
+    before = Feed.objects.filter(pk=feed.pk).values("agency_id", "active").first() if feed.pk else None
+    stored = credential(feed) if feed.pk else FeedCredential()
     connector = CONNECTORS.get(feed.connector)
     if connector is None:
         errors["connector"] = [_("Choose a format.")]
@@ -49,31 +89,56 @@ def feed_save(feed: Feed, *, secret: str | None = None) -> Feed:
         errors["endpoint"] = [_("A pulled feed needs the address to fetch.")]
     if feed.endpoint and not feed.endpoint.startswith(("https://", "http://")):
         errors["endpoint"] = [_("Use an http:// or https:// address.")]
-    if feed.auth != Feed.Auth.NONE and not (secret or feed.secret_encrypted):
+    if feed.auth != Feed.Auth.NONE and not (secret or stored.secret_encrypted):
         errors["secret"] = [_("Give the password or token for this authentication.")]
-    if feed.auth == Feed.Auth.BASIC and not feed.username:
+    if feed.auth == Feed.Auth.BASIC and not (username if username is not None else stored.username):
         errors["username"] = [_("Give the user name.")]
     if not 1 <= feed.schedule_minutes <= 7 * 24 * 60:
         errors["schedule_minutes"] = [_("Pull between every minute and once a week.")]
+    if before and before["agency_id"] != feed.agency_id:
+        errors["agency"] = [_("A feed stays with the agency it was made for; make a new feed instead.")]
     if errors:
         raise ValidationError(errors)
+    if feed.agency_id and feed.active and not (before and before["active"]):
+        feeds_available(feed.agency)
+    fields = {}
+    if username is not None:
+        fields["username"] = username
     if secret:
-        feed.secret_encrypted = crypto.encrypt(secret)
-    if not feed.push_secret_encrypted:
-        feed.push_secret_encrypted = crypto.encrypt(secrets.token_urlsafe(32))
-    feed.save()
+        fields["secret_encrypted"] = crypto.encrypt(secret)
+    if not stored.push_secret_encrypted:
+        fields["push_secret_encrypted"] = crypto.encrypt(secrets.token_urlsafe(32))
+    with transaction.atomic():
+        feed.save()
+        if fields:
+            _credential_update(feed, **fields)
     return feed
+
+
+def feed_delete(feed: Feed) -> None:
+    """Remove a feed with its runs, its inventory and its credentials."""
+    with transaction.atomic():
+        with _owner_schema(feed):
+            FeedCredential.objects.filter(feed_id=feed.pk).delete()
+        feed.delete()
 
 
 def push_secret_rotate(feed: Feed) -> str:
     """A new signing key for pushes; the old one stops working at once. Returned once, shown once."""
     secret = secrets.token_urlsafe(32)
-    Feed.objects.filter(pk=feed.pk).update(push_secret_encrypted=crypto.encrypt(secret))
+    _credential_update(feed, push_secret_encrypted=crypto.encrypt(secret))
     return secret
 
 
 def push_secret(feed: Feed) -> str:
-    return crypto.decrypt(feed.push_secret_encrypted)
+    encrypted = credential(feed).push_secret_encrypted
+    return crypto.decrypt(encrypted) if encrypted else ""
+
+
+def push_url(feed: Feed) -> str:
+    """Where the supplier pushes: always the platform domain, never an agency's host."""
+    port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
+    return f"{settings.PLATFORM_SCHEME}://{settings.PLATFORM_DOMAIN}{port}/integrations/push/{feed.push_key}/"
 
 
 def _spool(feed: Feed) -> Path:
@@ -116,11 +181,14 @@ def fetch(feed: Feed) -> Path:
     """Download the feed's message to the spool, streaming, refusing more than ``FEED_MAX_BYTES``."""
     request = urllib.request.Request(feed.endpoint, headers={"Accept": CONNECTORS[feed.connector].content_type,
                                                              "User-Agent": "Caravan feeds/1"})
-    if feed.auth == Feed.Auth.BASIC:
-        token = base64.b64encode(f"{feed.username}:{crypto.decrypt(feed.secret_encrypted)}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    elif feed.auth == Feed.Auth.BEARER:
-        request.add_header("Authorization", f"Bearer {crypto.decrypt(feed.secret_encrypted)}")
+    if feed.auth != Feed.Auth.NONE:
+        stored = credential(feed)
+        secret = crypto.decrypt(stored.secret_encrypted)
+        if feed.auth == Feed.Auth.BASIC:
+            token = base64.b64encode(f"{stored.username}:{secret}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        else:
+            request.add_header("Authorization", f"Bearer {secret}")
     try:
         with urllib.request.urlopen(request, timeout=settings.FEED_FETCH_TIMEOUT) as response:
             return _save(feed, response.read)
@@ -155,7 +223,9 @@ def run_file(feed: Feed, path: Path, *, trigger: str) -> FeedRun:
 
 def due_feeds(now=None) -> list[Feed]:
     now = now or timezone.now()
-    return [feed for feed in Feed.objects.filter(active=True, mode=Feed.Mode.PULL, supplier__active=True)
+    live = Q(agency__isnull=True) | Q(agency__status__in=Agency.LIVE_STATUSES)  # a suspended agency's feeds wait
+    return [feed for feed in Feed.objects.filter(live, active=True, mode=Feed.Mode.PULL, supplier__active=True)
+            .select_related("agency")
             if feed.last_run_at is None or feed.last_run_at + timedelta(minutes=feed.schedule_minutes) <= now]
 
 
@@ -164,13 +234,15 @@ def due_feeds(now=None) -> list[Feed]:
 def push_receive(*, push_key: str, signature: str, body: BinaryIO, length: int | None) -> tuple[Feed, Path]:
     """Store a pushed message, verifying its signature (``caravan.signatures``, with the feed's push
     secret) while it streams to the spool. Returns the feed and the stored file; raises ``PushRefused`` (status, message)."""
-    feed = Feed.objects.filter(push_key=push_key, mode=Feed.Mode.PUSH, active=True).select_related("supplier").first()
-    if feed is None or not feed.push_secret_encrypted:
+    feed = Feed.objects.filter(push_key=push_key, mode=Feed.Mode.PUSH, active=True) \
+        .select_related("supplier", "agency").first()
+    secret = push_secret(feed) if feed is not None else ""
+    if not secret:
         raise PushRefused(404, "No such feed.")
     if length is not None and length > settings.FEED_MAX_BYTES:
         raise PushRefused(413, f"The message is larger than {settings.FEED_MAX_BYTES:,} bytes (FEED_MAX_BYTES).")
     try:
-        verifier = Verifier(header=signature, secret=push_secret(feed))
+        verifier = Verifier(header=signature, secret=secret)
         verifier.check_fresh()  # before reading the body: a stale delivery costs nothing
     except BadSignature as exc:
         raise PushRefused(401, str(exc)) from None
@@ -214,8 +286,8 @@ def health_of(feed: Feed, now=None) -> str:
 
 
 def check_health(now=None) -> list[Feed]:
-    """Alert operators (e-mail and Sentry) once per episode about each active feed that is failing or
-    stale. An episode ends with the next successful run (``ingest`` clears ``alerted_at``)."""
+    """Alert operators (e-mail and Sentry), and for an agency's own feed its admins (e-mail), once per
+    episode about each active feed that is failing or stale. An episode ends with the next successful run (``ingest`` clears ``alerted_at``)."""
     from accounts.models import User
 
     now = now or timezone.now()
@@ -231,8 +303,14 @@ def check_health(now=None) -> list[Feed]:
         sentry_sdk.capture_message(f"Supplier feed {feed.pk} is {state}", level="warning")
         log.warning("Supplier feed %s (%s) is %s", feed.pk, feed.supplier.code, state)
     if alerted:
-        if User.objects.filter(is_operator=True, is_active=True).exists():
-            from .tasks import alert_operators
+        from .tasks import alert_agency_admins, alert_operators
 
+        if User.objects.filter(is_operator=True, is_active=True).exists():
             transaction.on_commit(lambda: alert_operators.delay([f.pk for f in alerted]))
+        by_agency: dict[int, list[int]] = {}
+        for feed in alerted:
+            if feed.agency_id:
+                by_agency.setdefault(feed.agency_id, []).append(feed.pk)
+        for agency_id, feed_ids in by_agency.items():
+            transaction.on_commit(lambda a=agency_id, f=feed_ids: alert_agency_admins.delay(a, f))
     return alerted

@@ -54,3 +54,26 @@ def alert_operators(self, feed_ids: list[int]) -> int:
                          template="integrations/email/feed_alert", context={"feeds": feeds}, agency=None)
     except OSError as exc:
         raise self.retry(exc=exc)
+
+
+@shared_task(name="integrations.alert_agency_admins", bind=True, max_retries=5, default_retry_delay=300)
+def alert_agency_admins(self, agency_id: int, feed_ids: list[int]) -> int:
+    """E-mail an agency's admins which of its own feeds are failing or stale: their account with the
+    supplier (an expired password, say) is theirs to fix."""
+    from django_tenants.utils import tenant_context
+
+    from accounts.models import User
+    from accounts.roles import Role
+    from caravan.mail import mail_each
+    from tenants.models import Agency
+
+    agency = Agency.objects.filter(pk=agency_id).first()
+    if agency is None:
+        return 0
+    feeds = list(Feed.objects.filter(pk__in=feed_ids, agency=agency).select_related("supplier"))
+    try:
+        with tenant_context(agency):
+            return mail_each(User.objects.filter(is_active=True, role=Role.ADMIN),
+                             template="integrations/email/feed_alert", context={"feeds": feeds}, agency=agency)
+    except OSError as exc:
+        raise self.retry(exc=exc)

@@ -199,9 +199,10 @@ def test_bad_json_fails_the_run_and_keeps_the_offers(content, expected):
 class _Supplier(BaseHTTPRequestHandler):
     body = b""
     token = "tok-123"
+    basic = None  # base64 of "user:password" when the supplier wants HTTP Basic
 
     def do_GET(self):  # noqa: N802
-        if self.headers.get("Authorization") != f"Bearer {self.token}":
+        if self.headers.get("Authorization") != (f"Basic {self.basic}" if self.basic else f"Bearer {self.token}"):
             self.send_response(401)
             self.end_headers()
             return
@@ -233,7 +234,7 @@ def test_a_pulled_feed_fetches_with_its_credentials_on_schedule(supplier_server)
     assert "secret" in no_secret.value.message_dict
     feed = services.feed_save(Feed(supplier=supplier, name="Pulled", connector="ota_hotel", mode="pull",
                                    endpoint=supplier_server, auth="bearer", schedule_minutes=60), secret="tok-123")
-    assert "tok-123" not in feed.secret_encrypted  # encrypted at rest
+    assert "tok-123" not in services.credential(feed).secret_encrypted  # encrypted at rest
     done = services.run_pull(feed)
     assert (done.status, done.rows_accepted) == ("succeeded", 9)
     Feed.objects.filter(pk=feed.pk).update(last_run_at=timezone.now())

@@ -52,6 +52,7 @@ SHARED_APPS = [
     "console",
     "billing",
     "integrations",
+    "integrations.credentials",  # also a tenant app: each feed's secrets live in its owner's schema
     "frontend",
 ]
 TENANT_APPS = [
@@ -71,6 +72,7 @@ TENANT_APPS = [
     "crm.segments",
     "crm.campaigns",
     "crm.loyalty",
+    "integrations.credentials",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 # crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.
