@@ -283,6 +283,16 @@ def flight_result(pk) -> FlightResult:
 
 # --- from a trip --------------------------------------------------------------------------------------
 
+def trip_traveler(trip, customer_id):
+    """The traveler on ``trip`` with this customer id, or None (not on the trip, or not a number)."""
+    try:
+        customer_id = int(customer_id)
+    except (TypeError, ValueError):
+        return None
+    traveler = trip.travelers.filter(customer_id=customer_id).select_related("customer").first()
+    return traveler.customer if traveler else None
+
+
 def with_verdicts(trip, traveler, kind: str, results: list) -> str | None:
     """Judge each result against the policy ``traveler`` travels under on ``trip`` (the other results are
     the alternatives). Sets ``result.verdict`` (a ``CheckOutcome``); returns why nothing was judged, if so."""

@@ -39,6 +39,7 @@ api_v1 = [
     path("", include("crm.loyalty.api_urls")),
     path("", include("crm.segments.api_urls")),
     path("", include("crm.value.api_urls")),
+    path("", include("integrations.api_urls")),
     path("", include(router.urls)),
 ]
 
