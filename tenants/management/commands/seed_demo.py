@@ -1,5 +1,5 @@
 """Demo data for `make run`: an operator and two agencies with staff in every role, customers, an open
-pipeline, trips, surveys and complaints. Idempotent."""
+pipeline, trips, surveys and complaints, and supplier inventory to search from trips. Idempotent."""
 from django.core.management import BaseCommand
 from django_tenants.utils import schema_context, tenant_context
 
@@ -99,3 +99,8 @@ class Command(BaseCommand):
                 if counts["campaigns"]:
                     self.stdout.write(f"Created demo campaigns for {slug}: "
                                       + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        from integrations.demo import seed_inventory
+
+        counts = seed_inventory(own_rates_for=Agency.objects.filter(slug="lotus").first())
+        if counts:
+            self.stdout.write("Created demo supplier inventory: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
