@@ -6,6 +6,7 @@ Thin: ``integrations.search`` does the work, as for the trip's "Search inventory
 out as strings next to its currency; ``total_local`` / ``price_local`` are in the agency's currency
 (null when it has no exchange rate for the offer's currency)."""
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -79,7 +80,7 @@ class _Judged(serializers.Serializer):
 
     def validate(self, data):
         if "traveler" in data and "trip" not in data:
-            raise serializers.ValidationError({"trip": ["Give the trip the traveler travels on."]})
+            raise serializers.ValidationError({"trip": [_("Give the trip the traveler travels on.")]})
         return data
 
 
@@ -88,13 +89,18 @@ def _trip_and_traveler(data: dict):
         return None, None
     trip = Trip.objects.filter(pk=data["trip"]).first()  # this agency's trips only (its schema)
     if trip is None:
-        raise serializers.ValidationError({"trip": ["No such trip."]})
-    traveler = None
-    if "traveler" in data:
-        traveler = search.trip_traveler(trip, data["traveler"])
-        if traveler is None:
-            raise serializers.ValidationError({"traveler": ["This person does not travel on the trip."]})
-    return trip, traveler
+        raise serializers.ValidationError({"trip": [_("No such trip.")]})
+    return trip, _traveler_on(trip, data.get("traveler"))
+
+
+def _traveler_on(trip, customer_id):
+    """The trip's traveler with this customer id (None when no id is given); a field error otherwise."""
+    if customer_id is None:
+        return None
+    traveler = search.trip_traveler(trip, customer_id)
+    if traveler is None:
+        raise serializers.ValidationError({"traveler": [_("This person does not travel on the trip.")]})
+    return traveler
 
 
 def _answer(kind: str, query: serializers.Serializer, results: list, output) -> Response:
@@ -168,11 +174,7 @@ class TripInventoryView(AcceptLanguage, AgencyAPIView):
         data = AddInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        traveler = None
-        if values["traveler"] is not None:
-            traveler = search.trip_traveler(trip, values["traveler"])
-            if traveler is None:
-                raise serializers.ValidationError({"traveler": ["This person does not travel on the trip."]})
+        traveler = _traveler_on(trip, values["traveler"])
         item = search.add_to_trip(actor=request.user, trip=trip, kind=values["kind"], key=values["key"],
                                   offer=values["offer"], check_in=values["check_in"], check_out=values["check_out"],
                                   traveler=traveler)
