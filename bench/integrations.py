@@ -11,7 +11,8 @@ and hotel search latency.
 3. Peak memory of a run over a ~200 MB OTA file, measured as the maximum resident size of a child
    process doing only that run (target ≤ 300 MB).
 4. Hotel search p95 over SEARCH_ROWS rate rows (grown with COPY into the same table): 200 searches
-   for random cities and stays of 1–5 nights. Target ≤ 100 ms.
+   for random cities and stays of 1–5 nights. Target ≤ 100 ms. Then the same through the API
+   (``GET /api/v1/inventory/hotels/`` with a token, in process: what the server spends per request).
 Everything made here is removed afterwards (its own supplier and feeds).
 """
 import os
@@ -187,12 +188,44 @@ def main() -> int:
         timings.sort()
         print(f"hotel search over {total_rows:,} rate rows: p50 {statistics.median(timings):.1f} ms, "
               f"p95 {timings[int(len(timings) * 0.95) - 1]:.1f} ms (target p95 <= 100 ms), 200 searches")
+        api_search(agency, rng)
     finally:
         Supplier.objects.filter(code__startswith="bench-").delete()
         for path in work.glob("*"):
             path.unlink()
         work.rmdir()
     return 0
+
+
+def api_search(agency, rng) -> None:
+    """The same searches through the API, in process (middleware, token, serializer; no network)."""
+    from django.test import Client
+    from django_tenants.utils import tenant_context
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import User
+
+    with tenant_context(agency):
+        user, _ = User.objects.get_or_create(email="bench-inventory@bench.test",
+                                             defaults={"full_name": "Bench", "role": "sales"})
+        token, _ = Token.objects.get_or_create(user=user)
+    client = Client(HTTP_HOST=agency.get_primary_domain().domain, HTTP_AUTHORIZATION=f"Token {token.key}")
+    timings = []
+    try:
+        for _ in range(200):
+            check_in = START + timedelta(days=rng.randrange(0, 700))
+            query = {"city": rng.choice(CITIES), "check_in": check_in.isoformat(),
+                     "check_out": (check_in + timedelta(days=rng.randint(1, 5))).isoformat()}
+            started = time.perf_counter()
+            response = client.get("/api/v1/inventory/hotels/", query)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.content[:300]
+    finally:
+        with tenant_context(agency):
+            user.delete()
+    timings.sort()
+    print(f"hotel search through the API (GET /api/v1/inventory/hotels/, in process): p50 "
+          f"{statistics.median(timings):.1f} ms, p95 {timings[int(len(timings) * 0.95) - 1]:.1f} ms, 200 requests")
 
 
 def memory_child(feed_id: int, path: Path) -> int:

@@ -88,3 +88,59 @@ def test_search_a_hotel_from_a_trip_see_the_verdict_and_add_it(app_server, inven
     with committed(), tenant_context(Agency.objects.get(slug="alpha")):
         item = ItineraryItem.objects.get(trip=trip, description__startswith="锦江之星")
         assert item.details["source"] == "inventory" and item.policy_checks.get().compliant
+
+
+@pytest.fixture
+def hotel_supplier(committed):
+    from django.contrib.sessions.models import Session
+
+    from accounts.models import User
+    from integrations import services
+    from integrations.models import Feed, Supplier
+    from tenants.models import Agency
+
+    tag = uuid.uuid4().hex[:6]
+    agency = Agency.objects.get(slug="alpha")
+    with committed():
+        supplier = Supplier.objects.create(code=f"connect-{tag}", name=f"锦程酒店 Jincheng {tag}", kind="hotel")
+        with tenant_context(agency):
+            sessions = set(Session.objects.values_list("session_key", flat=True))
+            last_login = User.objects.get(email="admin@alpha.test").last_login
+    yield supplier
+    with committed():
+        for feed in Feed.objects.filter(supplier=supplier).select_related("agency"):
+            services.feed_delete(feed)  # and its credentials in alpha's schema
+        supplier.delete()
+        with tenant_context(agency):
+            User.objects.filter(email="admin@alpha.test").update(last_login=last_login)
+            Session.objects.exclude(session_key__in=sessions).delete()
+
+
+def test_an_admin_connects_the_agencys_own_supplier_account_from_settings(app_server, hotel_supplier, committed):
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        sign_in(page, app_server, "alpha", "admin")
+        page.goto(app_server.url("alpha", "/settings/"))
+        page.click('[data-test="supplier-feeds"]')
+        page.click(f'[data-test="connect-{hotel_supplier.code}"]')
+        page.fill('input[name="name"]', "Our corporate rates 协议价")
+        page.select_option('select[name="mode"]', "pull")
+        page.click('[data-test="save-feed"]')  # a pulled feed without its address: refused, field by field
+        expect(page.locator('[data-field="endpoint"]')).to_contain_text("address")
+        page.select_option('select[name="mode"]', "push")
+        page.click('[data-test="save-feed"]')
+        expect(page.locator('[data-test="push-url"]')).to_contain_text("/integrations/push/")
+        secret = page.locator('[data-test="new-secret"] code').inner_text()
+        assert len(secret) > 30
+        page.reload()
+        expect(page.locator('[data-test="new-secret"]')).to_have_count(0)  # shown once
+        page.click("text=All feeds")
+        row = page.locator('[data-test="feeds"] tbody tr').filter(has_text="Our corporate rates 协议价")
+        expect(row.locator('[data-test="health"]')).to_contain_text("Not run yet")
+    from integrations import services
+    from integrations.models import Feed
+
+    with committed():
+        feed = Feed.objects.select_related("agency").get(supplier=hotel_supplier)
+        assert feed.agency.slug == "alpha" and services.push_secret(feed) == secret
