@@ -258,19 +258,27 @@ def push_receive(*, push_key: str, signature: str, body: BinaryIO, length: int |
     return feed, path
 
 
-def queue_file(feed: Feed, path: Path, *, trigger: str) -> None:
+def _queue_run(feed: Feed, path: str | None, trigger: str) -> None:
+    """Queue ``integrations.run_feed`` once the transaction commits, as platform work (public schema)
+    even when an agency's admin asked from the agency's host."""
     from .tasks import run_feed
 
-    transaction.on_commit(lambda: run_feed.delay(feed.pk, str(path), trigger))
+    def send():
+        with schema_context(get_public_schema_name()):
+            run_feed.delay(feed.pk, path, trigger)
+
+    transaction.on_commit(send)
+
+
+def queue_file(feed: Feed, path: Path, *, trigger: str) -> None:
+    _queue_run(feed, str(path), trigger)
 
 
 def queue_pull(feed: Feed, *, trigger: str = FeedRun.Trigger.MANUAL) -> None:
     """"Run now" (or the schedule): fetch and run in the background. A pushed feed runs when pushed."""
-    from .tasks import run_feed
-
     if feed.mode != Feed.Mode.PULL:
         raise ValidationError(_("A pushed feed runs when the supplier pushes."))
-    transaction.on_commit(lambda: run_feed.delay(feed.pk, None, trigger))
+    _queue_run(feed, None, trigger)
 
 
 # --- health ---------------------------------------------------------------------------------------

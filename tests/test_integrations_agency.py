@@ -180,3 +180,26 @@ def test_key_rotation_re_encrypts_feed_credentials_in_every_schema(alpha, settin
         stored = services.credential(feed)
         assert stored.secret_encrypted != before[feed.pk] and crypto.decrypt(stored.secret_encrypted) == secret
     assert services.push_secret(own) == push_before
+
+
+def test_run_now_from_an_agencys_host_is_queued_as_platform_work(alpha, page_client, django_capture_on_commit_callbacks,
+                                                                 settings, basic_server):
+    """The feed's run reads and writes the shared inventory: it is queued in the public schema, not in
+    the schema of the agency whose admin pressed "Run now"."""
+    import json
+
+    import redis
+
+    feed = services.feed_save(Feed(supplier=hotels(), name="Alpha", connector="ota_hotel", mode="pull",
+                                   endpoint=basic_server, auth="basic", agency=alpha), username="alpha-corp", secret="pw-alpha")
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    before = broker.llen(queue)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = page_client("alpha", "admin").post(f"/settings/suppliers/feeds/{feed.pk}/", {"action": "run"})
+    assert answer.status_code == 302
+    mine = [(raw, json.loads(raw)["headers"]) for raw in broker.lrange(queue, 0, broker.llen(queue) - before - 1)]
+    mine = [(raw, h) for raw, h in mine if h["task"] == "integrations.run_feed" and h["argsrepr"].startswith(f"({feed.pk},")]
+    for raw, _headers in mine:
+        broker.lrem(queue, 1, raw)  # nobody consumes this queue in the test
+    assert len(mine) == 1 and mine[0][1]["_schema_name"] == "public"
