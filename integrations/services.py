@@ -99,8 +99,6 @@ def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = N
         errors["agency"] = [_("A feed stays with the agency it was made for; make a new feed instead.")]
     if errors:
         raise ValidationError(errors)
-    if feed.agency_id and feed.active and not (before and before["active"]):
-        feeds_available(feed.agency)
     fields = {}
     if username is not None:
         fields["username"] = username
@@ -109,6 +107,10 @@ def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = N
     if not stored.push_secret_encrypted:
         fields["push_secret_encrypted"] = crypto.encrypt(secrets.token_urlsafe(32))
     with transaction.atomic():
+        if feed.agency_id and feed.active and not (before and before["active"]):
+            # One agency's feeds are counted and added one at a time: two admins at once cannot pass the limit.
+            Agency.objects.select_for_update().filter(pk=feed.agency_id).first()
+            feeds_available(feed.agency)
         feed.save()
         if fields:
             _credential_update(feed, **fields)
