@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.festivals import FESTIVAL_CHOICES, FESTIVALS
 from crm.models import Customer
@@ -212,7 +213,7 @@ class WinBack(models.Model):
         OPEN = "open", _("Open")
         OFFERED = "offered", _("Offer made")
         WON_BACK = "won_back", _("Won back")
-        LOST = "lost", _("Lost")
+        LOST = "lost", pgettext_lazy("win-back", "Lost")  # not won back (a lost deal is another word in Chinese)
 
     customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="win_backs")
     identified_at = models.DateTimeField(_("identified"), default=timezone.now)
