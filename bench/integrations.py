@@ -122,20 +122,12 @@ def main() -> int:
         (work / "avail.xml").write_text(avail_rs(hotels), encoding="utf-8")
         services.run_file(hotel_feed, work / "avail.xml", trigger="manual")
         rate_notif(work / "rates.xml", hotels, HOTEL_ROWS)
-        size = (work / "rates.xml").stat().st_size
-        started = time.perf_counter()
-        run = services.run_file(hotel_feed, work / "rates.xml", trigger="manual")
-        seconds = time.perf_counter() - started
-        assert run.status == "succeeded", run.error
+        run, size, seconds = timed_run(services, hotel_feed, work / "rates.xml")
         print(f"hotel rates: {run.rows_accepted:,} rows ({size / 1e6:.1f} MB OTA XML) in {seconds:.2f} s = "
               f"{run.rows_accepted / seconds:,.0f} rows/s end to end (target >= 20,000)")
 
         offers(work / "offers.json", FLIGHT_OFFERS)
-        size = (work / "offers.json").stat().st_size
-        started = time.perf_counter()
-        run = services.run_file(air_feed, work / "offers.json", trigger="manual")
-        seconds = time.perf_counter() - started
-        assert run.status == "succeeded", run.error
+        run, size, seconds = timed_run(services, air_feed, work / "offers.json")
         print(f"flight offers: {run.rows_accepted:,} offers ({size / 1e6:.1f} MB JSON) in {seconds:.2f} s = "
               f"{run.rows_accepted / seconds:,.0f} offers/s end to end")
 
@@ -180,10 +172,9 @@ def main() -> int:
         rng = random.Random(8)
         with tenant_context(agency):
             for _ in range(200):
-                check_in = START + timedelta(days=rng.randrange(0, 700))
+                stay = random_stay(rng)
                 started = time.perf_counter()
-                search.hotel_search(city=rng.choice(CITIES), check_in=check_in,
-                                    check_out=check_in + timedelta(days=rng.randint(1, 5)))
+                search.hotel_search(**stay)
                 timings.append((time.perf_counter() - started) * 1000)
         timings.sort()
         print(f"hotel search over {total_rows:,} rate rows: p50 {statistics.median(timings):.1f} ms, "
@@ -195,6 +186,22 @@ def main() -> int:
             path.unlink()
         work.rmdir()
     return 0
+
+
+def timed_run(services, feed, path: Path):
+    """Run a feed on the message at ``path``: the run, the message's size, the seconds it took."""
+    size = path.stat().st_size
+    started = time.perf_counter()
+    run = services.run_file(feed, path, trigger="manual")
+    seconds = time.perf_counter() - started
+    assert run.status == "succeeded", run.error
+    return run, size, seconds
+
+
+def random_stay(rng) -> dict:
+    """A search: a random city, a check-in within the bench's nights, 1–5 nights."""
+    check_in = START + timedelta(days=rng.randrange(0, 700))
+    return {"city": rng.choice(CITIES), "check_in": check_in, "check_out": check_in + timedelta(days=rng.randint(1, 5))}
 
 
 def api_search(agency, rng) -> None:
@@ -213,9 +220,7 @@ def api_search(agency, rng) -> None:
     timings = []
     try:
         for _ in range(200):
-            check_in = START + timedelta(days=rng.randrange(0, 700))
-            query = {"city": rng.choice(CITIES), "check_in": check_in.isoformat(),
-                     "check_out": (check_in + timedelta(days=rng.randint(1, 5))).isoformat()}
+            query = {name: str(value) for name, value in random_stay(rng).items()}
             started = time.perf_counter()
             response = client.get("/api/v1/inventory/hotels/", query)
             timings.append((time.perf_counter() - started) * 1000)

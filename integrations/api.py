@@ -110,7 +110,15 @@ def _answer(kind: str, query: serializers.Serializer, results: list, output) -> 
                      "results": output(results, many=True).data})
 
 
-_JUDGED_PARAMS = [OpenApiParameter("trip", OpenApiTypes.INT), OpenApiParameter("traveler", OpenApiTypes.INT)]
+def _params(names) -> list[OpenApiParameter]:
+    return ([OpenApiParameter(name, OpenApiTypes.STR) for name in (*names, "sort")]
+            + [OpenApiParameter("trip", OpenApiTypes.INT), OpenApiParameter("traveler", OpenApiTypes.INT)])
+
+
+def _asked(request, names) -> dict:
+    """The search's arguments from the query string (what is not given is empty; sort by price)."""
+    return {**{name: request.query_params.get(name, "") for name in names},
+            "sort": request.query_params.get("sort") or "price"}
 
 
 class HotelSearchView(AcceptLanguage, AgencyAPIView):
@@ -119,15 +127,11 @@ class HotelSearchView(AcceptLanguage, AgencyAPIView):
 
     required_caps = {"get": Cap.PIPELINE_WORK}
 
-    @extend_schema(parameters=[OpenApiParameter(name, OpenApiTypes.STR) for name in
-                               ("city", "check_in", "check_out", "board", "chain", "max_nightly", "name", "sort")]
-                   + _JUDGED_PARAMS, responses=HotelResultOutput(many=True))
+    @extend_schema(parameters=_params(search.HOTEL_QUERY), responses=HotelResultOutput(many=True))
     def get(self, request):
         query = _Judged(data=request.query_params)
         query.is_valid(raise_exception=True)
-        params = {name: request.query_params.get(name, "") for name in
-                  ("city", "check_in", "check_out", "board", "chain", "max_nightly", "name")}
-        results = search.hotel_search(**params, sort=request.query_params.get("sort") or "price")
+        results = search.hotel_search(**_asked(request, search.HOTEL_QUERY))
         return _answer("hotel", query, results, HotelResultOutput)
 
 
@@ -138,16 +142,12 @@ class FlightSearchView(AcceptLanguage, AgencyAPIView):
 
     required_caps = {"get": Cap.PIPELINE_WORK}
 
-    @extend_schema(parameters=[OpenApiParameter(name, OpenApiTypes.STR) for name in
-                               ("origin", "destination", "date", "cabin", "max_stops", "carrier", "sort")]
-                   + _JUDGED_PARAMS, responses=FlightResultOutput(many=True))
+    @extend_schema(parameters=_params(search.FLIGHT_QUERY), responses=FlightResultOutput(many=True))
     def get(self, request):
         query = _Judged(data=request.query_params)
         query.is_valid(raise_exception=True)
-        get = request.query_params.get
-        results = search.flight_search(origin=get("origin", ""), destination=get("destination", ""), day=get("date"),
-                                       cabin=get("cabin", ""), max_stops=get("max_stops"), carrier=get("carrier", ""),
-                                       sort=get("sort") or "price")
+        asked = _asked(request, search.FLIGHT_QUERY)
+        results = search.flight_search(day=asked.pop("date"), **asked)
         return _answer("flight", query, results, FlightResultOutput)
 
 

@@ -25,6 +25,9 @@ CENT = Decimal("0.01")
 MAX_NIGHTS = 30
 BOARDS = ("RO", "BB", "HB", "FB", "AI")
 HOTEL_SORTS = ("price", "-price", "name")
+# What a search is asked with (the page's form fields and the API's query parameters); ``sort`` besides.
+HOTEL_QUERY = ("city", "check_in", "check_out", "board", "chain", "max_nightly", "name")
+FLIGHT_QUERY = ("origin", "destination", "date", "cabin", "max_stops", "carrier")
 FLIGHT_SORTS = ("price", "departure", "duration")
 
 

@@ -71,6 +71,8 @@ def alert_agency_admins(self, agency_id: int, feed_ids: list[int]) -> int:
     if agency is None:
         return 0
     feeds = list(Feed.objects.filter(pk__in=feed_ids, agency=agency).select_related("supplier"))
+    if not feeds:  # none of these feeds is the agency's own: nothing to tell its admins
+        return 0
     try:
         with tenant_context(agency):
             return mail_each(User.objects.filter(is_active=True, role=Role.ADMIN),

@@ -153,7 +153,7 @@ def test_a_suspended_agencys_feeds_are_not_pulled(alpha, basic_server):
     assert services.due_feeds() == []
 
 
-def test_an_agencys_failing_feed_alerts_its_admins_too(alpha, mailbox, tmp_path):
+def test_an_agencys_failing_feed_alerts_its_admins_too(alpha, bravo, mailbox, tmp_path):
     from integrations.tasks import alert_agency_admins
 
     feed = services.feed_save(Feed(supplier=hotels(), name="Alpha corporate", connector="ota_hotel", mode="push", agency=alpha))
@@ -162,6 +162,9 @@ def test_an_agencys_failing_feed_alerts_its_admins_too(alpha, mailbox, tmp_path)
     assert alert_agency_admins.run(alpha.pk, [alerted.pk]) >= 1
     [message] = [m for m in mailbox if m["To"] == "admin@alpha.test"]
     assert "Alpha corporate" in message.get_payload()
+    # Another agency's admins never hear of alpha's feed, whatever ids the task is given.
+    assert alert_agency_admins.run(bravo.pk, [alerted.pk]) == 0
+    assert not [m for m in mailbox if m["To"].endswith("@bravo.test")]
 
 
 def test_key_rotation_re_encrypts_feed_credentials_in_every_schema(alpha, settings):

@@ -16,8 +16,8 @@ from integrations import reference, search
 
 from .trips import TripPage, _trip
 
-FLIGHT_FIELDS = ("origin", "destination", "date", "cabin", "max_stops", "carrier", "sort")
-HOTEL_FIELDS = ("city", "check_in", "check_out", "board", "chain", "max_nightly", "name", "sort")
+FLIGHT_FIELDS = (*search.FLIGHT_QUERY, "sort")
+HOTEL_FIELDS = (*search.HOTEL_QUERY, "sort")
 
 
 class TripInventoryView(TripPage, View):
