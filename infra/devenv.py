@@ -11,6 +11,7 @@ var/redis) are started for the lifetime of this process and stopped when it exit
 """
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
+
+from infra import entrypoint
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("CARAVAN_VAR_DIR", ROOT / "var"))
@@ -160,20 +163,21 @@ def run() -> int:
         env.update(start_localstripe(f"http://{domain}:{port}/billing/stripe/webhook/"))
     ensure_database(env["DATABASE_URL"])
     print("Migrating…", flush=True)
-    manage(env, "migrate_platform", "--verbosity", "0")
+    subprocess.run(entrypoint.command("migrate", env, PYTHON) + ["--verbosity", "0"], env=env, cwd=ROOT, check=True)
     manage(env, "seed_demo", f"--password={password}")  # a password may begin with "-"
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
 
     from honcho.manager import Manager
 
     manager = Manager()
-    bind = env.get("BIND", "127.0.0.1")
-    manager.add_process("web", f"{PYTHON} -m gunicorn caravan.wsgi --bind {bind}:{port} --workers 3 "
-                                f"--access-logfile - --graceful-timeout 5", env=env, cwd=str(ROOT))
-    manager.add_process("worker", f"{PYTHON} -m celery -A caravan worker --loglevel INFO --concurrency 2",
-                        env=env, cwd=str(ROOT))
-    manager.add_process("scheduler", f"{PYTHON} -m celery -A caravan beat --loglevel INFO "
-                                      f"--schedule {VAR / 'celerybeat-schedule'}", env=env, cwd=str(ROOT))
+    # The same commands as the production image's entry points (infra/entrypoint.py), on the loopback
+    # address and with a short graceful stop for Ctrl-C.
+    env.setdefault("BIND", "127.0.0.1")
+    env["PORT"] = port
+    env.setdefault("WEB_GRACEFUL_TIMEOUT", "5")
+    env.setdefault("CELERY_BEAT_SCHEDULE", str(VAR / "celerybeat-schedule"))
+    for name in ("web", "worker", "scheduler"):
+        manager.add_process(name, shlex.join(entrypoint.command(name, env, PYTHON)), env=env, cwd=str(ROOT))
     domain = env.get("PLATFORM_DOMAIN", "localhost")
     print(f"""
 Caravan is starting. Open:
