@@ -7,3 +7,4 @@ class CaravanConfig(AppConfig):
 
     def ready(self):
         from .tenancy import tasks  # noqa: F401  registers caravan.fan_out
+        from . import metrics  # noqa: F401  Celery signal handlers: task metrics, log context

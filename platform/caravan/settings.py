@@ -92,6 +92,8 @@ TENANT_MULTIPROCESSING_CHUNKS = 2
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics on any host; request id, log context and HTTP metrics (caravan.metrics).
+    "caravan.metrics.ObservabilityMiddleware",
     "caravan.tenancy.middleware.AgencyMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -267,6 +269,14 @@ if not DOCUMENT_KEYS or not DOCUMENT_HASH_KEY:
 CRM_DEFAULT_REGION = "CN"
 
 # --- Observability --------------------------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (404). Agencies
+# beyond the first METRICS_TOP_AGENCIES seen share the label "other" (caravan.metrics.AgencyLabels).
+# prometheus_client itself reads PROMETHEUS_MULTIPROC_DIR (docs/operations.md).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+METRICS_TOP_AGENCIES = env_int("METRICS_TOP_AGENCIES", 20)
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)  # the Celery worker's own /metrics port; 0: none
+LOG_FORMAT = env_str("LOG_FORMAT", "text")  # text ([schema] lines) or json (one object per line)
+
 # --- Stripe (billing/) ----------------------------------------------------------------------------
 # Empty STRIPE_API_BASE means Stripe itself; `make run` and the tests point it at localstripe.
 STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY")
@@ -276,19 +286,10 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7)
 
 SENTRY_DSN = env_secret("SENTRY_DSN")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"agency": {"()": "django_tenants.log.TenantContextFilter"}},
-    "formatters": {
-        "agency": {"format": "%(asctime)s %(levelname)s [%(schema_name)s] %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["agency"], "formatter": "agency"},
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Every line carries [schema] (text) or request_id/schema/agency/user_id/task (json): caravan.logs.
+from .logs import logging_config  # noqa: E402
+
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
 
 from .observability import init_sentry  # noqa: E402  (needs the settings above)
 
