@@ -243,3 +243,90 @@ def committed(django_db_blocker):
             connections[DEFAULT_DB_ALIAS] = saved
 
     return own_connection
+
+
+# --- PgBouncer in transaction-pooling mode -----------------------------------------------------------
+
+PGBOUNCER = "/usr/sbin/pgbouncer"  # Debian package `pgbouncer` (`make pgbouncer` installs it)
+
+
+@dataclass
+class PgBouncer:
+    port: int
+    log: Path
+
+    def settings_dict(self, settings_dict: dict) -> dict:
+        """A copy of Django connection settings that reaches the same database through PgBouncer."""
+        routed = {**settings_dict, "HOST": "127.0.0.1", "PORT": str(self.port), "CONN_MAX_AGE": 0,
+                  "OPTIONS": dict(settings_dict.get("OPTIONS") or {}), "TEST": dict(settings_dict.get("TEST") or {})}
+        return routed
+
+
+@contextmanager
+def pgbouncer_server(settings_dict: dict, *, pool_size: int = 2):
+    """A real PgBouncer, ``pool_mode = transaction`` with ``pool_size`` server connections per
+    database and user (2: agencies really share them), in front of ``settings_dict``'s server.
+    PgBouncer refuses to run as root: as root it runs as ``postgres``, in a folder of its own."""
+    import shutil
+    import tempfile
+
+    if not os.path.exists(PGBOUNCER):
+        pytest.skip("pgbouncer is not installed (make pgbouncer, or apt-get install pgbouncer)")
+    host = settings_dict.get("HOST") or "127.0.0.1"  # a socket directory works too
+    upstream = f"host={host} port={settings_dict.get('PORT') or 5432}"
+    user = settings_dict.get("USER") or "postgres"
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="caravan-pgbouncer-"))
+    if os.geteuid() == 0:
+        shutil.chown(log_dir, "postgres")
+    ini, users, log = log_dir / "pgbouncer.ini", log_dir / "userlist.txt", log_dir / "pgbouncer.log"
+    users.write_text(f'"{user}" "{settings_dict.get("PASSWORD") or ""}"\n')
+    ini.write_text(f"""[databases]
+* = {upstream}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = transaction
+default_pool_size = {pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 200
+server_lifetime = 3600
+ignore_startup_parameters = extra_float_digits,options
+logfile = {log}
+""")
+    for path in (ini, users):
+        path.chmod(0o644)
+    command = [PGBOUNCER, str(ini)]
+    if os.geteuid() == 0:
+        command[1:1] = ["-u", "postgres"]
+    process = subprocess.Popen(command, cwd=log_dir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"pgbouncer did not start:\n{log_tail(log)}")
+                time.sleep(0.1)
+        yield PgBouncer(port=port, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(django_db_setup):
+    """PgBouncer in transaction mode (pool of 2) in front of the test database, for the session."""
+    with pgbouncer_server(connection.settings_dict) as server:
+        yield server

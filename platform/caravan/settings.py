@@ -137,6 +137,14 @@ if not DATABASE_URL or not REDIS_URL:
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# Behind PgBouncer in transaction-pooling mode every statement must carry the agency's search_path
+# (caravan/db/base.py); "session" (direct PostgreSQL or PgBouncer session mode) keeps django-tenants' own.
+DATABASE_POOLING = env_str("DATABASE_POOLING", "session")
+if DATABASE_POOLING not in ("session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOLING must be 'session' or 'transaction'.")
+if DATABASE_POOLING == "transaction":
+    DATABASES["default"]["ENGINE"] = "caravan.db"
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

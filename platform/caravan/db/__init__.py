@@ -1,0 +1,1 @@
+"""Caravan's database backend for PgBouncer in transaction-pooling mode (see base.py)."""

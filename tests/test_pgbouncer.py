@@ -1,0 +1,231 @@
+"""Caravan behind a real PgBouncer in transaction-pooling mode (pool of 2 server connections).
+
+django-tenants sets ``search_path`` once per connection; with transaction pooling the next
+statement may run on a server connection another agency left its path on. The first test shows
+that leak with plain django-tenants through PgBouncer (so the rest prove something); the others
+run interleaved agency work through ``caravan.db`` (DATABASE_POOLING=transaction) and find every
+read, write, COPY and task in its own agency.
+
+Each client here is a connection of its own (``connections["default"]`` replaced in its thread),
+in autocommit through PgBouncer, so what it writes is committed: the tests delete it again.
+"""
+import threading
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from celery import shared_task
+from django.db import connection, connections, transaction
+from django_tenants.postgresql_backend.base import DatabaseWrapper as PlainWrapper
+from django_tenants.utils import tenant_context
+
+from accounts.models import User
+from caravan.db.base import DatabaseWrapper as PooledWrapper
+from caravan.tenancy.tasks import AgencyTask
+from crm.models import ChangeLog, Customer
+from crm.services import customer_create
+from tests.servers import pgbouncer  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def client(pgbouncer, engine):
+    """A new Django connection through PgBouncer with ``engine``'s wrapper (not yet connected)."""
+    settings_dict = pgbouncer.settings_dict(connection.settings_dict)
+    settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = engine is PooledWrapper
+    return engine(settings_dict, alias="default")
+
+
+@contextmanager
+def using(wrapper):
+    """Run the block's ORM and tenancy code (``connection``, ``tenant_context``) on ``wrapper``."""
+    saved = connections["default"]
+    connections["default"] = wrapper
+    try:
+        yield wrapper
+    finally:
+        connections["default"] = saved
+
+
+def staff_emails(wrapper) -> set[str]:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT email FROM accounts_user")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def domains(emails) -> set[str]:
+    return {e.rsplit("@", 1)[1] for e in emails}
+
+
+def interleave(pgbouncer, engine, alpha, bravo, rounds: int = 5) -> list[set[str]]:
+    """Two clients take turns, one in alpha and one in bravo; what alpha's client reads each round."""
+    a, b = client(pgbouncer, engine), client(pgbouncer, engine)
+    a.set_tenant(alpha)
+    b.set_tenant(bravo)
+    seen = []
+    try:
+        for _ in range(rounds):
+            seen.append(domains(staff_emails(a)))
+            staff_emails(b)  # runs on the server connection alpha's client just gave back
+    finally:
+        a.close()
+        b.close()
+    return seen
+
+
+def test_plain_django_tenants_reads_another_agency_behind_transaction_pooling(pgbouncer, alpha, bravo):
+    seen = interleave(pgbouncer, PlainWrapper, alpha, bravo)
+    assert {"bravo.test"} in seen, seen  # the leak this backend exists to prevent
+
+
+def test_pooled_backend_keeps_each_client_in_its_agency(pgbouncer, alpha, bravo):
+    assert interleave(pgbouncer, PooledWrapper, alpha, bravo) == [{"alpha.test"}] * 5
+
+
+def test_pooled_backend_leaves_no_search_path_on_server_connections(pgbouncer, alpha):
+    def server_paths(set_to: str | None = None) -> list[str]:
+        """The session search_path of each of the pool's two server connections (both held at once)."""
+        bare = [psycopg.connect(host="127.0.0.1", port=pgbouncer.port, dbname=connection.settings_dict["NAME"],
+                                user=connection.settings_dict["USER"] or "postgres") for _ in range(2)]
+        try:
+            for conn in bare:
+                conn.execute("BEGIN")
+            if set_to:
+                for conn in bare:
+                    conn.execute(f"SET search_path = {set_to}")  # session-level: stays on the server connection
+            paths = [conn.execute("SHOW search_path").fetchone()[0] for conn in bare]
+            for conn in bare:
+                conn.commit()
+            return paths
+        finally:
+            for conn in bare:
+                conn.close()
+
+    assert server_paths(set_to="pg_catalog") == ["pg_catalog"] * 2
+    a = client(pgbouncer, PooledWrapper)
+    a.set_tenant(alpha)
+    try:
+        assert domains(staff_emails(a)) == {"alpha.test"}
+        with using(a), transaction.atomic():
+            assert domains(staff_emails(a)) == {"alpha.test"}
+    finally:
+        a.close()
+    assert server_paths() == ["pg_catalog"] * 2  # SET LOCAL ended with each transaction
+
+
+def test_switching_agency_inside_a_transaction_and_after_a_savepoint_rollback(pgbouncer, alpha, bravo):
+    a = client(pgbouncer, PooledWrapper)
+    try:
+        with using(a), transaction.atomic():
+            with tenant_context(alpha):
+                assert domains(User.objects.values_list("email", flat=True)) == {"alpha.test"}
+            with tenant_context(bravo):
+                try:
+                    with transaction.atomic():
+                        assert domains(User.objects.values_list("email", flat=True)) == {"bravo.test"}
+                        raise RuntimeError("roll back to the savepoint")
+                except RuntimeError:
+                    pass
+                assert domains(User.objects.values_list("email", flat=True)) == {"bravo.test"}
+            with tenant_context(alpha):
+                assert domains(User.objects.values_list("email", flat=True)) == {"alpha.test"}
+    finally:
+        a.close()
+
+
+def test_copy_carries_the_search_path_in_autocommit_and_in_a_transaction(pgbouncer, alpha, bravo):
+    a, b = client(pgbouncer, PooledWrapper), client(pgbouncer, PooledWrapper)
+    a.set_tenant(alpha)
+    b.set_tenant(bravo)
+
+    def copied(wrapper) -> set[str]:
+        with wrapper.cursor() as cursor, cursor.copy("COPY (SELECT email FROM accounts_user) TO STDOUT") as copy:
+            return domains(row[0] for row in copy.rows())
+
+    try:
+        for _ in range(3):
+            assert copied(a) == {"alpha.test"}
+            assert copied(b) == {"bravo.test"}
+        with using(a), transaction.atomic():
+            assert copied(a) == {"alpha.test"}
+            a.set_tenant(bravo)
+            assert copied(a) == {"bravo.test"}
+        assert a.get_autocommit()
+    finally:
+        a.close()
+        b.close()
+
+
+@shared_task(base=AgencyTask, name="tests.pgbouncer.staff_domains")
+def staff_domains_task() -> list[str]:
+    return sorted(domains(User.objects.values_list("email", flat=True)))
+
+
+def interleave_threads(pgbouncer, engine, alpha, bravo, threads: int = 4, rounds: int = 12):
+    """Threads each switching agencies every step, through 2 server connections: a read, a write in
+    a transaction, COPY, and a task as the worker runs it. Returns what went wrong, what each thread
+    created and what each agency then holds (the committed customers are deleted again)."""
+    agencies = [alpha, bravo]
+    failures, created = [], {"alpha": set(), "bravo": set()}
+    lock = threading.Lock()
+
+    def work(n: int):
+        wrapper = client(pgbouncer, engine)
+        try:
+            with using(wrapper):
+                for step in range(rounds):
+                    agency = agencies[(n + step) % 2]
+                    own = f"{agency.slug}.test"
+                    with tenant_context(agency):
+                        got = domains(User.objects.values_list("email", flat=True))
+                        if got != {own}:
+                            failures.append((n, step, agency.slug, "read", got))
+                        with transaction.atomic():
+                            customer = customer_create(actor=None, via=ChangeLog.Via.SYSTEM,
+                                                       name=f"PgBouncer {agency.slug} {n}-{step}")
+                        with lock:
+                            created[agency.slug].add(customer.name)
+                        if not Customer.objects.filter(pk=customer.pk, name=customer.name).exists():
+                            failures.append((n, step, agency.slug, "own write not found"))
+                        with connection.cursor() as cursor, \
+                                cursor.copy("COPY (SELECT email FROM accounts_user) TO STDOUT") as copy:
+                            got = domains(row[0] for row in copy.rows())
+                        if got != {own}:
+                            failures.append((n, step, agency.slug, "copy", got))
+                    got = staff_domains_task.apply(headers={"_schema_name": agency.schema_name}).get()
+                    if got != [own]:
+                        failures.append((n, step, agency.slug, "task", got))
+        except Exception as e:  # noqa: BLE001  (reported by the test)
+            failures.append((n, "raised", repr(e)))
+        finally:
+            wrapper.close()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=120)
+    held = {}
+    cleanup = client(pgbouncer, PooledWrapper)
+    try:
+        with using(cleanup):
+            for agency in agencies:
+                with tenant_context(agency):
+                    mine = Customer.objects.filter(name__startswith="PgBouncer ")
+                    held[agency.slug] = set(mine.values_list("name", flat=True))
+                    mine.delete()
+    finally:
+        cleanup.close()
+    return failures, created, held
+
+
+def test_threads_interleaving_agencies_never_cross_the_fence(pgbouncer, alpha, bravo):
+    failures, created, held = interleave_threads(pgbouncer, PooledWrapper, alpha, bravo)
+    assert not failures, failures[:5]
+    assert len(created["alpha"]) + len(created["bravo"]) == 4 * 12
+    assert held == created  # every customer in the agency that made it, none in the other
+
+
+def test_the_same_threads_with_plain_django_tenants_cross_it(pgbouncer, alpha, bravo):
+    failures, created, held = interleave_threads(pgbouncer, PlainWrapper, alpha, bravo)
+    assert failures or held != created  # reads, writes or tasks landed in the other agency
