@@ -516,7 +516,10 @@ def _tell_admins(agency: Agency, status: str) -> None:
 
 
 def _suspended_by_operator(agency: Agency) -> bool:
-    """An operator's suspension stands until an operator lifts it; billing never overrides it."""
+    """An operator's suspension stands until an operator lifts it; billing never overrides it (nor a
+    scheduled deletion, which only follows an operator's suspension)."""
+    if agency.status == Agency.Status.DELETION_SCHEDULED:
+        return True
     if agency.status != Agency.Status.SUSPENDED:
         return False
     last = (AgencyEvent.objects.unscoped().filter(agency=agency, kind=AgencyEvent.Kind.SUSPENDED)

@@ -71,6 +71,7 @@ class Agency(TenantMixin):
         PAST_DUE = "past_due", _("Past due")
         SUSPENDED = "suspended", _("Suspended")
         CANCELLED = "cancelled", _("Cancelled")
+        DELETION_SCHEDULED = "deletion_scheduled", _("Scheduled for deletion")
 
     class Plan(models.TextChoices):
         STARTER = "starter", _("Starter")
@@ -78,7 +79,7 @@ class Agency(TenantMixin):
         ENTERPRISE = "enterprise", _("Enterprise")
 
     LIVE_STATUSES = (Status.TRIAL, Status.ACTIVE, Status.PAST_DUE)
-    READ_ONLY_STATUSES = (Status.SUSPENDED, Status.CANCELLED)
+    READ_ONLY_STATUSES = (Status.SUSPENDED, Status.CANCELLED, Status.DELETION_SCHEDULED)
 
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=30, unique=True, validators=[validate_slug])
@@ -96,6 +97,8 @@ class Agency(TenantMixin):
     time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
     language = models.CharField(_("default language"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # Set while the agency is scheduled for deletion: the day the purge job drops it (tenants.portability).
+    deletion_due_at = models.DateTimeField(_("to be deleted on"), null=True, blank=True)
 
     auto_create_schema = True
     auto_drop_schema = False  # dropping is an explicit, confirmed operator action
@@ -162,6 +165,11 @@ class AgencyEvent(models.Model):
         SUSPENDED = "suspended", _("Suspended")
         REACTIVATED = "reactivated", _("Reactivated")
         SETTINGS_CHANGED = "settings_changed", _("Settings changed")
+        DELETION_SCHEDULED = "deletion_scheduled", _("Deletion scheduled")
+        DELETION_CANCELLED = "deletion_cancelled", _("Deletion cancelled")
+        EXPORT_REQUESTED = "export_requested", _("Export requested")
+        EXPORT_DOWNLOADED = "export_downloaded", _("Export downloaded")
+        RESTORED = "restored", _("Restored from an export")
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

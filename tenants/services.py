@@ -51,12 +51,15 @@ def agency_onboard(
     language: str = "zh-hans",
     actor: str = "system",
     schema_method: str = "auto",
+    first_admin: bool = True,
 ) -> Onboarded:
     """Create an agency in one step: schema (cloned), domain, first admin with an invitation.
 
     All of it happens in one transaction (PostgreSQL DDL is transactional), so a failure at any
     step leaves no agency row, domain, schema or user behind. ``schema_method`` ("auto", "clone"
-    or "migrate") exists for bench/onboarding.py, which compares the two ways.
+    or "migrate") exists for bench/onboarding.py, which compares the two ways. ``first_admin=False``
+    makes the agency without its first admin (no e-mail needed, no invitation): a restore brings the
+    staff from the archive (tenants.portability).
     """
     from accounts.services import invitation_url, staff_invite
 
@@ -74,7 +77,8 @@ def agency_onboard(
     if plan not in offered_plans():
         errors["plan"] = [_("Choose one of the plans.")]
     try:
-        validate_email(admin_email)
+        if first_admin or admin_email:
+            validate_email(admin_email)
     except ValidationError:
         errors["admin_email"] = [_("Enter a valid e-mail address.")]
     if errors:
@@ -96,10 +100,12 @@ def agency_onboard(
         Domain.objects.create(domain=f"{slug}.{_platform_domain()}", tenant=agency, is_primary=True)
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.ONBOARDED, actor=actor,
                                               note=f"plan={plan} admin={admin_email}")
+        url = ""
         with tenant_context(agency):
-            admin = staff_invite(actor=None, email=admin_email, full_name=admin_name or admin_email.split("@")[0],
+            admin = first_admin and staff_invite(actor=None, email=admin_email, full_name=admin_name or admin_email.split("@")[0],
                                  role=Role.ADMIN, language=language)
-            url = invitation_url(admin)
+            if admin:
+                url = invitation_url(admin)
     connection.set_schema_to_public()
     return Onboarded(agency=agency, admin_email=admin_email, invitation_url=url)
 
@@ -128,6 +134,8 @@ def agency_suspend(*, agency: Agency, actor: str, note: str = "") -> Agency:
 
 
 def agency_reactivate(*, agency: Agency, actor: str, note: str = "") -> Agency:
+    if agency.status == Agency.Status.DELETION_SCHEDULED:
+        raise ValidationError(_("Cancel the scheduled deletion before reactivating the agency."))
     status = Agency.Status.TRIAL if agency.trial_ends_at and agency.trial_ends_at > timezone.now() else Agency.Status.ACTIVE
     return _set_status(agency, status, AgencyEvent.Kind.REACTIVATED, actor, note)
 
@@ -148,22 +156,12 @@ def agency_delete(*, agency: Agency, confirm_slug: str, actor: str) -> None:
         raise ValidationError({"confirm_slug": [_("Type the agency's slug exactly to confirm deletion.")]})
     import logging
 
+    from tenants.portability.services import purge
+
     logging.getLogger("caravan.tenants").info("Agency %s deleted by %s", agency.slug, actor)
-    with schema_context(get_public_schema_name()), transaction.atomic():
-        agency.delete(force_drop=True)
-    _forget_files_and_cache(agency)
-
-
-def _forget_files_and_cache(agency: Agency) -> None:
-    """A later agency given the same slug must not find the deleted one's files or cache entries."""
-    import shutil
-
-    from django.core.cache import cache
-    from django.core.files.storage import default_storage
-
-    with tenant_context(agency):
-        shutil.rmtree(default_storage.path(""), ignore_errors=True)  # MEDIA_ROOT/<schema>/
-        cache.delete_pattern("*")
+    # The same purge as a scheduled deletion: schema, every shared row keyed by the agency (set-based),
+    # files, cache entries and export archives, so a later agency given the same slug finds none of it.
+    purge(agency=agency, actor=actor)
 
 
 def platform_ensure(*, domain: str | None = None) -> Agency:

@@ -35,6 +35,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SHARED_APPS = [
     "django_tenants",
     "tenants",
+    "tenants.portability",  # export, restore and deletion of agencies (docs/portability.md)
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -257,6 +258,12 @@ FEED_MAX_BYTES = env_int("FEED_MAX_BYTES", 512 * 1024 * 1024)  # a bigger messag
 FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 120)  # seconds without data before a pull gives up
 # Where pushed and pulled messages wait for their run; web and worker must share it.
 FEED_SPOOL_DIR = Path(env_str("FEED_SPOOL_DIR", str(BASE_DIR / "var" / "feeds")))
+
+# --- Agency export, restore and deletion (docs/portability.md) -----------------------------------
+# Archives are private: outside MEDIA_ROOT, served only through the fenced download view.
+EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(BASE_DIR / "var" / "exports")))
+EXPORT_RETENTION_HOURS = env_int("EXPORT_RETENTION_HOURS", 48)
+AGENCY_DELETION_GRACE_DAYS = env_int("AGENCY_DELETION_GRACE_DAYS", 30)
 
 # --- Mail -----------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
