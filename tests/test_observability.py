@@ -336,3 +336,33 @@ def test_the_worker_serves_its_task_metrics_on_its_port(settings):
     finally:
         server.shutdown()
     assert 'caravan_celery_tasks_total{outcome="succeeded",task="tests.observe_ok"}' in body
+
+
+# --- Several gunicorn workers -----------------------------------------------------------------------------
+
+def _scrape_http(port: int, host: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Host": host, "Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read().decode()
+    return {tuple(sorted(s.labels.items())): s.value
+            for family in text_string_to_metric_families(body) if family.name == "caravan_http_requests"
+            for s in family.samples if s.name == "caravan_http_requests_total"}
+
+
+def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
+    """Two gunicorn workers with PROMETHEUS_MULTIPROC_DIR: whichever worker answers the scrape, it
+    counts every worker's requests."""
+    from .servers import free_port, gunicorn_server, http_status
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    port = free_port()
+    login = (("method", "GET"), ("route", "login"), ("status", "2xx"))
+    with gunicorn_server(port=port, log_dir=tmp_path, PROMETHEUS_MULTIPROC_DIR=str(directory), METRICS_TOKEN=TOKEN):
+        before = _scrape_http(port, "10.0.0.1").get(login, 0)
+        for _ in range(12):
+            assert http_status(f"http://127.0.0.1:{port}/accounts/login/", f"alpha.localhost:{port}") == 200
+        scrapes = [_scrape_http(port, host).get(login) for host in ("10.0.0.1", "localhost", "alpha.localhost") * 2]
+    assert scrapes == [before + 12] * 6
+    assert len(list(directory.glob("counter_*.db"))) >= 1
