@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy
 
 from caravan.tenancy import agency_writable, require_agency
 from caravan.tenancy.tasks import AgencyTask
+from tenants.jobs import services as agency_jobs
 
 from . import imports
 from .models import ImportJob
@@ -51,4 +52,5 @@ def import_customers(job_id: int) -> dict:
 @shared_task(base=AgencyTask, name="crm.forget_old_import_files")
 def forget_old_import_files() -> int:
     """Nightly: uploaded spreadsheets hold personal data; keep them no longer than needed."""
-    return imports.forget_old_files()
+    with agency_jobs.run("crm.forget_old_import_files"):
+        return imports.forget_old_files()

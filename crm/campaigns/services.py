@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models import Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -28,6 +29,7 @@ from caravan.tenancy import require_agency
 from crm.models import ChangeLog, Customer
 from crm.segments.models import Segment
 from crm.segments.query import customers_matching
+from tenants.jobs import services as agency_jobs
 
 from . import consent, rendering, sending
 from .models import Campaign, Consent, EmailTemplate, Recipient
@@ -168,6 +170,7 @@ def campaign_schedule(*, actor: User | None, campaign: Campaign, at) -> Campaign
     _ready(campaign)
     campaign.status, campaign.scheduled_at = Campaign.Status.SCHEDULED, at
     campaign.save(update_fields=["status", "scheduled_at"])
+    agency_jobs.due("campaigns.tick", at)
     return campaign
 
 
@@ -251,6 +254,8 @@ def campaign_start(*, actor: User | None, campaign: Campaign, now=None, queue: b
         campaign.save(update_fields=["definition", "content", "status", "started_at", "heartbeat_at", "finished_at"])
         if queue and campaign.status == Campaign.Status.SENDING:
             send_campaign.delay(campaign.pk)
+        if campaign.status == Campaign.Status.SENDING:  # resumed by the tick if its sending goes quiet
+            agency_jobs.due("campaigns.tick", now + STALE_AFTER)
     return campaign
 
 
@@ -279,6 +284,15 @@ def campaigns_tick(*, now=None) -> dict:
                 send_campaign.delay(pk)
                 resumed += 1
     return {"started": started, "resumed": resumed}
+
+
+def campaigns_next_due():
+    """When ``campaigns_tick`` next has work: the earliest scheduled start, or when the earliest
+    sending campaign's heartbeat goes stale. None: nothing scheduled or sending."""
+    times = Campaign.objects.aggregate(
+        start=Min("scheduled_at", filter=Q(status=Campaign.Status.SCHEDULED)),
+        beat=Min("heartbeat_at", filter=Q(status=Campaign.Status.SENDING)))
+    return min([t for t in (times["start"], times["beat"] and times["beat"] + STALE_AFTER) if t], default=None)
 
 
 # --- test send ------------------------------------------------------------------------------------

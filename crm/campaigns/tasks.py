@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from caravan.tenancy.tasks import AgencyTask
+from tenants.jobs import services as agency_jobs
 
 from . import sending, services
 
@@ -25,5 +26,8 @@ def send_campaign(campaign_id: int) -> dict:
 
 @shared_task(base=AgencyTask, name="campaigns.tick")
 def tick() -> dict:
-    """Every minute: start the scheduled campaigns that are due, resume stalled sends."""
-    return services.campaigns_tick()
+    """Start the scheduled campaigns that are due, resume stalled sends (queued when due, see tenants.jobs)."""
+    with agency_jobs.run("campaigns.tick") as job:
+        result = services.campaigns_tick()
+        job.next_at = services.campaigns_next_due()
+    return result

@@ -15,7 +15,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection, send_mail
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -31,6 +31,7 @@ from crm.pipeline.services import IllegalTransition, task_create
 from crm.services import contact_add
 from crm.tiers import services as tiers_services
 from crm.trips.models import Traveler, Trip
+from tenants.jobs import services as agency_jobs
 
 from .models import Complaint, Survey
 
@@ -318,6 +319,7 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=customer, trip=trip,
         notes=complaint.description, key=f"complaint:{complaint.pk}")
     tiers_services.complaint_clock_start(complaint=complaint)  # the complaint's service-level clock
+    agency_jobs.due("care.escalate_complaints", complaint.deadline_at)
     return complaint
 
 
@@ -384,6 +386,8 @@ def complaint_set_status(*, actor: User | None, complaint: Complaint, status: st
                 summary += f" {complaint.compensation_amount} {complaint.currency}"
     _timeline(complaint, actor, summary)
     tiers_services.complaint_clock_stop(complaint=complaint, actor=actor)  # in progress / resolved answers it
+    if status in OPEN_STATUSES:  # reopened: escalated if it is (or becomes) overdue
+        agency_jobs.due("care.escalate_complaints", complaint.deadline_at)
     return complaint
 
 
@@ -439,6 +443,17 @@ def complaints_escalate(*, now=None) -> int:
                 owner=manager, due_at=now, kind=Task.Kind.COMPLAINT, customer=complaint.customer, trip=complaint.trip,
                 notes=complaint.description, key=f"escalated:{complaint.pk}")
     return len(claimed)
+
+
+def complaints_next_due():
+    """When ``complaints_escalate`` next has a complaint to escalate (None: no open complaint waiting)."""
+    return Complaint.objects.filter(status__in=OPEN_STATUSES, escalated_at__isnull=True).aggregate(
+        at=Min("deadline_at"))["at"]
+
+
+def after_trip_next_due():
+    """The after-trip run works on trips back before the agency's today: next due at its midnight."""
+    return agency_jobs.next_local(require_agency(), time(0, 0))
 
 
 def _escalation_send(complaint: Complaint, recipients: list[User], agency) -> None:

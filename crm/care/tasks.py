@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from caravan.tenancy.tasks import AgencyTask
+from tenants.jobs import services as agency_jobs
 
 from . import services
 
@@ -10,8 +11,11 @@ RETRY_SECONDS = 300
 
 @shared_task(base=AgencyTask, name="care.after_trip")
 def after_trip() -> dict:
-    """Hourly: after-trip call tasks and surveys for trips that came back, then the survey e-mails."""
-    return services.after_trip_run()
+    """After the agency's midnight: after-trip call tasks and surveys for trips that came back, then the survey e-mails."""
+    with agency_jobs.run("care.after_trip") as job:
+        result = services.after_trip_run()
+        job.next_at = services.after_trip_next_due()
+    return result
 
 
 @shared_task(base=AgencyTask, name="care.send_surveys", bind=True, max_retries=8)
@@ -32,5 +36,8 @@ def send_survey(survey_id: int) -> bool:
 @shared_task(base=AgencyTask, name="care.escalate_complaints", autoretry_for=(OSError,), retry_backoff=True,
              max_retries=5)
 def escalate_complaints() -> int:
-    """Every five minutes: complaints past their deadline go to the managers, once."""
-    return services.complaints_escalate()
+    """Complaints past their deadline go to the managers, once (queued when one is due)."""
+    with agency_jobs.run("care.escalate_complaints") as job:
+        result = services.complaints_escalate()
+        job.next_at = services.complaints_next_due()
+    return result

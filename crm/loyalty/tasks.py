@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from caravan.tenancy.tasks import AgencyTask
+from tenants.jobs import services as agency_jobs
 
 from . import services
 
@@ -12,7 +13,10 @@ RETRY_SECONDS = 300
 def daily_care() -> dict:
     """Hourly check; once a day from the greeting hour (agency time): greetings, holiday suggestions,
     win-back cases, referral qualification. Greeting e-mails not sent yet are retried at every check."""
-    return services.daily_run()
+    with agency_jobs.run("loyalty.greetings") as job:
+        result = services.daily_run()
+        job.next_at = services.daily_next_due()
+    return result
 
 
 @shared_task(base=AgencyTask, name="loyalty.send_greetings", bind=True, max_retries=8)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Min
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from crm import services as crm_services
 from crm.models import ChangeLog, Contact, Customer
 from crm.normalize import email_normal, phone_e164
 from crm.tiers import services as tiers_services
+from tenants.jobs import services as agency_jobs
 
 from .models import AssignmentRule, IntakeSettings, Opportunity, Stage, StageChange, Task, Team
 
@@ -108,6 +110,8 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
         raise ValidationError(errors)
     fields = dict(title=title.strip(), kind=kind, owner=owner, due_at=due_at, remind_at=remind_at, customer=customer,
                   opportunity=opportunity, trip=trip, notes=(notes or "").strip(), created_by=actor)
+    if remind_at:
+        agency_jobs.due("pipeline.send_task_reminders", remind_at)
     if key is None:
         return Task.objects.create(**fields)
     task, _created = Task.objects.get_or_create(key=key, defaults=fields)
@@ -332,6 +336,8 @@ def task_update(*, actor: User, task: Task, **fields) -> Task:
         raise ValidationError({"remind_at": [_("The reminder must come before the due date.")]})
     if "remind_at" in fields or "due_at" in fields:
         task.reminded_at = None
+        if task.remind_at:
+            agency_jobs.due("pipeline.send_task_reminders", task.remind_at)
     task.save()
     return task
 
@@ -413,6 +419,12 @@ def task_reminders_send(*, now=None) -> int:
             raise
         sent += 1
     return sent
+
+
+def task_reminders_next_due():
+    """When ``task_reminders_send`` next has a reminder to send (None: no reminder waiting)."""
+    return Task.objects.filter(done_at__isnull=True, reminded_at__isnull=True, remind_at__isnull=False,
+                               owner__isnull=False, owner__is_active=True).aggregate(at=Min("remind_at"))["at"]
 
 
 # --- teams and assignment rules ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Max, Value
+from django.db.models import Case, DateTimeField, DurationField, ExpressionWrapper, F, Max, Min, Value, When
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -30,6 +30,7 @@ from crm.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.trips.models import ItineraryItem, Trip
 from crm.value.models import CustomerValue
+from tenants.jobs import services as agency_jobs
 
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
 
@@ -379,6 +380,11 @@ def assignment_due(*, now: datetime | None = None) -> bool:
         return last is None or timezone.localdate(last) < local.date()
 
 
+def assignment_next_due():
+    """The nightly assignment is next due at the quiet hour of the agency's clock."""
+    return agency_jobs.next_local(require_agency(), time(QUIET_HOUR, 0))
+
+
 def assignment_nightly(*, now: datetime | None = None) -> dict | None:
     """The hourly check behind the nightly job: when it is due, assign the tiers, then give account
     managers the proactive-outreach tasks the (new) tiers ask for."""
@@ -558,6 +564,8 @@ def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime
         "kind": kind, "customer": customer, "tier": tier, "tier_name": tier.name, "target_hours": hours,
         "started_at": started_at, "due_at": started_at + timedelta(hours=hours), "owner": owner,
         "opportunity": opportunity, "complaint": complaint, "contact": contact})
+    if _created:  # checked from its near-breach mark (75% of the target)
+        agency_jobs.due("tiers.check_clocks", started_at + (clock.due_at - started_at) * NEAR_SHARE)
     return clock
 
 
@@ -666,6 +674,13 @@ def clocks_check(*, now: datetime | None = None) -> dict:
             ServiceClock.objects.filter(pk__in=breached, breached_notified_at=now).update(breached_notified_at=None)
             raise
     return {"near": len(near), "breached": len(breached)}
+
+
+def clocks_next_due():
+    """When ``clocks_check`` next has a clock to notify: the earliest near-breach mark not yet
+    notified, or breach (due time) not yet notified, of a running clock (None: no clock running)."""
+    return ServiceClock.objects.filter(responded_at__isnull=True, breached_notified_at__isnull=True).aggregate(
+        at=Min(Case(When(near_notified_at__isnull=True, then=near_mark()), default=F("due_at"))))["at"]
 
 
 def _local_text(moment: datetime, agency) -> str:

@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from caravan.tenancy.tasks import AgencyTask
+from tenants.jobs import services as agency_jobs
 
 from . import services
 
@@ -9,7 +10,10 @@ from . import services
 @shared_task(base=AgencyTask, name="tiers.assign_nightly")
 def assign_nightly() -> dict | None:
     """Hourly check: from 02:00 in the agency's time zone, once a day, assign every customer its tier."""
-    return services.assignment_nightly()
+    with agency_jobs.run("tiers.assign_nightly") as job:
+        result = services.assignment_nightly()
+        job.next_at = services.assignment_next_due()
+    return result
 
 
 @shared_task(base=AgencyTask, name="tiers.assign_now")
@@ -20,5 +24,8 @@ def assign_tiers_now() -> dict:
 
 @shared_task(base=AgencyTask, name="tiers.check_clocks", autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def check_clocks() -> dict:
-    """Every five minutes: near-breaches and breaches of first-response targets, notified once."""
-    return services.clocks_check()
+    """Near-breaches and breaches of first-response targets, notified once (queued when one is due)."""
+    with agency_jobs.run("tiers.check_clocks") as job:
+        result = services.clocks_check()
+        job.next_at = services.clocks_next_due()
+    return result

@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from caravan.tenancy.tasks import AgencyTask
+from tenants.jobs import services as agency_jobs
 
 from . import services
 
@@ -9,4 +10,5 @@ from . import services
 @shared_task(base=AgencyTask, name="value.compute")
 def compute() -> dict:
     """Nightly: every customer's RFM scores and lifetime value, and the agency's model fit."""
-    return services.value_run()
+    with agency_jobs.run("value.compute"):
+        return services.value_run()

@@ -1,14 +1,16 @@
 """The daily care job: checked hourly, it does the day's work once, from the agency's greeting hour
 (08:00 in its own time zone by default). Every step is idempotent, so a run that fails half-way is
 simply done again at the next check; e-mails that could not be sent are queued again at every check."""
-from datetime import datetime
+from datetime import datetime, time
 
+from django.db.models import Min
 from django.utils import timezone
 
 from caravan.tenancy import require_agency
+from tenants.jobs import services as agency_jobs
 
 from ..models import LoyaltySettings
-from .greetings import greetings_make, greetings_queue
+from .greetings import STUCK_AFTER, greetings_make, greetings_queue, pending_greetings
 from .referrals import referrals_qualify
 from .suggestions import suggestions_make
 from .winback import win_back_identify, won_back_sweep
@@ -43,3 +45,12 @@ def daily_run(*, now: datetime | None = None, force: bool = False) -> dict:
         LoyaltySettings.objects.filter(pk=1).update(last_run_on=today, last_run_at=now)
     counts["queued"] = greetings_queue(made_since=made_since, now=now)
     return counts
+
+
+def daily_next_due(*, now: datetime | None = None) -> datetime:
+    """Next due at the greeting hour on the agency's clock, or sooner when greeting e-mails still
+    unsent must be queued again (an hour after they were made)."""
+    now = now or timezone.now()
+    at = agency_jobs.next_local(require_agency(), time(LoyaltySettings.load().greeting_hour, 0), now=now)
+    oldest = pending_greetings(now=now).aggregate(at=Min("created_at"))["at"]
+    return min(at, max(oldest + STUCK_AFTER, now)) if oldest else at

@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from tenants.jobs import services as agency_jobs
 
 from ..models import LoyaltySettings
 from .common import can_manage_occasions
@@ -40,4 +41,6 @@ def settings_update(*, actor: User, **fields) -> LoyaltySettings:
     if errors:
         raise ValidationError(errors)
     row.save()
+    if "greeting_hour" in fields:  # the daily run's time moved: look again now
+        agency_jobs.due("loyalty.greetings")
     return row

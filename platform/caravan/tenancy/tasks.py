@@ -3,7 +3,8 @@
 - :class:`AgencyTask` captures the active agency when queued, refuses to be queued from the
   public schema, is sent only after the surrounding transaction commits, and checks again in
   the worker that it really runs inside an agency schema.
-- :func:`fan_out` is the platform-side periodic job that queues one agency task per live agency.
+- :func:`fan_out` is the platform-side periodic job that queues an agency task in each live agency
+  where that job has work due (``tenants.jobs``).
 """
 import sentry_sdk
 from celery import shared_task
@@ -41,14 +42,16 @@ class AgencyTask(TenantTask):
 
 @shared_task(name="caravan.fan_out")
 def fan_out(task_name: str, *args, **kwargs) -> int:
-    """Queue ``task_name`` once in every live agency (trial, active, past due). Returns the count."""
+    """Queue ``task_name`` in every live agency (trial, active, past due) where it has work due, as
+    recorded in ``tenants.jobs`` (one claiming statement; an agency with no row yet is due). Each
+    claimed agency gets one task; idle agencies get none. Returns the count."""
     from celery import current_app
 
-    from tenants.models import Agency
+    from tenants.jobs.services import claim_due
 
     task = current_app.tasks[task_name]
     count = 0
-    for agency in Agency.objects.live():
+    for agency in claim_due(task_name):
         with tenant_context(agency):
             task.delay(*args, **kwargs)
         count += 1

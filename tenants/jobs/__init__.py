@@ -1,0 +1,1 @@
+"""When each periodic agency job next has work (public schema). See ``services``."""
