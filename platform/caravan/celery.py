@@ -15,7 +15,9 @@ app = CeleryApp("caravan")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Periodic jobs run on the platform side and fan out to every live agency.
+# Periodic jobs run on the platform side. A ``caravan.fan_out`` entry is how often the job is looked
+# for: it queues the job only in live agencies where it has work due (tenants.jobs: due times per
+# agency and job, pulled earlier by the services that create work, with a safety net per job).
 app.conf.beat_schedule = {
     # Billing: trial and grace-period ends, and a catch-up read of every subscription (public schema).
     "billing-refresh-agencies": {"task": "billing.refresh_agencies", "schedule": crontab(minute=41)},

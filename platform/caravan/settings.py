@@ -54,6 +54,7 @@ SHARED_APPS = [
     "billing",
     "integrations",
     "integrations.credentials",  # also a tenant app: each feed's secrets live in its owner's schema
+    "tenants.jobs",  # label agency_jobs: when each periodic agency job next has work
     "frontend",
 ]
 TENANT_APPS = [
