@@ -366,3 +366,16 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
         scrapes = [_scrape_http(port, host).get(login) for host in ("10.0.0.1", "localhost", "alpha.localhost") * 2]
     assert scrapes == [before + 12] * 6
     assert len(list(directory.glob("counter_*.db"))) >= 1
+
+
+def test_the_grafana_dashboard_reads_only_metrics_we_export(metrics_on):
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).resolve().parents[1] / "infra" / "grafana" / "caravan.json").read_text())
+    assert "datasource" in {v["name"] for v in dashboard["templating"]["list"] if v["type"] == "datasource"}
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert all(t["datasource"]["uid"] == "${datasource}" for p in dashboard["panels"] for t in p.get("targets", []))
+    used = {re.sub(r"_(total|bucket|count|sum)$", "", name) for e in exprs for name in re.findall(r"caravan_\w+", e)}
+    exported = set(families(scrape().content.decode()))
+    assert used and used <= exported, used - exported
