@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
-from infra import entrypoint
-
 ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("CARAVAN_VAR_DIR", ROOT / "var"))
 PYTHON = sys.executable
@@ -163,21 +161,21 @@ def run() -> int:
         env.update(start_localstripe(f"http://{domain}:{port}/billing/stripe/webhook/"))
     ensure_database(env["DATABASE_URL"])
     print("Migrating…", flush=True)
-    subprocess.run(entrypoint.command("migrate", env, PYTHON) + ["--verbosity", "0"], env=env, cwd=ROOT, check=True)
+    subprocess.run([PYTHON, "-m", "infra.entrypoint", "migrate", "--verbosity", "0"], env=env, cwd=ROOT, check=True)
     manage(env, "seed_demo", f"--password={password}")  # a password may begin with "-"
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
 
     from honcho.manager import Manager
 
     manager = Manager()
-    # The same commands as the production image's entry points (infra/entrypoint.py), on the loopback
-    # address and with a short graceful stop for Ctrl-C.
+    # The production image's entry points (infra/entrypoint.py), on the loopback address and with a
+    # short graceful stop for Ctrl-C.
     env.setdefault("BIND", "127.0.0.1")
     env["PORT"] = port
     env.setdefault("WEB_GRACEFUL_TIMEOUT", "5")
     env.setdefault("CELERY_BEAT_SCHEDULE", str(VAR / "celerybeat-schedule"))
     for name in ("web", "worker", "scheduler"):
-        manager.add_process(name, shlex.join(entrypoint.command(name, env, PYTHON)), env=env, cwd=str(ROOT))
+        manager.add_process(name, shlex.join([PYTHON, "-m", "infra.entrypoint", name]), env=env, cwd=str(ROOT))
     domain = env.get("PLATFORM_DOMAIN", "localhost")
     print(f"""
 Caravan is starting. Open:

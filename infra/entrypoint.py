@@ -28,6 +28,8 @@ Variables read here (besides the application's own, docs/configuration.md):
     WORKER_CONCURRENCY (2)        Celery worker processes
     CELERY_BEAT_SCHEDULE          beat's schedule file (default: <temp dir>/caravan-celerybeat-schedule)
     LOG_LEVEL (INFO)              also the Celery worker's and beat's log level
+    PROMETHEUS_MULTIPROC_DIR      web and worker: prometheus_client's multiprocess directory; when
+                                  unset, a new empty one under the temp dir for each start
 """
 import os
 import sys
@@ -112,6 +114,14 @@ def probe(paths: list[str], env: Mapping[str, str] | None = None, timeout: float
     return 0
 
 
+def metrics_directory(name: str, env: dict[str, str]) -> None:
+    """gunicorn's workers and Celery's prefork pool are several processes: their metrics meet in
+    prometheus_client's multiprocess directory, which must be empty when the process kind starts
+    (caravan.metrics). Unless one is given, each start of web or worker gets a fresh one."""
+    if name in ("web", "worker") and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"caravan-prometheus-{name}-")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in SUBCOMMANDS:
         print(__doc__, file=sys.stderr)
@@ -119,6 +129,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "probe":
         return probe(argv[1:])
     env = environment()
+    metrics_directory(argv[0], env)
     argv_out = command(argv[0], env) + argv[1:]
     os.chdir(ROOT)
     os.execve(argv_out[0], argv_out, env)  # does not return

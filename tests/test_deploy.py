@@ -124,13 +124,31 @@ def test_entrypoint_commands():
     assert unknown.returncode == 2 and "infra.entrypoint web" in unknown.stderr
 
 
-def test_make_run_builds_its_processes_from_the_entrypoint():
-    """One definition: devenv (make run) asks entrypoint.command for web, worker, scheduler and migrate."""
+def test_make_run_starts_the_entrypoint():
+    """One definition: devenv (make run) starts web, worker, scheduler and migrate through
+    infra/entrypoint.py, as the image does; no command of its own."""
     source = (INFRA / "devenv.py").read_text()
-    assert 'entrypoint.command("migrate"' in source
+    assert '[PYTHON, "-m", "infra.entrypoint", "migrate"' in source
     assert re.search(r'for name in \("web", "worker", "scheduler"\):\s+manager\.add_process\(name, '
-                     r'shlex\.join\(entrypoint\.command\(name', source)
-    assert "gunicorn" not in source and "celery -A" not in source
+                     r'shlex\.join\(\[PYTHON, "-m", "infra\.entrypoint", name\]\)', source)
+    assert "gunicorn" not in source and "celery -A" not in source and '"migrate_platform"' not in source
+
+
+def test_web_and_worker_get_an_empty_metrics_directory_each_start(tmp_path):
+    first, second = {}, {}
+    entrypoint.metrics_directory("web", first)
+    entrypoint.metrics_directory("web", second)
+    assert first["PROMETHEUS_MULTIPROC_DIR"] != second["PROMETHEUS_MULTIPROC_DIR"]
+    for env in (first, second):
+        directory = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+        assert directory.is_dir() and not any(directory.iterdir())
+        directory.rmdir()
+    given = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    entrypoint.metrics_directory("worker", given)
+    assert given == {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    beat = {}
+    entrypoint.metrics_directory("scheduler", beat)
+    assert beat == {}
 
 
 # --- Dockerfile -----------------------------------------------------------------------------------
@@ -351,6 +369,13 @@ def test_helm_web_probes_and_service():
     service = by_kind(docs, "Service")["prod-caravan-web"]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert service["spec"]["selector"] == by_kind(docs, "Deployment")["prod-caravan-web"]["spec"]["selector"]["matchLabels"]
+
+
+def test_helm_worker_serves_its_metrics_on_a_named_port():
+    worker = containers(render({"worker": {"metricsPort": 9200}}))["worker"]
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["WORKER_METRICS_PORT"] == "9200" and "WORKER_METRICS_PORT" in SETTINGS
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9200}]
 
 
 def test_helm_scheduler_is_one_replica_recreated():
