@@ -125,5 +125,6 @@ def readyz(request):
     failed = any(result.error for result in results)
     response = JsonResponse({"status": "unavailable" if failed else "ok", "checks": body},
                             status=503 if failed else 200)
+    response._has_been_logged = True  # each failed check logged its warning already; no "Service Unavailable" per probe
     add_never_cache_headers(response)
     return response
