@@ -46,6 +46,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 EXTENSIONS = (".csv", ".xlsx")
 MAX_ERRORS = 1000  # kept on the job and shown in reports; the count is always complete
 KEEP_FILES = timedelta(days=7)  # uploaded spreadsheets are deleted this long after the import
+FORGET_BATCH = 1000  # import jobs whose files are deleted per statement
 
 # Target fields a column can be mapped to, in the order the mapping page lists them.
 FIELDS = {
@@ -376,15 +377,15 @@ def forget_old_files(*, now=None) -> int:
                                         finished_at__lt=cutoff).exclude(file="")
     abandoned = ImportJob.objects.filter(status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED],
                                          created_at__lt=cutoff)
-    for job in finished:
-        default_storage.delete(job.file.name)
-        ImportJob.objects.filter(pk=job.pk).update(file="")
-        deleted += 1
-    for job in abandoned:
-        if job.file:
-            default_storage.delete(job.file.name)
-            deleted += 1
-        job.delete()
+    # A batch at a time (bounded memory): the files, then one UPDATE / DELETE for the batch's rows.
+    for jobs, forget in ((finished, lambda rows: rows.update(file="")),
+                         (abandoned, lambda rows: rows._raw_delete(rows.db))):
+        while batch := list(jobs.order_by("pk").values_list("pk", "file")[:FORGET_BATCH]):
+            for _pk, name in batch:
+                if name:
+                    default_storage.delete(name)
+                    deleted += 1
+            forget(ImportJob.objects.filter(pk__in=[pk for pk, _name in batch]))
     return deleted
 
 

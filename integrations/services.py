@@ -28,7 +28,7 @@ from tenants.models import Agency
 from .connectors import CONNECTORS
 from .credentials.models import FeedCredential
 from .ingest import ingest
-from .models import Feed, FeedRun
+from .models import Feed, FeedRun, FlightOffer, HotelRate, QuarantinedRecord
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -118,10 +118,15 @@ def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = N
 
 
 def feed_delete(feed: Feed) -> None:
-    """Remove a feed with its runs, its inventory and its credentials."""
+    """Remove a feed with its runs, its inventory and its credentials, in one transaction. The big
+    tables go as set-based ``DELETE … WHERE feed`` (no row is loaded into memory, however many
+    rates the feed holds), children before parents; then the feed row itself."""
     with transaction.atomic():
         with _owner_schema(feed):
             FeedCredential.objects.filter(feed_id=feed.pk).delete()
+        for rows in (QuarantinedRecord.objects.filter(run__feed_id=feed.pk), HotelRate.objects.filter(feed_id=feed.pk),
+                     FlightOffer.objects.filter(feed_id=feed.pk), FeedRun.objects.filter(feed_id=feed.pk)):
+            rows._raw_delete(rows.db)
         feed.delete()
 
 
