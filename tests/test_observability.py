@@ -117,7 +117,7 @@ def test_readyz_is_503_when_the_template_misses_a_migration():
     assert Client(HTTP_HOST="localhost").get("/readyz").status_code == 200
 
 
-def test_migrations_answer_is_kept_for_a_while(django_assert_num_queries):
+def test_migrations_answer_is_kept_for_a_while():
     health.reset_migrations_check()
     health.MigrationsApplied().run()
     kept = health.MigrationsApplied._cached

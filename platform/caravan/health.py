@@ -97,7 +97,7 @@ async def _run(checks):
     return await asyncio.gather(*(check.get_result() for check in checks))
 
 
-def _probe(request):
+def _refuse_unsafe(request):
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     return None
@@ -105,14 +105,14 @@ def _probe(request):
 
 def healthz(request):
     """200 while the process can answer at all; touches nothing else."""
-    response = _probe(request) or JsonResponse({"status": "ok"})
+    response = _refuse_unsafe(request) or JsonResponse({"status": "ok"})
     add_never_cache_headers(response)
     return response
 
 
 def readyz(request):
     """200 with every check ``ok``, else 503; ``{"status", "checks": {name: {"status", "seconds", "error"?}}}``."""
-    refused = _probe(request)
+    refused = _refuse_unsafe(request)
     if refused:
         return refused
     checks = readiness_checks()

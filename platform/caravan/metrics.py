@@ -38,6 +38,7 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
                                generate_latest)
+from django_tenants.utils import get_public_schema_name
 from prometheus_client.core import GaugeMetricFamily
 
 from . import health
@@ -137,7 +138,7 @@ def agency_label(slug: str) -> str:
 
 # --- HTTP --------------------------------------------------------------------------------------------
 
-def route_label(request, response) -> str:
+def route_label(request) -> str:
     """The URL pattern that answered (its name, else its pattern); never the path itself."""
     match = getattr(request, "resolver_match", None)
     if match is not None:
@@ -155,15 +156,13 @@ def status_class(status: int) -> str:
 
 def _tenant_slug(request) -> str | None:
     tenant = getattr(request, "tenant", None)
-    from django_tenants.utils import get_public_schema_name
-
     if tenant is None or tenant.schema_name == get_public_schema_name():
         return None
     return tenant.slug
 
 
 def observe_request(request, response, seconds: float) -> str:
-    route = route_label(request, response)
+    route = route_label(request)
     method = request.method if request.method in METHODS else OTHER
     status = status_class(response.status_code)
     HTTP_REQUESTS.labels(route, method, status).inc()
@@ -386,5 +385,3 @@ def _serve_worker_metrics(sender=None, **kwargs):
     logger.info("Worker metrics on port %s", port)
     return server
 
-
-__all__ = ["ObservabilityMiddleware", "AgencyLabels", "agency_label", "metrics_view", "exposition"]
