@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test venv browser messages bench clean-var
+.PHONY: run test venv browser pgbouncer messages bench clean-var
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,7 +24,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	  || echo "Chromium not installed (apt-get install chromium): browser tests will be skipped."; }
 
-test: venv browser
+# The PgBouncer tests (tests/test_pgbouncer.py, and test_isolation.py run a second time through it)
+# start Debian's pgbouncer; install it when missing and we may (root, apt).
+pgbouncer:
+	@test -x /usr/sbin/pgbouncer || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null) \
+	  || echo "PgBouncer not installed (apt-get install pgbouncer): its tests will be skipped."; }
+
+test: venv browser pgbouncer
 	$(BIN)/python -m infra.devenv test $(ARGS)
 
 # Extracting and compiling strings needs settings, not secrets or servers.

@@ -194,7 +194,16 @@ def test(pytest_args: list[str]) -> int:
     env["FAST_PASSWORD_HASHING"] = "1"
     env["STATICFILES_MANIFEST"] = "0"
     env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
-    return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
+    status = subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
+    if pytest_args or not Path("/usr/sbin/pgbouncer").exists():
+        return status
+    # The whole suite ran: the isolation tests once more, every connection through PgBouncer in
+    # transaction-pooling mode with the caravan.db backend (tests/conftest.py, _through_pgbouncer).
+    print("\nThe isolation tests again, through PgBouncer (transaction pooling)…", flush=True)
+    pooled = {**env, "DATABASE_POOLING": "transaction", "CARAVAN_TEST_PGBOUNCER": "1"}
+    again = subprocess.call([PYTHON, "-m", "pytest", "tests/test_isolation.py", "tests/test_pgbouncer.py"],
+                            env=pooled, cwd=ROOT)
+    return status or again
 
 
 def bench(names: list[str]) -> int:

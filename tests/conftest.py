@@ -5,6 +5,7 @@ nothing of it is reachable. ``alpha`` and ``bravo`` are live; ``charlie`` is sus
 All of it is committed in the test database once per session; each test then runs inside a
 transaction that is rolled back, and the connection is put back on the public schema.
 """
+import os
 import socket
 import threading
 
@@ -25,6 +26,7 @@ from tenants.services import agency_onboard, agency_suspend
 
 # localstripe for the whole session, wherever a test (or the app server) needs Stripe.
 from .servers import stripe_server, stripe_settings  # noqa: E402,F401  (fixtures)
+from .servers import pgbouncer  # noqa: E402,F401  (fixture; PgBouncer in transaction mode)
 
 AGENCIES = {"alpha": "Alpha Travel 阿尔法旅行", "bravo": "Bravo Tours 布拉沃旅游", "charlie": "Charlie Trips"}
 OPERATOR = "operator@platform.test"
@@ -56,6 +58,28 @@ def django_db_setup(django_db_setup, django_db_blocker):
             if slug == "charlie":
                 agency_suspend(agency=agency, actor="conftest")
         connection.set_schema_to_public()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _through_pgbouncer(request):
+    """``CARAVAN_TEST_PGBOUNCER=1`` (with ``DATABASE_POOLING=transaction``; ``make test`` runs
+    test_isolation.py so a second time): the test database is set up directly, then every
+    connection, the tests' own included, goes through a real PgBouncer in transaction mode."""
+    if not os.environ.get("CARAVAN_TEST_PGBOUNCER"):
+        yield None
+        return
+    from django.conf import settings
+
+    if settings.DATABASE_POOLING != "transaction":
+        pytest.fail("CARAVAN_TEST_PGBOUNCER needs DATABASE_POOLING=transaction (the caravan.db backend).")
+    request.getfixturevalue("django_db_setup")
+    bouncer = request.getfixturevalue("pgbouncer")
+    direct = {key: connection.settings_dict[key] for key in ("HOST", "PORT")}
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(bouncer.port))
+    yield bouncer
+    connection.close()
+    connection.settings_dict.update(direct)  # the test database is dropped directly, not through PgBouncer
 
 
 @pytest.fixture(autouse=True)

@@ -289,6 +289,7 @@ listen_port = {port}
 unix_socket_dir =
 auth_type = trust
 auth_file = {users}
+admin_users = {user}
 pool_mode = transaction
 default_pool_size = {pool_size}
 min_pool_size = 0

@@ -9,6 +9,7 @@ read, write, COPY and task in its own agency.
 Each client here is a connection of its own (``connections["default"]`` replaced in its thread),
 in autocommit through PgBouncer, so what it writes is committed: the tests delete it again.
 """
+import os
 import threading
 from contextlib import contextmanager
 
@@ -24,9 +25,13 @@ from caravan.db.base import DatabaseWrapper as PooledWrapper
 from caravan.tenancy.tasks import AgencyTask
 from crm.models import ChangeLog, Customer
 from crm.services import customer_create
-from tests.servers import pgbouncer  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+# With CARAVAN_TEST_PGBOUNCER=1 the test's own transaction holds one of the pool's two server
+# connections; these tests need both (the isolation tests are what that run is for).
+through_pgbouncer_already = pytest.mark.skipif(bool(os.environ.get("CARAVAN_TEST_PGBOUNCER")),
+                                               reason="needs the whole pool; run without CARAVAN_TEST_PGBOUNCER")
 
 
 def client(pgbouncer, engine):
@@ -73,15 +78,18 @@ def interleave(pgbouncer, engine, alpha, bravo, rounds: int = 5) -> list[set[str
     return seen
 
 
+@through_pgbouncer_already
 def test_plain_django_tenants_reads_another_agency_behind_transaction_pooling(pgbouncer, alpha, bravo):
     seen = interleave(pgbouncer, PlainWrapper, alpha, bravo)
     assert {"bravo.test"} in seen, seen  # the leak this backend exists to prevent
 
 
+@through_pgbouncer_already
 def test_pooled_backend_keeps_each_client_in_its_agency(pgbouncer, alpha, bravo):
     assert interleave(pgbouncer, PooledWrapper, alpha, bravo) == [{"alpha.test"}] * 5
 
 
+@through_pgbouncer_already
 def test_pooled_backend_leaves_no_search_path_on_server_connections(pgbouncer, alpha):
     def server_paths(set_to: str | None = None) -> list[str]:
         """The session search_path of each of the pool's two server connections (both held at once)."""
@@ -113,6 +121,7 @@ def test_pooled_backend_leaves_no_search_path_on_server_connections(pgbouncer, a
     assert server_paths() == ["pg_catalog"] * 2  # SET LOCAL ended with each transaction
 
 
+@through_pgbouncer_already
 def test_switching_agency_inside_a_transaction_and_after_a_savepoint_rollback(pgbouncer, alpha, bravo):
     a = client(pgbouncer, PooledWrapper)
     try:
@@ -133,6 +142,7 @@ def test_switching_agency_inside_a_transaction_and_after_a_savepoint_rollback(pg
         a.close()
 
 
+@through_pgbouncer_already
 def test_copy_carries_the_search_path_in_autocommit_and_in_a_transaction(pgbouncer, alpha, bravo):
     a, b = client(pgbouncer, PooledWrapper), client(pgbouncer, PooledWrapper)
     a.set_tenant(alpha)
@@ -219,6 +229,7 @@ def interleave_threads(pgbouncer, engine, alpha, bravo, threads: int = 4, rounds
     return failures, created, held
 
 
+@through_pgbouncer_already
 def test_threads_interleaving_agencies_never_cross_the_fence(pgbouncer, alpha, bravo):
     failures, created, held = interleave_threads(pgbouncer, PooledWrapper, alpha, bravo)
     assert not failures, failures[:5]
@@ -226,6 +237,22 @@ def test_threads_interleaving_agencies_never_cross_the_fence(pgbouncer, alpha, b
     assert held == created  # every customer in the agency that made it, none in the other
 
 
+@through_pgbouncer_already
 def test_the_same_threads_with_plain_django_tenants_cross_it(pgbouncer, alpha, bravo):
     failures, created, held = interleave_threads(pgbouncer, PlainWrapper, alpha, bravo)
     assert failures or held != created  # reads, writes or tasks landed in the other agency
+
+
+def test_the_isolation_run_really_goes_through_pgbouncer(_through_pgbouncer):
+    if _through_pgbouncer is None:
+        pytest.skip("only in the CARAVAN_TEST_PGBOUNCER=1 run")
+    assert type(connections["default"]) is PooledWrapper
+    assert connection.settings_dict["PORT"] == str(_through_pgbouncer.port)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    with psycopg.connect(host="127.0.0.1", port=_through_pgbouncer.port, dbname="pgbouncer", autocommit=True,
+                         user=connection.settings_dict["USER"] or "postgres", cursor_factory=psycopg.ClientCursor) as admin:
+        cursor = admin.execute("SHOW CLIENTS")
+        columns = [c.name for c in cursor.description]
+        databases = [dict(zip(columns, row))["database"] for row in cursor.fetchall()]
+    assert connection.settings_dict["NAME"] in databases  # this very test's connection is PgBouncer's client
