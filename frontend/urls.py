@@ -2,7 +2,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import account, billing, dashboard, language, search, staff
+from .views import account, billing, dashboard, export, language, search, staff
 
 urlpatterns = [
     path("", include("frontend.urls_customers")),
@@ -26,6 +26,9 @@ urlpatterns = [
     path("staff/<int:pk>/", staff.StaffEditView.as_view(), name="staff_edit"),
     path("settings/", account.AgencySettingsView.as_view(), name="agency_settings"),
     path("settings/billing/", billing.BillingView.as_view(), name="billing"),
+    path("settings/export/", export.ExportView.as_view(), name="agency_export"),
+    path("settings/export/<uuid:pk>/", export.ExportDetailView.as_view(), name="agency_export_detail"),
+    path("settings/export/<uuid:pk>/download/", export.ExportDownloadView.as_view(), name="agency_export_download"),
     path("profile/", account.ProfileView.as_view(), name="profile"),
     path("accounts/invitation/<uidb64>/<token>/", account.InvitationAcceptView.as_view(), name="invitation_accept"),
 ]

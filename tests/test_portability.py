@@ -155,3 +155,181 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots):
         assert crm.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="New one").pk > newest
     connection.set_schema_to_public()
     agency_delete(agency=Agency.objects.get(slug="kilo"), confirm_slug="kilo", actor="test")
+
+
+@pytest.fixture
+def alpha_export(roots, alpha):
+    return _export(alpha, actor="admin@alpha.test")
+
+
+def test_export_pages_and_downloads_are_fenced(alpha_export, alpha, bravo, page_client, operator_client):
+    pk = alpha_export.pk
+    admin = page_client("alpha", "admin")
+    assert admin.get("/settings/export/").status_code == 200
+    detail = admin.get(f"/settings/export/{pk}/")
+    assert detail.status_code == 200 and b"Download the archive" in detail.content
+    download = admin.get(f"/settings/export/{pk}/download/")
+    assert download.status_code == 200 and download["Content-Type"] == "application/zip"
+    assert zipfile.ZipFile(__import__("io").BytesIO(b"".join(download.streaming_content))).read("manifest.json")
+    with schema_context("public"):
+        logged = AgencyEvent.objects.unscoped().filter(agency=alpha, kind=AgencyEvent.Kind.EXPORT_DOWNLOADED)
+        assert list(logged.values_list("actor", flat=True)) == ["admin@alpha.test"]
+    for role in ("sales", "manager", "finance"):
+        client = page_client("alpha", role)
+        assert client.get("/settings/export/").status_code == 403
+        assert client.get(f"/settings/export/{pk}/download/").status_code == 403
+        assert client.post("/settings/export/").status_code == 403
+    other = page_client("bravo", "admin")
+    assert other.get(f"/settings/export/{pk}/").status_code == 404
+    assert other.get(f"/settings/export/{pk}/download/").status_code == 404
+    stolen = page_client("alpha", "admin", on="bravo.localhost")  # alpha's session on bravo's host: signed out
+    assert stolen.get(f"/settings/export/{pk}/download/").status_code == 302
+    assert page_client(None).get(f"/settings/export/{pk}/download/").status_code == 404  # platform domain
+    assert operator_client.get(f"/agencies/alpha/exports/{pk}/download/").status_code == 200
+    assert operator_client.get(f"/agencies/bravo/exports/{pk}/download/").status_code == 404
+    api = operator_client.get(f"/api/operator/agencies/alpha/exports/{pk}/download/")
+    assert api.status_code == 200
+    with schema_context("public"):
+        assert logged.count() == 3
+    staff_on_platform = page_client("alpha", "admin", on="localhost")  # staff session means nothing there
+    assert staff_on_platform.get(f"/agencies/alpha/exports/{pk}/download/").status_code == 302
+
+
+def test_an_admin_starts_an_export_and_sees_its_progress(roots, alpha, page_client):
+    admin = page_client("alpha", "admin")
+    response = admin.post("/settings/export/")
+    export = AgencyExport.objects.unscoped().get(agency=alpha)
+    assert response.status_code == 302 and response["Location"] == f"/settings/export/{export.pk}/"
+    fragment = admin.get(f"/settings/export/{export.pk}/", HTTP_HX_REQUEST="true")
+    assert b'hx-trigger="every 1s"' in fragment.content and b"0 of 0 tables" in fragment.content
+    assert admin.post("/settings/export/").status_code == 302  # refused: one at a time
+    assert AgencyExport.objects.unscoped().filter(agency=alpha).count() == 1
+    services.export_run(export.pk)
+    assert b"The export is ready" in admin.get(f"/settings/export/{export.pk}/", HTTP_HX_REQUEST="true").content
+
+
+def test_a_suspended_agencys_admin_can_still_export(roots, charlie, page_client):
+    response = page_client("charlie", "admin").post("/settings/export/")
+    assert response.status_code == 302
+    assert AgencyExport.objects.unscoped().filter(agency=charlie).exists()
+
+
+def test_the_manifest_checksums_hold_and_a_tampered_archive_is_refused(alpha_export, roots):
+    path = services.export_path(alpha_export)
+    archive = services.open_archive(path)
+    manifest = archive.manifest
+    assert manifest["agency"]["slug"] == "alpha" and manifest["schema"] == "alpha"
+    assert {"crm", "trips", "tenants"} <= set(manifest["migrations"]["schema"])
+    customers = next(t for t in manifest["tables"] if t["table"] == "crm_customer")
+    assert customers["scope"] == "schema" and customers["columns"][0] == "id"
+    assert "Caravan agency export" in archive.zip.read("README.txt").decode()
+
+    tampered = roots / "tampered.zip"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(tampered, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "schema/accounts_user.csv":
+                data = data.replace(b"alpha.test", b"evil.test")
+            target.writestr(item, data)
+    with pytest.raises(ValidationError, match="checksum of schema/accounts_user.csv does not match"):
+        services.restore_archive(tampered, slug="lima", actor="test")
+    assert not Agency.objects.filter(slug="lima").exists() and not schema_exists("lima")
+
+
+def test_an_archive_from_another_migration_state_is_refused_clearly(alpha_export, roots):
+    path = services.export_path(alpha_export)
+    other = roots / "future.zip"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(other, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["migrations"]["schema"]["crm"].append("9999_from_the_future")
+                data = json.dumps(manifest).encode()
+            target.writestr(item, data)
+    with pytest.raises(ValidationError, match="another migration state.*crm: archive has 9999_from_the_future"):
+        services.restore_archive(other, slug="lima", actor="test")
+    assert not Agency.objects.filter(slug="lima").exists() and not schema_exists("lima")
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="another migration state"):
+        call_command("restore_agency", str(other), "--slug", "lima")
+
+
+def test_a_restore_under_a_new_slug_beside_the_original(alpha_export, alpha, roots):
+    from crm.models import TravelDocument
+
+    restored = services.restore_archive(services.export_path(alpha_export), slug="lima", actor="op@test",
+                                        name="Lima copy")
+    assert restored.name == "Lima copy" and restored.get_primary_domain().domain == "lima.localhost"
+    assert _schema_rows("lima")["crm_customer"] == _schema_rows("alpha")["crm_customer"]
+    with tenant_context(restored):
+        assert User.objects.filter(email="admin@alpha.test").exists()
+        for document in TravelDocument.objects.all():  # lookup hashes re-keyed for the new schema
+            from crm import crypto
+
+            assert document.tail_hash == crypto.lookup_hash("tail:" + crypto.decrypt(document.number_encrypted)[-4:])
+    connection.set_schema_to_public()
+    agency_delete(agency=restored, confirm_slug="lima", actor="test")
+
+
+def test_expired_archives_are_deleted(alpha_export):
+    path = services.export_path(alpha_export)
+    assert services.expire_exports() == 0 and path.exists()
+    assert services.expire_exports(now=timezone.now() + timezone.timedelta(hours=49)) == 1
+    alpha_export.refresh_from_db()
+    assert not path.exists() and alpha_export.status == JobStatus.EXPIRED and not alpha_export.downloadable
+
+
+def _public_rows_keyed_by(agency_id: int) -> dict[str, int]:
+    """Every public table with a foreign key to tenants_agency: rows still naming the agency."""
+    counts = {}
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT c.relname, a.attname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+            WHERE k.contype = 'f' AND n.nspname = 'public' AND k.confrelid = 'public.tenants_agency'::regclass""")
+        for table, column in cursor.fetchall():
+            cursor.execute(f'SELECT count(*) FROM public."{table}" WHERE "{column}" = %s', [agency_id])
+            counts[table] = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM tenants_agency WHERE id = %s", [agency_id])
+        counts["tenants_agency"] = cursor.fetchone()[0]
+    return counts
+
+
+def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client):
+    from integrations.models import Feed, FeedRun, Supplier
+
+    agency = agency_onboard(name="Mike", slug="mike", plan="professional", admin_email="first@mike.test").agency
+    _seed(agency)
+    supplier = Supplier.objects.create(code="mike-hotels", name="Hotels", kind="hotel")
+    feed = Feed.objects.create(supplier=supplier, name="Own rates", connector="ota_hotel", agency=agency)
+    FeedRun.objects.create(feed=feed, trigger="manual")
+    export = _export(agency)
+    with pytest.raises(ValidationError, match="Suspend the agency"):
+        services.deletion_schedule(agency=agency, actor="op@test")
+    response = operator_client.post("/api/operator/agencies/mike/schedule-deletion/", {}, format="json")
+    assert response.status_code == 400
+    agency_suspend(agency=agency, actor="op@test")
+    agency = services.deletion_schedule(agency=agency, actor="op@test", note="asked by the owner")
+    assert agency.status == Agency.Status.DELETION_SCHEDULED and agency.is_read_only
+    assert services.deletion_notice(agency) == 2  # every active admin
+    assert {m["To"] for m in mailbox} == {"first@mike.test", "admin@mike.test"}
+    assert all("http://mike.localhost:8000/settings/export/" in m.get_payload() for m in mailbox)
+    services.deletion_cancel(agency=agency, actor="op@test")
+    agency.refresh_from_db()
+    assert agency.status == Agency.Status.SUSPENDED and agency.deletion_due_at is None
+    response = operator_client.post("/api/operator/agencies/mike/schedule-deletion/", {}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "deletion_scheduled"
+
+    assert services.purge_due() == []  # not due yet
+    assert any(_public_rows_keyed_by(agency.pk).values())
+    later = timezone.now() + timezone.timedelta(days=31)
+    assert services.purge_due(now=later) == ["mike"]
+    assert not schema_exists("mike") and not any(_public_rows_keyed_by(agency.pk).values())
+    assert not FeedRun.objects.filter(feed_id=feed.pk).exists()
+    assert not AgencyExport.objects.unscoped().filter(pk=export.pk).exists()
+    assert not services.export_path(export).exists() and not (roots / "media" / "mike").exists()
+    assert not list((roots / "exports").glob("mike-*"))
+    assert not cache.keys("mike:*")

@@ -38,12 +38,14 @@ class Cap(models.TextChoices):
     CAMPAIGNS_MANAGE = "campaigns.manage", _("Build segments and send campaigns")
     POLICIES_MANAGE = "policies.manage", _("Write corporate travel policies and service tiers")
     BILLING_MANAGE = "billing.manage", _("Manage the agency's subscription")
+    DATA_EXPORT = "data.export", _("Export all of the agency's data")
 
 
 _ALL = set(Cap)
 ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(_ALL),
-    Role.MANAGER: frozenset(_ALL - {Cap.STAFF_MANAGE, Cap.SETTINGS_MANAGE, Cap.BILLING_MANAGE, Cap.PAYMENTS_RECORD}),
+    Role.MANAGER: frozenset(_ALL - {Cap.STAFF_MANAGE, Cap.SETTINGS_MANAGE, Cap.BILLING_MANAGE, Cap.PAYMENTS_RECORD,
+                                    Cap.DATA_EXPORT}),
     Role.SALES: frozenset({
         Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.DOCUMENTS_VIEW, Cap.DOCUMENTS_REVEAL,
         Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW, Cap.VALUE_VIEW,

@@ -1,4 +1,8 @@
-"""Operator API on the platform domain: list, onboard, suspend, reactivate and delete agencies."""
+"""Operator API on the platform domain: list, onboard, suspend, reactivate and delete agencies; export them
+and schedule their deletion."""
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -7,6 +11,8 @@ from rest_framework.response import Response
 from caravan.api.views import OperatorViewSet
 from tenants import services
 from tenants.models import Agency
+from tenants.portability import services as portability
+from tenants.portability.models import AgencyExport
 
 
 class AgencyOutput(serializers.ModelSerializer):
@@ -14,7 +20,7 @@ class AgencyOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Agency
-        fields = ["id", "slug", "name", "status", "plan", "trial_ends_at", "created_at", "domain",
+        fields = ["id", "slug", "name", "status", "plan", "trial_ends_at", "deletion_due_at", "created_at", "domain",
                   "default_region", "currency", "time_zone", "language"]
 
     def get_domain(self, agency) -> str:
@@ -44,7 +50,69 @@ class DeleteInput(serializers.Serializer):
     confirm_slug = serializers.CharField()
 
 
-class OperatorAgencyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorViewSet):
+class ExportOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    tables_done = serializers.IntegerField()
+    tables_total = serializers.IntegerField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    download_url = serializers.SerializerMethodField()
+
+    def get_download_url(self, export) -> str | None:
+        if not export.downloadable:
+            return None
+        return self.context["request"].build_absolute_uri(
+            f"/api/operator/agencies/{export.agency.slug}/exports/{export.pk}/download/")
+
+
+class AgencyPortabilityActions:
+    """Exports and scheduled deletion on the operator API (tenants.portability does the work)."""
+
+    @extend_schema(request=None, responses={200: ExportOutput(many=True), 202: ExportOutput})
+    @action(detail=True, methods=["get", "post"])
+    def exports(self, request, slug=None):
+        """GET: the agency's exports; POST: start a new one (202, made in the background)."""
+        agency = self.get_object()
+        if request.method == "POST":
+            export = portability.export_request(agency=agency, actor=request.user.email, by_operator=True)
+            return Response(ExportOutput(export, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        rows = AgencyExport.objects.unscoped().filter(agency=agency).select_related("agency")[:20]
+        return Response(ExportOutput(rows, many=True, context={"request": request}).data)
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"], url_path=r"exports/(?P<export_id>[0-9a-f-]{36})/download")
+    def export_download(self, request, slug=None, export_id=None):
+        agency = self.get_object()
+        export = get_object_or_404(AgencyExport.objects.unscoped(), pk=export_id, agency=agency)
+        try:
+            path = portability.export_download(export=export, actor=request.user.email)
+        except ValidationError:  # not ready, or expired
+            raise Http404 from None
+        return FileResponse(open(path, "rb"), as_attachment=True, content_type="application/zip",
+                            filename=f"caravan-{agency.slug}-{export.created_at:%Y%m%d-%H%M}.zip")
+
+    @extend_schema(request=NoteInput, responses=AgencyOutput)
+    @action(detail=True, methods=["post"], url_path="schedule-deletion")
+    def schedule_deletion(self, request, slug=None):
+        data = NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        agency = portability.deletion_schedule(agency=self.get_object(), actor=request.user.email, **data.validated_data)
+        return Response(AgencyOutput(agency).data)
+
+    @extend_schema(request=NoteInput, responses=AgencyOutput)
+    @action(detail=True, methods=["post"], url_path="cancel-deletion")
+    def cancel_deletion(self, request, slug=None):
+        data = NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        agency = portability.deletion_cancel(agency=self.get_object(), actor=request.user.email, **data.validated_data)
+        return Response(AgencyOutput(agency).data)
+
+
+class OperatorAgencyViewSet(AgencyPortabilityActions, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                            OperatorViewSet):
     serializer_class = AgencyOutput
     lookup_field = "slug"
     filterset_fields = ["status", "plan"]
@@ -83,3 +151,4 @@ class OperatorAgencyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
         data.is_valid(raise_exception=True)
         services.agency_delete(agency=self.get_object(), actor=request.user.email, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
+

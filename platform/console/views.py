@@ -1,6 +1,8 @@
 """Operator console pages on the platform domain (thin: forms in, services do the work)."""
 import stripe
 from django import forms
+from django.conf import settings
+from django.http import FileResponse, Http404
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import ValidationError
@@ -15,6 +17,8 @@ from billing.models import Plan
 from caravan.forms import apply_errors
 from tenants import services
 from tenants.models import Agency, AgencyEvent
+from tenants.portability import services as portability
+from tenants.portability.models import AgencyExport, AgencyRestore
 
 
 class OperatorRequired(UserPassesTestMixin):
@@ -79,9 +83,10 @@ class AgencyDetailView(OperatorRequired, View):
             credits = billing.credits_pending(agency)
         except (ValidationError, stripe.StripeError):  # billing not configured, or Stripe unreachable
             credits = None
+        exports = [(e, portability.progress(e)) for e in AgencyExport.objects.unscoped().filter(agency=agency)[:5]]
         return render(request, "console/agency_detail.html", {
             "subject": agency, "events": events, "account": account, "mrr": billing.monthly_revenue(account),
-            "credits": credits})
+            "credits": credits, "exports": exports, "grace_days": settings.AGENCY_DELETION_GRACE_DAYS})
 
     def post(self, request, slug):
         agency = get_object_or_404(Agency.objects.agencies(), slug=slug)
@@ -110,6 +115,16 @@ class AgencyDetailView(OperatorRequired, View):
                                               reason=request.POST.get("reason", ""), actor=request.user.email)
                 messages.success(request, _("%(amount)s %(currency)s will come off the next invoice.")
                                  % {"amount": credit["amount"], "currency": credit["currency"]})
+            elif action == "export":
+                portability.export_request(agency=agency, actor=request.user.email, by_operator=True)
+                messages.success(request, _("The export is being prepared; it appears below when ready."))
+            elif action == "schedule_deletion":
+                agency = portability.deletion_schedule(agency=agency, actor=request.user.email, note=note)
+                messages.success(request, _("Deletion scheduled for %(day)s; the agency's admins were told and offered "
+                                            "an export.") % {"day": agency.deletion_due_at.date()})
+            elif action == "cancel_deletion":
+                portability.deletion_cancel(agency=agency, actor=request.user.email, note=note)
+                messages.success(request, _("Deletion cancelled; the agency stays suspended."))
             elif action == "delete":
                 services.agency_delete(agency=agency, actor=request.user.email,
                                        confirm_slug=request.POST.get("confirm_slug", ""))
@@ -155,3 +170,50 @@ class PlanFormView(OperatorRequired, View):
                 messages.success(request, _("Plan %(name)s saved and kept in step with Stripe.") % {"name": saved.name})
                 return redirect("console:billing")
         return render(request, "console/plan_form.html", {"form": form, "plan": plan}, status=400)
+
+
+class ExportDownloadView(OperatorRequired, View):
+    """An operator downloads an agency's export (platform domain only); logged in the agency's history."""
+
+    def get(self, request, slug, pk):
+        export = get_object_or_404(AgencyExport.objects.unscoped().select_related("agency"), pk=pk, agency__slug=slug)
+        try:
+            path = portability.export_download(export=export, actor=request.user.email)
+        except ValidationError:
+            raise Http404 from None
+        return FileResponse(open(path, "rb"), as_attachment=True, content_type="application/zip",
+                            filename=f"caravan-{slug}-{export.created_at:%Y%m%d-%H%M}.zip")
+
+
+class RestoreForm(forms.Form):
+    archive = forms.FileField(label=gettext_lazy("Export archive (.zip)"))
+    slug = forms.CharField(label=gettext_lazy("Subdomain of the restored agency"), max_length=30,
+                           help_text=gettext_lazy("A new slug, or the slug of a deleted agency."))
+    name = forms.CharField(label=gettext_lazy("Agency name"), max_length=200, required=False,
+                           help_text=gettext_lazy("Leave empty to keep the name in the archive."))
+
+
+class RestoreView(OperatorRequired, View):
+    """Restore an export into a new agency (or over a deleted one's slug), in the background."""
+
+    def _render(self, request, form, status=200):
+        jobs = [(job, portability.progress_of_restore(job)) for job in AgencyRestore.objects.all()[:20]]
+        template = "console/_restores.html" if request.htmx else "console/restore.html"
+        polling = any(job.status in ("queued", "running") for job, _progress in jobs)
+        return render(request, template, {"form": form, "jobs": jobs, "polling": polling}, status=status)
+
+    def get(self, request):
+        return self._render(request, RestoreForm())
+
+    def post(self, request):
+        form = RestoreForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                portability.restore_request(upload=form.cleaned_data["archive"], slug=form.cleaned_data["slug"],
+                                            name=form.cleaned_data["name"], actor=request.user.email)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.success(request, _("The restore has started; it is listed below."))
+                return redirect("console:restore")
+        return self._render(request, form, status=400)

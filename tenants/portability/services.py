@@ -93,6 +93,15 @@ def progress(job) -> tuple[int, int]:
     return job.tables_done, job.tables_total
 
 
+def progress_of_restore(job) -> tuple[int, int]:
+    if job.status == JobStatus.RUNNING:
+        with schema_context(get_public_schema_name()):
+            live = cache.get(_progress_key(f"restore-{job.pk}"))
+        if live:
+            return live
+    return job.tables_done, job.tables_total
+
+
 def export_request(*, agency: Agency, actor: str, by_operator: bool = False) -> AgencyExport:
     """Queue an export of ``agency`` (runs as platform work once the transaction commits)."""
     if agency.is_platform:
@@ -376,7 +385,7 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
                 for sequence, table, column in catalog.sequences(schema):
                     cursor.execute(f'SELECT setval(\'"{schema}"."{sequence}"\', COALESCE(MAX("{column}"), 1), '
                                    f'MAX("{column}") IS NOT NULL) FROM "{schema}"."{table}"')
-            _restore_shared(archive, agency, source, shared, raw)
+            _restore_shared(archive, agency, source, shared, raw, keep_name=bool(name))
             done += len(shared)
             if schema != manifest["schema"]:
                 _rehash_documents(agency)
@@ -408,7 +417,7 @@ def _read_single_row(archive: zipfile.ZipFile, entry) -> dict:
     return rows[0] if rows else {}
 
 
-def _restore_shared(archive: Archive, agency: Agency, source: dict, shared: dict, raw) -> None:
+def _restore_shared(archive: Archive, agency: Agency, source: dict, shared: dict, raw, *, keep_name: bool) -> None:
     """Shared rows with the new agency's id; their own ids from the table's sequence, and keys between
     them followed. The agency row updates the onboarded one; domains other than the old address are
     added when free; a unique text value already in use (a feed's push key) gets a fresh one."""
@@ -423,7 +432,8 @@ def _restore_shared(archive: Archive, agency: Agency, source: dict, shared: dict
             _copy_in(raw, f'COPY "{temp}" ({_quoted(cols)}) FROM STDIN WITH (FORMAT csv, HEADER true)',
                      archive.zip, entry["file"])
             if table.name == catalog.AGENCY_TABLE:
-                keep = [c for c in cols if c not in ("id", "schema_name", "slug", "status", "deletion_due_at")]
+                keep = [c for c in cols if c not in ("id", "schema_name", "slug", "status", "deletion_due_at")
+                        and not (keep_name and c == "name")]
                 cursor.execute(f'UPDATE public."{table.name}" a SET {", ".join(f"{_q(c)} = r.{_q(c)}" for c in keep)}, '
                                f"status = CASE WHEN r.status = 'deletion_scheduled' THEN 'suspended' ELSE r.status END "
                                f'FROM "{temp}" r WHERE a.id = %s', [agency.pk])

@@ -84,7 +84,8 @@ class AgencyContextMiddleware:
 # Paths that stay writable for a read-only agency: signing in and out, choosing a language, paying.
 _ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/",
                             "/accounts/invitation/", "/api/v1/auth/token/",
-                            "/settings/billing/")  # paying must work while suspended
+                            "/settings/billing/",  # paying must work while suspended
+                            "/settings/export/")  # and taking one's data out (R-PLAT-2)
 
 
 class ReadOnlyAgencyMiddleware:
