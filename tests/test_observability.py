@@ -358,12 +358,12 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
     directory = tmp_path / "prometheus"
     directory.mkdir()
     port = free_port()
-    login = (("method", "GET"), ("route", "login"), ("status", "2xx"))
+    home = (("method", "GET"), ("route", "home"), ("status", "3xx"))  # signed out: to the sign-in page
     with gunicorn_server(port=port, log_dir=tmp_path, PROMETHEUS_MULTIPROC_DIR=str(directory), METRICS_TOKEN=TOKEN):
-        before = _scrape_http(port, "10.0.0.1").get(login, 0)
+        before = _scrape_http(port, "10.0.0.1").get(home, 0)
         for _ in range(12):
-            assert http_status(f"http://127.0.0.1:{port}/accounts/login/", f"alpha.localhost:{port}") == 200
-        scrapes = [_scrape_http(port, host).get(login) for host in ("10.0.0.1", "localhost", "alpha.localhost") * 2]
+            assert http_status(f"http://127.0.0.1:{port}/", f"alpha.localhost:{port}") == 302
+        scrapes = [_scrape_http(port, host).get(home) for host in ("10.0.0.1", "localhost", "alpha.localhost") * 2]
     assert scrapes == [before + 12] * 6
     assert len(list(directory.glob("counter_*.db"))) >= 1
 
