@@ -166,6 +166,42 @@ def test_copy_carries_the_search_path_in_autocommit_and_in_a_transaction(pgbounc
         b.close()
 
 
+@through_pgbouncer_already
+def test_querysets_iterate_without_server_side_cursors(pgbouncer, alpha, bravo):
+    """``.iterator()`` (the exports use it) must not DECLARE a cursor that the next transaction's
+    server connection would not have: caravan.db turns server-side cursors off."""
+    a = client(pgbouncer, PooledWrapper)
+    assert a.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] is True
+    try:
+        with using(a):
+            for agency in (alpha, bravo, alpha):
+                with tenant_context(agency):
+                    emails = [u.email for u in User.objects.order_by("pk").iterator(chunk_size=2)]
+                assert domains(emails) == {f"{agency.slug}.test"}
+    finally:
+        a.close()
+
+
+@through_pgbouncer_already
+def test_pgbouncer_keeps_each_clients_time_zone(pgbouncer):
+    """Django sets the session's TimeZone once per connection (a session-level SET, not carried by
+    caravan.db): PgBouncer tracks TimeZone per client and restores it on whichever server connection
+    the client gets, so that one is safe behind transaction pooling."""
+    settings_dict = pgbouncer.settings_dict(connection.settings_dict)
+    clients = [psycopg.connect(host="127.0.0.1", port=pgbouncer.port, dbname=settings_dict["NAME"],
+                               user=settings_dict["USER"] or "postgres", autocommit=True) for _ in range(3)]
+    try:
+        zones = ["Asia/Shanghai", "America/New_York", "UTC"]
+        for conn, zone in zip(clients, zones):
+            conn.execute(f"SET TIME ZONE '{zone}'")
+        for _ in range(3):
+            for conn, zone in zip(clients, zones):
+                assert conn.execute("SHOW TimeZone").fetchone()[0] == zone
+    finally:
+        for conn in clients:
+            conn.close()
+
+
 @shared_task(base=AgencyTask, name="tests.pgbouncer.staff_domains")
 def staff_domains_task() -> list[str]:
     return sorted(domains(User.objects.values_list("email", flat=True)))
