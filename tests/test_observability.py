@@ -379,3 +379,44 @@ def test_the_grafana_dashboard_reads_only_metrics_we_export(metrics_on):
     used = {re.sub(r"_(total|bucket|count|sum)$", "", name) for e in exprs for name in re.findall(r"caravan_\w+", e)}
     exported = set(families(scrape().content.decode()))
     assert used and used <= exported, used - exported
+
+
+def test_a_prefork_workers_task_outcomes_reach_its_metrics_port(tmp_path):
+    """A real worker with a prefork pool of two: tasks run in child processes; the main process's
+    server on WORKER_METRICS_PORT reads them through PROMETHEUS_MULTIPROC_DIR."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from .servers import ROOT, database_url, free_port, log_tail
+
+    port, queue = free_port(), f"tests-observe-{uuid.uuid4().hex[:8]}"
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "CELERY_QUEUE": queue,
+           "WORKER_METRICS_PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(directory), "LOG_FORMAT": "json",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform")])}
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "caravan", "worker", "--pool", "prefork",
+                                    "--concurrency", "2", "--loglevel", "INFO", "-n", f"{queue}@%h"],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready." not in log.read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline, log_tail(log)
+            time.sleep(0.2)
+        ok = celery_app.send_task("integrations.pull_due", queue=queue)  # no feeds: nothing to do
+        bad = celery_app.send_task("caravan.fan_out", args=("no.such.task",), queue=queue)
+        assert ok.get(timeout=30) == 0
+        with pytest.raises(Exception):
+            bad.get(timeout=30)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert 'caravan_celery_tasks_total{outcome="succeeded",task="integrations.pull_due"} 1.0' in body
+    assert 'caravan_celery_tasks_total{outcome="failed",task="caravan.fan_out"} 1.0' in body
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("task_name") == "integrations.pull_due" and line.get("task_id") == ok.id for line in lines)
