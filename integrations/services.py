@@ -118,16 +118,17 @@ def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = N
 
 
 def feed_delete(feed: Feed) -> None:
-    """Remove a feed with its runs, its inventory and its credentials, in one transaction. The big
-    tables go as set-based ``DELETE … WHERE feed`` (no row is loaded into memory, however many
-    rates the feed holds), children before parents; then the feed row itself."""
+    """Remove a feed with its runs, its inventory and its credentials, in one transaction: one
+    set-based ``DELETE … WHERE feed`` per table, children before parents, so no row is loaded into
+    memory however many rates the feed holds. (Every table pointing at feeds is listed here;
+    tests/test_bulk_delete.py fails when one is added and not here.)"""
     with transaction.atomic():
         with _owner_schema(feed):
             FeedCredential.objects.filter(feed_id=feed.pk).delete()
         for rows in (QuarantinedRecord.objects.filter(run__feed_id=feed.pk), HotelRate.objects.filter(feed_id=feed.pk),
-                     FlightOffer.objects.filter(feed_id=feed.pk), FeedRun.objects.filter(feed_id=feed.pk)):
+                     FlightOffer.objects.filter(feed_id=feed.pk), FeedRun.objects.filter(feed_id=feed.pk),
+                     Feed.objects.filter(pk=feed.pk)):
             rows._raw_delete(rows.db)
-        feed.delete()
 
 
 def push_secret_rotate(feed: Feed) -> str:

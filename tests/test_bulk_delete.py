@@ -77,6 +77,17 @@ def test_no_receiver_listens_to_deletes_of_every_model():
     assert post_delete.has_listeners(Agency)
 
 
+def test_feed_delete_knows_every_table_that_points_at_feeds():
+    """feed_delete deletes table by table; a new foreign key to feeds or runs must be added there."""
+    from django.db.models.deletion import get_candidate_relations_to_delete
+
+    def pointing(model):
+        return {(rel.related_model, rel.field.name) for rel in get_candidate_relations_to_delete(model._meta)}
+
+    assert pointing(Feed) == {(FeedRun, "feed"), (HotelRate, "feed"), (FlightOffer, "feed")}
+    assert pointing(FeedRun) == {(QuarantinedRecord, "run")}
+
+
 def test_deleting_a_feed_removes_all_its_rows_and_nothing_of_another_feed_or_agency(alpha, bravo):
     mine = feed_with_rows(alpha, 200, name="alpha-own")
     theirs = feed_with_rows(bravo, 200, name="bravo-own")
