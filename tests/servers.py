@@ -331,3 +331,91 @@ def pgbouncer(django_db_setup):
     """PgBouncer in transaction mode (pool of 2) in front of the test database, for the session."""
     with pgbouncer_server(connection.settings_dict) as server:
         yield server
+
+
+# --- A streaming replica (PostgreSQL's own replication) ----------------------------------------------
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+@contextmanager
+def streaming_replica_cluster(source: dict):
+    """A primary and a hot standby streaming from it (``pg_basebackup -R``), made with the machine's
+    PostgreSQL binaries (``PG_BIN``) on free ports in a folder of their own; the primary starts as
+    a copy of ``source``'s database (pg_dump | psql). Yields their connection settings (HOST,
+    PORT, NAME, USER). As root, the servers run as ``postgres``."""
+    import shutil
+    import tempfile
+
+    import psycopg
+
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} (set PG_BIN)")
+    major = subprocess.run([PG_BIN / "pg_config", "--version"], capture_output=True, text=True).stdout.split()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version_num")
+        server_major = int(cursor.fetchone()[0]) // 10000
+    if not major or int(float(major[1])) != server_major:
+        pytest.skip(f"{PG_BIN} is PostgreSQL {major[1:2]}, the test database's server is {server_major}")
+    root = Path(tempfile.mkdtemp(prefix="caravan-replica-"))
+    as_postgres = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+
+    def run(*command, user=True, **kwargs):
+        result = subprocess.run([*(as_postgres if user else []), *map(str, command)], capture_output=True,
+                                timeout=180, **kwargs)
+        if result.returncode:
+            pytest.fail(f"{command[0]} failed:\n{result.stderr.decode(errors='replace')[-3000:]}")
+        return result
+
+    name, user = source["NAME"], "postgres"
+    ports = {"primary": free_port(), "standby": free_port()}
+    started = []
+
+    def start(role: str):
+        run(PG_BIN / "pg_ctl", "-D", root / role, "-l", root / f"{role}.log", "-w", "-t", "60", "start", "-o",
+            f"-p {ports[role]} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_wal_senders=4")
+        started.append(role)
+
+    try:
+        run(PG_BIN / "initdb", "-D", root / "primary", "-U", user, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+        start("primary")
+        with psycopg.connect(host="127.0.0.1", port=ports["primary"], user=user, dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        source_host = source.get("HOST") or "127.0.0.1"
+        dump = run(PG_BIN / "pg_dump", "-h", source_host, "-p", source.get("PORT") or 5432,
+                   "-U", source.get("USER") or user, "--no-owner", "-d", name, user=False,
+                   env={**os.environ, "PGPASSWORD": source.get("PASSWORD") or ""})
+        run(PG_BIN / "psql", "-h", "127.0.0.1", "-p", ports["primary"], "-U", user, "-q", "-v", "ON_ERROR_STOP=1",
+            "-d", name, user=False, input=dump.stdout)
+        run(PG_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", ports["primary"], "-U", user, "-D", root / "standby",
+            "-R", "-X", "stream", "-c", "fast")
+        start("standby")
+        yield SimpleNamespace(
+            primary={"HOST": "127.0.0.1", "PORT": str(ports["primary"]), "NAME": name, "USER": user, "PASSWORD": ""},
+            replica={"HOST": "127.0.0.1", "PORT": str(ports["standby"]), "NAME": name, "USER": user, "PASSWORD": ""})
+    finally:
+        for role in reversed(started):
+            subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(root / role), "-m", "immediate", "-w",
+                            "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def replica_caught_up(cluster, timeout: float = 30) -> None:
+    """Wait until the standby has replayed everything the primary has written so far."""
+    import psycopg
+
+    def lsn(settings: dict, query: str) -> str:
+        with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+                             dbname=settings["NAME"], autocommit=True) as conn:
+            return conn.execute(query).fetchone()[0]
+
+    target = lsn(cluster.primary, "SELECT pg_current_wal_lsn()::text")
+    deadline = time.monotonic() + timeout
+    while lsn(cluster.replica, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") is not True:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the standby did not catch up within {timeout} s")
+        time.sleep(0.05)

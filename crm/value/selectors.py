@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Cap
+from caravan.db.replica import replica_report
 
 from .models import CustomerValue, LifetimeFit, ValueSettings, ValueWarning
 
@@ -52,6 +53,7 @@ def card_context(*, customer, user) -> dict:
             "value_warnings": list(ValueWarning.objects.filter(customer=customer, closed_at__isnull=True))}
 
 
+@replica_report  # nightly figures: a streaming replica serves them when configured
 def segment_summary() -> list[dict]:
     """Per segment: customers, margin and revenue to date, and each one's share of the agency's margin."""
     rows = {r["segment"]: r for r in CustomerValue.objects.values("segment").annotate(
@@ -67,6 +69,7 @@ def segment_summary() -> list[dict]:
     return out
 
 
+@replica_report  # nightly figures: a streaming replica serves them when configured
 def quadrant_summary() -> list[dict]:
     """Per quadrant (customers who traded in the RFM window): customers, margin in the window, strategy."""
     rows = {r["quadrant"]: r for r in CustomerValue.objects.filter(r_score__isnull=False).values("quadrant").annotate(

@@ -147,6 +147,17 @@ if DATABASE_POOLING not in ("session", "transaction"):
 if DATABASE_POOLING == "transaction":
     DATABASES["default"]["ENGINE"] = "caravan.db"
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# Read-heavy reports marked @replica_report read a streaming replica when one is given (caravan/db/replica.py).
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)),
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "CONN_HEALTH_CHECKS": True,
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASE_POOLING == "transaction",
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = [*DATABASE_ROUTERS, "caravan.db.replica.ReplicaRouter"]
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
