@@ -403,20 +403,28 @@ def test_a_prefork_workers_task_outcomes_reach_its_metrics_port(tmp_path):
                                     "--concurrency", "2", "--loglevel", "INFO", "-n", f"{queue}@%h"],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while b"ready." not in log.read_bytes():
+        deadline = time.monotonic() + 120
+        while b"ready." not in log.read_bytes():  # (a loaded machine: give it time)
             assert process.poll() is None and time.monotonic() < deadline, log_tail(log)
             time.sleep(0.2)
         ok = celery_app.send_task("integrations.pull_due", queue=queue)  # no feeds: nothing to do
         bad = celery_app.send_task("caravan.fan_out", args=("no.such.task",), queue=queue)
-        assert ok.get(timeout=30) == 0
+        assert ok.get(timeout=60) == 0
         with pytest.raises(Exception):
-            bad.get(timeout=30)
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            bad.get(timeout=60)
+        expected = ['caravan_celery_tasks_total{outcome="succeeded",task="integrations.pull_due"} 1.0',
+                    'caravan_celery_tasks_total{outcome="failed",task="caravan.fan_out"} 1.0']
+        # Celery stores the result before it sends task_success/task_failure: wait for the counts.
+        deadline = time.monotonic() + 20
+        while True:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+            logged = any(line.get("task_name") == "integrations.pull_due" and line.get("task_id") == ok.id
+                         and "succeeded" in line["message"] for line in lines)
+            if all(e in body for e in expected) and logged:
+                break
+            assert time.monotonic() < deadline, (body, log_tail(log))
+            time.sleep(0.2)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert 'caravan_celery_tasks_total{outcome="succeeded",task="integrations.pull_due"} 1.0' in body
-    assert 'caravan_celery_tasks_total{outcome="failed",task="caravan.fan_out"} 1.0' in body
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert any(line.get("task_name") == "integrations.pull_due" and line.get("task_id") == ok.id for line in lines)
