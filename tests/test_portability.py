@@ -118,6 +118,8 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots):
     path = services.export_path(export)
     assert path.parent == roots / "exports" and len(path.name) > 30  # unguessable name, private directory
     before_schema, before_shared = _schema_rows("kilo"), _shared_rows(agency.pk)
+    with schema_context("public"):
+        structure = catalog.plain_indexes("kilo"), catalog.foreign_keys("kilo"), catalog.tables_with_user_triggers("kilo")
     assert before_schema["trips_tripsummary"] and before_schema["crm_traveldocument"]
     keep = roots / "kept.zip"
     keep.write_bytes(path.read_bytes())
@@ -129,6 +131,14 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots):
     restored = services.restore_archive(keep, slug="kilo", actor="operator@test")
     assert restored.pk != agency.pk
     after_schema, after_shared = _schema_rows("kilo"), _shared_rows(restored.pk)
+    # The load drops indexes and foreign keys and turns triggers off: all of them are back.
+    assert (catalog.plain_indexes("kilo"), catalog.foreign_keys("kilo"), catalog.tables_with_user_triggers("kilo")) \
+        == structure and structure[0] and structure[1] and structure[2]
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                          JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname = 'kilo' AND NOT t.tgisinternal AND t.tgenabled = 'D'""")
+        assert cursor.fetchone()[0] == 0
     assert after_schema.keys() == before_schema.keys()
     for table in before_schema:
         assert after_schema[table] == before_schema[table], table
@@ -153,6 +163,15 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots):
 
         newest = max(Customer.objects.values_list("pk", flat=True))
         assert crm.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="New one").pk > newest
+        # The summary triggers are back on: a new line shows in the trip's summary row.
+        from crm.trips import services as trips
+        from crm.trips.models import Trip
+
+        trip = Trip.objects.get()
+        assert TripSummary.objects.get(trip=trip).sell == Decimal("6500")
+        trips.item_add(actor=None, trip=trip, kind="tour", description="Day tour", cost=Decimal("100"),
+                       sell=Decimal("150"))
+        assert TripSummary.objects.get(trip=trip).sell == Decimal("6650")
     connection.set_schema_to_public()
     agency_delete(agency=Agency.objects.get(slug="kilo"), confirm_slug="kilo", actor="test")
 
@@ -333,3 +352,40 @@ def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client):
     assert not services.export_path(export).exists() and not (roots / "media" / "mike").exists()
     assert not list((roots / "exports").glob("mike-*"))
     assert not cache.keys("mike:*")
+
+
+def test_operators_restore_from_the_console_and_schedule_deletion(alpha_export, alpha, operator_client, page_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tenants.portability.models import AgencyRestore
+
+    path = services.export_path(alpha_export)
+    upload = SimpleUploadedFile("alpha.zip", path.read_bytes(), content_type="application/zip")
+    taken = operator_client.post("/restores/", {"archive": upload, "slug": "bravo"})
+    assert taken.status_code == 400 and b"already exists" in taken.content
+    upload.seek(0)
+    response = operator_client.post("/restores/", {"archive": upload, "slug": "november", "name": "November"})
+    assert response.status_code == 302
+    job = AgencyRestore.objects.get(slug="november")
+    assert services.restore_run(job.pk, "November").status == JobStatus.DONE
+    page = operator_client.get("/restores/")
+    assert b"november" in page.content and b"hx-trigger" not in page.content
+    agency = Agency.objects.get(slug="november")
+    assert agency.name == "November" and not __import__("os").path.exists(job.archive)
+    assert page_client("alpha", "admin").get("/restores/").status_code == 404  # console only on the platform domain
+
+    assert operator_client.post("/agencies/november/", {"action": "schedule_deletion"}).status_code == 302
+    agency.refresh_from_db()
+    assert agency.status != Agency.Status.DELETION_SCHEDULED  # not suspended first: refused
+    agency_suspend(agency=agency, actor="op@test")
+    operator_client.post("/agencies/november/", {"action": "schedule_deletion", "note": "owner asked"})
+    agency.refresh_from_db()
+    assert agency.status == Agency.Status.DELETION_SCHEDULED and agency.deletion_due_at > timezone.now()
+    assert b"To be deleted on" in operator_client.get("/agencies/november/").content
+    with pytest.raises(ValidationError):
+        from tenants.services import agency_reactivate
+
+        agency_reactivate(agency=agency, actor="op@test")
+    operator_client.post("/agencies/november/", {"action": "export"})
+    assert AgencyExport.objects.unscoped().filter(agency=agency, by_operator=True).exists()
+    agency_delete(agency=agency, confirm_slug="november", actor="test")

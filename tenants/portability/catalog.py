@@ -70,6 +70,34 @@ def sequences(schema: str) -> list[tuple[str, str, str]]:
         WHERE s.relkind = 'S' AND n.nspname = %s ORDER BY s.relname""", [schema])
 
 
+def foreign_keys(schema: str) -> list[tuple[str, str, str]]:
+    """(table, constraint, definition) of every foreign key of ``schema``'s tables, definitions with
+    qualified names (for dropping before a bulk load and adding back after it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL search_path = pg_catalog")  # pg_get_constraintdef qualifies every name
+        cursor.execute("""
+            SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k
+            JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND k.contype = 'f' ORDER BY c.relname, k.conname""", [schema])
+        rows = cursor.fetchall()
+        cursor.execute("SET LOCAL search_path = public")
+    return rows
+
+
+def plain_indexes(schema: str) -> list[tuple[str, str]]:
+    """(index, definition) of ``schema``'s indexes that back no constraint (rebuilt after a bulk load)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL search_path = pg_catalog")  # pg_get_indexdef qualifies every name
+        cursor.execute("""
+            SELECT ic.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
+            JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+            WHERE n.nspname = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+            ORDER BY ic.relname""", [schema])
+        rows = cursor.fetchall()
+        cursor.execute("SET LOCAL search_path = public")
+    return rows
+
+
 def tables_with_user_triggers(schema: str) -> list[str]:
     return [row[0] for row in _fetch("""
         SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid

@@ -42,6 +42,9 @@ log = logging.getLogger("caravan.portability")
 FORMAT = "caravan-agency-export"
 FORMAT_VERSION = 1
 CHUNK = 1 << 20
+# A queued or running export older than this was lost (a worker died; the task limit is 30 minutes):
+# it no longer blocks a new one, and the hourly expiry job marks it failed.
+STALE_AFTER = timezone.timedelta(hours=6)
 README = """Caravan agency export (format {format} version {version})
 =================================================
 
@@ -107,7 +110,8 @@ def export_request(*, agency: Agency, actor: str, by_operator: bool = False) -> 
     if agency.is_platform:
         raise ValidationError(_("The platform itself cannot be exported."))
     with schema_context(get_public_schema_name()), transaction.atomic():
-        running = AgencyExport.objects.unscoped().filter(agency=agency, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        running = AgencyExport.objects.unscoped().filter(agency=agency, status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+                                                         created_at__gt=timezone.now() - STALE_AFTER)
         if running.exists():
             raise ValidationError(_("An export of this agency is already being prepared."))
         export = AgencyExport.objects.unscoped().create(agency=agency, requested_by=actor, by_operator=by_operator)
@@ -261,6 +265,9 @@ def expire_exports(now=None) -> int:
                 (root / export.file_name).unlink(missing_ok=True)
             AgencyExport.objects.unscoped().filter(pk=export.pk).update(status=JobStatus.EXPIRED, file_name="")
             count += 1
+        AgencyExport.objects.unscoped().filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+                                               created_at__lte=now - STALE_AFTER).update(
+            status=JobStatus.FAILED, error="lost: not finished in time", finished_at=now)
         known = set(AgencyExport.objects.unscoped().exclude(file_name="").values_list("file_name", flat=True))
     cutoff = (now - timezone.timedelta(hours=settings.EXPORT_RETENTION_HOURS)).timestamp()
     for path in list(root.glob("*")) + list((root / "uploads").glob("*")):
@@ -368,8 +375,17 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
             done = 0
             raw = connection.cursor().cursor
             with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # keys checked once, at commit
-                cursor.execute("TRUNCATE " + ", ".join(f'"{schema}"."{t}"' for t in sorted(present)))
+                # Foreign keys go for the load and come back after it, each checked by one query
+                # (as pg_restore does) instead of row by row; checks pending from onboarding run first.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                keys = catalog.foreign_keys(schema)
+                for table, constraint, _definition in keys:
+                    cursor.execute(f'ALTER TABLE "{schema}"."{table}" DROP CONSTRAINT "{constraint}"')
+                indexes = catalog.plain_indexes(schema)  # built once after the load, not row by row
+                for index, _definition in indexes:
+                    cursor.execute(f'DROP INDEX "{schema}"."{index}"')
+                for table in sorted(present):  # what onboarding wrote (content types, migration records…)
+                    cursor.execute(f'DELETE FROM "{schema}"."{table}"')
                 triggered = catalog.tables_with_user_triggers(schema)
                 for table in triggered:  # e.g. the TripSummary triggers: the archive has the summary rows
                     cursor.execute(f'ALTER TABLE "{schema}"."{table}" DISABLE TRIGGER USER')
@@ -379,9 +395,12 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
                     done += 1
                     if on_table:
                         on_table(done, total)
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the keys checked now (triggers can't be
-                for table in triggered:                           # re-enabled while checks are pending)
+                for table in triggered:
                     cursor.execute(f'ALTER TABLE "{schema}"."{table}" ENABLE TRIGGER USER')
+                for _index, definition in indexes:
+                    cursor.execute(definition)
+                for table, constraint, definition in keys:
+                    cursor.execute(f'ALTER TABLE "{schema}"."{table}" ADD CONSTRAINT "{constraint}" {definition}')
                 for sequence, table, column in catalog.sequences(schema):
                     cursor.execute(f'SELECT setval(\'"{schema}"."{sequence}"\', COALESCE(MAX("{column}"), 1), '
                                    f'MAX("{column}") IS NOT NULL) FROM "{schema}"."{table}"')
@@ -389,6 +408,8 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
             done += len(shared)
             if schema != manifest["schema"]:
                 _rehash_documents(agency)
+            if Agency.objects.filter(pk=source["id"], slug=source["slug"]).exists():
+                _detach_from_original(agency)
             AgencyEvent.objects.unscoped().create(
                 agency=agency, kind=AgencyEvent.Kind.RESTORED, actor=actor,
                 note=f"from the export of {source['slug']} made {manifest['created_at']}")
@@ -501,6 +522,16 @@ def _unique_text_columns(table: str) -> set[str]:
                           WHERE i.indrelid = %s::regclass AND i.indisunique AND NOT i.indisprimary AND i.indnatts = 1
                                 AND a.atttypid IN ('text'::regtype, 'varchar'::regtype)""", [f'public."{table}"'])
         return {row[0] for row in cursor.fetchall()}
+
+
+def _detach_from_original(agency: Agency) -> None:
+    """A copy restored beside its still existing original must not share the original's Stripe
+    customer and subscription (webhooks find an agency by them): it starts without a subscription."""
+    from billing.models import BillingAccount
+
+    BillingAccount.objects.unscoped().filter(agency=agency).update(
+        stripe_customer_id="", stripe_subscription_id="", stripe_status="", current_period_end=None,
+        cancel_at_period_end=False, past_due_since=None)
 
 
 def _rehash_documents(agency: Agency) -> None:
