@@ -28,6 +28,7 @@ from caravan.logs import ContextFilter, JsonFormatter
 from crm import services as crm_services
 
 from .conftest import staff
+from .test_sentry import sentry_events  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -428,3 +429,19 @@ def test_a_prefork_workers_task_outcomes_reach_its_metrics_port(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_an_error_report_carries_the_request_id(sentry_events):
+    import sentry_sdk
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    def fail(request):
+        sentry_sdk.capture_message("something broke")
+        return HttpResponse("")
+
+    request = RequestFactory().get("/", HTTP_HOST="alpha.localhost", HTTP_X_REQUEST_ID="req-sentry-1")
+    with sentry_sdk.isolation_scope():
+        metrics.ObservabilityMiddleware(fail)(request)
+    sentry_sdk.flush()
+    assert [e["tags"]["request_id"] for e in sentry_events] == ["req-sentry-1"]

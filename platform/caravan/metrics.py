@@ -32,6 +32,7 @@ import os
 import threading
 import time
 
+import sentry_sdk
 from celery.signals import (before_task_publish, task_failure, task_postrun, task_prerun, task_retry,
                             task_success, worker_ready)
 from django.conf import settings
@@ -188,6 +189,7 @@ class ObservabilityMiddleware:
             return endpoint(request)
         request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
         request.request_id = request_id
+        sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)  # an error report names its log lines
         token = context.set({"request_id": request_id, "request": request})
         try:
             start = time.perf_counter()
