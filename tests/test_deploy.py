@@ -308,6 +308,20 @@ def test_env_example_holds_no_secret_and_every_variable_is_documented():
         assert "#" in above, f"{name} has no comment in env.example"
 
 
+def test_backup_configuration_and_scripts_parse():
+    import configparser
+
+    conf = configparser.ConfigParser(strict=True)
+    conf.read_string((INFRA / "pgbackrest" / "pgbackrest.conf").read_text())
+    assert set(conf.sections()) == {"global", "caravan"}
+    assert conf["global"]["repo1-retention-full"] == "2" and conf["global"]["repo1-cipher-type"] == "aes-256-cbc"
+    assert not any(key.endswith(("cipher-pass", "s3-key", "s3-key-secret")) for key in conf["global"]), "a secret in git"
+    assert conf["caravan"]["pg1-path"]
+    for shell, script in (("sh", INFRA / "pgbouncer" / "entrypoint.sh"), ("bash", INFRA / "pgbackrest" / "drill.sh")):
+        result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+
+
 # --- Helm -----------------------------------------------------------------------------------------
 
 def render(values: dict | None = None, *, upgrade: bool = False) -> list[dict]:
