@@ -125,6 +125,41 @@ def shown(values: list[float], unit: str = "us") -> str:
     return f"{statistics.median(values):8.1f} {unit} (range {min(values):.1f}-{max(values):.1f})"
 
 
+SERVER_LOOP = 20000
+
+
+def server_side(settings_dict: dict, agency, ids: list[int]) -> dict[str, list[float]]:
+    """The prefix's cost inside PostgreSQL alone (no client, no network): a PL/pgSQL loop setting the
+    transaction's search_path (set_config(…, true), what SET LOCAL does) and reading a customer,
+    minus the same loop without the set_config. Microseconds per statement, per run."""
+    import psycopg
+
+    path = f'"{agency.schema_name}", "public"'
+    loop = """DO $$ DECLARE t0 timestamptz; t1 timestamptz; t2 timestamptz; i int; n text; BEGIN
+        t0 := clock_timestamp();
+        FOR i IN 1..{n} LOOP SELECT name INTO n FROM crm_customer WHERE id = {id}; END LOOP;
+        t1 := clock_timestamp();
+        FOR i IN 1..{n} LOOP PERFORM set_config('search_path', '{path}', true);
+                             SELECT name INTO n FROM crm_customer WHERE id = {id}; END LOOP;
+        t2 := clock_timestamp();
+        RAISE NOTICE '% %', extract(epoch FROM t1 - t0), extract(epoch FROM t2 - t1); END $$"""
+    out = {"set": [], "query": []}
+    with psycopg.connect(host=settings_dict["HOST"] or None, port=settings_dict["PORT"] or None,
+                         dbname=settings_dict["NAME"], user=settings_dict["USER"] or None,
+                         password=settings_dict["PASSWORD"] or None) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute(f"SET search_path = {path}")
+        for i in range(RUNS + 1):
+            conn.execute(loop.format(n=SERVER_LOOP, id=ids[0], path=path.replace("'", "''")))
+            plain_s, with_set_s = map(float, notices[-1].split())
+            if i:
+                out["query"].append(plain_s / SERVER_LOOP * 1e6)
+                out["set"].append((with_set_s - plain_s) / SERVER_LOOP * 1e6)
+        conn.rollback()
+    return out
+
+
 def measure(agency, size: int, bouncer, other) -> None:
     import psycopg
     from django.db import connection
@@ -196,6 +231,7 @@ def measure(agency, size: int, bouncer, other) -> None:
         conn.close()
 
     m = {k: statistics.median(v) for k, v in results.items()}
+    server = server_side(direct, agency, ids)
 
     def ratio(a: str, b: str, table=results) -> str:
         """The median of the rounds' own ratios (both measured in the same round), and its range."""
@@ -210,6 +246,8 @@ def measure(agency, size: int, bouncer, other) -> None:
     print(f"  bare + SET LOCAL / bare, direct:        {ratio('bare psycopg + SET LOCAL, direct', 'bare psycopg, direct')}")
     print(f"  caravan.db / bare, both via PgBouncer:  {ratio('caravan.db, PgBouncer', 'bare psycopg, PgBouncer')}")
     print(f"  bare via PgBouncer / bare direct:       {ratio('bare psycopg, PgBouncer', 'bare psycopg, direct')}")
+    print(f"  SET LOCAL inside the server (PL/pgSQL loop, {SERVER_LOOP:,} statements, {RUNS} runs): "
+          f"{shown(server['set'])} per statement, next to the lookup itself {shown(server['query'])}")
     print(f"  switching agency, caravan.db / plain:   "
           f"{ratio('caravan.db, switching agency, direct', 'plain, switching agency, direct')}")
     pm = {k: statistics.median(v) for k, v in pop.items()}
