@@ -25,6 +25,9 @@ from tenants.portability import catalog, services
 from tenants.portability.models import AgencyExport, JobStatus
 from tenants.services import agency_delete, agency_onboard, agency_suspend
 
+from .servers import committed  # noqa: F401  (fixture)
+from .test_tasks import worker  # noqa: F401  (fixture: a real Celery worker thread)
+
 pytestmark = pytest.mark.django_db
 
 
@@ -107,7 +110,7 @@ def test_shared_tables_are_found_in_the_catalogue():
         "integrations_quarantinedrecord")
 
 
-def test_round_trip_export_delete_restore_gives_every_row_back(roots):
+def test_round_trip_export_delete_restore_gives_every_row_back(roots, monkeypatch):
     from crm.models import TravelDocument
     from crm.trips.models import TripSummary
 
@@ -128,6 +131,7 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots):
     assert not schema_exists("kilo") and not path.exists()
     assert not (roots / "media" / "kilo").exists()
 
+    monkeypatch.setattr(services, "BULK_ROWS", 1)  # the big-table path (keys and indexes rebuilt) for every table
     restored = services.restore_archive(keep, slug="kilo", actor="operator@test")
     assert restored.pk != agency.pk
     after_schema, after_shared = _schema_rows("kilo"), _shared_rows(restored.pk)
@@ -389,3 +393,24 @@ def test_operators_restore_from_the_console_and_schedule_deletion(alpha_export, 
     operator_client.post("/agencies/november/", {"action": "export"})
     assert AgencyExport.objects.unscoped().filter(agency=agency, by_operator=True).exists()
     agency_delete(agency=agency, confirm_slug="november", actor="test")
+
+
+def test_an_export_is_made_by_a_real_worker_in_one_snapshot(roots, alpha, committed, worker):
+    """Queued on commit as platform work; the worker's own connection reads in a repeatable-read snapshot."""
+    import time
+
+    with committed():
+        export = services.export_request(agency=alpha, actor="admin@alpha.test")
+    try:
+        for _ in range(120):
+            with committed():
+                export.refresh_from_db()
+            if export.status in (JobStatus.DONE, JobStatus.FAILED):
+                break
+            time.sleep(0.5)
+        assert export.status == JobStatus.DONE, export.error
+        assert services.open_archive(services.export_path(export)).manifest["agency"]["slug"] == "alpha"
+    finally:
+        with committed():
+            AgencyEvent.objects.unscoped().filter(agency=alpha, note=str(export.pk)).delete()
+            AgencyExport.objects.unscoped().filter(pk=export.pk).delete()

@@ -84,13 +84,14 @@ def foreign_keys(schema: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def plain_indexes(schema: str) -> list[tuple[str, str]]:
-    """(index, definition) of ``schema``'s indexes that back no constraint (rebuilt after a bulk load)."""
+def plain_indexes(schema: str) -> list[tuple[str, str, str]]:
+    """(table, index, definition) of ``schema``'s indexes that back no constraint (rebuilt after a bulk load)."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL search_path = pg_catalog")  # pg_get_indexdef qualifies every name
         cursor.execute("""
-            SELECT ic.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
+            SELECT tc.relname, ic.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
             JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+            JOIN pg_class tc ON tc.oid = i.indrelid
             WHERE n.nspname = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
             ORDER BY ic.relname""", [schema])
         rows = cursor.fetchall()

@@ -45,6 +45,9 @@ CHUNK = 1 << 20
 # A queued or running export older than this was lost (a worker died; the task limit is 30 minutes):
 # it no longer blocks a new one, and the hourly expiry job marks it failed.
 STALE_AFTER = timezone.timedelta(hours=6)
+# A restore drops the foreign keys and plain indexes of tables with at least this many rows and
+# builds them after the load (one check per key, one sort per index, instead of row by row).
+BULK_ROWS = 20_000
 README = """Caravan agency export (format {format} version {version})
 =================================================
 
@@ -377,13 +380,16 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
             with connection.cursor() as cursor:
                 # Foreign keys go for the load and come back after it, each checked by one query
                 # (as pg_restore does) instead of row by row; checks pending from onboarding run first.
+                # Only on big tables (BULK_ROWS): on small ones dropping and adding back costs more.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                keys = catalog.foreign_keys(schema)
+                big = {t["table"] for t in tables if t["rows"] >= BULK_ROWS}
+                keys = [k for k in catalog.foreign_keys(schema) if k[0] in big]
                 for table, constraint, _definition in keys:
                     cursor.execute(f'ALTER TABLE "{schema}"."{table}" DROP CONSTRAINT "{constraint}"')
-                indexes = catalog.plain_indexes(schema)  # built once after the load, not row by row
-                for index, _definition in indexes:
+                indexes = [i for i in catalog.plain_indexes(schema) if i[0] in big]  # built after the load
+                for _table, index, _definition in indexes:
                     cursor.execute(f'DROP INDEX "{schema}"."{index}"')
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # the other keys: checked after the load
                 for table in sorted(present):  # what onboarding wrote (content types, migration records…)
                     cursor.execute(f'DELETE FROM "{schema}"."{table}"')
                 triggered = catalog.tables_with_user_triggers(schema)
@@ -395,9 +401,10 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
                     done += 1
                     if on_table:
                         on_table(done, total)
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # (no ALTER TABLE while checks are pending)
                 for table in triggered:
                     cursor.execute(f'ALTER TABLE "{schema}"."{table}" ENABLE TRIGGER USER')
-                for _index, definition in indexes:
+                for _table, _index, definition in indexes:
                     cursor.execute(definition)
                 for table, constraint, definition in keys:
                     cursor.execute(f'ALTER TABLE "{schema}"."{table}" ADD CONSTRAINT "{constraint}" {definition}')
