@@ -131,7 +131,7 @@ class Agency(TenantMixin):
         return self.schema_name == get_public_schema_name()
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
-        """Called by ``save()`` for a new agency: clone the migrated template (see schemas.py)."""
+        """Called by ``save()`` for a new agency: replay the template snapshot (see schemas.py)."""
         from .schemas import create_agency_schema
 
         if check_if_exists and schema_exists(self.schema_name):

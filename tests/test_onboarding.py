@@ -1,5 +1,6 @@
 """Onboarding (R-PLAT-2): one step, fast, and all-or-nothing."""
 import os
+import re
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -35,25 +36,80 @@ def test_onboarding_creates_schema_domain_and_invited_admin():
     assert AgencyEvent.objects.unscoped().filter(agency=agency, kind="onboarded").exists()
 
 
-def test_cloned_schema_has_exactly_the_tables_and_migrations_of_a_migrated_one():
-    onboard(slug="cloned")
+def shape(schema):
+    """Everything a schema is made of: columns, constraints, indexes, triggers, functions, sequence
+    positions and migration rows, with the schema's own name taken out."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity "
+                       "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2", [schema])
+        columns = cursor.fetchall()
+        cursor.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+                       "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = %s ORDER BY 1, 2", [schema])
+        constraints = cursor.fetchall()
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1", [schema])
+        indexes = cursor.fetchall()
+        cursor.execute("SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal "
+                       "ORDER BY 1, 2", [schema])
+        triggers = cursor.fetchall()
+        cursor.execute("SELECT p.proname, md5(p.prosrc) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                       "WHERE n.nspname = %s ORDER BY 1", [schema])
+        functions = cursor.fetchall()
+        cursor.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = %s ORDER BY 1", [schema])
+        sequences = cursor.fetchall()
+        cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations ORDER BY 1, 2')
+        migrations = cursor.fetchall()
+    found = repr((columns, constraints, indexes, triggers, functions, sequences, migrations))
+    # pg_dump writes an IN list back as ARRAY[…]::text[] where the migration wrote casts per element:
+    # the same predicate, spelt two ways; compare without casts, brackets and parentheses.
+    found = re.sub(r"::(text|character varying)(\[\])?|ARRAY|[\[\]()]", "", found)
+    return found.replace(f'"{schema}".', "").replace(f"{schema}.", "")
+
+
+def test_snapshot_schema_is_exactly_a_migrated_one():
+    """The snapshot (pg_dump of the template, replayed) builds what replaying every migration builds."""
+    agency = onboard(slug="snapped").agency
+    assert agency.schema_method == "snapshot"
     connection.set_schema_to_public()
     schemas.migrate_new_schema("replayed")
-
-    def shape(schema):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-                           "WHERE table_schema = %s ORDER BY 1, 2", [schema])
-            columns = cursor.fetchall()
-            cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations ORDER BY 1, 2')
-            return columns, cursor.fetchall()
-
-    assert shape("cloned") == shape("replayed")
     with connection.cursor() as cursor:
-        cursor.execute('SELECT count(*) FROM "cloned".django_content_type')
-        cloned_types = cursor.fetchone()[0]
+        cursor.execute('SELECT count(*) FROM "snapped".django_content_type')
+        snapped_types = cursor.fetchone()[0]
         cursor.execute('SELECT count(*) FROM "replayed".django_content_type')
-        assert cloned_types == cursor.fetchone()[0] > 0
+        assert snapped_types == cursor.fetchone()[0] > 0
+        # The replayed schema's rows are written by migrate; the users/invitations of onboarding are not.
+        cursor.execute('TRUNCATE "snapped".accounts_user CASCADE')
+    snapped, replayed = shape("snapped"), shape("replayed")
+    assert "trip_summary_refresh" in snapped and "trip_summary_insert" in snapped
+    # Sequence positions differ only where onboarding wrote rows (the first admin).
+    assert snapped.replace("'accounts_user_id_seq', 1,", "'accounts_user_id_seq', None,") == replayed
+
+
+def test_snapshot_replays_under_any_schema_name():
+    script = schemas.current_snapshot()
+    assert script and schemas.TEMPLATE not in script and "\\restrict" not in script
+    schemas.replay_snapshot(script, "b2b_travel")
+    assert shape("b2b_travel") == shape(schemas.TEMPLATE)
+
+
+def test_stale_snapshot_is_not_used():
+    """A template migrated after the snapshot was taken (no pg_dump that time) falls back to clone_schema()."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'INSERT INTO "{schemas.TEMPLATE}".django_migrations (app, name, applied) '
+                       "VALUES ('trips', '9999_later', now())")
+    assert schemas.current_snapshot() is None
+    assert onboard(slug="later").agency.schema_method == "clone"
+
+
+def test_snapshot_drops_psql_commands_and_session_settings():
+    dump = (f"\\restrict abc\nSET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n"
+            f"CREATE SCHEMA {schemas.TEMPLATE};\nCREATE TABLE {schemas.TEMPLATE}.t (id bigint);\n"
+            f"SELECT pg_catalog.setval('{schemas.TEMPLATE}.t_id_seq', 1, false);\n\\unrestrict abc\n")
+    script = schemas.script_from_dump(dump)
+    assert "restrict" not in script and "statement_timeout" not in script and "set_config" not in script
+    assert script.count("@@caravan_schema@@") == 3
+    with pytest.raises(RuntimeError):
+        schemas.script_from_dump(f"CREATE TABLE x (note text DEFAULT '{schemas.TEMPLATE}');")
 
 
 def test_template_never_holds_users_or_sessions():
@@ -61,11 +117,6 @@ def test_template_never_holds_users_or_sessions():
         for table in ("accounts_user", "django_session", "authtoken_token"):
             cursor.execute(f'SELECT count(*) FROM "{schemas.TEMPLATE}"."{table}"')
             assert cursor.fetchone()[0] == 0, table
-
-
-def test_onboarding_uses_the_clone():
-    agency = onboard(slug="quick").agency
-    assert agency.schema_method == "clone"
 
 
 @pytest.mark.parametrize("slug, message", [
