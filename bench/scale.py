@@ -3,7 +3,8 @@
     .venv/bin/python -m infra.devenv bench scale          # BENCH_SIZES=100,1000 by default
 
 Tops the database up to each size with real agencies (agency_onboard: schema, domain, first
-admin; then 200 customers copied into each so migrations meet tables with data), and at each size
+admin; then 200 customers with phones copied into each, so migrations meet tables with data and
+bench/load.py finds numbers to pop), and at each size
 prints:
 
 - onboarding: the median and range of ``BENCH_ROUNDS`` onboardings (agencies removed after);
@@ -61,28 +62,45 @@ def top_up(n: int) -> None:
             continue
         agency_onboard(name=f"Scale {i} 规模旅行", slug=slug, plan="starter", admin_email=f"admin@{slug}.test",
                        actor="bench")
-        with connection.cursor() as cursor:
-            if slug == "scale-0000":
-                _seed_customers(seed)
-            else:
-                cursor.execute(f'INSERT INTO "scale_{i:04d}".crm_customer SELECT * FROM "{seed}".crm_customer')
         connection.set_schema_to_public()
         made += 1
         if made % 100 == 0:
             print(f"  … {made} agencies made ({time.monotonic() - started:.0f} s)", flush=True)
     if made:
         print(f"  made {made} agencies in {time.monotonic() - started:.0f} s", flush=True)
+    seed_all(n)
+
+
+def seed_all(n: int) -> None:
+    """Every scale agency holds the first one's customers and their phones (copied, fast)."""
+    from django.db import connection
+
+    seed = "scale_0000"
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT count(*) FROM "{seed}".crm_customer')
+        if cursor.fetchone()[0] < CUSTOMERS:
+            _seed_customers(seed)
+        for i in range(1, n):
+            schema = f"scale_{i:04d}"
+            cursor.execute(f'SELECT NOT EXISTS (SELECT 1 FROM "{schema}".crm_phone)')
+            if cursor.fetchone()[0]:
+                cursor.execute(f'DELETE FROM "{schema}".crm_customer')
+                cursor.execute(f'INSERT INTO "{schema}".crm_customer SELECT * FROM "{seed}".crm_customer')
+                cursor.execute(f'INSERT INTO "{schema}".crm_phone SELECT * FROM "{seed}".crm_phone')
+    connection.set_schema_to_public()
 
 
 def _seed_customers(schema: str) -> None:
-    from django_tenants.utils import schema_context
+    from django_tenants.utils import tenant_context
 
     from crm import services
     from crm.models import ChangeLog
+    from tenants.models import Agency
 
-    with schema_context(schema):
+    with tenant_context(Agency.objects.get(schema_name=schema)):
         for i in range(CUSTOMERS):
-            services.customer_create(actor=None, via=ChangeLog.Via.API, name=f"客户{i} Customer {i}")
+            services.customer_create(actor=None, via=ChangeLog.Via.API, name=f"客户{i} Customer {i}",
+                                     phones=[f"+86 138 {i:04d} 0000"])
 
 
 def time_onboarding() -> list[float]:
