@@ -346,6 +346,8 @@ def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client):
     response = operator_client.post("/api/operator/agencies/mike/schedule-deletion/", {}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "deletion_scheduled"
 
+    redis = cache.client.get_client()
+    assert redis.keys("mike:*")
     assert services.purge_due() == []  # not due yet
     assert any(_public_rows_keyed_by(agency.pk).values())
     later = timezone.now() + timezone.timedelta(days=31)
@@ -355,7 +357,7 @@ def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client):
     assert not AgencyExport.objects.unscoped().filter(pk=export.pk).exists()
     assert not services.export_path(export).exists() and not (roots / "media" / "mike").exists()
     assert not list((roots / "exports").glob("mike-*"))
-    assert not cache.keys("mike:*")
+    assert not redis.keys("mike:*")  # the agency's cache entries (keys carry the schema)
 
 
 def test_operators_restore_from_the_console_and_schedule_deletion(alpha_export, alpha, operator_client, page_client):
