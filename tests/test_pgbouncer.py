@@ -22,6 +22,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from caravan.db.base import DatabaseWrapper as PooledWrapper
+from tests.servers import committed, database_url, free_port, gunicorn_server  # noqa: F401  (committed: fixture)
 from caravan.tenancy.tasks import AgencyTask
 from crm.models import ChangeLog, Customer
 from crm.services import customer_create
@@ -277,6 +278,65 @@ def test_threads_interleaving_agencies_never_cross_the_fence(pgbouncer, alpha, b
 def test_the_same_threads_with_plain_django_tenants_cross_it(pgbouncer, alpha, bravo):
     failures, created, held = interleave_threads(pgbouncer, PlainWrapper, alpha, bravo)
     assert failures or held != created  # reads, writes or tasks landed in the other agency
+
+
+def staff_over_http(port: int, slug: str, token: str) -> set[str]:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/staff/?page_size=200",
+                                     headers={"Host": f"{slug}.localhost:{port}", "Authorization": f"Token {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return domains(row["email"] for row in json.loads(response.read())["results"])
+
+
+@through_pgbouncer_already
+@pytest.mark.parametrize("pooling, crosses", [("transaction", False), ("session", True)])
+def test_app_server_through_pgbouncer(pgbouncer, committed, tmp_path, alpha, bravo, pooling, crosses):
+    """gunicorn (2 workers) on PgBouncer, four threads asking alpha's and bravo's API in turn: with
+    DATABASE_POOLING=transaction every answer is its own agency's; with plain django-tenants
+    (``session``) answers come back with the other agency's staff."""
+    from rest_framework.authtoken.models import Token
+
+    made = []
+    with committed():
+        tokens = {}
+        for agency in (alpha, bravo):
+            with tenant_context(agency):
+                token, created = Token.objects.get_or_create(user=User.objects.get(email=f"admin@{agency.slug}.test"))
+            tokens[agency.slug] = token.key
+            if created:
+                made.append((agency, token.key))
+    wrong, errors = [], []
+    try:
+        url = database_url(pgbouncer.settings_dict(connection.settings_dict))
+        with gunicorn_server(port=free_port(), log_dir=tmp_path, DATABASE_URL=url, DATABASE_POOLING=pooling) as server:
+
+            def ask(n: int):
+                for step in range(10):
+                    slug = ("alpha", "bravo")[(n + step) % 2]
+                    try:
+                        got = staff_over_http(server.port, slug, tokens[slug])
+                    except Exception as e:  # noqa: BLE001  (a 401/500 from the wrong schema counts too)
+                        errors.append((slug, repr(e)))
+                        continue
+                    if got != {f"{slug}.test"}:
+                        wrong.append((slug, got))
+
+            threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+    finally:
+        with committed():
+            for agency, key in made:
+                with tenant_context(agency):
+                    Token.objects.filter(key=key).delete()
+    if crosses:
+        assert wrong or errors
+    else:
+        assert not wrong and not errors, (wrong[:3], errors[:3])
 
 
 def test_the_isolation_run_really_goes_through_pgbouncer(_through_pgbouncer):
