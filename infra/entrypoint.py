@@ -29,7 +29,7 @@ Variables read here (besides the application's own, docs/configuration.md):
     CELERY_BEAT_SCHEDULE          beat's schedule file (default: <temp dir>/caravan-celerybeat-schedule)
     LOG_LEVEL (INFO)              also the Celery worker's and beat's log level
     PROMETHEUS_MULTIPROC_DIR      web and worker: prometheus_client's multiprocess directory; when
-                                  unset, a new empty one under the temp dir for each start
+                                  unset, an empty one under the temp dir for each start
 """
 import os
 import sys
@@ -117,9 +117,21 @@ def probe(paths: list[str], env: Mapping[str, str] | None = None, timeout: float
 def metrics_directory(name: str, env: dict[str, str]) -> None:
     """gunicorn's workers and Celery's prefork pool are several processes: their metrics meet in
     prometheus_client's multiprocess directory, which must be empty when the process kind starts
-    (caravan.metrics). Unless one is given, each start of web or worker gets a fresh one."""
-    if name in ("web", "worker") and not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"caravan-prometheus-{name}-")
+    (caravan.metrics). Unless one is given, web and worker get ``<temp>/caravan-prometheus-<name>-<pid>``
+    (the pid survives the exec); directories of processes that are gone are removed first."""
+    if name not in ("web", "worker") or env.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    import shutil
+
+    base = Path(tempfile.gettempdir())
+    for stale in base.glob("caravan-prometheus-*-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    directory = base / f"caravan-prometheus-{name}-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)  # a reused pid's leftovers
+    directory.mkdir(mode=0o700)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def main(argv: list[str]) -> int:

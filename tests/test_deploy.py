@@ -135,18 +135,24 @@ def test_make_run_starts_the_entrypoint():
     assert "gunicorn" not in source and "celery -A" not in source and '"migrate_platform"' not in source
 
 
-def test_web_and_worker_get_an_empty_metrics_directory_each_start(tmp_path):
-    first, second = {}, {}
-    entrypoint.metrics_directory("web", first)
-    entrypoint.metrics_directory("web", second)
-    assert first["PROMETHEUS_MULTIPROC_DIR"] != second["PROMETHEUS_MULTIPROC_DIR"]
-    for env in (first, second):
-        directory = Path(env["PROMETHEUS_MULTIPROC_DIR"])
-        assert directory.is_dir() and not any(directory.iterdir())
-        directory.rmdir()
-    given = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+def test_web_and_worker_get_an_empty_metrics_directory_each_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(entrypoint.tempfile, "gettempdir", lambda: str(tmp_path))
+    gone = tmp_path / "caravan-prometheus-web-999999999"  # no such process
+    gone.mkdir()
+    (gone / "counter_1.db").write_bytes(b"x")
+    alive = tmp_path / f"caravan-prometheus-worker-{os.getppid()}"
+    alive.mkdir()
+    mine = tmp_path / f"caravan-prometheus-web-{os.getpid()}"
+    mine.mkdir()
+    (mine / "counter_2.db").write_bytes(b"old")  # a reused pid's leftovers
+    env = {}
+    entrypoint.metrics_directory("web", env)
+    assert env == {"PROMETHEUS_MULTIPROC_DIR": str(mine)}
+    assert mine.is_dir() and not any(mine.iterdir())
+    assert not gone.exists() and alive.exists()
+    given = {"PROMETHEUS_MULTIPROC_DIR": "/somewhere"}
     entrypoint.metrics_directory("worker", given)
-    assert given == {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    assert given == {"PROMETHEUS_MULTIPROC_DIR": "/somewhere"}
     beat = {}
     entrypoint.metrics_directory("scheduler", beat)
     assert beat == {}
