@@ -38,7 +38,10 @@ stop_all() {
     [ -f "$data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true
   done
 }
-trap stop_all EXIT
+# The clusters and the repository take several times the database's size: removed at the end
+# unless KEEP=1.
+finish() { stop_all; [ "${KEEP:-0}" = 1 ] || rm -rf "$DRILL_DIR"; }
+trap finish EXIT
 
 stop_all
 rm -rf "$DRILL_DIR"
