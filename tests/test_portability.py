@@ -210,6 +210,11 @@ def test_export_pages_and_downloads_are_fenced(alpha_export, alpha, bravo, page_
     assert page_client(None).get(f"/settings/export/{pk}/download/").status_code == 404  # platform domain
     assert operator_client.get(f"/agencies/alpha/exports/{pk}/download/").status_code == 200
     assert operator_client.get(f"/agencies/bravo/exports/{pk}/download/").status_code == 404
+    listed = operator_client.get("/api/operator/agencies/alpha/exports/").json()
+    assert listed[0]["download_url"] == f"http://localhost/api/operator/agencies/alpha/exports/{pk}/download/"
+    assert operator_client.post("/api/operator/agencies/bravo/exports/").status_code == 202
+    assert operator_client.get("/api/operator/agencies/bravo/exports/").json()[0]["status"] == "queued"
+    assert operator_client.get(f"/api/operator/agencies/bravo/exports/{pk}/download/").status_code == 404
     api = operator_client.get(f"/api/operator/agencies/alpha/exports/{pk}/download/")
     assert api.status_code == 200
     with schema_context("public"):
@@ -321,7 +326,7 @@ def _public_rows_keyed_by(agency_id: int) -> dict[str, int]:
     return counts
 
 
-def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client):
+def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client, page_client):
     from integrations.models import Feed, FeedRun, Supplier
 
     agency = agency_onboard(name="Mike", slug="mike", plan="professional", admin_email="first@mike.test").agency
@@ -337,6 +342,12 @@ def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client):
     agency_suspend(agency=agency, actor="op@test")
     agency = services.deletion_schedule(agency=agency, actor="op@test", note="asked by the owner")
     assert agency.status == Agency.Status.DELETION_SCHEDULED and agency.is_read_only
+    from billing import services as billing
+
+    billing.refresh(agency)  # billing's status rule never lifts a scheduled deletion
+    agency.refresh_from_db()
+    assert agency.status == Agency.Status.DELETION_SCHEDULED
+    assert page_client("mike", None).get("/accounts/login/").status_code == 200  # staff can still sign in
     assert services.deletion_notice(agency) == 2  # every active admin
     assert {m["To"] for m in mailbox} == {"first@mike.test", "admin@mike.test"}
     assert all("http://mike.localhost:8000/settings/export/" in m.get_payload() for m in mailbox)
