@@ -194,6 +194,9 @@ def test(pytest_args: list[str]) -> int:
     env["FAST_PASSWORD_HASHING"] = "1"
     env["STATICFILES_MANIFEST"] = "0"
     env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
+    # No pool of ready agency schemas: its refill task would sit in the queues tests read, and the
+    # tests that need the pool fill it themselves.
+    env.setdefault("SCHEMA_POOL_SIZE", "0")
     status = subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
     if pytest_args or not Path("/usr/sbin/pgbouncer").exists():
         return status

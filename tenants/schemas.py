@@ -12,7 +12,9 @@ with 200 (each agency adds ~520 catalogue rows). The snapshot is plain top-level
 does not grow with the number of agencies (bench/scale.py), and Citus distributes tables made by
 a top-level ``CREATE TABLE`` in a distributed schema, which ``EXECUTE`` inside a function is not
 (docs/operations.md, "Past one database"). ``clone_schema()`` stays installed as the fallback
-when no current snapshot exists (no ``pg_dump`` found, or the template migrated since).
+when no current snapshot exists (no ``pg_dump`` found, or the template migrated since). A small
+pool of schemas made from the snapshot ahead of time makes onboarding a rename (see the pool's
+section below).
 """
 import logging
 import os
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django_tenants.clone import CLONE_SCHEMA_FUNCTION
 from django_tenants.utils import schema_exists
 
@@ -35,6 +37,7 @@ TEMPLATE = settings.TENANT_BASE_SCHEMA
 _MUST_BE_EMPTY = ("accounts_user", "django_session", "authtoken_token")
 _MARKER = "@@caravan_schema@@"
 _SNAPSHOT_TABLE = "public.caravan_template_snapshot"
+_POOL_TABLE = "public.caravan_schema_pool"
 
 
 def install_clone_function() -> None:
@@ -71,7 +74,12 @@ def migrate_template(verbosity: int = 1) -> None:
             if cursor.fetchone()[0]:
                 raise RuntimeError(f"The template schema holds rows in {table}; it must never hold users or sessions.")
     install_clone_function()
-    if not snapshot_template():
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {_POOL_TABLE} (name text PRIMARY KEY, state text NOT NULL, "
+                       "made_at timestamptz NOT NULL DEFAULT now())")
+    snapshot_taken = snapshot_template()
+    pool_discard_stale()
+    if not snapshot_taken:
         log.warning("No pg_dump matching the server was found: onboarding falls back to clone_schema(), "
                     "which slows as agencies are added. Install the PostgreSQL client or set PG_DUMP.")
 
@@ -183,6 +191,91 @@ def replay_snapshot(script: str, schema_name: str) -> None:
         cursor.execute(script.replace(_MARKER, quoted))
 
 
+# --- The pool of ready schemas ---------------------------------------------------------------------
+#
+# Replaying the snapshot costs a few hundred milliseconds of DDL, more on a busy database server. A
+# few schemas made from it ahead of time (named pool_<random>, each with the template state it was
+# made from) turn onboarding into a rename: the claim and the ALTER SCHEMA … RENAME run inside the
+# onboarding transaction, so a failed onboarding puts the schema back. Nothing in a schema names the
+# schema itself (the trigger function reads TG_TABLE_SCHEMA; defaults and triggers point by oid), so
+# a renamed schema is the same as one replayed under its final name (tests/test_onboarding.py).
+# ``tenants.fill_schema_pool`` tops the pool up after each onboarding and every few minutes;
+# migrate_platform drops schemas made from an older template and refills.
+
+def pool_size() -> int:
+    return settings.SCHEMA_POOL_SIZE
+
+
+def pool_ready() -> list[str]:
+    """Pool schemas made from the template as it is now."""
+    if not _table_exists(_POOL_TABLE):
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name FROM {_POOL_TABLE} WHERE state = %s ORDER BY made_at", [template_state()])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def pool_fill(size: int | None = None) -> int:
+    """Make pool schemas until ``size`` (default SCHEMA_POOL_SIZE) are ready. Returns how many it made."""
+    import secrets
+
+    size = pool_size() if size is None else size
+    connection.set_schema_to_public()
+    made = 0
+    while len(pool_ready()) < size:
+        script = current_snapshot()
+        if script is None:
+            break
+        name = f"pool_{secrets.token_hex(6)}"
+        with transaction.atomic():
+            replay_snapshot(script, name)
+            from . import citus
+
+            citus.distribute_schema(name)
+            with connection.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {_POOL_TABLE} (name, state) VALUES (%s, %s)", [name, template_state()])
+        made += 1
+    return made
+
+
+def pool_discard_stale() -> int:
+    """Drop pool schemas made from an older template (or whose snapshot is gone). Returns the count."""
+    if not _table_exists(_POOL_TABLE):
+        return 0
+    current = template_state() if current_snapshot() is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name FROM {_POOL_TABLE} WHERE state IS DISTINCT FROM %s", [current])
+        stale = [row[0] for row in cursor.fetchall()]
+        for name in stale:
+            with transaction.atomic():
+                cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(name)} CASCADE")
+                cursor.execute(f"DELETE FROM {_POOL_TABLE} WHERE name = %s", [name])
+    return len(stale)
+
+
+def pool_claim(schema_name: str) -> bool:
+    """Rename a ready pool schema to ``schema_name`` inside the caller's transaction. False when
+    none is ready (another onboarding holding one is skipped, not waited for)."""
+    if not _table_exists(_POOL_TABLE):
+        return False
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {_POOL_TABLE} WHERE name = (SELECT name FROM {_POOL_TABLE} WHERE state = %s "
+                       "ORDER BY made_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING name", [template_state()])
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        quote = connection.ops.quote_name
+        cursor.execute(f"ALTER SCHEMA {quote(row[0])} RENAME TO {quote(schema_name)}")
+    return True
+
+
+def _table_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cursor.fetchone()[0]
+
+
 # --- Other ways, and the choice --------------------------------------------------------------------
 
 def clone_template(schema_name: str) -> None:
@@ -203,14 +296,19 @@ def migrate_new_schema(schema_name: str, verbosity: int = 0) -> None:
 
 
 def create_agency_schema(schema_name: str, *, method: str = "auto", verbosity: int = 0) -> str:
-    """Create ``schema_name`` from the snapshot ("snapshot"), with clone_schema() ("clone") or by
-    migrating ("migrate"), then make sure Citus distributes it when Citus is there.
+    """Create ``schema_name`` from a ready pool schema ("pool"), from the snapshot ("snapshot"),
+    with clone_schema() ("clone") or by migrating ("migrate"), then make sure Citus distributes it
+    when Citus is there.
 
-    "auto" takes the snapshot when it is current, else clones when the template exists, else
-    migrates. Returns the method used.
+    "auto" takes a pool schema when one is ready, else the snapshot when it is current, else clones
+    when the template exists, else migrates. Returns the method used.
     """
     from . import citus
 
+    if method in ("auto", "pool") and pool_claim(schema_name):
+        return "pool"
+    if method == "pool":
+        raise RuntimeError("No ready schema in the pool.")
     script = current_snapshot() if method in ("auto", "snapshot") else None
     if method == "auto":
         method = "snapshot" if script else "clone" if template_ready() and clone_function_installed() else "migrate"
@@ -223,4 +321,6 @@ def create_agency_schema(schema_name: str, *, method: str = "auto", verbosity: i
     else:
         migrate_new_schema(schema_name, verbosity=verbosity)
     citus.distribute_schema(schema_name)
+    if missing := citus.undistributed_tables([schema_name]):
+        raise RuntimeError(f"Citus did not distribute these tables of {schema_name}: {missing[schema_name]}")
     return method

@@ -106,8 +106,19 @@ def agency_onboard(
                                  role=Role.ADMIN, language=language)
             if admin:
                 url = invitation_url(admin)
+        _refill_schema_pool_on_commit(agency)
     connection.set_schema_to_public()
     return Onboarded(agency=agency, admin_email=admin_email, invitation_url=url)
+
+
+def _refill_schema_pool_on_commit(agency: Agency) -> None:
+    """The agency took a ready schema from the pool (tenants/schemas.py): make another, after commit."""
+    from django.conf import settings
+
+    from .tasks import fill_schema_pool
+
+    if settings.SCHEMA_POOL_SIZE > 0 and getattr(agency, "schema_method", "") in ("pool", "snapshot"):
+        transaction.on_commit(fill_schema_pool.delay)
 
 
 def agency_update_settings(*, agency: Agency, actor: str, **fields) -> Agency:

@@ -99,6 +99,14 @@ def test_stale_snapshot_is_not_used():
                        "VALUES ('trips', '9999_later', now())")
     assert schemas.current_snapshot() is None
     assert onboard(slug="later").agency.schema_method == "clone"
+    _template_sequence_back()
+
+
+def _template_sequence_back():
+    """Sequences ignore rollbacks: put the template's django_migrations id back where it was."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{schemas.TEMPLATE}\".django_migrations', 'id'), "
+                       f"(SELECT max(id) FROM \"{schemas.TEMPLATE}\".django_migrations WHERE name <> '9999_later'))")
 
 
 def test_snapshot_drops_psql_commands_and_session_settings():
@@ -110,6 +118,55 @@ def test_snapshot_drops_psql_commands_and_session_settings():
     assert script.count("@@caravan_schema@@") == 3
     with pytest.raises(RuntimeError):
         schemas.script_from_dump(f"CREATE TABLE x (note text DEFAULT '{schemas.TEMPLATE}');")
+
+
+def test_pool_schema_is_renamed_into_the_new_agency_and_is_exactly_a_migrated_one():
+    assert schemas.pool_fill(2) == 2
+    ready = schemas.pool_ready()
+    agency = onboard(slug="pooled").agency
+    assert agency.schema_method == "pool"
+    assert schemas.pool_ready() == ready[1:] and not schema_exists(ready[0])
+    with connection.cursor() as cursor:
+        cursor.execute('TRUNCATE "pooled".accounts_user CASCADE')
+    pooled = shape("pooled").replace("'accounts_user_id_seq', 1,", "'accounts_user_id_seq', None,")
+    assert pooled == shape(schemas.TEMPLATE)
+    with tenant_context(agency):  # the renamed schema's own trigger function keeps its own summary
+        from crm import services as crm_services
+        from crm.models import ChangeLog
+        from crm.trips import services as trips
+        from crm.trips.models import TripSummary
+
+        customer = crm_services.customer_create(actor=None, via=ChangeLog.Via.API, name="池中客")
+        trip = trips.trip_create(actor=None, customer=customer, title="Trip", destination="杭州", status="confirmed")
+        trips.item_add(actor=None, trip=trip, kind="hotel", description="西湖", cost="500", sell="700")
+        assert TripSummary.objects.values_list("items", "sell").get(trip=trip) == (1, 700)
+
+
+def test_a_failed_onboarding_gives_its_pool_schema_back(monkeypatch):
+    import accounts.services
+
+    schemas.pool_fill(1)
+    ready = schemas.pool_ready()
+
+    def explode(**kwargs):
+        raise RuntimeError("mail system down")
+
+    monkeypatch.setattr(accounts.services, "staff_invite", explode)
+    with pytest.raises(RuntimeError):
+        onboard(slug="broken")
+    connection.set_schema_to_public()
+    assert schemas.pool_ready() == ready and schema_exists(ready[0]) and not schema_exists("broken")
+
+
+def test_pool_schemas_of_an_older_template_are_dropped_not_used():
+    schemas.pool_fill(1)
+    [old] = schemas.pool_ready()
+    with connection.cursor() as cursor:
+        cursor.execute(f'INSERT INTO "{schemas.TEMPLATE}".django_migrations (app, name, applied) '
+                       "VALUES ('trips', '9999_later', now())")
+    assert schemas.pool_ready() == [] and schemas.pool_claim("nobody") is False
+    assert schemas.pool_discard_stale() == 1 and not schema_exists(old)
+    _template_sequence_back()
 
 
 def test_template_never_holds_users_or_sessions():

@@ -88,6 +88,8 @@ TENANT_LIMIT_SET_CALLS = True
 # New agencies are cloned from a migrated template schema (see tenants/services.py).
 TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_BASE_SCHEMA = "agency_template"
+# Agency schemas made ahead of time from the template snapshot; onboarding renames one (0: none).
+SCHEMA_POOL_SIZE = env_int("SCHEMA_POOL_SIZE", 2)
 TENANT_MIGRATION_EXECUTOR = env_str("TENANT_MIGRATION_EXECUTOR", "multiprocessing")
 TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MIGRATION_PROCESSES", 4)
 TENANT_MULTIPROCESSING_CHUNKS = 2

@@ -9,6 +9,8 @@ migrations"). What makes it cheap at thousands of agencies:
 - The agencies that need it are migrated in ``--processes`` worker processes (default
   ``TENANT_MIGRATION_PROCESSES``), one ``migrate_schemas`` per schema, each schema in its own
   transactions, with a progress line per schema.
+- Schemas of the onboarding pool made from the old template are dropped with the new snapshot,
+  and the pool refilled at the end (tenants/schemas.py).
 - A failing schema does not stop the others: it is reported, retried once at the end, and the
   command exits with an error naming what is still failing. Run it again to resume: schemas
   already migrated are skipped by the first point.
@@ -23,7 +25,7 @@ from django.db import connection, connections
 
 from tenants import citus
 from tenants.models import Agency
-from tenants.schemas import TEMPLATE, migrate_template
+from tenants.schemas import TEMPLATE, migrate_template, pool_fill
 from tenants.services import platform_ensure
 
 _CHUNK = 250  # schemas per catalogue query
@@ -104,6 +106,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Retrying {len(failed)} failed schema(s) (attempt {attempt + 1})")
             failed = self._migrate([o.schema for o in failed], 1, verbosity)
         self._check_distribution(schemas)
+        pool_fill()
         summary = (f"Migrated public, template and {len(pending) - len(failed)} of {len(schemas)} agencies "
                    f"({len(schemas) - len(pending)} already up to date) in {time.monotonic() - started:.1f}s")
         if failed:
