@@ -24,9 +24,9 @@ app.conf.beat_schedule = {
     # Supplier feeds: pull those due (each feed has its own interval), and alert on stale or failing ones.
     "integrations-pull-due": {"task": "integrations.pull_due", "schedule": crontab(minute="*")},
     "integrations-check-health": {"task": "integrations.check_health", "schedule": crontab(minute="*/15")},
-    # Agency exports past EXPORT_RETENTION_HOURS deleted; agencies whose deletion is due purged (public schema).
     # Agency schemas made ahead of time, so onboarding is a rename (tenants/schemas.py); also after each onboarding.
     "tenants-fill-schema-pool": {"task": "tenants.fill_schema_pool", "schedule": crontab(minute="*/5")},
+    # Agency exports past EXPORT_RETENTION_HOURS deleted; agencies whose deletion is due purged (public schema).
     "portability-expire-exports": {"task": "portability.expire_exports", "schedule": crontab(minute=13)},
     "portability-purge-due-agencies": {"task": "portability.purge_due_agencies", "schedule": crontab(hour=4, minute=7)},
     "agency-clear-expired-sessions": {
