@@ -263,6 +263,23 @@ def test_the_manifest_checksums_hold_and_a_tampered_archive_is_refused(alpha_exp
         services.restore_archive(tampered, slug="lima", actor="test")
     assert not Agency.objects.filter(slug="lima").exists() and not schema_exists("lima")
 
+    # A forger who also fixes the manifest's checksum cannot sign it: refused all the same.
+    forged = roots / "forged.zip"
+    with zipfile.ZipFile(tampered) as source, zipfile.ZipFile(forged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "manifest.json":
+                manifest = json.loads(data)
+                for entry in manifest["tables"]:
+                    if entry["file"] == "schema/accounts_user.csv":
+                        entry["sha256"] = __import__("hashlib").sha256(source.read(entry["file"])).hexdigest()
+                data = json.dumps(manifest).encode()
+            target.writestr(item, data)
+    with pytest.raises(ValidationError, match="not signed by this Caravan platform"):
+        services.restore_archive(forged, slug="lima", actor="test")
+    assert services.open_archive(forged, trust_unsigned=True).manifest["schema"] == "alpha"  # the operator's call
+    assert not Agency.objects.filter(slug="lima").exists() and not schema_exists("lima")
+
 
 def test_an_archive_from_another_migration_state_is_refused_clearly(alpha_export, roots):
     path = services.export_path(alpha_export)
@@ -274,6 +291,8 @@ def test_an_archive_from_another_migration_state_is_refused_clearly(alpha_export
                 manifest = json.loads(data)
                 manifest["migrations"]["schema"]["crm"].append("9999_from_the_future")
                 data = json.dumps(manifest).encode()
+            if item.filename == "manifest.sig":  # as if this platform had made it at another state
+                data = services.sign_manifest(json.dumps(manifest)).encode()
             target.writestr(item, data)
     with pytest.raises(ValidationError, match="another migration state.*crm: archive has 9999_from_the_future"):
         services.restore_archive(other, slug="lima", actor="test")

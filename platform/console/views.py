@@ -191,6 +191,9 @@ class RestoreForm(forms.Form):
                            help_text=gettext_lazy("A new slug, or the slug of a deleted agency."))
     name = forms.CharField(label=gettext_lazy("Agency name"), max_length=200, required=False,
                            help_text=gettext_lazy("Leave empty to keep the name in the archive."))
+    trust_unsigned = forms.BooleanField(
+        label=gettext_lazy("Trust an archive this platform did not sign"), required=False,
+        help_text=gettext_lazy("Only for an archive made by another Caravan platform that you know to be unchanged."))
 
 
 class RestoreView(OperatorRequired, View):
@@ -210,7 +213,8 @@ class RestoreView(OperatorRequired, View):
         if form.is_valid():
             try:
                 portability.restore_request(upload=form.cleaned_data["archive"], slug=form.cleaned_data["slug"],
-                                            name=form.cleaned_data["name"], actor=request.user.email)
+                                            name=form.cleaned_data["name"], actor=request.user.email,
+                                            trust_unsigned=form.cleaned_data["trust_unsigned"])
             except ValidationError as exc:
                 apply_errors(form, exc)
             else:

@@ -42,6 +42,7 @@ log = logging.getLogger("caravan.portability")
 FORMAT = "caravan-agency-export"
 FORMAT_VERSION = 1
 CHUNK = 1 << 20
+MANIFEST_SALT = "caravan.portability.manifest"
 # A queued or running export older than this was lost (a worker died; the task limit is 30 minutes):
 # it no longer blocks a new one, and the hourly expiry job marks it failed.
 STALE_AFTER = timezone.timedelta(hours=6)
@@ -60,6 +61,8 @@ files/...            the files the agency uploaded.
 manifest.json        format version, agency, schema, creation time, the migration state of every app,
                      and for every CSV file its table, row count, columns and SHA-256 (of the file as
                      stored here); for every file its size and SHA-256.
+manifest.sig         the platform's signature of manifest.json (HMAC-SHA256 with its secret key): the
+                     platform restores only archives it made itself, unchanged.
 
 CSV files are PostgreSQL COPY's CSV format (UTF-8, comma, header row with the column names, empty
 unquoted field = NULL, "" = empty text). JSON columns hold JSON text. Times are ISO 8601 with offset.
@@ -198,7 +201,9 @@ def write_archive(agency: Agency, path: Path, *, on_table=None) -> dict:
                 on_table(total, total)
             archive.writestr("README.txt", README.format(format=FORMAT, version=FORMAT_VERSION, slug=agency.slug,
                                                          created=manifest["created_at"], schema=schema))
-            archive.writestr("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+            text = json.dumps(manifest, indent=1, ensure_ascii=False)
+            archive.writestr("manifest.json", text)
+            archive.writestr("manifest.sig", sign_manifest(text))
     return manifest
 
 
@@ -296,13 +301,39 @@ def _member_name(name: str) -> str:
     return name
 
 
-def open_archive(path) -> Archive:
-    """Open an archive and verify it: format, every listed member present and its SHA-256 right."""
+def sign_manifest(text: str) -> str:
+    from django.core.signing import Signer
+
+    return Signer(salt=MANIFEST_SALT, algorithm="sha256").signature(text)
+
+
+def _signed(text: str, signature: str) -> bool:
+    from django.core.signing import BadSignature, Signer
+
+    try:  # Signer.unsign also tries SECRET_KEY_FALLBACKS: archives survive a key rotation
+        Signer(salt=MANIFEST_SALT, algorithm="sha256").unsign(f"{text}:{signature}")
+    except BadSignature:
+        return False
+    return True
+
+
+def open_archive(path, *, trust_unsigned: bool = False) -> Archive:
+    """Open an archive and verify it: signed by this platform (unless the operator trusts it anyway),
+    format, every listed member present and its SHA-256 right."""
     try:
         archive = zipfile.ZipFile(path)
-        manifest = json.loads(archive.read("manifest.json"))
+        text = archive.read("manifest.json").decode()
+        manifest = json.loads(text)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError):
         raise ArchiveRefused(_("This is not a Caravan agency export (no readable manifest.json).")) from None
+    try:
+        signature = archive.read("manifest.sig").decode().strip()
+    except KeyError:
+        signature = ""
+    if not trust_unsigned and not _signed(text, signature):
+        raise ArchiveRefused(_("This archive's manifest is not signed by this Caravan platform, or was changed after "
+                               "it was made. It was not restored. (An operator who trusts an archive from another "
+                               "platform can restore it with --trust-unsigned.)"))
     if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
         raise ArchiveRefused(_("This archive's format (%(format)s version %(version)s) is not one this Caravan reads.")
                              % {"format": manifest.get("format"), "version": manifest.get("version")})
@@ -340,11 +371,12 @@ def _copy_in(cursor, sql: str, archive: zipfile.ZipFile, member: str) -> None:
             copy.write(data)
 
 
-def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=None) -> Agency:
+def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=None,
+                    trust_unsigned: bool = False) -> Agency:
     """Restore an export as agency ``slug`` (new, or the slug of a deleted agency). All or nothing."""
     from tenants.services import agency_onboard, offered_plans
 
-    archive = open_archive(path)
+    archive = open_archive(path, trust_unsigned=trust_unsigned)
     manifest = archive.manifest
     source = manifest["agency"]
     tables = [t for t in manifest["tables"] if t["scope"] == "schema"]
@@ -574,7 +606,7 @@ def _restore_files(archive: Archive, agency: Agency) -> Path | None:
     return media
 
 
-def restore_request(*, upload, slug: str, name: str, actor: str) -> AgencyRestore:
+def restore_request(*, upload, slug: str, name: str, actor: str, trust_unsigned: bool = False) -> AgencyRestore:
     """Keep an uploaded archive privately and queue its restore (the console's form)."""
     from tenants.models import validate_slug
 
@@ -597,19 +629,19 @@ def restore_request(*, upload, slug: str, name: str, actor: str) -> AgencyRestor
         from .tasks import restore_agency
 
         with schema_context(get_public_schema_name()):
-            restore_agency.delay(job.pk, name)
+            restore_agency.delay(job.pk, name, trust_unsigned)
 
     transaction.on_commit(send)
     return job
 
 
-def restore_run(job_id: int, name: str = "") -> AgencyRestore | None:
+def restore_run(job_id: int, name: str = "", trust_unsigned: bool = False) -> AgencyRestore | None:
     claimed = AgencyRestore.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
     job = AgencyRestore.objects.filter(pk=job_id).first()
     if not claimed or job is None:
         return job
     try:
-        restore_archive(job.archive, slug=job.slug, actor=job.requested_by, name=name,
+        restore_archive(job.archive, slug=job.slug, actor=job.requested_by, name=name, trust_unsigned=trust_unsigned,
                         on_table=lambda done, total: _set_progress(f"restore-{job.pk}", done, total))
     except ValidationError as exc:
         AgencyRestore.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=" ".join(exc.messages),

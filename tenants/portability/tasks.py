@@ -11,10 +11,10 @@ def export_agency(export_id: str) -> str:
 
 
 @shared_task(name="portability.restore", acks_late=True)
-def restore_agency(job_id: int, name: str = "") -> str:
+def restore_agency(job_id: int, name: str = "", trust_unsigned: bool = False) -> str:
     from .services import restore_run
 
-    job = restore_run(job_id, name)
+    job = restore_run(job_id, name, trust_unsigned)
     return job.status if job else "missing"
 
 
