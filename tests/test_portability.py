@@ -410,6 +410,8 @@ def test_operators_restore_from_the_console_and_schedule_deletion(alpha_export, 
     assert agency.name == "November" and not __import__("os").path.exists(job.archive)
     assert page_client("alpha", "admin").get("/restores/").status_code == 404  # console only on the platform domain
 
+    suspended = operator_client.get("/agencies/charlie/").content  # charlie is suspended: deletion offered
+    assert b'data-test="schedule-deletion"' in suspended and b"after 30 days" in suspended
     assert operator_client.post("/agencies/november/", {"action": "schedule_deletion"}).status_code == 302
     agency.refresh_from_db()
     assert agency.status != Agency.Status.DELETION_SCHEDULED  # not suspended first: refused
