@@ -31,6 +31,12 @@ def test_scrubber_keeps_ordinary_text():
     assert scrub_text("Order 42 for 3 travellers failed") == "Order 42 for 3 travellers failed"
 
 
+def test_scrubber_keeps_record_ids_but_not_what_surrounds_them():
+    """Export and request ids are UUIDs, not personal data: log lines naming them stay readable."""
+    line = "Export 12345678-1234-4123-8456-123456789012 downloaded by li@example.com (+86 138 0013 8000)"
+    assert scrub_text(line) == "Export 12345678-1234-4123-8456-123456789012 downloaded by [Filtered] ([Filtered])"
+
+
 class CapturingTransport(Transport):
     def __init__(self, options=None):
         super().__init__(options)

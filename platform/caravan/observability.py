@@ -19,7 +19,15 @@ _SENSITIVE_KEYS = re.compile(r"pass|secret|token|api_key|authorization|cookie|se
                              r"id_number|document|csrf", re.I)
 
 
+# Record ids (export jobs, request ids) are not personal data; their digit runs look like phones.
+UUID_RE = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+
+
 def scrub_text(text: str) -> str:
+    parts = UUID_RE.split(text)
+    if len(parts) > 1:
+        ids = UUID_RE.findall(text)
+        return "".join(scrub_text(part) + (ids[i] if i < len(ids) else "") for i, part in enumerate(parts))
     text = EMAIL_RE.sub(FILTERED, text)
     text = DOCUMENT_RE.sub(FILTERED, text)
     return PHONE_RE.sub(FILTERED, text)
