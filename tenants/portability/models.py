@@ -10,6 +10,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from caravan.tenancy.scoping import AgencyScopedManager
 from tenants.models import Agency
@@ -17,7 +18,7 @@ from tenants.models import Agency
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
-    RUNNING = "running", _("Running")
+    RUNNING = "running", pgettext_lazy("job status", "Running")
     DONE = "done", _("Ready")
     FAILED = "failed", _("Failed")
     EXPIRED = "expired", _("Expired")
