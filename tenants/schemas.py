@@ -152,7 +152,7 @@ def script_from_dump(dump: str) -> str:
     script = re.sub(rf'(?<![\w"]){re.escape(TEMPLATE)}(?=\.)', _MARKER, script)
     script = script.replace(f"CREATE SCHEMA {TEMPLATE};", f"CREATE SCHEMA {_MARKER};")
     if re.search(rf"\b{re.escape(TEMPLATE)}\b", script):
-        raise RuntimeError(f"The template's name is still in its snapshot; it cannot be replayed for another schema.")
+        raise RuntimeError("The template's name is still in its snapshot; it cannot be replayed for another schema.")
     # Function bodies are checked when they run, not before their tables exist (as pg_dump does).
     return "SET LOCAL check_function_bodies = false;\n" + script
 

@@ -66,6 +66,16 @@ def http_status(url: str, host: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+def stop(process: subprocess.Popen, *, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 def log_tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -157,12 +167,7 @@ def gunicorn_server(*, port: int, log_dir: Path, **extra_env: str):
             time.sleep(0.2)
         yield AppServer(port=port, log=log, env=env)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, timeout=15)
 
 
 @pytest.fixture(scope="session")
@@ -213,12 +218,7 @@ def app_worker(app_server, tmp_path):
             time.sleep(0.2)
         yield SimpleNamespace(queue=queue, log=log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, timeout=20)
 
 
 @pytest.fixture
@@ -317,12 +317,7 @@ logfile = {log}
                 time.sleep(0.1)
         yield PgBouncer(port=port, log=log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, timeout=10)
         shutil.rmtree(log_dir, ignore_errors=True)
 
 

@@ -8,7 +8,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django_tenants.utils import get_tenant_domain_model, tenant_context
+from django_tenants.utils import tenant_context
 
 from crm import services as crm_services
 from crm.models import ChangeLog

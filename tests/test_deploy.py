@@ -631,12 +631,7 @@ def test_entrypoint_web_through_pgbouncer_as_compose_configures_it(tmp_path):
         web_answers(process_env(BIND="127.0.0.1", PORT=str(free_port()), WEB_WORKERS="1", DATABASE_URL=url,
                                 DATABASE_POOLING="transaction", DB_CONN_MAX_AGE="0"), tmp_path, "web-pgbouncer")
     finally:
-        bouncer.terminate()
-        try:
-            bouncer.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            bouncer.kill()
-            bouncer.wait(timeout=5)
+        stop(bouncer)
         shutil.rmtree(config.parent, ignore_errors=True)
 
 
