@@ -144,10 +144,18 @@ def run_child(mode: str, feed_id: int) -> None:
 
 
 def cleanup() -> None:
-    from integrations.models import Hotel, Supplier
+    """Remove the bench's supplier and hotels, and VACUUM the inventory tables: millions of deleted
+    rows left unvacuumed make every later check against them (e.g. the foreign-key checks of an
+    agency's deletion) scan them all."""
+    from django.db import connection
+
+    from integrations.models import FeedRun, FlightOffer, Hotel, HotelRate, QuarantinedRecord, Supplier
 
     Hotel.objects.filter(supplier__code="bench-bulk").delete()
     Supplier.objects.filter(code="bench-bulk").delete()
+    with connection.cursor() as cursor:
+        for model in (HotelRate, FlightOffer, QuarantinedRecord, FeedRun):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
 if __name__ == "__main__":
