@@ -166,6 +166,19 @@ def test_a_service_clock_makes_its_agency_due_at_its_near_breach_mark(alpha, bra
     assert due_at(bravo, CLOCKS) > clock.due_at
 
 
+def test_a_trip_confirmed_after_its_return_makes_its_agency_due_now(alpha, bravo, django_capture_on_commit_callbacks):
+    from crm.trips import services as trip_services
+
+    idle("care.after_trip")
+    with tenant_context(alpha), django_capture_on_commit_callbacks(execute=True):
+        today = trip_services.agency_today()
+        trip = trip_services.trip_create(actor=None, customer=customer("Back Already"), title="Kyoto",
+                                         depart_on=today - timedelta(days=9), return_on=today - timedelta(days=2))
+        assert due_at(alpha, "care.after_trip") > timezone.now() + timedelta(days=2)  # a quote: nothing to follow up
+        trip_services.trip_confirm(actor=None, trip=trip)
+    assert queued("care.after_trip", django_capture_on_commit_callbacks) == ["alpha"]
+
+
 def test_a_suspended_agency_is_never_queued(alpha, bravo, charlie, django_capture_on_commit_callbacks):
     idle(REMINDERS)
     with tenant_context(charlie), django_capture_on_commit_callbacks(execute=True):

@@ -24,6 +24,7 @@ from crm.models import Contact, Customer, Employment
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.pipeline.services import IllegalTransition, opportunity_move, stage_of, task_create
 from crm.services import contact_add
+from tenants.jobs import services as agency_jobs
 
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
 
@@ -152,7 +153,15 @@ def trip_create(*, actor: User | None, customer: Customer, title: str, destinati
             created_by=actor, created_at=now, confirmed_at=now if status == S.CONFIRMED else None)
         if customer.kind == Customer.Kind.PERSON:
             Traveler.objects.create(trip=trip, customer=customer, is_lead=True)
+    _after_trip_due(trip)
     return trip
+
+
+def _after_trip_due(trip: Trip) -> None:
+    """A confirmed trip already back before today: the after-trip job has work now (otherwise it
+    finds the trip at the first midnight after its return, its next due time)."""
+    if trip.status in (S.CONFIRMED, S.COMPLETED) and trip.return_on and trip.return_on < agency_today():
+        agency_jobs.due("care.after_trip")
 
 
 def _from_opportunity(actor, opportunity: Opportunity, status: str) -> Trip:
@@ -197,6 +206,7 @@ def trip_for_won_opportunity(*, actor: User | None, opportunity: Opportunity) ->
     if trip.status == S.QUOTE:
         trip.status, trip.confirmed_at = S.CONFIRMED, timezone.now()
         trip.save(update_fields=["status", "confirmed_at"])
+        _after_trip_due(trip)
     return trip
 
 
@@ -226,6 +236,7 @@ def _set_status(trip: Trip, to: str, reason: str = "") -> Trip:
         trip.cancelled_at, trip.cancel_reason = now, (reason or "").strip()[:300]
         fields += ["cancelled_at", "cancel_reason"]
     trip.save(update_fields=fields)
+    _after_trip_due(trip)
     return trip
 
 
@@ -309,6 +320,8 @@ def trip_update(*, actor: User | None, trip: Trip, **fields) -> Trip:
     for name, value in fields.items():
         setattr(trip, name, value)
     trip.save(update_fields=list(fields))
+    if "return_on" in fields:
+        _after_trip_due(trip)
     if trip.needs_visa:
         checklist_ensure(trip=trip)
     return trip
