@@ -17,11 +17,13 @@ migrations"). What makes it cheap at thousands of agencies:
 """
 import multiprocessing
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, call_command
 from django.db import connection, connections
+from django.db.migrations.recorder import MigrationRecorder
 
 from tenants import citus
 from tenants.models import Agency
@@ -67,6 +69,30 @@ def pending_schemas(schemas: list[str], expected: set[str]) -> list[str]:
     return sorted(behind, key=order.__getitem__)
 
 
+@contextmanager
+def visible_table_check():
+    """Django asks "does django_migrations exist?" by listing every table visible on the search
+    path, a scan of the whole catalogue (pg_class) several times per schema: 0.45 s a time at
+    1,000 agencies, most of a schema's migrate run. Ask PostgreSQL for that one name instead:
+    ``to_regclass`` resolves it on the same search path, so the answer is the same."""
+    listed = MigrationRecorder.has_table
+
+    def has_table(recorder):
+        if recorder._has_table:
+            return True
+        with recorder.connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL",
+                           [recorder.connection.ops.quote_name(recorder.Migration._meta.db_table)])
+            recorder._has_table = cursor.fetchone()[0]
+        return recorder._has_table
+
+    MigrationRecorder.has_table = has_table
+    try:
+        yield
+    finally:
+        MigrationRecorder.has_table = listed
+
+
 def _migrate_one(task: tuple[str, int]) -> Outcome:
     schema, verbosity = task
     started = time.monotonic()
@@ -88,7 +114,11 @@ class Command(BaseCommand):
                             help="Worker processes for the agencies' migrations (1: in this process).")
         parser.add_argument("--retries", type=int, default=1, help="Retries for a schema that failed.")
 
-    def handle(self, *args, verbosity=1, processes=1, retries=1, **options):
+    def handle(self, *args, **options):
+        with visible_table_check():
+            self._handle(*args, **options)
+
+    def _handle(self, *args, verbosity=1, processes=1, retries=1, **options):
         started = time.monotonic()
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
         platform_ensure()
