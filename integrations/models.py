@@ -155,7 +155,10 @@ class HotelRate(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["feed", "hotel", "room_type", "rate_plan", "night"],
                                                name="integrations_rate_key")]
-        indexes = [models.Index(fields=["city_code", "night"], name="integrations_rate_city_night")]
+        indexes = [models.Index(fields=["city_code", "night"], name="integrations_rate_city_night"),
+                   # An agency's own rates, found without reading the shared ones (agency purge, export).
+                   models.Index(fields=["agency"], name="integrations_rate_agency",
+                                condition=models.Q(agency__isnull=False))]
 
 
 class FlightOffer(models.Model):
@@ -185,4 +188,6 @@ class FlightOffer(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["feed", "offer_id"], name="integrations_offer_key")]
-        indexes = [models.Index(fields=["origin", "destination", "departure_date"], name="integrations_offer_route")]
+        indexes = [models.Index(fields=["origin", "destination", "departure_date"], name="integrations_offer_route"),
+                   models.Index(fields=["agency"], name="integrations_offer_agency",
+                                condition=models.Q(agency__isnull=False))]

@@ -134,7 +134,20 @@ def agency_update_settings(*, agency: Agency, actor: str, **fields) -> Agency:
             agency.save(update_fields=list(fields))
             AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
                                                   note=", ".join(sorted(fields)))
+    if "time_zone" in fields:
+        _local_clock_jobs_due(agency)
     return agency
+
+
+def _local_clock_jobs_due(agency: Agency) -> None:
+    """The jobs that act at a local hour computed their next run in the old time zone: run them now,
+    and they compute the next one in the new zone (tenants/jobs)."""
+    from .jobs.services import JOBS, due
+
+    with tenant_context(agency), transaction.atomic():
+        for job in ("tiers.assign_nightly", "loyalty.greetings", "care.after_trip"):
+            if job in JOBS:
+                due(job)
 
 
 def agency_suspend(*, agency: Agency, actor: str, note: str = "") -> Agency:

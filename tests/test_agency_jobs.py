@@ -278,3 +278,19 @@ def test_a_claimed_row_runs_the_task_in_that_agencys_schema(django_db_blocker, a
         assert fan_out.delay(PROBE).get(timeout=20) == 0  # each recorded its next due time: idle now
     with tenant_context(charlie):
         assert cache.get("jobs-probe") is None
+
+
+def test_a_new_time_zone_makes_the_local_clock_jobs_due_in_that_agency_only(alpha, bravo,
+                                                                          django_capture_on_commit_callbacks):
+    """Jobs that act at a local hour computed their next run in the old zone: they run again now."""
+    from tenants.services import agency_update_settings
+
+    local_jobs = ("tiers.assign_nightly", "loyalty.greetings", "care.after_trip")
+    for job in local_jobs:
+        idle(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        agency_update_settings(agency=alpha, actor="test", time_zone="America/New_York")
+    now = timezone.now()
+    for job in local_jobs:
+        assert AgencyJob.objects.get(agency=alpha, job=job).due_at <= now
+        assert AgencyJob.objects.get(agency=bravo, job=job).due_at > now + timedelta(days=2)
