@@ -104,7 +104,7 @@ def test_readyz_is_503_when_the_template_misses_a_migration():
     with psycopg.connect(**dsn, autocommit=True) as db:
         row = db.execute("DELETE FROM agency_template.django_migrations WHERE id = "
                          "(SELECT max(id) FROM agency_template.django_migrations WHERE app = 'crm') "
-                         "RETURNING app, name, applied").fetchone()
+                         "RETURNING id, app, name, applied").fetchone()
         try:
             health.reset_migrations_check()
             response = Client(HTTP_HOST="localhost").get("/readyz")
@@ -113,7 +113,9 @@ def test_readyz_is_503_when_the_template_misses_a_migration():
             assert migrations["status"] == "error"
             assert migrations["error"].endswith("Unapplied migrations in agency_template")
         finally:
-            db.execute("INSERT INTO agency_template.django_migrations (app, name, applied) VALUES (%s, %s, %s)", row)
+            # The same id: the template's onboarding snapshot is current only for the same migration rows.
+            db.execute("INSERT INTO agency_template.django_migrations (id, app, name, applied) "
+                       "VALUES (%s, %s, %s, %s)", row)
             health.reset_migrations_check()
     assert Client(HTTP_HOST="localhost").get("/readyz").status_code == 200
 

@@ -323,11 +323,16 @@ def test_app_server_through_pgbouncer(pgbouncer, committed, tmp_path, alpha, bra
                     if got != {f"{slug}.test"}:
                         wrong.append((slug, got))
 
-            threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=120)
+            # Crossing under plain django-tenants depends on which server connection PgBouncer hands
+            # out: ask in rounds until it shows (at most 5); the fixed backend must stay clean in all.
+            for _round in range(5 if crosses else 3):
+                threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(timeout=120)
+                if crosses and (wrong or errors):
+                    break
     finally:
         with committed():
             for agency, key in made:
