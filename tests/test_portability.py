@@ -303,6 +303,27 @@ def test_an_archive_from_another_migration_state_is_refused_clearly(alpha_export
         call_command("restore_agency", str(other), "--slug", "lima")
 
 
+def test_a_refused_restore_is_explained_in_the_operators_language(alpha_export, roots):
+    """The worker stores the refusal as text: in the language of the operator who asked for the restore."""
+    import re
+
+    from tenants.portability.models import AgencyRestore
+
+    from .conftest import OPERATOR
+
+    tampered = roots / "tampered.zip"
+    with zipfile.ZipFile(services.export_path(alpha_export)) as source, zipfile.ZipFile(tampered, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, data + b"x" if item.filename.endswith(".csv") else data)
+    with schema_context("public"):
+        User.objects.filter(email=OPERATOR).update(language="zh-hans")
+        job = AgencyRestore.objects.create(slug="oscar", archive=str(tampered), requested_by=OPERATOR)
+        failed = services.restore_run(job.pk)
+    assert failed.status == JobStatus.FAILED and re.search("[\u4e00-\u9fff]", failed.error), failed.error
+    assert not schema_exists("oscar")
+
+
 def test_a_restore_under_a_new_slug_beside_the_original(alpha_export, alpha, roots):
     from crm.models import TravelDocument
 

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
@@ -635,14 +635,25 @@ def restore_request(*, upload, slug: str, name: str, actor: str, trust_unsigned:
     return job
 
 
+def _operator_language(email: str) -> str:
+    from accounts.models import User
+
+    with schema_context(get_public_schema_name()):
+        language = User.objects.filter(email=email).values_list("language", flat=True).first()
+    return language or settings.LANGUAGE_CODE
+
+
 def restore_run(job_id: int, name: str = "", trust_unsigned: bool = False) -> AgencyRestore | None:
     claimed = AgencyRestore.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
     job = AgencyRestore.objects.filter(pk=job_id).first()
     if not claimed or job is None:
         return job
     try:
-        restore_archive(job.archive, slug=job.slug, actor=job.requested_by, name=name, trust_unsigned=trust_unsigned,
-                        on_table=lambda done, total: _set_progress(f"restore-{job.pk}", done, total))
+        # A refusal is stored as text: write it in the language of the operator who asked.
+        with translation.override(_operator_language(job.requested_by)):
+            restore_archive(job.archive, slug=job.slug, actor=job.requested_by, name=name,
+                            trust_unsigned=trust_unsigned,
+                            on_table=lambda done, total: _set_progress(f"restore-{job.pk}", done, total))
     except ValidationError as exc:
         AgencyRestore.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=" ".join(exc.messages),
                                                        finished_at=timezone.now())
