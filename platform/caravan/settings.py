@@ -90,6 +90,8 @@ TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_BASE_SCHEMA = "agency_template"
 # Agency schemas made ahead of time from the template snapshot; onboarding renames one (0: none).
 SCHEMA_POOL_SIZE = env_int("SCHEMA_POOL_SIZE", 2)
+# The pg_dump that snapshots the template (tenants/schemas.py); found on the PATH etc. when empty.
+PG_DUMP = env_str("PG_DUMP", "")
 TENANT_MIGRATION_EXECUTOR = env_str("TENANT_MIGRATION_EXECUTOR", "multiprocessing")
 TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MIGRATION_PROCESSES", 4)
 TENANT_MULTIPROCESSING_CHUNKS = 2
