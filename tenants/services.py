@@ -53,11 +53,12 @@ def agency_onboard(
     schema_method: str = "auto",
     first_admin: bool = True,
 ) -> Onboarded:
-    """Create an agency in one step: schema (cloned), domain, first admin with an invitation.
+    """Create an agency in one step: schema (a pooled copy of the template, or its snapshot replayed),
+    domain, first admin with an invitation.
 
     All of it happens in one transaction (PostgreSQL DDL is transactional), so a failure at any
-    step leaves no agency row, domain, schema or user behind. ``schema_method`` ("auto", "clone"
-    or "migrate") exists for bench/onboarding.py, which compares the two ways. ``first_admin=False``
+    step leaves no agency row, domain, schema or user behind. ``schema_method`` ("auto", "pool",
+    "snapshot", "clone" or "migrate"; tenants/schemas.py) exists for the benches, which compare them. ``first_admin=False``
     makes the agency without its first admin (no e-mail needed, no invitation): a restore brings the
     staff from the archive (tenants.portability).
     """

@@ -32,7 +32,7 @@ MIGRATIONS_CHECK_SECONDS = 30
 @dataclasses.dataclass
 class MigrationsApplied(HealthCheck):
     """Every migration on disk is applied in ``public`` and in the template schema new agencies are
-    cloned from. (Agency schemas are migrated by ``migrate_platform`` after these two; checking each
+    made from. (Agency schemas are migrated by ``migrate_platform`` after these two; checking each
     of thousands on every probe would not be cheap.) The answer is kept per process for
     :data:`MIGRATIONS_CHECK_SECONDS`."""
 

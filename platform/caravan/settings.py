@@ -85,7 +85,7 @@ PUBLIC_SCHEMA_URLCONF = "caravan.urls_public"
 ROOT_URLCONF = "caravan.urls_tenant"
 # Switch search_path once per request/task, not before every cursor.
 TENANT_LIMIT_SET_CALLS = True
-# New agencies are cloned from a migrated template schema (see tenants/services.py).
+# New agencies are made from the migrated template schema (its snapshot or a pooled copy: tenants/schemas.py).
 TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_BASE_SCHEMA = "agency_template"
 # Agency schemas made ahead of time from the template snapshot; onboarding renames one (0: none).
