@@ -76,6 +76,20 @@ def stop(process: subprocess.Popen, *, timeout: float = 10) -> None:
         process.wait(timeout=5)
 
 
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, name: str, *, timeout: float) -> None:
+    """Until 127.0.0.1:``port`` accepts a connection; fails the test with the log's tail if the
+    process exits or ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{name} did not start:\n{log_tail(log)}")
+            time.sleep(0.1)
+
+
 def log_tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -109,15 +123,7 @@ def stripe_server(tmp_path_factory) -> str:
                                    cwd=tmp_path_factory.getbasetemp(), stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"localstripe did not start:\n{log_tail(log)}")
-                time.sleep(0.1)
+        wait_for_port(port, process, log, "localstripe", timeout=30)
         yield url
     finally:
         process.terminate()
@@ -306,15 +312,7 @@ logfile = {log}
         command[1:1] = ["-u", "postgres"]
     process = subprocess.Popen(command, cwd=log_dir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"pgbouncer did not start:\n{log_tail(log)}")
-                time.sleep(0.1)
+        wait_for_port(port, process, log, "pgbouncer", timeout=20)
         yield PgBouncer(port=port, log=log)
     finally:
         stop(process, timeout=10)
