@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from caravan import outbound
 from caravan.signatures import BadSignature, Verifier
 from crm import crypto
 from tenants.models import Agency
@@ -87,8 +88,11 @@ def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = N
                                % {"kind": connector.kind, "supplier": feed.supplier.get_kind_display()}]
     if feed.mode == Feed.Mode.PULL and not feed.endpoint:
         errors["endpoint"] = [_("A pulled feed needs the address to fetch.")]
-    if feed.endpoint and not feed.endpoint.startswith(("https://", "http://")):
-        errors["endpoint"] = [_("Use an http:// or https:// address.")]
+    if feed.endpoint:
+        try:
+            outbound.check_url(feed.endpoint)
+        except outbound.OutboundRefused as exc:
+            errors["endpoint"] = [str(exc)]
     if feed.auth != Feed.Auth.NONE and not (secret or stored.secret_encrypted):
         errors["secret"] = [_("Give the password or token for this authentication.")]
     if feed.auth == Feed.Auth.BASIC and not (username if username is not None else stored.username):
@@ -198,7 +202,8 @@ def fetch(feed: Feed) -> Path:
         else:
             request.add_header("Authorization", f"Bearer {secret}")
     try:
-        with urllib.request.urlopen(request, timeout=settings.FEED_FETCH_TIMEOUT) as response:
+        # Public addresses only, checked at connect time and on every redirect (caravan/outbound.py).
+        with outbound.opener().open(request, timeout=settings.FEED_FETCH_TIMEOUT) as response:
             return _save(feed, response.read)
     except TooLarge as exc:
         raise FetchFailed(str(exc)) from None

@@ -216,7 +216,10 @@ class _Supplier(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def supplier_server():
+def supplier_server(settings):
+    """A supplier on this machine: reachable because the operator allows it (OUTBOUND_ALLOWED), as
+    an on-premise supplier would be; caravan/outbound.py refuses loopback otherwise."""
+    settings.OUTBOUND_ALLOWED = ["127.0.0.1"]
     _Supplier.body = (SAMPLES / "ota_hotel_avail_rs.xml").read_bytes()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Supplier)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -271,6 +271,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 
 # --- Supplier feeds -------------------------------------------------------------------------------
 FEED_MAX_BYTES = env_int("FEED_MAX_BYTES", 512 * 1024 * 1024)  # a bigger message is refused
+# Host names, addresses or networks outside the public internet that outbound requests (feed pulls)
+# may still reach: an operator's on-premise suppliers (caravan/outbound.py). Empty: public only.
+OUTBOUND_ALLOWED = env_list("OUTBOUND_ALLOWED")
 FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 120)  # seconds without data before a pull gives up
 # Where pushed and pulled messages wait for their run; web and worker must share it.
 FEED_SPOOL_DIR = Path(env_str("FEED_SPOOL_DIR", str(BASE_DIR / "var" / "feeds")))
