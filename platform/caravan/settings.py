@@ -113,6 +113,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "caravan.tenancy.middleware.AgencyContextMiddleware",
     "caravan.tenancy.middleware.ReadOnlyAgencyMiddleware",
+    # NUL bytes in the path, query or form: a 400 naming the field, never a 500 (caravan.input).
+    "caravan.input.RejectNulMiddleware",
 ]
 
 TEMPLATES = [
@@ -240,6 +242,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "caravan.api.errors.exception_handler",
+    # JSON numbers that overflow to infinity, and NaN, are parse errors (caravan.input).
+    "DEFAULT_PARSER_CLASSES": ["caravan.input.StrictJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
 }
 SPECTACULAR_SETTINGS = {
