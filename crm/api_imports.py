@@ -9,7 +9,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.roles import Cap
@@ -62,7 +61,6 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyV
     """Customer imports of this agency (admins and managers)."""
 
     serializer_class = ImportJobOutput
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
     filterset_fields = ["status"]
     ordering_fields = ["created_at"]
     required_caps = {"list": Cap.CUSTOMERS_IMPORT, "retrieve": Cap.CUSTOMERS_IMPORT, "create": Cap.CUSTOMERS_IMPORT,

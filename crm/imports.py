@@ -185,7 +185,23 @@ def _csv_records(path):
     first_line = text[:text.find("\n")] if "\n" in text else text
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return next(reader, []), reader
+    rows = _readable(reader)
+    return next(rows, []), rows
+
+
+def _readable(reader):
+    """The CSV's rows; a row the csv module cannot read (a cell past its size limit, a stray NUL) is
+    a file error naming the row, not a server error."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            message = _("A cell on line %(line)s is longer than %(limit)s characters; no customer field holds "
+                        "that much. Check the file.") % {"line": reader.line_num, "limit": f"{csv.field_size_limit():,}"}
+        else:
+            message = _("Line %(line)s of the file cannot be read as CSV (%(error)s).") % {
+                "line": reader.line_num, "error": exc}
+        raise ValidationError({"file": [message]}) from None
 
 
 def _xlsx_records(path):

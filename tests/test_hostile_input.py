@@ -41,3 +41,29 @@ def test_the_api_answers_nul_bytes_and_infinite_numbers_with_its_error_body(api_
     # Ordinary numbers still parse.
     assert client.post("/api/v1/customers/", json.dumps({"name": "李雷", "kind": "person"}),
                        content_type="application/json").status_code == 201
+
+
+def test_a_record_key_that_is_not_a_number_is_not_found(api_client):
+    client = api_client("alpha", "admin")
+    assert client.get("/api/v1/service-clocks/abc/").status_code == 404
+    assert client.get("/api/v1/customers/1e3/").status_code == 404
+
+
+def test_replacing_the_tier_rules_with_nothing_is_a_field_error(api_client):
+    empty = api_client("alpha", "admin").put("/api/v1/tier-settings/", {}, format="json")
+    assert empty.status_code == 400
+    assert set(empty.json()["error"]["fields"]) == {"hysteresis_percent", "min_days_in_tier", "notify_owner"}
+
+
+def test_a_csv_cell_past_the_csv_limit_is_a_file_error_on_the_check(api_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = api_client("alpha", "admin")
+    content = "name,phone\n王芳,13800138000\n".encode() + b'"' + b"x" * 300_000 + b'",13900139000\n'
+    created = client.post("/api/v1/imports/", {"file": SimpleUploadedFile("big-cell.csv", content)}, format="multipart")
+    assert created.status_code == 201, created.content
+    job = created.json()
+    checked = client.post(f"/api/v1/imports/{job['id']}/check/", {"mapping": {"name": "name", "phone": "phone"}},
+                          format="json")
+    assert checked.status_code == 400, checked.content
+    assert "line 3" in checked.json()["error"]["fields"]["file"][0]

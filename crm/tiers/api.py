@@ -129,6 +129,8 @@ class TierSettingsSerializer(serializers.ModelSerializer):
         model = TierSettings
         fields = ["hysteresis_percent", "min_days_in_tier", "notify_owner", "last_run_at"]
         read_only_fields = ["last_run_at"]
+        # PUT replaces the rules: each is needed (an empty body was a TypeError, answered 500).
+        extra_kwargs = {name: {"required": True} for name in ("hysteresis_percent", "min_days_in_tier", "notify_owner")}
 
 
 class TierSettingsAPIView(AgencyAPIView):

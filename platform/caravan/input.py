@@ -5,19 +5,10 @@
   :class:`RejectNulMiddleware` answers 400 naming the field: the API's error body on ``/api/``, a
   page otherwise. (JSON strings are refused by DRF's ``CharField`` already.)
 - A JSON number outside what a float can hold (``1e999999`` reads as infinity) or ``NaN``:
-  :class:`StrictJSONParser` refuses the body as a parse error.
+  ``caravan.api.parsers.StrictJSONParser`` (the API's JSON parser) refuses the body as a parse error.
 """
-import codecs
-import json
-import math
-
-from django.conf import settings
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
-
-from caravan.api.errors import error_response
 
 NUL = "\x00"
 
@@ -45,27 +36,7 @@ class RejectNulMiddleware:
             return self.get_response(request)
         message = _("This field holds a character that cannot be stored (a NUL byte). Remove it and try again.")
         if request.path.startswith("/api/"):
+            from caravan.api.errors import error_response  # not at import: DRF's settings import this module's neighbours
+
             return error_response("validation_error", _("Some fields need attention."), 400, {field: [message]})
         return render(request, "400.html", {"field": field, "message": message}, status=400)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text[:40]}")
-    return value
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-class StrictJSONParser(JSONParser):
-    """DRF's JSON parser, refusing numbers that overflow to infinity and NaN/Infinity literals."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.load(codecs.getreader(encoding)(stream), parse_float=_finite, parse_constant=_no_constant)
-        except ValueError as exc:
-            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None

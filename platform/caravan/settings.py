@@ -242,8 +242,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "caravan.api.errors.exception_handler",
-    # JSON numbers that overflow to infinity, and NaN, are parse errors (caravan.input).
-    "DEFAULT_PARSER_CLASSES": ["caravan.input.StrictJSONParser", "rest_framework.parsers.FormParser",
+    # JSON numbers that overflow to infinity, and NaN, are parse errors (caravan.api.parsers).
+    "DEFAULT_PARSER_CLASSES": ["caravan.api.parsers.StrictJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
 }

@@ -60,6 +60,9 @@ class AgencyAPIView(_Sealed, APIView):
 class AgencyViewSet(_Sealed, viewsets.GenericViewSet):
     _fence_base = True
     required_caps: dict[str, str] = {}
+    # Agency records have integer keys: anything else in their place is a 404 from the router,
+    # never a ValueError from the query (GET /api/v1/service-clocks/abc/ answered 500).
+    lookup_value_regex = r"[0-9]+"
 
     def agency_queryset(self):
         raise NotImplementedError
