@@ -67,3 +67,17 @@ def test_a_csv_cell_past_the_csv_limit_is_a_file_error_on_the_check(api_client):
                           format="json")
     assert checked.status_code == 400, checked.content
     assert "line 3" in checked.json()["error"]["fields"]["file"][0]
+
+
+def test_the_token_endpoint_throttles_by_the_address_our_proxies_saw(api_client, settings):
+    """Invented X-Forwarded-For addresses do not reset the count (PROXY_COUNT=0: the connection's own)."""
+    from django.core.cache import cache
+
+    cache.delete_pattern("*throttle_login*")
+    client = api_client("alpha")
+    try:
+        answers = [client.post("/api/v1/auth/token/", {"username": "admin@alpha.test", "password": "wrong"},
+                               HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(25)]
+    finally:
+        cache.delete_pattern("*throttle_login*")
+    assert answers[:20] == [400] * 20 and set(answers[20:]) == {429}

@@ -246,6 +246,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["caravan.api.parsers.StrictJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
+    # Throttles key on the address our own proxies saw (as the enquiry form does): with the default
+    # (None) DRF took the whole X-Forwarded-For a client sends, so invented addresses were never throttled.
+    "NUM_PROXIES": PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Caravan API",
