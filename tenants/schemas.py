@@ -218,23 +218,23 @@ def pool_fill(size: int | None = None) -> int:
     """Make pool schemas until ``size`` (default SCHEMA_POOL_SIZE) are ready. Returns how many it made."""
     import secrets
 
+    from . import citus
+
     size = pool_size() if size is None else size
     connection.set_schema_to_public()
-    made = 0
-    while len(pool_ready()) < size:
-        script = current_snapshot()
-        if script is None:
-            break
+    missing = size - len(pool_ready())
+    script = current_snapshot() if missing > 0 else None
+    if script is None:
+        return 0
+    state = template_state()
+    for _ in range(missing):
         name = f"pool_{secrets.token_hex(6)}"
         with transaction.atomic():
             replay_snapshot(script, name)
-            from . import citus
-
             citus.distribute_schema(name)
             with connection.cursor() as cursor:
-                cursor.execute(f"INSERT INTO {_POOL_TABLE} (name, state) VALUES (%s, %s)", [name, template_state()])
-        made += 1
-    return made
+                cursor.execute(f"INSERT INTO {_POOL_TABLE} (name, state) VALUES (%s, %s)", [name, state])
+    return missing
 
 
 def pool_discard_stale() -> int:

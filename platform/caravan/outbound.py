@@ -30,6 +30,10 @@ class OutboundRefused(OSError):
     """The address is not one Caravan may call."""
 
 
+class Unresolvable(OutboundRefused):
+    """The host name does not resolve (now)."""
+
+
 def _allowed_by_operator(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     for entry in settings.OUTBOUND_ALLOWED:
         if entry.lower() == host.lower():
@@ -47,7 +51,7 @@ def resolve(host: str, port: int) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise OutboundRefused(_("The address %(host)s cannot be resolved.") % {"host": host}) from exc
+        raise Unresolvable(_("The address %(host)s cannot be resolved.") % {"host": host}) from exc
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
@@ -56,7 +60,7 @@ def resolve(host: str, port: int) -> str:
                                     "internal networks.") % {"host": host, "address": address})
         addresses.append(str(address))
     if not addresses:
-        raise OutboundRefused(_("The address %(host)s cannot be resolved.") % {"host": host})
+        raise Unresolvable(_("The address %(host)s cannot be resolved.") % {"host": host})
     return addresses[0]
 
 
@@ -68,10 +72,8 @@ def check_url(url: str) -> None:
         raise OutboundRefused(_("Use an http:// or https:// address."))
     try:
         resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except OutboundRefused as exc:
-        if isinstance(exc.__cause__, socket.gaierror):
-            return
-        raise
+    except Unresolvable:
+        pass
 
 
 class _CheckedHTTPConnection(http.client.HTTPConnection):

@@ -66,11 +66,11 @@ def pending_schemas(schemas: list[str], expected: set[str]) -> list[str]:
         wanted = sorted(expected)
         for start in range(0, len(candidates), _CHUNK):
             chunk = candidates[start:start + _CHUNK]
-            query = " UNION ALL ".join(
+            # The expected names travel once per query, not once per schema.
+            counts = " UNION ALL ".join(
                 f"SELECT %s, count(*) FROM {connection.ops.quote_name(s)}.django_migrations "
-                f"WHERE app || '.' || name = ANY(%s)" for s in chunk)
-            params = [p for s in chunk for p in (s, wanted)]
-            cursor.execute(query, params)
+                f"WHERE app || '.' || name IN (SELECT m FROM wanted)" for s in chunk)
+            cursor.execute(f"WITH wanted(m) AS (SELECT unnest(%s::text[])) {counts}", [wanted, *chunk])
             behind += [schema for schema, count in cursor.fetchall() if count < len(wanted)]
     order = {s: i for i, s in enumerate(schemas)}
     return sorted(behind, key=order.__getitem__)
