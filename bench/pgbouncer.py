@@ -24,7 +24,6 @@ import os
 import statistics
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "platform")]
@@ -94,25 +93,15 @@ def wrapper(engine: str, settings_dict: dict):
     return cls(settings_dict, alias=connections["default"].alias)
 
 
-@contextmanager
-def using(w):
-    from django.db import connections
-
-    saved = connections["default"]
-    connections["default"] = w
-    try:
-        yield w
-    finally:
-        connections["default"] = saved
-
-
 def interleaved(variants: dict, n: int) -> dict[str, list[float]]:
     """RUNS rounds (after a warm-up round); each round runs every variant's ``n`` calls in turn, so
     a change in machine load falls on all of them alike. Microseconds per call of each round."""
+    from tests.servers import on_default
+
     out = {name: [] for name in variants}
     for i in range(RUNS + 1):
         for name, (w, call) in variants.items():
-            with using(w):
+            with on_default(w):
                 started = time.perf_counter()
                 for k in range(n):
                     call(k)

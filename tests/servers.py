@@ -227,6 +227,18 @@ def app_worker(app_server, tmp_path):
         stop(process, timeout=20)
 
 
+@contextmanager
+def on_default(wrapper):
+    """Run the block's ORM and tenancy code (``connection``, ``tenant_context``) on ``wrapper``, a
+    connection made by hand, as ``connections["default"]``; the previous one is back afterwards."""
+    saved = connections[DEFAULT_DB_ALIAS]
+    connections[DEFAULT_DB_ALIAS] = wrapper
+    try:
+        yield wrapper
+    finally:
+        connections[DEFAULT_DB_ALIAS] = saved
+
+
 @pytest.fixture
 def committed(django_db_blocker):
     """``with committed(): ...``: ORM code on a connection of its own, in autocommit, so it is committed.
@@ -238,15 +250,12 @@ def committed(django_db_blocker):
 
     @contextmanager
     def own_connection():
-        saved = connections[DEFAULT_DB_ALIAS]
         fresh = connections.create_connection(DEFAULT_DB_ALIAS)
-        connections[DEFAULT_DB_ALIAS] = fresh
         try:
-            with django_db_blocker.unblock():
+            with on_default(fresh), django_db_blocker.unblock():
                 yield
         finally:
             fresh.close()
-            connections[DEFAULT_DB_ALIAS] = saved
 
     return own_connection
 

@@ -11,7 +11,6 @@ in autocommit through PgBouncer, so what it writes is committed: the tests delet
 """
 import os
 import threading
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -22,7 +21,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from caravan.db.base import DatabaseWrapper as PooledWrapper
-from tests.servers import committed, database_url, free_port, gunicorn_server  # noqa: F401  (committed: fixture)
+from tests.servers import committed, database_url, free_port, gunicorn_server, on_default  # noqa: F401  (committed: fixture)
 from caravan.tenancy.tasks import AgencyTask
 from crm.models import ChangeLog, Customer
 from crm.services import customer_create
@@ -40,17 +39,6 @@ def client(pgbouncer, engine):
     settings_dict = pgbouncer.settings_dict(connection.settings_dict)
     settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = engine is PooledWrapper
     return engine(settings_dict, alias="default")
-
-
-@contextmanager
-def using(wrapper):
-    """Run the block's ORM and tenancy code (``connection``, ``tenant_context``) on ``wrapper``."""
-    saved = connections["default"]
-    connections["default"] = wrapper
-    try:
-        yield wrapper
-    finally:
-        connections["default"] = saved
 
 
 def staff_emails(wrapper) -> set[str]:
@@ -115,7 +103,7 @@ def test_pooled_backend_leaves_no_search_path_on_server_connections(pgbouncer, a
     a.set_tenant(alpha)
     try:
         assert domains(staff_emails(a)) == {"alpha.test"}
-        with using(a), transaction.atomic():
+        with on_default(a), transaction.atomic():
             assert domains(staff_emails(a)) == {"alpha.test"}
     finally:
         a.close()
@@ -126,7 +114,7 @@ def test_pooled_backend_leaves_no_search_path_on_server_connections(pgbouncer, a
 def test_switching_agency_inside_a_transaction_and_after_a_savepoint_rollback(pgbouncer, alpha, bravo):
     a = client(pgbouncer, PooledWrapper)
     try:
-        with using(a), transaction.atomic():
+        with on_default(a), transaction.atomic():
             with tenant_context(alpha):
                 assert domains(User.objects.values_list("email", flat=True)) == {"alpha.test"}
             with tenant_context(bravo):
@@ -157,7 +145,7 @@ def test_copy_carries_the_search_path_in_autocommit_and_in_a_transaction(pgbounc
         for _ in range(3):
             assert copied(a) == {"alpha.test"}
             assert copied(b) == {"bravo.test"}
-        with using(a), transaction.atomic():
+        with on_default(a), transaction.atomic():
             assert copied(a) == {"alpha.test"}
             a.set_tenant(bravo)
             assert copied(a) == {"bravo.test"}
@@ -174,7 +162,7 @@ def test_querysets_iterate_without_server_side_cursors(pgbouncer, alpha, bravo):
     a = client(pgbouncer, PooledWrapper)
     assert a.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] is True
     try:
-        with using(a):
+        with on_default(a):
             for agency in (alpha, bravo, alpha):
                 with tenant_context(agency):
                     emails = [u.email for u in User.objects.order_by("pk").iterator(chunk_size=2)]
@@ -219,7 +207,7 @@ def interleave_threads(pgbouncer, engine, alpha, bravo, threads: int = 4, rounds
     def work(n: int):
         wrapper = client(pgbouncer, engine)
         try:
-            with using(wrapper):
+            with on_default(wrapper):
                 for step in range(rounds):
                     agency = agencies[(n + step) % 2]
                     own = f"{agency.slug}.test"
@@ -255,7 +243,7 @@ def interleave_threads(pgbouncer, engine, alpha, bravo, threads: int = 4, rounds
     held = {}
     cleanup = client(pgbouncer, PooledWrapper)
     try:
-        with using(cleanup):
+        with on_default(cleanup):
             for agency in agencies:
                 with tenant_context(agency):
                     mine = Customer.objects.filter(name__startswith="PgBouncer ")

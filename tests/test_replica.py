@@ -21,7 +21,7 @@ from crm.models import ChangeLog
 from crm.services import customer_create
 from crm.value import selectors
 from crm.value.models import CustomerValue
-from tests.servers import replica_caught_up, streaming_replica_cluster
+from tests.servers import on_default, replica_caught_up, streaming_replica_cluster
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -41,12 +41,10 @@ def on_cluster(cluster, settings):
     connections.settings[REPLICA] = {**base, **cluster.replica, "TEST": {"MIRROR": "default"}}
     # Connected here: Django's TestCase refuses to open a connection for an alias it was not told of.
     connections[REPLICA].connect()
-    saved = connections["default"]
-    connections["default"] = primary
     try:
-        yield primary
+        with on_default(primary):
+            yield primary
     finally:
-        connections["default"] = saved
         primary.close()
         connections[REPLICA].close()
         del connections[REPLICA]

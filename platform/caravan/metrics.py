@@ -110,6 +110,8 @@ class AgencyLabels:
         if self._full:
             return OTHER
         with self._lock:
+            if slug in self._labelled or self._full:  # another thread asked while this one waited
+                return slug if slug in self._labelled else OTHER
             try:
                 if self._script is None:
                     self._script = self.client().register_script(self.SCRIPT)
