@@ -223,6 +223,27 @@ def test_export_pages_and_downloads_are_fenced(alpha_export, alpha, bravo, page_
     assert staff_on_platform.get(f"/agencies/alpha/exports/{pk}/download/").status_code == 302
 
 
+def test_agency_staff_cannot_reach_the_operator_export_and_deletion_actions(charlie, page_client, api_client):
+    """The console's and the operator API's export, deletion scheduling and cancelling: no agency's admin
+    reaches them for another agency (or its own), by token on an agency host or the platform's, or by session."""
+    actions = ("schedule-deletion", "cancel-deletion", "exports")
+    for slug, on in (("alpha", None), ("alpha", "localhost"), ("charlie", None)):
+        client = api_client(slug, "admin", on=on)
+        for action in actions:
+            response = client.post(f"/api/operator/agencies/charlie/{action}/", {}, format="json")
+            assert response.status_code in (401, 403, 404), (slug, on, action, response.status_code)
+        assert client.get("/api/operator/agencies/charlie/exports/").status_code in (401, 403, 404)
+    session = page_client("alpha", "admin", on="localhost")  # an agency admin's session on the platform domain
+    for action in ("export", "schedule_deletion", "cancel_deletion"):
+        response = session.post("/agencies/charlie/", {"action": action, "note": "crossing"})
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    agency_host = page_client("alpha", "admin")  # the console is not on an agency host
+    assert agency_host.post("/agencies/charlie/", {"action": "schedule_deletion"}).status_code == 404
+    charlie.refresh_from_db()
+    assert charlie.status == Agency.Status.SUSPENDED and charlie.deletion_due_at is None
+    assert not AgencyExport.objects.unscoped().filter(agency=charlie).exists()
+
+
 def test_an_admin_starts_an_export_and_sees_its_progress(roots, alpha, page_client):
     admin = page_client("alpha", "admin")
     response = admin.post("/settings/export/")

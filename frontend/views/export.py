@@ -71,4 +71,4 @@ class ExportDownloadView(AgencyPage, View):
             raise Http404 from None
         agency = require_agency()
         return FileResponse(open(path, "rb"), as_attachment=True, content_type="application/zip",
-                            filename=f"caravan-{agency.slug}-{export.created_at:%Y%m%d-%H%M}.zip")
+                            filename=services.download_name(export, agency.slug))

@@ -92,23 +92,24 @@ class AgencyPortabilityActions:
         except ValidationError:  # not ready, or expired
             raise Http404 from None
         return FileResponse(open(path, "rb"), as_attachment=True, content_type="application/zip",
-                            filename=f"caravan-{agency.slug}-{export.created_at:%Y%m%d-%H%M}.zip")
+                            filename=portability.download_name(export, agency.slug))
+
+    def _status_change(self, request, change):
+        """A status change with an optional note (suspend, reactivate, schedule or cancel deletion)."""
+        data = NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        agency = change(agency=self.get_object(), actor=request.user.email, **data.validated_data)
+        return Response(AgencyOutput(agency).data)
 
     @extend_schema(request=NoteInput, responses=AgencyOutput)
     @action(detail=True, methods=["post"], url_path="schedule-deletion")
     def schedule_deletion(self, request, slug=None):
-        data = NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        agency = portability.deletion_schedule(agency=self.get_object(), actor=request.user.email, **data.validated_data)
-        return Response(AgencyOutput(agency).data)
+        return self._status_change(request, portability.deletion_schedule)
 
     @extend_schema(request=NoteInput, responses=AgencyOutput)
     @action(detail=True, methods=["post"], url_path="cancel-deletion")
     def cancel_deletion(self, request, slug=None):
-        data = NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        agency = portability.deletion_cancel(agency=self.get_object(), actor=request.user.email, **data.validated_data)
-        return Response(AgencyOutput(agency).data)
+        return self._status_change(request, portability.deletion_cancel)
 
 
 class OperatorAgencyViewSet(AgencyPortabilityActions, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -132,18 +133,12 @@ class OperatorAgencyViewSet(AgencyPortabilityActions, mixins.ListModelMixin, mix
     @extend_schema(request=NoteInput, responses=AgencyOutput)
     @action(detail=True, methods=["post"])
     def suspend(self, request, slug=None):
-        data = NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        agency = services.agency_suspend(agency=self.get_object(), actor=request.user.email, **data.validated_data)
-        return Response(AgencyOutput(agency).data)
+        return self._status_change(request, services.agency_suspend)
 
     @extend_schema(request=NoteInput, responses=AgencyOutput)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, slug=None):
-        data = NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        agency = services.agency_reactivate(agency=self.get_object(), actor=request.user.email, **data.validated_data)
-        return Response(AgencyOutput(agency).data)
+        return self._status_change(request, services.agency_reactivate)
 
     @extend_schema(request=DeleteInput, responses={204: None})
     def destroy(self, request, slug=None):
@@ -151,4 +146,3 @@ class OperatorAgencyViewSet(AgencyPortabilityActions, mixins.ListModelMixin, mix
         data.is_valid(raise_exception=True)
         services.agency_delete(agency=self.get_object(), actor=request.user.email, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
-

@@ -2,11 +2,11 @@
 import stripe
 from django import forms
 from django.conf import settings
-from django.http import FileResponse, Http404
 from django.contrib import messages
 from django.contrib.auth.mixins import UserPassesTestMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -182,7 +182,7 @@ class ExportDownloadView(OperatorRequired, View):
         except ValidationError:
             raise Http404 from None
         return FileResponse(open(path, "rb"), as_attachment=True, content_type="application/zip",
-                            filename=f"caravan-{slug}-{export.created_at:%Y%m%d-%H%M}.zip")
+                            filename=portability.download_name(export, slug))
 
 
 class RestoreForm(forms.Form):

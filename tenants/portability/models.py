@@ -47,10 +47,6 @@ class AgencyExport(models.Model):
         indexes = [models.Index(fields=["expires_at"], name="portability_export_expiry")]
 
     @property
-    def percent(self) -> int:
-        return min(100, self.tables_done * 100 // self.tables_total) if self.tables_total else 0
-
-    @property
     def downloadable(self) -> bool:
         return self.status == JobStatus.DONE and bool(self.file_name)
 

@@ -92,23 +92,18 @@ def _set_progress(job_id, done: int, total: int) -> None:
         cache.set(_progress_key(job_id), (done, total), 3600)
 
 
-def progress(job) -> tuple[int, int]:
+def progress(job, *, key=None) -> tuple[int, int]:
     """(tables done, tables in all) of a running job, else of the finished one."""
     if job.status == JobStatus.RUNNING:
         with schema_context(get_public_schema_name()):
-            live = cache.get(_progress_key(job.pk))
+            live = cache.get(_progress_key(key or job.pk))
         if live:
             return live
     return job.tables_done, job.tables_total
 
 
 def progress_of_restore(job) -> tuple[int, int]:
-    if job.status == JobStatus.RUNNING:
-        with schema_context(get_public_schema_name()):
-            live = cache.get(_progress_key(f"restore-{job.pk}"))
-        if live:
-            return live
-    return job.tables_done, job.tables_total
+    return progress(job, key=f"restore-{job.pk}")
 
 
 def export_request(*, agency: Agency, actor: str, by_operator: bool = False) -> AgencyExport:
@@ -246,6 +241,11 @@ def export_run(export_id) -> AgencyExport | None:
 
 def export_path(export: AgencyExport) -> Path:
     return export_root() / export.file_name
+
+
+def download_name(export: AgencyExport, slug: str) -> str:
+    """The file name a downloaded archive is saved under (agency pages, console and operator API alike)."""
+    return f"caravan-{slug}-{export.created_at:%Y%m%d-%H%M}.zip"
 
 
 def export_download(*, export: AgencyExport, actor: str) -> Path:
