@@ -265,12 +265,14 @@ class ScrapeCollector:
             from django.db import connection
 
             with connection.cursor() as cursor:
-                cursor.execute("SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
-                               "WHERE datname = current_database() GROUP BY 1 ORDER BY 1")
-                for state, count in cursor.fetchall():
-                    conns.add_metric([state], count)
-                cursor.execute("SELECT setting::int FROM pg_settings WHERE name = 'max_connections'")
-                limit.add_metric([], cursor.fetchone()[0])
+                # Never empty: this query's own backend is one of the rows.
+                cursor.execute("SELECT coalesce(state, 'unknown'), count(*), current_setting('max_connections')::int "
+                               "FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1 ORDER BY 1")
+                rows = cursor.fetchall()
+            for state, count, _max in rows:
+                conns.add_metric([state], count)
+            if rows:
+                limit.add_metric([], rows[0][2])
         except Exception:
             logger.warning("Could not read the database connections", exc_info=True)
         yield conns
