@@ -6,8 +6,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
 from caravan.tenancy import agency_writable, require_agency
-from caravan.tenancy.tasks import AgencyTask
-from tenants.jobs import services as agency_jobs
+from caravan.tenancy.tasks import AgencyTask, agency_job
 
 from . import imports
 from .models import ImportJob
@@ -49,8 +48,7 @@ def import_customers(job_id: int) -> dict:
             "errors": job.error_count}
 
 
-@shared_task(base=AgencyTask, name="crm.forget_old_import_files")
+@agency_job("crm.forget_old_import_files")
 def forget_old_import_files() -> int:
     """Nightly: uploaded spreadsheets hold personal data; keep them no longer than needed."""
-    with agency_jobs.run("crm.forget_old_import_files"):
-        return imports.forget_old_files()
+    return imports.forget_old_files()

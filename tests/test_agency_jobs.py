@@ -216,6 +216,22 @@ def test_the_safety_net_runs_a_job_at_least_every_interval(alpha):
     assert due_at(alpha, "visits.generate_slots") - timezone.now() == pytest.approx(timedelta(hours=20), abs=timedelta(seconds=5))
 
 
+def test_every_fanned_out_job_has_its_rule_and_records_its_runs():
+    """A beat entry fanning out a job missing from JOBS would fall back to the default safety net
+    unnoticed, and a task not declared with ``agency_job`` would never record a run (queued again at
+    every lease end)."""
+    from crm import tasks as _crm_tasks  # noqa: F401
+    from crm.loyalty import tasks as _loyalty_tasks  # noqa: F401
+    from crm.value import tasks as _value_tasks  # noqa: F401
+    from crm.visits import tasks as _visit_tasks  # noqa: F401
+    from accounts import tasks as _account_tasks  # noqa: F401
+
+    fanned = {entry["args"][0] for entry in celery_app.conf.beat_schedule.values() if entry["task"] == "caravan.fan_out"}
+    assert fanned == set(agency_jobs.JOBS)
+    for name in fanned:
+        assert getattr(celery_app.tasks[name].run, "agency_job", None) == name
+
+
 def test_a_failed_run_records_nothing_and_is_queued_again_after_its_lease(alpha):
     idle(REMINDERS)
     before = due_at(alpha, REMINDERS)

@@ -1,8 +1,7 @@
 """Campaign jobs (R-CAMP-2): thin; ``crm.campaigns.sending`` and ``services`` do the work."""
 from celery import shared_task
 
-from caravan.tenancy.tasks import AgencyTask
-from tenants.jobs import services as agency_jobs
+from caravan.tenancy.tasks import AgencyTask, agency_job
 
 from . import sending, services
 
@@ -24,10 +23,7 @@ def send_campaign(campaign_id: int) -> dict:
     return result
 
 
-@shared_task(base=AgencyTask, name="campaigns.tick")
+@agency_job("campaigns.tick", next_due=services.campaigns_next_due)
 def tick() -> dict:
     """Start the scheduled campaigns that are due, resume stalled sends (queued when due, see tenants.jobs)."""
-    with agency_jobs.run("campaigns.tick") as job:
-        result = services.campaigns_tick()
-        job.next_at = services.campaigns_next_due()
-    return result
+    return services.campaigns_tick()

@@ -1,21 +1,17 @@
 """Care jobs (R-CARE-1, R-CARE-2): thin; the services do the work and are idempotent."""
 from celery import shared_task
 
-from caravan.tenancy.tasks import AgencyTask
-from tenants.jobs import services as agency_jobs
+from caravan.tenancy.tasks import AgencyTask, agency_job
 
 from . import services
 
 RETRY_SECONDS = 300
 
 
-@shared_task(base=AgencyTask, name="care.after_trip")
+@agency_job("care.after_trip", next_due=services.after_trip_next_due)
 def after_trip() -> dict:
     """After the agency's midnight: after-trip call tasks and surveys for trips that came back, then the survey e-mails."""
-    with agency_jobs.run("care.after_trip") as job:
-        result = services.after_trip_run()
-        job.next_at = services.after_trip_next_due()
-    return result
+    return services.after_trip_run()
 
 
 @shared_task(base=AgencyTask, name="care.send_surveys", bind=True, max_retries=8)
@@ -33,11 +29,8 @@ def send_survey(survey_id: int) -> bool:
     return services.survey_send(survey_id=survey_id)
 
 
-@shared_task(base=AgencyTask, name="care.escalate_complaints", autoretry_for=(OSError,), retry_backoff=True,
-             max_retries=5)
+@agency_job("care.escalate_complaints", next_due=services.complaints_next_due, autoretry_for=(OSError,),
+            retry_backoff=True, max_retries=5)
 def escalate_complaints() -> int:
     """Complaints past their deadline go to the managers, once (queued when one is due)."""
-    with agency_jobs.run("care.escalate_complaints") as job:
-        result = services.complaints_escalate()
-        job.next_at = services.complaints_next_due()
-    return result
+    return services.complaints_escalate()

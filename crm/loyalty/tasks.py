@@ -1,22 +1,18 @@
 """Care-automation jobs (R-CARE-3 … 5, R-CAMP-4): thin; the services do the work and are idempotent."""
 from celery import shared_task
 
-from caravan.tenancy.tasks import AgencyTask
-from tenants.jobs import services as agency_jobs
+from caravan.tenancy.tasks import AgencyTask, agency_job
 
 from . import services
 
 RETRY_SECONDS = 300
 
 
-@shared_task(base=AgencyTask, name="loyalty.greetings")
+@agency_job("loyalty.greetings", next_due=services.daily_next_due)
 def daily_care() -> dict:
     """Hourly check; once a day from the greeting hour (agency time): greetings, holiday suggestions,
     win-back cases, referral qualification. Greeting e-mails not sent yet are retried at every check."""
-    with agency_jobs.run("loyalty.greetings") as job:
-        result = services.daily_run()
-        job.next_at = services.daily_next_due()
-    return result
+    return services.daily_run()
 
 
 @shared_task(base=AgencyTask, name="loyalty.send_greetings", bind=True, max_retries=8)

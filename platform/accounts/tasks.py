@@ -5,8 +5,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from caravan.tenancy import require_agency
-from caravan.tenancy.tasks import AgencyTask
-from tenants.jobs import services as agency_jobs
+from caravan.tenancy.tasks import AgencyTask, agency_job
 
 from .models import User
 
@@ -28,9 +27,8 @@ def send_invitation(user_id: int, invited_by: str = "") -> str:
     return user.email
 
 
-@shared_task(base=AgencyTask, name="accounts.clear_expired_sessions")
+@agency_job("accounts.clear_expired_sessions")
 def clear_expired_sessions() -> int:
     """Per agency, because every agency keeps its sessions in its own schema. One DELETE."""
-    with agency_jobs.run("accounts.clear_expired_sessions"):
-        expired = Session.objects.filter(expire_date__lt=timezone.now())
-        return expired._raw_delete(expired.db)
+    expired = Session.objects.filter(expire_date__lt=timezone.now())
+    return expired._raw_delete(expired.db)

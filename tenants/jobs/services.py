@@ -6,7 +6,8 @@ One row per agency and job (``AgencyJob``) holds when that job next has work. Th
   ``due_at`` has come (a missing row counts as due now), moves its ``due_at`` to the end of a
   lease, and returns those agencies; only they get the task. Two beats or workers claiming at once
   never queue twice: the upsert re-checks ``due_at`` on the locked row.
-- **Record** (the job, in the agency): ``with run(job) as r: …; r.next_at = <from its data>``. On
+- **Record** (the job, in the agency): ``with run(job) as r: …; r.next_at = <from its data>``,
+  which ``caravan.tenancy.tasks.agency_job(job, next_due=…)`` does around every periodic task. On
   a clean finish ``due_at`` becomes that time, never later than ``JOBS[job].every`` from now (the
   safety net: a missed hook delays work at most that long). A job that fails records nothing, so
   it is queued again when its lease ends.

@@ -5,7 +5,11 @@
   the worker that it really runs inside an agency schema.
 - :func:`fan_out` is the platform-side periodic job that queues an agency task in each live agency
   where that job has work due (``tenants.jobs``).
+- :func:`agency_job` declares such a periodic job: the task runs inside ``tenants.jobs`` and records
+  when its data next needs it.
 """
+import functools
+
 import sentry_sdk
 from celery import shared_task
 from celery.utils import uuid
@@ -38,6 +42,26 @@ class AgencyTask(TenantTask):
             raise NoAgencyError(f"Task {self.name} reached the worker without an agency; refusing to run in public.")
         sentry_sdk.get_isolation_scope().set_tag("agency", connection.tenant.slug)
         return super().__call__(*args, **kwargs)
+
+
+def agency_job(name: str, *, next_due=None, **options):
+    """Declare the periodic agency job ``name`` (an :class:`AgencyTask` fanned out by :func:`fan_out`):
+    its body runs inside ``tenants.jobs.services.run(name)``, and ``next_due()`` (the app's service,
+    called after the body) tells when the agency's data next needs it; without it the job's safety
+    net decides. Other keyword arguments go to ``shared_task``."""
+    def decorate(body):
+        @functools.wraps(body)
+        def recorded(*args, **kwargs):
+            from tenants.jobs.services import run
+
+            with run(name) as job:
+                result = body(*args, **kwargs)
+                if next_due is not None:
+                    job.next_at = next_due()
+            return result
+        recorded.agency_job = name  # what tests look for: every fanned-out job is declared here
+        return shared_task(base=AgencyTask, name=name, **options)(recorded)
+    return decorate
 
 
 @shared_task(name="caravan.fan_out")
