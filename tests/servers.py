@@ -126,8 +126,7 @@ def stripe_server(tmp_path_factory) -> str:
         wait_for_port(port, process, log, "localstripe", timeout=30)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process, timeout=10)
 
 
 @pytest.fixture
