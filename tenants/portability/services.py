@@ -228,13 +228,13 @@ def export_run(export_id) -> AgencyExport | None:
                 status=JobStatus.FAILED, error=repr(exc)[:2000], finished_at=timezone.now())
             log.exception("Export %s of %s failed", export.pk, agency.slug)
             raise
-        total = len(manifest["tables"]) + 1
+        total, size = len(manifest["tables"]) + 1, final.stat().st_size
         now = timezone.now()
         AgencyExport.objects.unscoped().filter(pk=export.pk).update(
-            status=JobStatus.DONE, file_name=name, size=final.stat().st_size, sha256=digest.hexdigest(),
+            status=JobStatus.DONE, file_name=name, size=size, sha256=digest.hexdigest(),
             tables_done=total, tables_total=total, finished_at=now,
             expires_at=now + timezone.timedelta(hours=settings.EXPORT_RETENTION_HOURS))
-        log.info("Export %s of %s ready: %s tables, %s bytes", export.pk, agency.slug, total, final.stat().st_size)
+        log.info("Export %s of %s ready: %s tables, %s bytes", export.pk, agency.slug, total, size)
         export.refresh_from_db()
         return export
 
@@ -752,8 +752,7 @@ def purge(*, agency: Agency, actor: str) -> None:
             cursor.execute("SELECT 1 FROM tenants_agency WHERE id = %s FOR UPDATE", [agency.pk])
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks of this transaction first
             cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            for table in ["portability_agencyexport"]:
-                cursor.execute(f'DELETE FROM public."{table}" WHERE agency_id = %s', [agency.pk])
+            cursor.execute("DELETE FROM portability_agencyexport WHERE agency_id = %s", [agency.pk])
             cursor.execute("DELETE FROM portability_agencyrestore WHERE slug = %s", [agency.slug])
             for table in reversed(catalog.shared_tables()):  # children before the rows they point to
                 cursor.execute(f'DELETE FROM public."{table.name}" WHERE {table.condition}', {"agency": agency.pk})
