@@ -395,7 +395,7 @@ def forget_old_files(*, now=None) -> int:
                                          created_at__lt=cutoff)
     # A batch at a time (bounded memory): the files, then one UPDATE / DELETE for the batch's rows.
     for jobs, forget in ((finished, lambda rows: rows.update(file="")),
-                         (abandoned, lambda rows: rows._raw_delete(rows.db))):
+                         (abandoned, lambda rows: rows.delete())):
         while batch := list(jobs.order_by("pk").values_list("pk", "file")[:FORGET_BATCH]):
             for _pk, name in batch:
                 if name:

@@ -30,5 +30,5 @@ def send_invitation(user_id: int, invited_by: str = "") -> str:
 @agency_job("accounts.clear_expired_sessions")
 def clear_expired_sessions() -> int:
     """Per agency, because every agency keeps its sessions in its own schema. One DELETE."""
-    expired = Session.objects.filter(expire_date__lt=timezone.now())
-    return expired._raw_delete(expired.db)
+    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()  # one DELETE (tenants/signals.py)
+    return deleted
