@@ -63,11 +63,22 @@ def check_move(opportunity: Opportunity, to: Stage) -> None:
         raise IllegalTransition(_("An opportunity cannot move from “%(from)s” to “%(to)s”.") % {"from": current, "to": to})
 
 
+def opportunity_lock(pk: int) -> Opportunity:
+    """The opportunity, its row locked until the transaction ends (call inside ``atomic``).
+
+    The lock is taken on the opportunity's row alone, never with a join (``select_related``): a
+    ``SELECT … FOR UPDATE`` that joins the stage re-checks the join against the row as a concurrent
+    transaction left it, and when that one moved the opportunity to another stage the row no longer
+    joined, so the second of two concurrent "prepare quote" found nothing (DoesNotExist, a 500).
+    Stage and customer are read after the lock, as they are now."""
+    return Opportunity.objects.select_for_update(of=("self",)).get(pk=pk)
+
+
 @transaction.atomic
 def opportunity_move(*, actor: User | None, opportunity: Opportunity, to: Stage, lost_reason: str = "",
                      lost_note: str = "") -> Opportunity:
     """Move to another stage, if the workflow allows it. Lost needs a reason."""
-    opportunity = Opportunity.objects.select_for_update().select_related("stage").get(pk=opportunity.pk)
+    opportunity = opportunity_lock(opportunity.pk)
     check_move(opportunity, to)
     if to.kind == K.LOST and lost_reason not in Opportunity.LostReason.values:
         raise ValidationError({"lost_reason": [_("Say why the opportunity was lost.")]})

@@ -22,7 +22,7 @@ from accounts.roles import Cap
 from caravan.tenancy import require_agency
 from crm.models import Contact, Customer, Employment
 from crm.pipeline.models import Opportunity, Stage, Task
-from crm.pipeline.services import IllegalTransition, opportunity_move, stage_of, task_create
+from crm.pipeline.services import IllegalTransition, opportunity_lock, opportunity_move, stage_of, task_create
 from crm.services import contact_add
 from tenants.jobs import services as agency_jobs
 
@@ -181,7 +181,7 @@ def _detach_cancelled(opportunity: Opportunity) -> None:
 def quote_from_opportunity(*, actor: User | None, opportunity: Opportunity) -> Trip:
     """"Prepare quote": a trip in status quote with the opportunity's customer, title, destination,
     dates and owner. Moves an opportunity at an earlier open stage forward to “quoted”."""
-    opportunity = Opportunity.objects.select_for_update().select_related("stage", "customer").get(pk=opportunity.pk)
+    opportunity = opportunity_lock(opportunity.pk)  # then the second of two concurrent quotes sees the first
     if opportunity.stage.is_closed:
         raise ValidationError({"opportunity": [_("This opportunity is closed; reopen it before quoting.")]})
     existing = Trip.objects.filter(opportunity=opportunity).exclude(status=S.CANCELLED).first()
