@@ -99,6 +99,10 @@ class Agency(TenantMixin):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     # Set while the agency is scheduled for deletion: the day the purge job drops it (tenants.portability).
     deletion_due_at = models.DateTimeField(_("to be deleted on"), null=True, blank=True)
+    # Admins always need a second factor (accounts.mfa); with this on, every staff member does.
+    require_two_factor = models.BooleanField(
+        _("require two-step sign-in for all staff"), default=False, db_default=False,
+        help_text=_("Admins always sign in with a second step; this asks it of everyone."))
 
     auto_create_schema = True
     auto_drop_schema = False  # dropping is an explicit, confirmed operator action

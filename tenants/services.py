@@ -123,7 +123,7 @@ def _refill_schema_pool_on_commit(agency: Agency) -> None:
 
 
 def agency_update_settings(*, agency: Agency, actor: str, **fields) -> Agency:
-    allowed = {"name", "default_region", "currency", "time_zone", "language"}
+    allowed = {"name", "default_region", "currency", "time_zone", "language", "require_two_factor"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Not agency settings: {sorted(unknown)}")

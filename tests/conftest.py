@@ -16,7 +16,6 @@ from django.db import connection
 from django.test import Client
 from django.utils import translation
 from django_tenants.utils import schema_context, tenant_context
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -40,6 +39,57 @@ def host(slug: str | None) -> str:
     return f"{slug}.localhost" if slug else "localhost"
 
 
+# Admins and the operator must pass a second step (accounts.mfa). Each has a real authenticator-app
+# device with a known key; its steps are 5 s (not 30) so that a browser test signing the same person
+# in again soon waits little for a fresh code: a code is accepted once (``fresh_totp_code``).
+TOTP_STEP = 5
+_totp_used: dict[str, int] = {}
+
+
+def totp_key(email: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(f"caravan-tests:{email}".encode()).hexdigest()
+
+
+def totp_code(email: str, *, step: int = TOTP_STEP, key: str | None = None) -> str:
+    from django_otp.oath import totp
+
+    return f"{totp(bytes.fromhex(key or totp_key(email)), step=step):06d}"
+
+
+def fresh_totp_code(email: str) -> str:
+    """The current code of a test device, after waiting for the next step if this process used this one."""
+    import time
+
+    while int(time.time()) // TOTP_STEP <= _totp_used.get(email, -1):
+        time.sleep(0.2)
+    _totp_used[email] = int(time.time()) // TOTP_STEP
+    return totp_code(email)
+
+
+def give_totp_device(user: User):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="tests", key=totp_key(user.email), step=TOTP_STEP, confirmed=True)
+
+
+def mark_verified(client: Client, user: User) -> None:
+    """What the second step does (django_otp.login with the user's real device), for a client that
+    ``force_login``-ed; inside the user's schema. Nothing for someone without a device."""
+    from django.http import HttpRequest
+    from django_otp import devices_for_user
+    from django_otp import login as otp_login
+
+    device = next(iter(devices_for_user(user, confirmed=True)), None)
+    if device is None:
+        return
+    request = HttpRequest()
+    request.user, request.session = user, client.session
+    otp_login(request, device)
+    request.session.save()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     if not connection.settings_dict["NAME"].startswith("test_"):
@@ -47,14 +97,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         call_command("migrate_platform", verbosity=0)
         with schema_context("public"):
-            User.objects.create_superuser(OPERATOR, "operator-pass-1!", full_name="Olga Operator")
+            give_totp_device(User.objects.create_superuser(OPERATOR, "operator-pass-1!", full_name="Olga Operator"))
         for slug, name in AGENCIES.items():
             agency = agency_onboard(name=name, slug=slug, plan="professional", admin_email=f"first@{slug}.test",
                                     admin_name="First Admin", language="en").agency
             with tenant_context(agency):
                 for role in Role.values:
-                    User.objects.create_user(f"{role}@{slug}.test", password_for(slug, role), role=role,
-                                             full_name=f"{role.title()} of {slug}", language="en")
+                    user = User.objects.create_user(f"{role}@{slug}.test", password_for(slug, role), role=role,
+                                                    full_name=f"{role.title()} of {slug}", language="en")
+                    if role == Role.ADMIN:
+                        give_totp_device(user)
             if slug == "charlie":
                 agency_suspend(agency=agency, actor="conftest")
         connection.set_schema_to_public()
@@ -127,7 +179,9 @@ def page_client(agencies):
         if role is not None:
             agency = agencies[slug]
             with tenant_context(agency):
-                client.force_login(User.objects.get(email=f"{role}@{slug}.test"))
+                user = User.objects.get(email=f"{role}@{slug}.test")
+                client.force_login(user)
+                mark_verified(client, user)
             connection.set_schema_to_public()
         return client
 
@@ -136,15 +190,19 @@ def page_client(agencies):
 
 @pytest.fixture
 def api_client(agencies):
-    """``api_client("alpha", "admin")``: an API client with alpha's admin's token, on alpha's host."""
+    """``api_client("alpha", "admin")``: an API client with a token of alpha's admin (every scope: the
+    role alone decides), on alpha's host. ``scopes=[...]`` narrows the token."""
+    from accounts.scopes import all_scopes
+    from accounts.tokens import token_create
 
-    def make(slug: str, role: str | None = None, *, on: str | None = None) -> APIClient:
+    def make(slug: str, role: str | None = None, *, on: str | None = None, scopes=None) -> APIClient:
         client = APIClient(HTTP_HOST=on or host(slug), HTTP_ACCEPT_LANGUAGE="en")
         if role is not None:
             with tenant_context(agencies[slug]):
-                token, _ = Token.objects.get_or_create(user=User.objects.get(email=f"{role}@{slug}.test"))
+                _token, secret = token_create(user=User.objects.get(email=f"{role}@{slug}.test"), name="tests",
+                                              scopes=all_scopes() if scopes is None else scopes)
             connection.set_schema_to_public()
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
         return client
 
     return make
@@ -154,7 +212,9 @@ def api_client(agencies):
 def operator_client(db):
     client = APIClient(HTTP_HOST="localhost", HTTP_ACCEPT_LANGUAGE="en")
     with schema_context("public"):
-        client.force_login(User.objects.get(email=OPERATOR))
+        operator = User.objects.get(email=OPERATOR)
+        client.force_login(operator)
+        mark_verified(client, operator)
     return client
 
 

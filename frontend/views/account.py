@@ -6,12 +6,13 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
-from rest_framework.authtoken.models import Token
 
+from accounts.mfa import services as mfa_services
 from accounts.roles import Cap
 from accounts.services import user_set_language
 from caravan.tenancy import current_agency
@@ -19,6 +20,7 @@ from tenants.models import Agency
 from tenants.services import agency_update_settings
 
 from .base import AgencyPage
+from .signin_guard import LinkThrottleMixin, live_tokens
 
 
 class SignInForm(AuthenticationForm):
@@ -39,6 +41,11 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        # The password is only the first step for someone with a device or who needs one (accounts.mfa).
+        step = mfa_services.sign_in_state(self.request)
+        if step in ("verify", "enrol"):
+            response = redirect(f"{reverse('two_step' if step == 'verify' else 'two_step_setup')}?"
+                                f"{urlencode({'next': self.get_success_url()})}")
         language = form.get_user().language
         if language:
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
@@ -50,7 +57,7 @@ class LoginView(auth_views.LoginView):
         return super().get_success_url()
 
 
-class InvitationAcceptView(auth_views.PasswordResetConfirmView):
+class InvitationAcceptView(LinkThrottleMixin, auth_views.PasswordResetConfirmView):
     """Set a first password from an invitation link (Django's reset token: one use, expires)."""
 
     template_name = "registration/invitation_accept.html"
@@ -68,22 +75,10 @@ class ProfileForm(forms.Form):
 
 class ProfileView(AgencyPage, View):
     def get(self, request):
-        token = Token.objects.filter(user=request.user).first()
         form = ProfileForm(initial={"language": request.user.language or request.LANGUAGE_CODE})
-        return render(request, "frontend/profile.html", {"form": form, "token": token})
+        return render(request, "frontend/profile.html", {"form": form, "tokens": live_tokens(request.user)})
 
     def post(self, request):
-        action = request.POST.get("action")
-        if action == "token":
-            Token.objects.filter(user=request.user).delete()
-            token = Token.objects.create(user=request.user)
-            messages.success(request, _("New API token created. The old one no longer works."))
-            return render(request, "frontend/profile.html", {"form": ProfileForm(initial={"language": request.user.language}),
-                                                             "token": token, "show_token": True})
-        if action == "revoke":
-            Token.objects.filter(user=request.user).delete()
-            messages.success(request, _("API token revoked."))
-            return redirect("profile")
         form = ProfileForm(request.POST)
         if form.is_valid():
             user_set_language(user=request.user, language=form.cleaned_data["language"])
@@ -91,13 +86,13 @@ class ProfileView(AgencyPage, View):
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, form.cleaned_data["language"], samesite="Lax")
             messages.success(request, _("Saved."))
             return response
-        return render(request, "frontend/profile.html", {"form": form}, status=400)
+        return render(request, "frontend/profile.html", {"form": form, "tokens": live_tokens(request.user)}, status=400)
 
 
 class AgencySettingsForm(forms.ModelForm):
     class Meta:
         model = Agency
-        fields = ["name", "default_region", "currency", "time_zone", "language"]
+        fields = ["name", "default_region", "currency", "time_zone", "language", "require_two_factor"]
 
 
 class AgencySettingsView(AgencyPage, View):

@@ -2,11 +2,14 @@
 
 Tests, `make run` and production read the same file; only environment variables differ.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from csp import constants as csp_constants
 
 from .env import env_bool, env_int, env_list, env_secret, env_str
 
@@ -43,11 +46,13 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # contract: unused since named tokens (accounts.ApiToken); drop next release
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",  # sign-in lockout; also a tenant app: each agency's failures stay in its schema (accounts.signin)
+    "csp",  # django-csp's checks and template tags; the policy is CONTENT_SECURITY_POLICY below
     "caravan",
     "accounts",
     "console",
@@ -56,12 +61,20 @@ SHARED_APPS = [
     "integrations.credentials",  # also a tenant app: each feed's secrets live in its owner's schema
     "tenants.jobs",  # label agency_jobs: when each periodic agency job next has work
     "frontend",
+    # Second factor, sessions list, new-device mail (docs/two-step-sign-in.md); also tenant apps:
+    # operators' devices live in public, each agency's staff devices in its schema.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
+    "accounts.mfa",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "rest_framework.authtoken",
+    "axes",
     "accounts",
     "crm",
     "crm.pipeline",
@@ -74,7 +87,14 @@ TENANT_APPS = [
     "crm.segments",
     "crm.campaigns",
     "crm.loyalty",
+    "crm.privacy",  # label privacy: the access log and the per-customer data export
+    "crm.retention",
     "integrations.credentials",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
+    "accounts.mfa",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 # crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.
@@ -100,14 +120,26 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 MIDDLEWARE = [
     # /healthz, /readyz, /metrics on any host; request id, log context and HTTP metrics (caravan.metrics).
     "caravan.metrics.ObservabilityMiddleware",
-    "caravan.tenancy.middleware.AgencyMainMiddleware",
+    # HTTPS redirect, HSTS, nosniff, Referrer-Policy, COOP: before the host is looked up.
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy with a per-response nonce (request.csp_nonce), and Permissions-Policy.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    # A GET/HEAD whose PostgreSQL connection was lost runs once more on a new one (caravan.dbfaults);
+    # before the host lookup, so the retry sets the agency (and search_path) again.
+    "caravan.dbfaults.RetryLostConnectionMiddleware",
+    "caravan.tenancy.middleware.AgencyMainMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # user.is_verified(): the session passed the second step (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    # Signed in but not through the second step (or not enrolled where it is required): only the
+    # two-step, enrolment, sign-out and language pages; session bookkeeping (accounts.mfa).
+    "accounts.mfa.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -115,6 +147,8 @@ MIDDLEWARE = [
     "caravan.tenancy.middleware.ReadOnlyAgencyMiddleware",
     # NUL bytes in the path, query or form: a 400 naming the field, never a 500 (caravan.input).
     "caravan.input.RejectNulMiddleware",
+    # Turns a sign-in refused by django-axes into the lockout page or API error (accounts.signin).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -215,8 +249,93 @@ PASSWORD_HASHERS = (
     if env_bool("FAST_PASSWORD_HASHING")
     else ["django.contrib.auth.hashers.PBKDF2PasswordHasher", "django.contrib.auth.hashers.ScryptPasswordHasher"]
 )
+
+# --- HTTPS and security headers (docs/deploy.md, "Production settings") ------------------------
+# Everything below follows PLATFORM_SCHEME: with https (and DEBUG off) the deployment is production.
+HTTPS = PLATFORM_SCHEME == "https"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PLATFORM_SCHEME == "https"
+# Two-step sign-in (accounts.mfa, docs/two-step-sign-in.md). Passkeys: the relying party is the host
+# the user signs in on (an agency's subdomain, or the platform domain), with PLATFORM_SCHEME/PORT.
+OTP_TOTP_ISSUER = "Caravan"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "accounts.mfa.webauthn.rp_id"
+OTP_WEBAUTHN_RP_NAME_CALLABLE = "accounts.mfa.webauthn.rp_name"
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.mfa.webauthn.HostHelper"
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False  # a passkey is the second step after the password
+# The allowed origin is computed per request (accounts.mfa.webauthn.HostHelper), not listed.
+SILENCED_SYSTEM_CHECKS = ["otp_webauthn.E030"]
+# Sign-in lockout (django-axes, docs/accounts-security.md): after SIGNIN_FAILURE_LIMIT failures for one
+# account or from one address (as our proxies saw it) within SIGNIN_LOCKOUT_MINUTES, sign-in is refused
+# for that long. The database handler keeps the counts in each agency's own schema.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+SIGNIN_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 10)
+SIGNIN_LOCKOUT_MINUTES = env_int("SIGNIN_LOCKOUT_MINUTES", 15)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one over the limit locks
+AXES_CLIENT_IP_CALLABLE = "caravan.clients.request_address"
+AXES_USERNAME_CALLABLE = "accounts.signin.username_of"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = False  # a sign-in clears its account's failures only (accounts.signin.forget_failures_of)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lockout ends when the page says it does
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no row per successful sign-in
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "csrfmiddlewaretoken"]
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# API tokens (accounts.ApiToken): days a token from POST auth/token/ lasts.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
+# htmx sends the token from base.html's hx-headers and other scripts from the page, never the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# Our proxies set X-Forwarded-Proto (and strip a client's); without proxies nothing may claim https.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PROXY_COUNT > 0 else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS and not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes speak plain http to the pod
+# Agencies are subdomains of PLATFORM_DOMAIN: HSTS covers them all. Preloading is an opt-in (hard to undo).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS and not DEBUG else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"  # the embeddable enquiry form is exempt (frontend/views/pipeline.py)
+# Content-Security-Policy (django-csp 4): scripts only from us and with this response's nonce; no
+# inline handlers, eval or javascript: URLs anywhere. Style attributes stay allowed (tier colours,
+# progress bars), <style> elements need the nonce. Stripe's hosts are added on the Billing page
+# only (caravan.security.stripe_csp), the embeddable enquiry form drops frame-ancestors.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", csp_constants.NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],  # browsers without -elem/-attr (older Safari)
+        "style-src-elem": ["'self'", csp_constants.NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "upgrade-insecure-requests": HTTPS,
+    },
+}
+# Powerful browser features nobody in Caravan uses are off for us and anything we embed; passkeys
+# (WebAuthn) stay on for our own pages, payment for Stripe's card frame.
+PERMISSIONS_POLICY = {
+    "accelerometer": [], "ambient-light-sensor": [], "autoplay": [], "bluetooth": [], "browsing-topics": [],
+    "camera": [], "display-capture": [], "encrypted-media": [], "geolocation": [], "gyroscope": [], "hid": [],
+    "idle-detection": [], "interest-cohort": [], "local-fonts": [], "magnetometer": [], "microphone": [],
+    "midi": [], "payment": ["self", "https://js.stripe.com"], "picture-in-picture": [],
+    "publickey-credentials-create": ["self"], "publickey-credentials-get": ["self"], "screen-wake-lock": [],
+    "serial": [], "usb": [], "window-management": [], "xr-spatial-tracking": [],
+}
+# `check --deploy` asks for HSTS preloading (security.W021): it stays an opt-in, since leaving the
+# browsers' preload list takes months; the other deployment checks pass with PLATFORM_SCHEME=https.
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
 
 # --- Language, time -------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -229,7 +348,7 @@ USE_TZ = True
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",  # named, scoped tokens (accounts.scopes)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -237,15 +356,19 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        # search and ordering only where a view declares how (search_fields / search_queryset, ordering_fields)
+        "caravan.api.filters.SearchFilter",
+        "caravan.api.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every operation declares the error answers (caravan.api.errors.ErrorOutput); pages only for lists.
+    "DEFAULT_SCHEMA_CLASS": "caravan.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "caravan.api.errors.exception_handler",
     # JSON numbers that overflow to infinity, and NaN, are parse errors (caravan.api.parsers).
     "DEFAULT_PARSER_CLASSES": ["caravan.api.parsers.StrictJSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
+    # Each agency's API requests per minute, from its plan (billing.throttling; 429 with Retry-After).
+    "DEFAULT_THROTTLE_CLASSES": ["billing.throttling.AgencyPlanThrottle"],
     # Throttles key on the address our own proxies saw (as the enquiry form does): with the default
     # (None) DRF took the whole X-Forwarded-For a client sends, so invented addresses were never throttled.
     "NUM_PROXIES": PROXY_COUNT,
@@ -271,14 +394,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 30 * 60
+# A worker child whose resident memory passed this after a task is replaced (KiB for Celery).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_MB", 2048) * 1024
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our log format: every line shows [schema]
 # One Redis may serve several deployments (or the tests' app server): each names its own queue.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# Long jobs (imports, exports, feed runs, tier recomputes) hold a lease their worker renews; the
+# watchdog resumes a job whose lease ran out, and gives it up after JOB_MAX_ATTEMPTS (caravan/leases.py).
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 
 # --- Supplier feeds -------------------------------------------------------------------------------
 FEED_MAX_BYTES = env_int("FEED_MAX_BYTES", 512 * 1024 * 1024)  # a bigger message is refused
+# What an upload or a feed may unpack to, not only its size on the wire (caravan/unpack.py, issue 18).
+FEED_MAX_UNPACKED_BYTES = env_int("FEED_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)  # a gzipped message, inflated
+UPLOAD_MAX_UNPACKED_BYTES = env_int("UPLOAD_MAX_UNPACKED_BYTES", 200 * 1024 * 1024)  # an .xlsx (a zip), all parts
+UPLOAD_MAX_RATIO = env_int("UPLOAD_MAX_RATIO", 100)  # unpacked / packed, per part past 1 MB (zip and gzip)
+PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 1536)  # address space a worker's parse of one file may add
 # Host names, addresses or networks outside the public internet that outbound requests (feed pulls)
 # may still reach: an operator's on-premise suppliers (caravan/outbound.py). Empty: public only.
 OUTBOUND_ALLOWED = env_list("OUTBOUND_ALLOWED")
@@ -290,7 +424,12 @@ FEED_SPOOL_DIR = Path(env_str("FEED_SPOOL_DIR", str(BASE_DIR / "var" / "feeds"))
 # Archives are private: outside MEDIA_ROOT, served only through the fenced download view.
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(BASE_DIR / "var" / "exports")))
 EXPORT_RETENTION_HOURS = env_int("EXPORT_RETENTION_HOURS", 48)
+# A customer list export of more rows than this is made in the background (a leased job, a private
+# file under EXPORT_ROOT/customers/) and downloaded when ready; up to it, answered at once, whole.
+CUSTOMER_EXPORT_DIRECT_ROWS = env_int("CUSTOMER_EXPORT_DIRECT_ROWS", 5000)
 AGENCY_DELETION_GRACE_DAYS = env_int("AGENCY_DELETION_GRACE_DAYS", 30)
+# Access log entries (crm.privacy: who saw which customer's data) are deleted after this many days; 0 keeps them.
+ACCESS_LOG_RETENTION_DAYS = env_int("ACCESS_LOG_RETENTION_DAYS", 730)
 
 # --- Mail -----------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
@@ -326,6 +465,8 @@ STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
 BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7)
+# API requests per minute per agency for plans that set none (billing.Plan.api_requests_per_minute); 0: no limit.
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 600)
 
 SENTRY_DSN = env_secret("SENTRY_DSN")
 # Every line carries [schema] (text) or request_id/schema/agency/user_id/task (json): caravan.logs.
