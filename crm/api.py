@@ -402,9 +402,14 @@ class CustomerViewSet(AgencyViewSet):
         card = selectors.customer_card(pk=customer.pk)
         return Response(CardOutput(card, context=self.get_serializer_context()).data, status=status_code)
 
+    def search_queryset(self, queryset, term):
+        """``search`` (caravan.api.filters): the list page's search, like ``q``."""
+        return selectors.customers_matching(queryset, term)
+
     @extend_schema(parameters=FILTER_PARAMS, responses=CustomerRowOutput(many=True))
     def list(self, request):
-        if request.query_params.get("q") and not request.query_params.get("ordering"):
+        searched = request.query_params.get("q") or request.query_params.get("search")
+        if searched and not request.query_params.get("ordering"):
             self.ordering = None  # a search lists the best matches first
         queryset = self.filter_queryset(self._filtered_list().select_related("tier_status__tier").prefetch_related(
             "phones", "emails", Prefetch("employments", queryset=Employment.objects.select_related("company"))))
@@ -438,7 +443,7 @@ class CustomerViewSet(AgencyViewSet):
         return self._card(customer)
 
     @extend_schema(responses=ContactOutput(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], paginated=True)
     def contacts(self, request, pk=None):
         """The contact timeline, newest first."""
         queryset = Contact.objects.filter(customer=self.get_object()).select_related("staff")
@@ -455,7 +460,7 @@ class CustomerViewSet(AgencyViewSet):
         return Response(ContactOutput(contact).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ChangeOutput(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], paginated=True)
     def history(self, request, pk=None):
         """Who changed which identity or contact field, from what to what."""
         queryset = ChangeLog.objects.filter(customer=self.get_object()).select_related("actor")

@@ -55,11 +55,17 @@ def customer_list(*, filters: dict | None = None) -> QuerySet:
             if score != "*":
                 qs = qs.filter(**{f"value__{letter}_score": int(score)})
     if filters.get("q"):
-        ids = customer_search_ids(query=filters["q"], limit=SEARCH_LIST_LIMIT)
-        rank = Func(Value(ids, output_field=ArrayField(IntegerField())), F("pk"), function="array_position",
-                    output_field=IntegerField())
-        qs = qs.filter(pk__in=ids).alias(search_rank=rank).order_by("search_rank")  # best match first
+        qs = customers_matching(qs, filters["q"])
     return qs
+
+
+def customers_matching(qs: QuerySet, query: str) -> QuerySet:
+    """``qs`` narrowed to what the top-bar search finds for ``query`` (at most SEARCH_LIST_LIMIT),
+    best match first: the list page's ``q`` and the API's ``q`` and ``search``."""
+    ids = customer_search_ids(query=query, limit=SEARCH_LIST_LIMIT)
+    rank = Func(Value(ids, output_field=ArrayField(IntegerField())), F("pk"), function="array_position",
+                output_field=IntegerField())
+    return qs.filter(pk__in=ids).alias(search_rank=rank).order_by("search_rank")  # best match first
 
 
 def customer_search(*, query: str, limit: int = 10) -> list[Customer]:

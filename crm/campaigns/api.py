@@ -99,7 +99,7 @@ class TemplateViewSet(AgencyViewSet):
 # --- campaigns ------------------------------------------------------------------------------------
 
 class CampaignOutput(serializers.ModelSerializer):
-    segment_name = serializers.CharField(source="segment.name", default=None, read_only=True)
+    segment_name = serializers.CharField(source="segment.name", default=None, read_only=True, allow_null=True)
     template_name = serializers.CharField(source="template.name", read_only=True)
 
     class Meta:

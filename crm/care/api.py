@@ -64,7 +64,7 @@ class StatusInput(serializers.Serializer):
                                                    allow_null=True, default=None)
 
 
-class AssignInput(serializers.Serializer):
+class ComplaintAssignInput(serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
 
 
@@ -115,11 +115,11 @@ class ComplaintViewSet(AgencyViewSet):
         complaint = services.complaint_set_status(actor=request.user, complaint=complaint, **data.validated_data)
         return Response(ComplaintOutput(self.agency_queryset().get(pk=complaint.pk)).data)
 
-    @extend_schema(request=AssignInput, responses=ComplaintOutput)
+    @extend_schema(request=ComplaintAssignInput, responses=ComplaintOutput)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         complaint = self.get_object()
-        data = AssignInput(data=request.data)
+        data = ComplaintAssignInput(data=request.data)
         data.is_valid(raise_exception=True)
         complaint = services.complaint_assign(actor=request.user, complaint=complaint, **data.validated_data)
         return Response(ComplaintOutput(self.agency_queryset().get(pk=complaint.pk)).data)

@@ -93,7 +93,7 @@ class SegmentViewSet(AgencyViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=MemberOutput(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], paginated=True)
     def customers(self, request, pk=None):
         """The segment's customers now (re-evaluated), by name, paginated."""
         segment = self.get_object()

@@ -56,7 +56,7 @@ class TierInput(serializers.Serializer):
     perks = serializers.CharField(required=False, allow_blank=True)
 
 
-class MoveInput(serializers.Serializer):
+class TierMoveInput(serializers.Serializer):
     direction = serializers.ChoiceField(choices=[("up", "up"), ("down", "down")])
 
 
@@ -107,11 +107,11 @@ class ServiceTierViewSet(AgencyViewSet):
         services.tier_delete(actor=request.user, tier=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=MoveInput, responses=TierOutput(many=True))
+    @extend_schema(request=TierMoveInput, responses=TierOutput(many=True))
     @action(detail=True, methods=["post"])
     def move(self, request, pk=None):
         """Swap the tier with the one above or below it; answers the new order."""
-        data = MoveInput(data=request.data)
+        data = TierMoveInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.tier_move(actor=request.user, tier=self.get_object(), up=data.validated_data["direction"] == "up")
         return Response(TierOutput(self.agency_queryset(), many=True).data)
@@ -157,7 +157,7 @@ class TierRef(serializers.Serializer):
     color = serializers.CharField()
 
 
-class ChangeOutput(serializers.ModelSerializer):
+class TierChangeOutput(serializers.ModelSerializer):
     by = UserRef(allow_null=True)
 
     class Meta:
@@ -178,7 +178,7 @@ class CustomerTierOutput(serializers.Serializer):
     override_reason = serializers.CharField()
     override_until = serializers.DateField(allow_null=True)
     override_by = UserRef(allow_null=True)
-    history = ChangeOutput(many=True)
+    history = TierChangeOutput(many=True)
 
 
 class OverrideInput(serializers.Serializer):
@@ -257,7 +257,7 @@ class RowOutput(serializers.Serializer):
     median_hours = serializers.FloatField(allow_null=True)
 
 
-class ReportOutput(serializers.Serializer):
+class ServiceLevelReportOutput(serializers.Serializer):
     date_from = serializers.DateField()
     date_to = serializers.DateField()
     overall = RowOutput()
@@ -290,7 +290,7 @@ class ServiceClockViewSet(AgencyViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("from", OpenApiTypes.DATE, description="First day; default 30 days ago"),
                                OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, included; default today")],
-                   responses=ReportOutput)
+                   responses=ServiceLevelReportOutput)
     @action(detail=False, methods=["get"])
     def report(self, request):
         """Attainment and median first response per tier, kind, team and person, for clocks started in the period."""
@@ -298,4 +298,4 @@ class ServiceClockViewSet(AgencyViewSet):
             raise PermissionDenied
         period = PeriodInput(data=request.query_params)
         period.is_valid(raise_exception=True)
-        return Response(ReportOutput(selectors.service_level_report(**period.validated_data)).data)
+        return Response(ServiceLevelReportOutput(selectors.service_level_report(**period.validated_data)).data)

@@ -116,7 +116,7 @@ class PlanViewSet(AgencyViewSet):
         return Response(PlanOutput(plan).data)
 
 
-class ReportOutput(serializers.Serializer):
+class VisitReportOutput(serializers.Serializer):
     date_from = serializers.DateField()
     date_to = serializers.DateField()
     planned = serializers.IntegerField()
@@ -158,7 +158,7 @@ class VisitViewSet(AgencyViewSet):
         return Response(VisitOutput(self.agency_queryset().get(pk=visit.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE)],
-                   responses=ReportOutput)
+                   responses=VisitReportOutput)
     @action(detail=False, methods=["get"])
     def report(self, request):
         """Planned, held and missed slots and visits recorded (yours; everyone's for managers)."""
@@ -166,4 +166,4 @@ class VisitViewSet(AgencyViewSet):
         period.is_valid(raise_exception=True)
         mine = None if selectors.sees_all(request.user) else request.user
         report = selectors.visit_report(owner=mine, **period.validated_data)
-        return Response(ReportOutput(report).data)
+        return Response(VisitReportOutput(report).data)

@@ -28,3 +28,8 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("console.urls")),
 ]
+
+# Under /api/, a path no route matches and a request Django refuses before any view answer the API's
+# error body (pages: 404.html, 400.html).
+handler404 = "caravan.api.errors.not_found"
+handler400 = "caravan.api.errors.bad_request"

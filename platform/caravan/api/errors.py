@@ -8,10 +8,25 @@ becomes the same 400 as a serializer error, so services need not know about DRF.
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorDetailOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="validation_error, parse_error, not_authenticated, permission_denied, "
+                                           "not_found, conflict, throttled, …")
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
+                                   help_text="Validation errors only: messages per field.")
+
+
+class ErrorOutput(serializers.Serializer):
+    """The one error body (documented on every operation by ``caravan.api.schema.AutoSchema``)."""
+
+    error = ErrorDetailOutput()
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -24,6 +39,22 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
 def error_response(code: str, message: str, status: int, fields: dict | None = None) -> JsonResponse:
     """For middleware and plain Django views that must answer in the API's shape."""
     return JsonResponse(error_body(code, message, fields), status=status)
+
+
+def not_found(request, exception=None):
+    """``handler404`` of both URL maps: a path under ``/api/`` that no route matches (an id that is not
+    a number, a mistyped path) answers the API's error body, not the HTML page."""
+    if request.path.startswith("/api/"):
+        return error_response("not_found", _("Not found."), 404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """``handler400`` of both URL maps: a request Django refuses before any view (too many fields, a body
+    over the upload limit) answers the API's error body under ``/api/``."""
+    if request.path.startswith("/api/"):
+        return error_response("bad_request", _("The request cannot be read."), 400)
+    return defaults.bad_request(request, exception)
 
 
 def _fields(detail) -> dict:

@@ -49,6 +49,20 @@ class _Sealed:
                 raise TypeError(f"{cls.__name__} overrides {name}; implement agency_queryset()/required_caps instead.")
 
 
+class _PagesOnlyForLists:
+    """Only ``list``, or an action declared ``@action(..., paginated=True)``, answers a page; any other
+    action answering many records answers a bare array. The schema follows the same rule
+    (``caravan.api.schema``), so what is documented as a page is one."""
+
+    paginated = False
+
+    @property
+    def paginator(self):
+        if getattr(self, "action", None) != "list" and not self.paginated:
+            return None
+        return super().paginator
+
+
 class AgencyAPIView(_Sealed, APIView):
     _fence_base = True
     required_caps: dict[str, str] = {}
@@ -57,7 +71,7 @@ class AgencyAPIView(_Sealed, APIView):
         return [IsAgencyStaff(), HasRequiredCaps()]
 
 
-class AgencyViewSet(_Sealed, viewsets.GenericViewSet):
+class AgencyViewSet(_Sealed, _PagesOnlyForLists, viewsets.GenericViewSet):
     _fence_base = True
     required_caps: dict[str, str] = {}
     # Agency records have integer keys: anything else in their place is a 404 from the router,
@@ -82,5 +96,5 @@ class IsOperator(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.is_active and user.is_operator)
 
 
-class OperatorViewSet(viewsets.GenericViewSet):
+class OperatorViewSet(_PagesOnlyForLists, viewsets.GenericViewSet):
     permission_classes = [IsOperator]
