@@ -25,6 +25,8 @@ from caravan.api.errors import Conflict, conflict_response
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 
 from . import selectors, services
+from .privacy import services as privacy
+
 from .exports import export_customers_csv
 from .models import ChangeLog, Contact, Customer, Employment, Preferences, TravelDocument
 from .normalize import phone_display
@@ -428,7 +430,10 @@ class CustomerViewSet(AgencyViewSet):
 
     @extend_schema(responses=CardOutput)
     def retrieve(self, request, pk=None):
-        return self._card(self.get_object())
+        customer = self.get_object()
+        privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW, via=privacy.Via.API)
+        return self._card(customer)
+
 
     @extend_schema(request=CustomerInput, responses={200: CardOutput, 409: CONFLICT})
     def partial_update(self, request, pk=None):
@@ -446,7 +451,11 @@ class CustomerViewSet(AgencyViewSet):
     @action(detail=True, methods=["get"], paginated=True)
     def contacts(self, request, pk=None):
         """The contact timeline, newest first."""
-        queryset = Contact.objects.filter(customer=self.get_object()).select_related("staff")
+        customer = self.get_object()
+        privacy.access_record(user=request.user, customer=customer, what=privacy.What.API_READ, via=privacy.Via.API,
+                              detail="contacts")
+        queryset = Contact.objects.filter(customer=customer).select_related("staff")
+
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactOutput(page, many=True).data)
 
@@ -463,7 +472,11 @@ class CustomerViewSet(AgencyViewSet):
     @action(detail=True, methods=["get"], paginated=True)
     def history(self, request, pk=None):
         """Who changed which identity or contact field, from what to what."""
-        queryset = ChangeLog.objects.filter(customer=self.get_object()).select_related("actor")
+        customer = self.get_object()
+        privacy.access_record(user=request.user, customer=customer, what=privacy.What.HISTORY_VIEW,
+                              via=privacy.Via.API)
+        queryset = ChangeLog.objects.filter(customer=customer).select_related("actor")
+
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ChangeOutput(page, many=True).data)
 
@@ -528,6 +541,9 @@ class CustomerViewSet(AgencyViewSet):
     @action(detail=False, methods=["get"])
     def export(self, request):
         """The filtered list as a CSV file (UTF-8 with BOM, opens in Excel)."""
+        privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.API,
+                              detail=request.query_params.urlencode())
+
         response = StreamingHttpResponse(export_customers_csv(self._filtered_list()),
                                          content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="customers.csv"'
@@ -631,9 +647,12 @@ class ScreenPopView(AgencyAPIView):
         if customer is None:
             return Response({"number": found["number"], "customer": None,
                              "create_url": "/customers/new/?" + urlencode({"phone": found["number"]})})
+        privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW, via=privacy.Via.API,
+                              detail="screen pop")
         owner = customer.owner
         return Response({
             "number": found["number"],
+
             "customer": {"id": customer.pk, "name": customer.name, "latin_name": customer.latin_name,
                          "kind": customer.kind, "tags": customer.tags, "url": customer_url(customer),
                          "owner": {"id": owner.pk, "full_name": owner.full_name} if owner else None},

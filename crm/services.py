@@ -14,7 +14,9 @@ from accounts.models import User
 from accounts.roles import Cap
 from billing import services as billing_services
 from caravan.tenancy import require_agency
+from crm.privacy import services as privacy
 from crm.tiers import services as tiers_services
+
 
 from . import crypto
 from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
@@ -411,7 +413,10 @@ def document_reveal(*, actor: User, document: TravelDocument, via: str) -> str:
     if not actor.can(Cap.DOCUMENTS_REVEAL):
         raise PermissionDenied
     DocumentReveal.objects.create(document=document, user=actor, via=via)
+    privacy.access_record(user=actor, customer_id=document.customer_id, what=privacy.What.DOCUMENT_REVEAL, via=via,
+                          detail=f"{document.kind} {document.masked}")
     return crypto.decrypt(document.number_encrypted)
+
 
 
 def document_expiry(document: TravelDocument, *, on: date | None = None) -> str:

@@ -32,6 +32,10 @@ from crm.care import selectors as care_selectors
 from crm.loyalty import selectors as loyalty_selectors
 from crm.pipeline import selectors as pipeline_selectors
 from crm.policies import selectors as policies_selectors
+from crm.privacy import selectors as privacy_selectors
+from crm.privacy import services as privacy
+
+
 from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
 from crm.value import selectors as value_selectors
@@ -362,7 +366,11 @@ class CustomerDetailView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_VIEW
 
     def get(self, request, pk):
-        return render(request, "frontend/customers/detail.html", self.context(request, pk, contact_form()))
+        context = self.context(request, pk, contact_form())
+        privacy.access_record(user=request.user, customer=context["customer"], what=privacy.What.CARD_VIEW,
+                              via=privacy.Via.PAGE)
+        return render(request, "frontend/customers/detail.html", context)
+
 
     @staticmethod
     def context(request, pk, form) -> dict:
@@ -375,6 +383,7 @@ class CustomerDetailView(AgencyPage, View):
             "customer": customer, "contact_form": form, **timeline_context(customer),
             "phones": [phone_display(p.number) for p in customer.phones.all()],
             "can_edit": user.can(Cap.CUSTOMERS_EDIT), "can_manage": user.can(Cap.CUSTOMERS_MANAGE),
+            "can_erase": user.can(Cap.CUSTOMERS_ERASE),
             "can_see_documents": user.can(Cap.DOCUMENTS_VIEW),
             **pipeline_selectors.card_context(customer=customer, user=user),
             **trips_selectors.card_context(customer=customer, user=user),
@@ -385,7 +394,9 @@ class CustomerDetailView(AgencyPage, View):
             **value_selectors.card_context(customer=customer, user=user),
             **campaigns_selectors.card_context(customer=customer, user=user),
             **loyalty_selectors.card_context(customer=customer, user=user),
+            **privacy_selectors.card_context(customer=customer, user=user),
         }
+
 
 
 class ContactAddView(AgencyPage, View):
@@ -427,7 +438,10 @@ class CustomerHistoryView(AgencyPage, View):
 
     def get(self, request, pk):
         customer = get_object_or_404(Customer, pk=pk)
+        privacy.access_record(user=request.user, customer=customer, what=privacy.What.HISTORY_VIEW,
+                              via=privacy.Via.PAGE)
         changes = ChangeLog.objects.filter(customer=customer).select_related("actor")
+
         template = "frontend/customers/_history.html" if request.htmx else "frontend/customers/history.html"
         return render(request, template, {"customer": customer, "changes": changes})
 
@@ -449,7 +463,10 @@ class ScreenPopView(AgencyPage, View):
                    "can_edit": request.user.can(Cap.CUSTOMERS_EDIT),
                    "create_url": reverse("customer_create") + "?" + urlencode({"phone": pop["number"]})}
         if customer is not None:
+            privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW,
+                                  via=privacy.Via.PAGE, detail="screen pop")
             context.update(customer=customer, contacts=pop["last_contacts"], today=timezone.localdate(),
+
                            contact_form=contact_form(direction=Contact.Direction.INBOUND))
         return render(request, "frontend/customers/screen_pop.html", context)
 

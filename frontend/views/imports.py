@@ -3,10 +3,15 @@
 Thin: crm.imports reads, checks and imports; crm.tasks runs the import in the background;
 crm.exports writes the files.
 """
+from urllib.parse import urlencode
+
 from django import forms
+from django.conf import settings
+
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -14,10 +19,14 @@ from django.views import View
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from crm import imports, selectors
+from crm.privacy import services as privacy
+
+from crm import exports
 from crm.exports import export_customers_csv, export_customers_xlsx
 from crm.models import ImportJob
 from crm.tasks import import_customers
 
+from . import customer_exports
 from .base import AgencyPage
 from .customers import list_filters
 
@@ -72,46 +81,72 @@ class ImportStartView(AgencyPage, View):
 
 
 class ImportMappingView(AgencyPage, View):
-    """Which column is which, a preview, the dry-run report, and the button that starts the import."""
+    """Which column is which, a preview, the dry-run report, and the button that starts the import.
+
+    The file is read and checked by a worker (``crm.check_import``), never here: while it works the
+    page polls (htmx, every second) and reloads itself once there is something new to show."""
 
     required_cap = Cap.CUSTOMERS_IMPORT
+    WORKING = ("reading", "queued", "checking")
 
     def get(self, request, pk):
         job = get_object_or_404(ImportJob, pk=pk)
         if job.status not in (Status.UPLOADED, Status.CHECKED):
-            return redirect("customer_import_detail", pk=job.pk)
+            return self._leave(request, job)
+        progress = imports.progress(job)
+        if request.htmx:  # the poll: a fragment while the worker works, then a reload
+            if progress["state"] in self.WORKING:
+                return render(request, "frontend/imports/_working.html", {"job": job, "progress": progress})
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
+        if progress["state"] == "reading" and not (imports.state(job).get("task") or {}):
+            imports.read_request(job)  # an upload from before reading moved to the worker
         headers, rows = imports.preview(job)
-        return self._page(request, job, MappingForm.for_job(job, headers), rows)
+        return self._page(request, job, MappingForm.for_job(job, headers or []), rows, progress)
 
     def post(self, request, pk):
         job = get_object_or_404(ImportJob, pk=pk)
         if job.status not in (Status.UPLOADED, Status.CHECKED):
             return redirect("customer_import_detail", pk=job.pk)
         headers, rows = imports.preview(job)
+        if headers is None:
+            return redirect("customer_import_mapping", pk=job.pk)
         form = MappingForm.for_job(job, headers, data=request.POST)
-        report = None
         if form.is_valid():
             try:
                 if request.POST.get("action") == "run":
                     imports.job_start(job, mapping=form.mapping())
                     import_customers.delay(job.pk)
                     return redirect("customer_import_detail", pk=job.pk)
-                report = imports.job_check(job, mapping=form.mapping())
+                imports.check_request(job, mapping=form.mapping())
+                return redirect(reverse("customer_import_mapping", args=[job.pk]) + "#report")
             except imports.ImportAlreadyStarted:
                 return redirect("customer_import_detail", pk=job.pk)
+            except imports.NotReadYet:
+                return redirect("customer_import_mapping", pk=job.pk)
             except ValidationError as exc:
                 apply_errors(form, exc)
-        return self._page(request, job, form, rows, report, status=200 if report else 400)
+        return self._page(request, job, form, rows, imports.progress(job), status=400)
 
     @staticmethod
-    def _page(request, job, form, rows, report=None, status=200):
+    def _leave(request, job):
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("customer_import_detail", args=[job.pk])
+            return response
+        return redirect("customer_import_detail", pk=job.pk)
+
+    @staticmethod
+    def _page(request, job, form, rows, progress, status=200):
         labels = {key: str(label) for key, label in imports.FIELDS.items()}
+        report = progress["report"]
         if report:
             for error in report["errors"]:
                 error["label"] = labels.get(error["field"], "")
         return render(request, "frontend/imports/mapping.html", {
-            "job": job, "form": form, "columns": list(zip(form.headers, form)),
-            "rows": [[row.get(h, "") for h in form.headers] for row in rows], "report": report,
+            "job": job, "form": form, "columns": list(zip(form.headers, form)), "rows": rows, "report": report,
+            "progress": progress, "working": progress["state"] in ImportMappingView.WORKING,
         }, status=status)
 
 
@@ -139,14 +174,22 @@ class ExportView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_IMPORT
 
     def get(self, request):
-        _typed, _given, filters = list_filters(request.GET, request.user)
+        _typed, given, filters = list_filters(request.GET, request.user)
+        privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.PAGE,
+                              detail=urlencode({**given, "format": request.GET.get("format", "csv")}))
         customers = selectors.customer_list(filters=filters)
+
+        if not exports.direct(customers):  # too long to answer at once: offered as a background export
+            return customer_exports.confirm(request, given, settings.CUSTOMER_EXPORT_DIRECT_ROWS)
         stamp = timezone.localdate().strftime("%Y%m%d")
         if request.GET.get("format") == "xlsx":
             response = HttpResponse(export_customers_xlsx(customers), content_type=(
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
             response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.xlsx"'
             return response
-        response = StreamingHttpResponse(export_customers_csv(customers), content_type="text/csv; charset=utf-8")
+        # Made whole before the first byte goes out, and sent with its length: a cut is never silent.
+        body = "".join(export_customers_csv(customers)).encode("utf-8")
+        response = StreamingHttpResponse(iter([body]), content_type="text/csv; charset=utf-8")
+        response["Content-Length"] = str(len(body))
         response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
         return response

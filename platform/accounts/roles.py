@@ -39,13 +39,17 @@ class Cap(models.TextChoices):
     POLICIES_MANAGE = "policies.manage", _("Write corporate travel policies and service tiers")
     BILLING_MANAGE = "billing.manage", _("Manage the agency's subscription")
     DATA_EXPORT = "data.export", _("Export all of the agency's data")
+    ACCESS_LOG_VIEW = "privacy.access_log", _("See who accessed customers' personal data")
+    PERSONAL_DATA_EXPORT = "privacy.export", _("Export everything held about one customer")
+    CUSTOMERS_ERASE = "customers.erase", _("Erase a customer's personal data (irreversible)")
 
 
 _ALL = set(Cap)
 ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(_ALL),
     Role.MANAGER: frozenset(_ALL - {Cap.STAFF_MANAGE, Cap.SETTINGS_MANAGE, Cap.BILLING_MANAGE, Cap.PAYMENTS_RECORD,
-                                    Cap.DATA_EXPORT}),
+                                    Cap.DATA_EXPORT, Cap.CUSTOMERS_ERASE, Cap.ACCESS_LOG_VIEW,
+                                    Cap.PERSONAL_DATA_EXPORT}),
     Role.SALES: frozenset({
         Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.DOCUMENTS_VIEW, Cap.DOCUMENTS_REVEAL,
         Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW, Cap.VALUE_VIEW,

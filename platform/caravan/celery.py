@@ -19,6 +19,14 @@ app.autodiscover_tasks()
 # for: it queues the job only in live agencies where it has work due (tenants.jobs: due times per
 # agency and job, pulled earlier by the services that create work, with a safety net per job).
 app.conf.beat_schedule = {
+    # Long jobs whose worker died (caravan.leases): resumed from their checkpoint, or given up with a
+    # reason after JOB_MAX_ATTEMPTS. Platform jobs (agency exports, feed runs) and, fanned out, agency jobs.
+    "leases-watchdog": {"task": "caravan.leases_watchdog", "schedule": crontab(minute="*")},
+    "agency-leases-watchdog": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute="*"),
+        "args": ("leases.watchdog",),
+    },
     # Billing: trial and grace-period ends, and a catch-up read of every subscription (public schema).
     "billing-refresh-agencies": {"task": "billing.refresh_agencies", "schedule": crontab(minute=41)},
     # Supplier feeds: pull those due (each feed has its own interval), and alert on stale or failing ones.
@@ -81,7 +89,14 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "args": ("campaigns.tick",),
     },
+    # Access log entries past ACCESS_LOG_RETENTION_DAYS deleted (crm.privacy); queued where the oldest is due.
+    "agency-prune-access-log": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(hour=3, minute=53),
+        "args": ("privacy.prune_access_log",),
+    },
     # Key-account visit slots for the next five weeks, made once a day (each slot once).
+
     "agency-visit-slots": {
         "task": "caravan.fan_out",
         "schedule": crontab(hour=3, minute=47),
@@ -93,5 +108,12 @@ app.conf.beat_schedule = {
         "task": "caravan.fan_out",
         "schedule": crontab(minute=7),
         "args": ("care.after_trip",),
+    },
+    # Personal data retention: documents after the last trip, inactive customers (crm.retention).
+    # Looked for hourly; queued only where a document or customer has come due (or a batch is left).
+    "agency-retention": {
+        "task": "caravan.fan_out",
+        "schedule": crontab(minute=29),
+        "args": ("retention.run",),
     },
 }

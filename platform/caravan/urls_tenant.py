@@ -1,27 +1,16 @@
 """URL map for agency hosts (<slug>.<PLATFORM_DOMAIN>)."""
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
-from rest_framework.throttling import AnonRateThrottle
 
 from accounts import api as accounts_api
+from accounts.api import TokenView  # noqa: F401  (password → named token; urls_public uses it too)
 from frontend.urls import auth_urlpatterns
 from frontend.urls import urlpatterns as page_urlpatterns
 
-
-class LoginThrottle(AnonRateThrottle):
-    scope = "login"
-
-
-class TokenView(ObtainAuthToken):
-    """Exchange e-mail (as ``username``) and password for this agency's API token."""
-
-    throttle_classes = [LoginThrottle]
-
-
 router = DefaultRouter()
 router.register("staff", accounts_api.StaffViewSet, basename="staff")
+router.register("tokens", accounts_api.ApiTokenViewSet, basename="token")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="api_token"),
@@ -37,8 +26,11 @@ api_v1 = [
     path("", include("crm.visits.api_urls")),
     path("", include("crm.campaigns.api_urls")),
     path("", include("crm.loyalty.api_urls")),
+    path("", include("crm.retention.api_urls")),
     path("", include("crm.segments.api_urls")),
     path("", include("crm.value.api_urls")),
+    path("", include("crm.privacy.api_urls")),
+
     path("", include("integrations.api_urls")),
     path("", include(router.urls)),
 ]
@@ -46,7 +38,7 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_tenant_api"), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"), name="api_docs"),
     *auth_urlpatterns,
     *page_urlpatterns,
 ]

@@ -37,6 +37,8 @@ class Job:
 NIGHTLY = Job(every=timedelta(hours=20))
 JOBS: dict[str, Job] = {
     "campaigns.tick": Job(every=timedelta(hours=1), lease=timedelta(minutes=10)),
+    # Long jobs' leases (caravan.leases): looked at when the earliest lease of the agency runs out.
+    "leases.watchdog": Job(every=timedelta(hours=6), lease=timedelta(minutes=5)),
     "pipeline.send_task_reminders": Job(every=timedelta(hours=1)),
     "care.escalate_complaints": Job(every=timedelta(hours=1)),
     "tiers.check_clocks": Job(every=timedelta(hours=1)),
@@ -46,6 +48,10 @@ JOBS: dict[str, Job] = {
     "accounts.clear_expired_sessions": NIGHTLY,
     "crm.forget_old_import_files": NIGHTLY,
     "visits.generate_slots": NIGHTLY,
+    "privacy.prune_access_log": NIGHTLY,
+
+    # Due when the first document or inactive customer comes due (crm.retention.services.retention_next_due).
+    "retention.run": Job(every=timedelta(days=1), lease=timedelta(hours=1)),
     "value.compute": NIGHTLY,
 }
 DEFAULT = Job(every=timedelta(hours=1))
@@ -103,6 +109,14 @@ def due(job: str, at: datetime | None = None) -> None:
         return  # the platform side or the template: no agency job runs there
     at = at or timezone.now()
     transaction.on_commit(lambda: _pull(agency_id, job, at))
+
+
+def pull(job: str, at: datetime) -> None:
+    """As :func:`due`, but in the caller's transaction (rolled back with it); for callers that must
+    not add an on-commit callback."""
+    agency_id = _agency_id()
+    if agency_id is not None:
+        _pull(agency_id, job, at)
 
 
 def _pull(agency_id: int, job: str, at: datetime) -> None:

@@ -1,0 +1,67 @@
+"""Personal data: recording access, pruning the access log, and the per-customer data export.
+
+``access_record`` is the one way an access is logged, from a page, the API, a service or a task:
+one INSERT and no read. The request id and the client's address come from the request being
+served (``caravan.logs.context``, set by ``caravan.metrics.ObservabilityMiddleware``), so callers
+need not pass the request through the services that reveal or export data.
+"""
+import ipaddress
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from caravan.logs import context as log_context
+
+from .models import AccessEntry
+
+What = AccessEntry.What
+Via = AccessEntry.Via
+
+
+def _request_facts() -> tuple[str, str | None]:
+    """(request id, client address) of the request or task being served, if any."""
+    ctx = log_context.get() or {}
+    request = ctx.get("request")
+    address = None
+    if request is not None:
+        from crm.pipeline.intake import client_address  # the address rule every per-address limit uses
+
+        raw = client_address(request.META, settings.PROXY_COUNT)
+        try:
+            address = str(ipaddress.ip_address(raw)) if raw else None
+        except ValueError:
+            address = None
+    return (ctx.get("request_id") or "")[:64], address
+
+
+def access_record(*, user, what: str, via: str, customer=None, customer_id: int | None = None,
+                  detail: str = "") -> AccessEntry:
+    """Log that ``user`` accessed ``customer``'s data (``what``, ``via`` page/api/task). One INSERT.
+
+    ``customer`` or ``customer_id`` (none for the list export; ``detail`` then says which filters)."""
+    if customer is not None:
+        customer_id = customer.pk
+    request_id, address = _request_facts()
+    return AccessEntry.objects.create(
+        user_id=getattr(user, "pk", None), customer_id=customer_id, what=what, via=via,
+        detail=(detail or "")[:300], request_id=request_id, address=address)
+
+
+def access_log_prune(*, now=None) -> int:
+    """Delete entries older than ``ACCESS_LOG_RETENTION_DAYS`` (0 keeps them all). One DELETE."""
+    days = settings.ACCESS_LOG_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = AccessEntry.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
+def access_log_next_prune(*, now=None):
+    """When the oldest entry passes the retention period (None: nothing to prune, ever or yet)."""
+    days = settings.ACCESS_LOG_RETENTION_DAYS
+    oldest = AccessEntry.objects.order_by("at").values_list("at", flat=True).first()
+    if days <= 0 or oldest is None:
+        return None
+    return max(oldest + timedelta(days=days), now or timezone.now())
