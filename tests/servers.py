@@ -48,15 +48,16 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
 
 
-def http_status(url: str, host: str, timeout: float = 2.0) -> int | None:
-    """The status of GET ``url`` with ``Host: host``, redirects not followed; None if nothing answers."""
+def http_status(url: str, host: str, timeout: float = 2.0, headers: dict | None = None) -> int | None:
+    """The status of GET ``url`` with ``Host: host`` (and ``headers``), redirects not followed; None if
+    nothing answers."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
-    request = urllib.request.Request(url, headers={"Host": host})
+    request = urllib.request.Request(url, headers={"Host": host, **(headers or {})})
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.status
@@ -140,9 +141,10 @@ def stripe_settings(settings, stripe_server):
 
 
 @contextmanager
-def gunicorn_server(*, port: int, log_dir: Path, **extra_env: str):
+def gunicorn_server(*, port: int, log_dir: Path, ready_headers: dict | None = None, **extra_env: str):
     """gunicorn serving caravan.wsgi on the test database (committed) until the block ends; extra
-    environment on top of what every test server needs."""
+    environment on top of what every test server needs. ``ready_headers``: sent with the readiness
+    probe (e.g. ``X-Forwarded-Proto: https`` for a server that redirects plain http)."""
     env = os.environ.copy()
     env.update({
         "DATABASE_URL": database_url(connection.settings_dict),
@@ -164,7 +166,8 @@ def gunicorn_server(*, port: int, log_dir: Path, **extra_env: str):
     try:
         deadline = time.monotonic() + 60
         # Python's resolver does not know *.localhost (Chromium does): ask 127.0.0.1 with a Host header.
-        while http_status(f"http://127.0.0.1:{port}/accounts/login/", f"alpha.localhost:{port}") != 200:
+        while http_status(f"http://127.0.0.1:{port}/accounts/login/", f"alpha.localhost:{port}",
+                          headers=ready_headers) != 200:
             if process.poll() is not None:
                 pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_tail(log)}")
             if time.monotonic() > deadline:

@@ -10,6 +10,7 @@ from datetime import datetime, time as dt_time, timedelta
 from functools import partial
 from urllib.parse import urlencode
 
+from csp.decorators import csp_replace
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -747,6 +748,10 @@ def _agency_or_404():
         raise Http404
 
 
+# The enquiry form is made to sit in an iframe on the agency's own web site, wherever that is.
+EMBEDDABLE = {"frame-ancestors": None}
+
+
 def _thanks(request):
     row = services.intake_settings()
     return render(request, "frontend/pipeline/enquiry_thanks.html", {"thanks": row.form_thanks})
@@ -754,6 +759,7 @@ def _thanks(request):
 
 @csrf_exempt
 @xframe_options_exempt
+@csp_replace(EMBEDDABLE)
 def enquiry_form(request):
     """The agency's public enquiry form, embeddable in an iframe on the agency's own web site.
 
@@ -790,6 +796,7 @@ def enquiry_form(request):
 
 
 @xframe_options_exempt
+@csp_replace(EMBEDDABLE)
 def enquiry_thanks(request):
     _agency_or_404()
     return _thanks(request)

@@ -23,7 +23,7 @@ urlpatterns = [
     path("signup/", SignupView.as_view(), name="signup"),
     path("api/operator/", include((operator_api, "operator_api"), namespace="operator_api")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_public_api"), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"), name="api_docs"),
     *auth_urlpatterns,
     path("", include("integrations.urls")),
     path("", include("console.urls")),
