@@ -1,12 +1,19 @@
 """Customer import API (R-CUST-8): upload, check (dry run), run in the background, follow progress.
 
-    POST imports/               multipart ``file`` → the job, its headers and a suggested mapping
-    GET  imports/{id}/          status, progress, counts, errors
-    POST imports/{id}/check/    {"mapping": {header: field}} → the dry-run report
+    POST imports/               multipart ``file`` → 201, the job; a worker reads it (``check.state``
+                                "reading"), then ``headers`` and the suggested ``mapping`` are there
+    GET  imports/{id}/          status, progress, counts, errors, ``check`` (where reading/checking stands)
+    POST imports/{id}/check/    {"mapping": {header: field}} → 202, the dry run is queued; ``Location``
+                                is the status URL below
+    GET  imports/{id}/check/    the check's state and, once done, its report
     POST imports/{id}/run/      {"mapping": {header: field}} → 202, the import is queued
+
+No file is parsed in the web process (issue 18): reading and checking run in a worker, bounded by
+what the file unpacks to (caravan.unpack).
 """
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -20,17 +27,58 @@ from .models import ImportJob
 from .tasks import import_customers
 
 
+class ReportOutput(serializers.Serializer):
+    total_rows = serializers.IntegerField()
+    create = serializers.IntegerField()
+    update = serializers.IntegerField()
+    skip = serializers.IntegerField()
+    new_companies = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+class CheckOutput(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["reading", "ready", "queued", "checking", "checked", "stopped", "failed"],
+        help_text="reading: the worker has not read the headers yet; ready: no check asked; queued, checking; "
+                  "checked: ``report`` is the dry run of the job's mapping; stopped: the worker went away, ask "
+                  "again; failed: ``message`` says why (a refused file fails the job itself).")
+    message = serializers.CharField()
+    report = ReportOutput(allow_null=True)
+
+
 class ImportJobOutput(serializers.ModelSerializer):
     created_by = serializers.EmailField(source="created_by.email", read_only=True)
+    headers = serializers.SerializerMethodField(help_text="The file's column names; null until a worker has read them.")
+    check = serializers.SerializerMethodField()
+    failure = serializers.SerializerMethodField(help_text="Why the job failed, in words for its user ('' if it did not).")
 
     class Meta:
         model = ImportJob
         fields = ["id", "original_name", "status", "mapping", "total_rows", "processed_rows", "created_count",
-                  "updated_count", "error_count", "errors", "created_by", "created_at", "finished_at"]
+                  "updated_count", "error_count", "errors", "created_by", "created_at", "finished_at", "headers",
+                  "check", "failure"]
+
+    def _progress(self, job) -> dict:
+        cache = self.context.setdefault("progress", {})
+        if job.pk not in cache:
+            cache[job.pk] = imports.progress(job)
+        return cache[job.pk]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_headers(self, job):
+        return self._progress(job)["headers"]
+
+    @extend_schema_field(CheckOutput)
+    def get_check(self, job) -> dict:
+        progress = self._progress(job)
+        return {"state": progress["state"], "message": progress["message"], "report": progress["report"]}
+
+    def get_failure(self, job) -> str:
+        return getattr(job, "failure", "") or ""
 
 
 class ImportCreatedOutput(ImportJobOutput):
-    headers = serializers.ListField(child=serializers.CharField(), read_only=True)
     targets = serializers.SerializerMethodField(help_text="{target field: label} for the mapping")
 
     class Meta(ImportJobOutput.Meta):
@@ -49,12 +97,8 @@ class MappingInput(serializers.Serializer):
                                     help_text="{column header: target field, or '' to leave the column out}")
 
 
-ReportOutput = inline_serializer("ImportCheckReport", fields={
-    "total_rows": serializers.IntegerField(), "create": serializers.IntegerField(),
-    "update": serializers.IntegerField(), "skip": serializers.IntegerField(),
-    "new_companies": serializers.IntegerField(), "error_count": serializers.IntegerField(),
-    "errors": serializers.ListField(child=serializers.DictField()),
-})
+NOT_READ = OpenApiResponse(inline_serializer("ImportNotReady", fields={"error": serializers.DictField()}),
+                           description="The import has started, or its file is still being read.")
 
 
 class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyViewSet):
@@ -73,20 +117,30 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyV
     def create(self, request):
         data = UploadInput(data=request.data)
         data.is_valid(raise_exception=True)
-        job, headers = imports.job_create(actor=request.user, upload=data.validated_data["file"])
-        job.headers = headers
+        job, _headers = imports.job_create(actor=request.user, upload=data.validated_data["file"])
         return Response(ImportCreatedOutput(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=MappingInput, responses={200: ReportOutput})
-    @action(detail=True, methods=["post"])
+    @extend_schema(methods=["GET"], request=None, responses={200: CheckOutput})
+    @extend_schema(methods=["POST"], request=MappingInput, responses={202: CheckOutput, 409: NOT_READ})
+    @action(detail=True, methods=["get", "post"])
     def check(self, request, pk=None):
-        job, mapping = self.get_object(), self._mapping(request)
+        """POST queues the dry run in a worker (202; follow ``Location``); GET says where it stands."""
+        job = self.get_object()
+        if request.method == "GET":
+            return Response(ImportJobOutput(job).data["check"])
+        mapping = self._mapping(request)
         try:
-            return Response(imports.job_check(job, mapping=mapping))
+            imports.check_request(job, mapping=mapping)
         except imports.ImportAlreadyStarted:
             raise Conflict(_("This import has already started."))
+        except imports.NotReadYet:
+            raise Conflict(_("The file is still being read; send the mapping once its headers are known."))
+        job.refresh_from_db()
+        response = Response(ImportJobOutput(job).data["check"], status=status.HTTP_202_ACCEPTED)
+        response["Location"] = reverse("api:customer_import-check", args=[job.pk])
+        return response
 
-    @extend_schema(request=MappingInput, responses={202: ImportJobOutput})
+    @extend_schema(request=MappingInput, responses={202: ImportJobOutput, 409: NOT_READ})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
         job, mapping = self.get_object(), self._mapping(request)
@@ -94,6 +148,8 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyV
             job = imports.job_start(job, mapping=mapping)
         except imports.ImportAlreadyStarted:
             raise Conflict(_("This import has already started."))
+        except imports.NotReadYet:
+            raise Conflict(_("The file is still being read; send the mapping once its headers are known."))
         import_customers.delay(job.pk)
         return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
