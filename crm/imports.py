@@ -15,17 +15,24 @@ external reference, else by a phone, else by an e-mail. Blank cells never erase 
 new phones, e-mails and addresses are added; tags are merged.
 """
 import csv
+import fcntl
 import io
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+import json
+import os
+import secrets
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -35,6 +42,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from billing import services as billing_services
+from caravan import leases, unpack
 from caravan.tenancy import require_agency
 
 from .models import Address, ChangeLog, Customer, Email, Employment, ImportJob, Phone
@@ -45,6 +53,7 @@ BATCH_SIZE = 5000  # rows per transaction
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 EXTENSIONS = (".csv", ".xlsx")
 MAX_ERRORS = 1000  # kept on the job and shown in reports; the count is always complete
+CHECK_TIME_LIMIT = 15 * 60  # seconds a worker may spend reading or checking one file
 KEEP_FILES = timedelta(days=7)  # uploaded spreadsheets are deleted this long after the import
 FORGET_BATCH = 1000  # import jobs whose files are deleted per statement
 
@@ -148,6 +157,7 @@ def read_rows(path, original_name: str) -> tuple[list[str], Iterator[Row]]:
     if suffix == ".csv":
         header, records = _csv_records(path)
     elif suffix == ".xlsx":
+        _check_xlsx(path, read=True)
         header, records = _xlsx_records(path)
     else:
         raise ValidationError({"file": [_("Upload a .csv or .xlsx file.")]})
@@ -163,6 +173,7 @@ def count_rows(path, original_name: str) -> int:
     if Path(original_name).suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
+        _check_xlsx(path)
         workbook = load_workbook(path, read_only=True, data_only=True)
         try:
             return max((workbook.worksheets[0].max_row or 1) - 1, 0)
@@ -204,23 +215,50 @@ def _readable(reader):
         raise ValidationError({"file": [message]}) from None
 
 
+def _check_xlsx(path, *, read: bool = False) -> None:
+    """Before openpyxl opens it: what the workbook (a zip) unpacks to, declared and, with ``read``,
+    actually inflated (caravan.unpack). A file error naming the limit, never a worker out of memory."""
+    try:
+        unpack.check_zip(path, read=read)
+    except zipfile.BadZipFile:
+        raise ValidationError({"file": [_("This is not an Excel .xlsx workbook we can read.")]}) from None
+    except unpack.UnpackRefused as exc:
+        raise ValidationError({"file": [str(exc)]}) from None
+
+
 def _xlsx_records(path):
     from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
+    except MemoryError:
+        raise
     except Exception:  # openpyxl raises many kinds of errors for a broken or foreign file
         raise ValidationError({"file": [_("This is not an Excel .xlsx workbook we can read.")]})
     sheet = workbook.worksheets[0]
     sheet.reset_dimensions()  # some programs record a wrong sheet size; read every row there is
 
+    def bounded(rows, first: int):
+        """The sheet's rows; one openpyxl cannot read on is a file error naming the row, not a server
+        error. (openpyxl cuts a cell to Excel's 32,767 characters; what it inflated to get there is
+        bounded by caravan.unpack and the worker's memory limit.)"""
+        number = first - 1
+        try:
+            for number, values in enumerate(rows, start=first):
+                yield values
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 — XML errors, bad numbers, refused DTDs (defusedxml) …
+            raise ValidationError({"file": [_("Row %(row)s of the workbook cannot be read. Save the file again "
+                                              "from Excel, or as CSV (UTF-8).") % {"row": number + 1}]}) from None
+
     def records():
         try:
-            yield from sheet.iter_rows(min_row=2, values_only=True)
+            yield from bounded(sheet.iter_rows(min_row=2, values_only=True), 2)
         finally:
             workbook.close()
 
-    header = next(sheet.iter_rows(max_row=1, values_only=True), ())
+    header = next(bounded(sheet.iter_rows(max_row=1, values_only=True), 1), ())
     return [_cell_text(v) for v in header], records()
 
 
@@ -320,20 +358,200 @@ def clean_mapping(headers: list[str], mapping: dict) -> dict[str, str]:
     return mapping
 
 
-def preview(job: ImportJob, limit: int = 5) -> tuple[list[str], list[Row]]:
+def preview(job: ImportJob) -> tuple[list[str] | None, list[list]]:
+    """The headers and first rows the worker read from the file (None: not read yet). Never reads the file."""
+    known = state(job)
+    return known.get("headers"), known.get("preview") or []
+
+
+# --- reading and checking in the worker ------------------------------------------------------------------
+#
+# A web process never parses an uploaded file (issue 18: a 1 MB .xlsx unpacking to 1,000 MB took a web
+# worker to 2.27 GB). The upload is stored, its zip directory checked (cheap: declared sizes only), and
+# ``crm.check_import`` reads it in a worker under caravan.unpack's bounds and memory limit: first the
+# headers and a preview, then, when asked, the dry run. Where that stands, the headers, the preview and
+# the last report live beside the upload in the agency's media folder (``<file>.json``), so they go
+# when the file goes; the page polls it and the API shows it (``progress``).
+
+PREVIEW_ROWS = 5
+
+
+class NotReadYet(Exception):
+    """The worker has not read the file's headers yet."""
+
+
+def _state_path(job: ImportJob) -> Path:
+    return Path(job.file.path + ".json")
+
+
+def state(job: ImportJob) -> dict:
+    """{"headers", "preview", "task": {kind, state, token, at, message, language}, "mapping", "report"}."""
+    try:
+        return json.loads(_state_path(job).read_text())
+    except (OSError, ValueError):  # nothing read yet, or no file (ValueError from an empty FileField)
+        return {}
+
+
+def _update_state(job: ImportJob, change: Callable[[dict], bool | None]) -> dict:
+    """Apply ``change`` to the job's state under a file lock; ``change`` returns False to keep it as it was."""
+    path = _state_path(job)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = state(job)
+        if change(current) is False:
+            return current
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(current, ensure_ascii=False, default=str))
+        os.replace(temporary, path)
+        return current
+
+
+def _queue(job: ImportJob, kind: str, **extra) -> str:
+    """Record that the worker has ``kind`` ("read" or "check") to do, and queue it once committed."""
+    from .tasks import check_import
+
+    token = secrets.token_hex(8)
+
+    def change(current):
+        current["task"] = {"kind": kind, "state": "queued", "token": token, "at": timezone.now().isoformat(),
+                           "message": "", "language": translation.get_language() or settings.LANGUAGE_CODE}
+        current.update(extra)
+    _update_state(job, change)
+    check_import.delay(job.pk, token)
+    return token
+
+
+def progress(job: ImportJob) -> dict:
+    """Where reading and checking the file stand, for the page and the API:
+    ``state`` is reading (headers not known yet), ready (no check asked), queued, checking, checked
+    (``report`` is the dry run of ``job.mapping``), stopped (the worker went away; ask again) or
+    failed (``message`` says why; a refused file fails the job itself)."""
+    known = state(job)
+    task = known.get("task") or {}
+    report = known.get("report") if known.get("mapping") == job.mapping else None
+    out = {"state": "ready", "message": task.get("message", ""), "report": report, "headers": known.get("headers")}
+    if job.status == ImportJob.Status.FAILED and task.get("state") == "failed":
+        out["state"] = "failed"
+    elif task.get("state") in ("queued", "working"):
+        since = datetime.fromisoformat(task["at"])
+        if task["state"] == "working" and timezone.now() - since > timedelta(seconds=CHECK_TIME_LIMIT + 60):
+            out.update(state="stopped", message=_("The check stopped before it finished (its worker went away). "
+                                                  "Check again."))
+        elif known.get("headers") is None:
+            out["state"] = "reading"
+        else:
+            out["state"] = "queued" if task["state"] == "queued" else "checking"
+    elif known.get("headers") is None:
+        out["state"] = "reading" if job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED) else "failed"
+    elif task.get("state") == "failed":
+        out["state"] = "failed"
+    elif report is not None:
+        out["state"] = "checked"
+    return out
+
+
+def job_read(job: ImportJob) -> list[str]:
+    """In the worker: read the file's headers and first rows and suggest a mapping. Raises
+    ValidationError({"file": …}) for a file we cannot or will not read."""
     headers, rows = read_rows(job.file.path, job.original_name)
-    first = []
-    for row in rows:
-        first.append(row)
-        if len(first) == limit:
-            break
-    return headers, first
+    first = [[_preview_text(row.get(h, "")) for h in headers] for row in itertools.islice(rows, PREVIEW_ROWS)]
+    job.mapping = suggest_mapping(headers)
+    ImportJob.objects.filter(pk=job.pk).update(mapping=job.mapping)
+    _update_state(job, lambda current: current.update(headers=headers, preview=first))
+    return headers
+
+
+def _preview_text(value) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)[:200]
+
+
+def check_request(job: ImportJob, *, mapping: dict) -> dict:
+    """From a page or the API: save the mapping (checked against the headers the worker read) and queue
+    the dry run. Returns ``progress``. Raises NotReadYet, ImportAlreadyStarted or ValidationError."""
+    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+        if job.status == ImportJob.Status.RUNNING:
+            leases.revive(IMPORT, job.pk)  # a run whose worker died goes on (or fails with a reason), never stuck
+        raise ImportAlreadyStarted
+    headers = state(job).get("headers")
+    if headers is None:
+        raise NotReadYet
+    job.mapping = clean_mapping(headers, mapping)
+    ImportJob.objects.filter(pk=job.pk).update(mapping=job.mapping)
+    _queue(job, "check", mapping=job.mapping)
+    return progress(job)
+
+
+def read_request(job: ImportJob) -> None:
+    """Queue reading the file again when nothing is queued for it (a state lost, an old upload)."""
+    task = state(job).get("task") or {}
+    if task.get("state") not in ("queued", "working"):
+        _queue(job, "read")
+
+
+def work(job: ImportJob, token: str) -> str:
+    """The worker's side of ``crm.check_import``: read the headers if not yet known, then the dry run if
+    one was asked, within caravan.unpack's memory limit. A file refused (too big unpacked, unreadable,
+    needing more memory than allowed) fails the job with the reason, shown on its page and in the API,
+    and is deleted at once. Returns the outcome."""
+    known = state(job)
+    task = known.get("task") or {}
+    if task.get("token") != token or task.get("state") != "queued":
+        return "stale"  # a newer request replaced this one, or it was redelivered after it ran
+    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+        return "started"
+
+    def mark(**fields):
+        def change(current):
+            if (current.get("task") or {}).get("token") != token:
+                return False
+            current["task"].update(at=timezone.now().isoformat(), **fields)
+        return _update_state(job, change)
+
+    mark(state="working")
+    try:
+        with unpack.memory_limit():
+            if known.get("headers") is None:
+                job_read(job)
+            if task["kind"] == "check":
+                report = job_check(job, mapping=known["mapping"])
+                _update_state(job, lambda current: current.update(report=report, mapping=job.mapping))
+    except ValidationError as exc:
+        if "mapping" in getattr(exc, "error_dict", {}):  # the headers changed under it: ask again
+            mark(state="failed", message=" ".join(exc.messages))
+            return "mapping"
+        _refuse(job, " ".join(exc.messages))
+        mark(state="failed", message=" ".join(exc.messages))
+        return "refused"
+    except MemoryError:
+        message = unpack.memory_message()
+        _refuse(job, message)
+        mark(state="failed", message=message)
+        return "memory"
+    except SoftTimeLimitExceeded:
+        mark(state="failed", message=_("The check took longer than %(minutes)s minutes and was stopped. Split the "
+                                       "file into smaller ones.") % {"minutes": CHECK_TIME_LIMIT // 60})
+        return "timeout"
+    except BaseException:
+        mark(state="failed", message=_("The check stopped on an internal error; it was logged. Check again."))
+        raise
+    mark(state="done", message="")
+    return "done"
+
+
+def _refuse(job: ImportJob, reason: str) -> None:
+    """The file will not be read: the job fails with the reason and the file (personal data, and
+    perhaps a bomb) goes now."""
+    ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED]).update(
+        status=ImportJob.Status.FAILED, finished_at=timezone.now(), failure=reason[:2000])
+    default_storage.delete(job.file.name)
 
 
 # --- jobs ---------------------------------------------------------------------------------------------
 
-def job_create(*, actor, upload) -> tuple[ImportJob, list[str]]:
-    """Store an uploaded file as a new job with a suggested mapping; returns the job and headers."""
+def job_create(*, actor, upload) -> tuple[ImportJob, list[str] | None]:
+    """Store an uploaded file as a new job and queue reading it (``crm.check_import``); returns the job
+    and its headers (None until the worker has read them). Only the zip directory of an .xlsx is
+    looked at here (declared sizes, caravan.unpack): a web process parses no upload."""
     name = Path(upload.name or "").name
     if Path(name).suffix.lower() not in EXTENSIONS:
         raise ValidationError({"file": [_("Upload a .csv or .xlsx file.")]})
@@ -342,13 +560,14 @@ def job_create(*, actor, upload) -> tuple[ImportJob, list[str]]:
     job = ImportJob(created_by=actor, original_name=name[:200])
     job.file.save(name, upload, save=False)
     try:
-        headers, _rows_iter = read_rows(job.file.path, name)
+        if Path(name).suffix.lower() == ".xlsx":
+            _check_xlsx(job.file.path)
     except ValidationError:
         default_storage.delete(job.file.name)
         raise
-    job.mapping = suggest_mapping(headers)
     job.save()
-    return job, headers
+    _queue(job, "read")
+    return job, None
 
 
 class ImportAlreadyStarted(Exception):
@@ -358,27 +577,70 @@ class ImportAlreadyStarted(Exception):
 def job_check(job: ImportJob, *, mapping: dict) -> dict:
     """Save the mapping and dry-run the file: the report of what an import would do."""
     if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+        if job.status == ImportJob.Status.RUNNING:
+            leases.revive(IMPORT, job.pk)  # a run whose worker died goes on (or fails with a reason), never stuck
         raise ImportAlreadyStarted
-    headers, _rows_iter = read_rows(job.file.path, job.original_name)
+    headers = state(job).get("headers")
+    if headers is None:
+        headers, _rows_iter = read_rows(job.file.path, job.original_name)
     job.mapping = clean_mapping(headers, mapping)
     report = check(job)
-    job.status, job.total_rows = ImportJob.Status.CHECKED, report["total_rows"]
-    job.save(update_fields=["mapping", "status", "total_rows"])
+    # Only while not started meanwhile: a run asked for during the check keeps its status.
+    if ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED]).update(
+            mapping=job.mapping, status=ImportJob.Status.CHECKED, total_rows=report["total_rows"]):
+        job.status, job.total_rows = ImportJob.Status.CHECKED, report["total_rows"]
     return report
 
 
 def job_start(job: ImportJob, *, mapping: dict) -> ImportJob:
-    """Save the mapping and mark the job running; the caller then queues ``crm.tasks.import_customers``.
-    Raises ImportAlreadyStarted if it is running or done, so a double click queues one import only."""
-    headers, _rows_iter = read_rows(job.file.path, job.original_name)
+    """Save the mapping and mark the job running (offered to a worker, caravan.leases); the caller then
+    queues ``crm.tasks.import_customers``. Raises ImportAlreadyStarted if it is running or done, so a
+    double click queues one import only; but a run whose worker died (its lease ran out) is taken
+    over here: offered again and returned, to resume from its checkpoint, or failed with a reason
+    once it has used its attempts."""
+    if job.status == ImportJob.Status.RUNNING:
+        return _take_over(job)
+    headers = state(job).get("headers")  # as the worker read them: no parsing here
+    if headers is None:
+        raise NotReadYet
     mapping = clean_mapping(headers, mapping)
     started = ImportJob.objects.filter(
         pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED],
-    ).update(mapping=mapping, status=ImportJob.Status.RUNNING, processed_rows=0)
+    ).update(mapping=mapping, status=ImportJob.Status.RUNNING, processed_rows=0, **leases.offered())
     job.refresh_from_db()
     if not started:
         raise ImportAlreadyStarted
+    leases.watch(IMPORT)
     return job
+
+
+def _take_over(job: ImportJob) -> ImportJob:
+    now = timezone.now()
+    offered = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, lease_until__lt=now,
+                                       attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
+        lease_owner="", lease_until=now + leases.lease_length())
+    if not offered:
+        leases.revive(IMPORT, job.pk, now=now)  # out of attempts: failed, with the reason on its page
+        job.refresh_from_db()
+        raise ImportAlreadyStarted
+    leases.watch(IMPORT)
+    job.refresh_from_db()
+    return job
+
+
+def _resume(pk: int) -> None:
+    from .tasks import import_customers
+
+    import_customers.delay(pk)
+
+
+def _failed(reason: str) -> dict:
+    return {"status": ImportJob.Status.FAILED, "finished_at": timezone.now()}
+
+
+# The import's lease: the watchdog queues a run whose worker died again (caravan.leases).
+IMPORT = leases.register(leases.Kind(name="crm.import", model="crm.ImportJob", active={"status": "running"},
+                                     resume=_resume, failed=_failed))
 
 
 def forget_old_files(*, now=None) -> int:
@@ -399,7 +661,8 @@ def forget_old_files(*, now=None) -> int:
         while batch := list(jobs.order_by("pk").values_list("pk", "file")[:FORGET_BATCH]):
             for _pk, name in batch:
                 if name:
-                    default_storage.delete(name)
+                    for path in (name, f"{name}.json", f"{name}.json.lock"):  # the file, what was read of it
+                        default_storage.delete(path)
                     deleted += 1
             forget(ImportJob.objects.filter(pk__in=[pk for pk, _name in batch]))
     return deleted
@@ -718,44 +981,75 @@ def check(job: ImportJob) -> dict:
 
 def run(job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
     """Import the file with ``job.mapping``, one transaction per batch. Counters, errors (first
-    1,000; ``error_count`` counts all) and ``processed_rows`` are updated on ``job`` after every
-    batch, then ``progress(job)`` is called (the task saves the job there). Rows skipped =
-    processed - created - updated. Does not touch ``job.status``."""
+    1,000; ``error_count`` counts all) and ``processed_rows`` are updated on ``job`` for every
+    batch and ``progress(job)`` is called **inside the batch's transaction** (the task records its
+    checkpoint there, so the rows and the count of rows done commit together). Rows skipped =
+    processed - created - updated. Does not touch ``job.status``.
+
+    A job with ``processed_rows`` already set is a resumed run (its worker died, caravan.leases):
+    those rows were committed with their checkpoint, so they are read again only to know what the
+    file already claimed (in-file duplicates, companies), and the import goes on after them."""
     ctx = _Context(job)
     if not job.total_rows:
         job.total_rows = count_rows(job.file.path, job.original_name)
-    job.processed_rows = job.created_count = job.updated_count = job.error_count = 0
-    job.errors = []
+    done = job.processed_rows
+    if not done:
+        job.created_count = job.updated_count = job.error_count = 0
+        job.errors = []
     writer = _Writer(ctx, actor=job.created_by)
     _headers, rows = read_rows(job.file.path, job.original_name)
+    if done:
+        _replay(itertools.islice(rows, done), ctx)
     for plan in _plans(rows, ctx):
         good = [p for p in plan if not p.errors]
         fresh = sum(1 for p in good if p.customer_id is None)
+        before = (job.created_count, job.updated_count, job.error_count, list(job.errors), job.processed_rows,
+                  job.total_rows)
         try:
             with transaction.atomic():
                 created, updated = writer.write(good)
+                _tally(job, plan, created, updated)
+                if progress is not None:
+                    progress(job)
         except DatabaseError:
             # Someone saved one of these phones or e-mails meanwhile (or similar): the batch was rolled
             # back as a whole; report its rows and go on with the next batch.
+            (job.created_count, job.updated_count, job.error_count, job.errors, job.processed_rows,
+             job.total_rows) = before
             writer.forget_new_companies()
             if ctx.room is not None:  # the batch's new rows were not written: their room is free again
                 ctx.room += fresh
-            created = updated = 0
             for parsed in good:
                 parsed.errors.append(("", _("Not imported: this batch clashed with a change made at the same "
                                             "time. Import the file again to pick these rows up.")))
-        job.created_count += created
-        job.updated_count += updated
-        for parsed in plan:
-            if parsed.errors:
-                job.error_count += len(parsed.errors)
-                job.errors.extend(_errors_of(parsed)[:MAX_ERRORS - len(job.errors)])
-        job.processed_rows += len(plan)
-        job.total_rows = max(job.total_rows, job.processed_rows)
-        if progress is not None:
-            progress(job)
+            _tally(job, plan, 0, 0)
+            if progress is not None:
+                with transaction.atomic():
+                    progress(job)
     job.total_rows = job.processed_rows
     return job
+
+
+def _tally(job: ImportJob, plan: list[Parsed], created: int, updated: int) -> None:
+    job.created_count += created
+    job.updated_count += updated
+    for parsed in plan:
+        if parsed.errors:
+            job.error_count += len(parsed.errors)
+            job.errors.extend(_errors_of(parsed)[:MAX_ERRORS - len(job.errors)])
+    job.processed_rows += len(plan)
+    job.total_rows = max(job.total_rows, job.processed_rows)
+
+
+def _replay(rows: Iterator[Row], ctx: _Context) -> None:
+    """Read the rows an earlier attempt imported, writing nothing: their phones, e-mails and references
+    claim their place in the file again, and their customers and companies (now in the database) are
+    matched, so the rows after them are judged as in one uninterrupted run. The plan's room was
+    counted fresh from the database (those rows' customers already use theirs)."""
+    room, ctx.room = ctx.room, None
+    for _plan_done in _plans(rows, ctx):
+        pass
+    ctx.room = room
 
 
 class _Writer:

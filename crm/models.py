@@ -15,6 +15,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from caravan.leases import Leased
+
 
 class Customer(models.Model):
     class Kind(models.TextChoices):
@@ -322,7 +324,10 @@ class Handover(models.Model):
     summary = models.JSONField(default=dict, help_text="{recipient user id: number of customers}")
 
 
-class ImportJob(models.Model):
+class ImportJob(Leased):
+    """An import; while running, leased by its worker (caravan.leases): ``processed_rows`` and the
+    counters are its checkpoint, committed with each batch, and a resumed run starts after them."""
+
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("Uploaded")
         CHECKED = "checked", _("Checked")
@@ -346,3 +351,41 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class CustomerExport(Leased):
+    """A customer list export too large to stream (R-CUST-8): made in the background into a private file
+    (``EXPORT_ROOT/customers/<schema>/``, never under MEDIA), downloaded by the person who asked while
+    it is kept. Leased (caravan.leases): the CSV's checkpoint is the last customer written and the
+    file's length then, so a resumed run continues the file without a row lost or written twice."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Being prepared")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    format = models.CharField(max_length=4, choices=Format.choices, default=Format.CSV)
+    filters = models.JSONField(default=dict, blank=True, help_text="The list's filters, as crm.selectors.customer_list takes them.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    total_rows = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True, editable=False)
+    size = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloads = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def downloadable(self) -> bool:
+        return self.status == self.Status.DONE and bool(self.file_name) and (
+            self.expires_at is None or self.expires_at > timezone.now())

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from caravan import unpack
+
 from . import reference
 from .connectors import CONNECTORS, HotelRow, MessageRefused, OfferRow, Rejected
 from .connectors.base import HotelInfo
@@ -49,6 +51,14 @@ class LimitedReader:
         """A connector may rewind (the JSON one peeks at the structure first): count from there."""
         self.count = self.raw.seek(offset, whence)
         return self.count
+
+
+def _message(raw: BinaryIO):
+    """The message to parse: as stored (at most ``FEED_MAX_BYTES``), or, when it is gzipped (suppliers
+    send large files so, and a pull asks for it), inflated within ``FEED_MAX_UNPACKED_BYTES`` and
+    ``UPLOAD_MAX_RATIO`` (caravan.unpack): a small bomb never becomes gigabytes in the worker."""
+    opened = unpack.open_maybe_gzip(raw)
+    return LimitedReader(raw, settings.FEED_MAX_BYTES) if opened is raw else opened
 
 
 class _Writer:
@@ -222,16 +232,20 @@ class OfferWriter(_Writer):
             """, [self.feed.pk, self.feed.agency_id])
 
 
-def ingest(feed: Feed, path: Path, *, trigger: str) -> FeedRun:
-    """Read the message at ``path`` into the feed's inventory. Returns the finished run (succeeded or
-    failed); never raises for a bad message."""
-    run = FeedRun.objects.create(feed=feed, trigger=trigger, bytes=path.stat().st_size if path.exists() else 0)
+def ingest(feed: Feed, path: Path, *, trigger: str, run: FeedRun | None = None) -> FeedRun:
+    """Read the message at ``path`` into the feed's inventory, as ``run`` (a queued run) or a new one.
+    Returns the finished run (succeeded or failed); never raises for a bad message."""
+    size = path.stat().st_size if path.exists() else 0
+    if run is None:
+        run = FeedRun.objects.create(feed=feed, trigger=trigger, bytes=size)
+    else:
+        run.bytes = size
     connector = CONNECTORS[feed.connector]()
     writer_class = HotelWriter if connector.kind == "hotel" else OfferWriter
     try:
-        with transaction.atomic(), open(path, "rb") as raw:
+        with transaction.atomic(), open(path, "rb") as raw, unpack.memory_limit():
             writer = writer_class(feed, run)
-            for item in connector.parse(LimitedReader(raw, settings.FEED_MAX_BYTES)):
+            for item in connector.parse(_message(raw)):
                 if isinstance(item, Rejected):
                     writer.reject(item)
                 else:
@@ -244,8 +258,12 @@ def ingest(feed: Feed, path: Path, *, trigger: str) -> FeedRun:
             run.save()
             Feed.objects.filter(pk=feed.pk).update(last_run_at=run.finished_at, last_success_at=run.finished_at,
                                                    health=Feed.Health.OK, alerted_at=None)
-    except MessageRefused as exc:
+    except (MessageRefused, unpack.UnpackRefused) as exc:
         _failed(feed, run, str(exc))
+    except MemoryError:
+        _failed(feed, run, f"Reading the message needed more than {settings.PARSE_MAX_MEMORY_MB:,} MB of memory "
+                           "(PARSE_MAX_MEMORY_MB): a record in it is far larger than any supplier's. Refused; the "
+                           "previous inventory is kept.")
     except Exception as exc:  # noqa: BLE001 — the run fails, the inventory stays; Sentry hears of it
         log.exception("Feed %s run %s failed", feed.pk, run.pk)
         sentry_sdk.capture_exception(exc)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from caravan.leases import Leased
 from tenants.models import Agency
 
 
@@ -80,7 +81,11 @@ class Feed(models.Model):
         return f"{self.supplier.name} · {self.name}"
 
 
-class FeedRun(models.Model):
+class FeedRun(Leased):
+    """One run of a feed. Created when the run is queued and leased by its worker (caravan.leases):
+    a run whose worker died is run again (the message's spool file is kept in ``checkpoint`` until
+    the run ends; its inventory writes are one transaction, so a dead run wrote nothing)."""
+
     class Status(models.TextChoices):
         RUNNING = "running", pgettext_lazy("feed run status", "Running")
         SUCCEEDED = "succeeded", _("Succeeded")

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
-from caravan import outbound
+from caravan import leases, outbound
 from caravan.signatures import BadSignature, Verifier
 from crm import crypto
 from tenants.models import Agency
@@ -192,7 +192,9 @@ def _save(feed: Feed, read, on_chunk=None) -> Path:
 def fetch(feed: Feed) -> Path:
     """Download the feed's message to the spool, streaming, refusing more than ``FEED_MAX_BYTES``."""
     request = urllib.request.Request(feed.endpoint, headers={"Accept": CONNECTORS[feed.connector].content_type,
-                                                             "User-Agent": "Caravan feeds/1"})
+                                                             "User-Agent": "Caravan feeds/1",
+                                                             # Inflated, within bounds, when read (ingest).
+                                                             "Accept-Encoding": "gzip"})
     if feed.auth != Feed.Auth.NONE:
         stored = credential(feed)
         secret = crypto.decrypt(stored.secret_encrypted)
@@ -214,22 +216,25 @@ def fetch(feed: Feed) -> Path:
         raise FetchFailed(f"The supplier could not be reached: {reason}.") from None
 
 
-def run_pull(feed: Feed, *, trigger: str = FeedRun.Trigger.SCHEDULE) -> FeedRun:
-    """Fetch and ingest now. A failed fetch is recorded as a failed run (the inventory stays)."""
+def run_pull(feed: Feed, *, trigger: str = FeedRun.Trigger.SCHEDULE, run: FeedRun | None = None) -> FeedRun:
+    """Fetch and ingest now (as ``run``, a queued run, or a new one). A failed fetch is recorded as a
+    failed run (the inventory stays)."""
     try:
         path = fetch(feed)
     except FetchFailed as exc:
         now = timezone.now()
-        run = FeedRun.objects.create(feed=feed, trigger=trigger, status=FeedRun.Status.FAILED, finished_at=now,
-                                     error=str(exc)[:2000])
+        if run is None:
+            run = FeedRun(feed=feed, trigger=trigger)
+        run.status, run.finished_at, run.error = FeedRun.Status.FAILED, now, str(exc)[:2000]
+        run.save()
         Feed.objects.filter(pk=feed.pk).update(last_run_at=now, health=Feed.Health.FAILING)
         return run
-    return run_file(feed, path, trigger=trigger)
+    return run_file(feed, path, trigger=trigger, run=run)
 
 
-def run_file(feed: Feed, path: Path, *, trigger: str) -> FeedRun:
+def run_file(feed: Feed, path: Path, *, trigger: str, run: FeedRun | None = None) -> FeedRun:
     try:
-        return ingest(feed, path, trigger=trigger)
+        return ingest(feed, path, trigger=trigger, run=run)
     finally:
         path.unlink(missing_ok=True)  # supplier messages are not kept once read
 
@@ -276,11 +281,39 @@ def _queue_run(feed: Feed, path: str | None, trigger: str) -> None:
     even when an agency's admin asked from the agency's host."""
     from .tasks import run_feed
 
+    run = run_create(feed, path, trigger)
+
     def send():
         with schema_context(get_public_schema_name()):
-            run_feed.delay(feed.pk, path, trigger)
+            run_feed.delay(feed.pk, path, trigger, run.pk)
 
     transaction.on_commit(send)
+
+
+def run_create(feed: Feed, path: str | None, trigger: str) -> FeedRun:
+    """The run a queued message will work on, offered to a worker under a lease (caravan.leases): if
+    its worker dies, the watchdog queues it again with the same spool file."""
+    with schema_context(get_public_schema_name()):
+        return FeedRun.objects.create(feed=feed, trigger=trigger, status=FeedRun.Status.RUNNING,
+                                      **{**leases.offered(), "checkpoint": {"path": path or ""}})
+
+
+def run_resume(run_id: int) -> None:
+    from .tasks import run_feed
+
+    with schema_context(get_public_schema_name()):
+        run = FeedRun.objects.filter(pk=run_id).values("feed_id", "trigger", "checkpoint").first()
+        if run:
+            run_feed.delay(run["feed_id"], run["checkpoint"].get("path") or None, run["trigger"], run_id)
+
+
+def _run_failed(reason: str) -> dict:
+    return {"status": FeedRun.Status.FAILED, "finished_at": timezone.now(), "error": reason[:2000]}
+
+
+FEED_RUN = leases.register(leases.Kind(name="integrations.run", model="integrations.FeedRun",
+                                       active={"status": "running", "lease_until__isnull": False},
+                                       resume=run_resume, failed=_run_failed, public=True))
 
 
 def queue_file(feed: Feed, path: Path, *, trigger: str) -> None:

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+from caravan import leases
+
 from . import services
 from .models import Feed, FeedRun
 
@@ -17,23 +19,40 @@ def pull_due() -> int:
     for feed in services.due_feeds(now):
         # Claimed by moving last_run_at: a slow pull is never queued twice by the next minute's job.
         if Feed.objects.filter(pk=feed.pk, last_run_at=feed.last_run_at).update(last_run_at=now) == 1:
-            run_feed.delay(feed.pk, None, FeedRun.Trigger.SCHEDULE)
+            run = services.run_create(feed, None, FeedRun.Trigger.SCHEDULE)
+            run_feed.delay(feed.pk, None, FeedRun.Trigger.SCHEDULE, run.pk)
             queued += 1
     return queued
 
 
 @shared_task(name="integrations.run_feed", acks_late=True)
-def run_feed(feed_id: int, path: str | None, trigger: str) -> dict:
-    """Run a feed: the pushed file at ``path``, or a fresh pull. Only one run of a feed at a time (a
-    row lock): a second message for the same feed waits for the first."""
-    with transaction.atomic():
+def run_feed(feed_id: int, path: str | None, trigger: str, run_id: int | None = None) -> dict:
+    """Run a feed: the pushed file at ``path``, or a fresh pull, as the queued run ``run_id`` under its
+    lease (caravan.leases; a message for a run another worker holds, or that ended, does nothing). Only
+    one run of a feed at a time (a row lock): a second message for the same feed waits for the first.
+    The inventory writes and the end of the lease commit together: a run taken over writes nothing."""
+    if run_id is None:  # a message queued before runs were leased
+        run_id = services.run_create(Feed(pk=feed_id), path, trigger).pk
+    lease = leases.acquire(services.FEED_RUN, run_id)
+    if lease is None:
+        return {"run": run_id, "status": "not leased"}
+    with lease, transaction.atomic():
         feed = Feed.objects.select_for_update().select_related("supplier").filter(pk=feed_id).first()
+        run = FeedRun.objects.get(pk=run_id)
         if feed is None:
             if path:
                 Path(path).unlink(missing_ok=True)
+            lease.finish(status=FeedRun.Status.FAILED, finished_at=timezone.now(), error="The feed was deleted.")
             return {"status": "no feed"}
-        run = services.run_file(feed, Path(path), trigger=trigger) if path else services.run_pull(feed, trigger=trigger)
-    return {"run": run.pk, "status": run.status, "accepted": run.rows_accepted, "rejected": run.rows_rejected}
+        if path and not Path(path).exists():  # the message went with an earlier attempt's clean-up
+            lease.finish(status=FeedRun.Status.FAILED, finished_at=timezone.now(),
+                         error="The pushed message was lost before it could be read; ask the supplier to push again.")
+            return {"run": run_id, "status": FeedRun.Status.FAILED}
+        run = services.run_file(feed, Path(path), trigger=trigger, run=run) if path \
+            else services.run_pull(feed, trigger=trigger, run=run)
+        lease.finish()
+    return {"run": run.pk, "status": run.status, "accepted": run.rows_accepted, "rejected": run.rows_rejected,
+            "attempt": lease.attempts}
 
 
 @shared_task(name="integrations.check_health")

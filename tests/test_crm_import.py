@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db.models.signals import post_save
 from django_tenants.utils import tenant_context
 from openpyxl import Workbook, load_workbook
 
 from crm import imports, services
 from crm.models import ChangeLog, Customer, Employment, ImportJob, Phone
-from crm.tasks import import_customers
+from crm.tasks import check_import, import_customers
 
 from .conftest import staff
 
@@ -36,9 +35,17 @@ def _media(settings, tmp_path):
 
 
 def upload(agency, content: bytes, name: str, role: str = "admin") -> ImportJob:
+    """Upload as the pages do, then let the worker read it (headers, preview, suggested mapping)."""
     with tenant_context(agency):
         job, _headers = imports.job_create(actor=staff(agency, role), upload=SimpleUploadedFile(name, content))
+        work(job)
+        job.refresh_from_db()
     return job
+
+
+def work(job: ImportJob) -> dict:
+    """Run what the pages or the API queued for this job (crm.check_import), as a worker would."""
+    return check_import.apply(args=[job.pk, imports.state(job)["task"]["token"]]).get()
 
 
 def sample_job(agency) -> ImportJob:
@@ -212,22 +219,23 @@ def test_xlsx_with_date_cells_numeric_phones_and_extra_columns(alpha):
         assert Customer.objects.filter(kind="company", name="ACME Ltd").count() == 1
 
 
-def test_the_task_saves_progress_every_batch_and_finishes(alpha):
+def test_the_task_saves_progress_every_batch_and_finishes(alpha, monkeypatch):
+    from caravan import leases
+
     lines = ["姓名,手机"] + [f"客户{i},139{i:08d}" for i in range(imports.BATCH_SIZE * 2 + 500)] + ["没有电话,12"]
     job = upload(alpha, "\n".join(lines).encode(), "big.csv")
     seen = []
+    checkpoint = leases.Lease.checkpoint
 
-    def watch(sender, instance, **kwargs):
-        seen.append((instance.status, instance.processed_rows))
+    def watch(lease, **fields):  # the checkpoint, in each batch's transaction (caravan.leases)
+        seen.append((ImportJob.objects.get(pk=lease.pk).status, fields["processed_rows"]))
+        checkpoint(lease, **fields)
 
-    post_save.connect(watch, sender=ImportJob)
-    try:
-        with tenant_context(alpha):
-            imports.job_start(job, mapping=job.mapping)
-            result = import_customers.apply(args=[job.pk])
-            job.refresh_from_db()
-    finally:
-        post_save.disconnect(watch, sender=ImportJob)
+    monkeypatch.setattr(leases.Lease, "checkpoint", watch)
+    with tenant_context(alpha):
+        imports.job_start(job, mapping=job.mapping)
+        result = import_customers.apply(args=[job.pk])
+        job.refresh_from_db()
     assert result.successful()
     assert seen[:3] == [("running", imports.BATCH_SIZE), ("running", imports.BATCH_SIZE * 2),
                         ("running", imports.BATCH_SIZE * 2 + 501)]
@@ -251,6 +259,15 @@ def test_pages_upload_map_check_import_and_follow_progress(page_client, alpha, s
     assert mapping_url == f"/customers/import/{job.pk}/mapping/"
     assert Path(job.file.path).is_relative_to(Path(settings.MEDIA_ROOT) / "alpha" / "imports")
 
+    # The web process only stored the file: a worker reads it while the page polls.
+    reading = client.get(mapping_url)
+    assert reading.status_code == 200 and b'data-state="reading"' in reading.content and b"every 1s" in reading.content
+    assert "王芳".encode() not in reading.content  # no preview: nothing was parsed here
+    with tenant_context(alpha):
+        assert work(job)["status"] == "done"
+    polled = client.get(mapping_url, HTTP_HX_REQUEST="true")
+    assert polled.status_code == 204 and polled["HX-Refresh"] == "true"
+
     page = client.get(mapping_url)
     html = page.content.decode()
     assert page.status_code == 200 and "王芳" in html and "阿尔法科技有限公司" in html  # the preview
@@ -259,7 +276,15 @@ def test_pages_upload_map_check_import_and_follow_progress(page_client, alpha, s
     assert selects["姓名"] == "name" and selects["手机"] == "phone" and selects["护照号"] == ""
     posted = {f"col{i}": value for i, value in enumerate(selects.values())}
 
-    checked = client.post(mapping_url, {**posted, "action": "check"})
+    asked = client.post(mapping_url, {**posted, "action": "check"})
+    assert asked.status_code == 302 and asked["Location"] == mapping_url + "#report"
+    waiting = client.get(mapping_url, HTTP_HX_REQUEST="true")
+    assert waiting.status_code == 200 and b'data-state="queued"' in waiting.content and b"every 1s" in waiting.content
+    assert 'value="run"' not in client.get(mapping_url).content.decode()  # nothing to import before the report
+    with tenant_context(alpha):
+        assert work(job)["status"] == "done"
+    assert client.get(mapping_url, HTTP_HX_REQUEST="true")["HX-Refresh"] == "true"
+    checked = client.get(mapping_url)
     assert checked.status_code == 200
     report = checked.context["report"]
     assert (report["create"], report["update"], report["skip"]) == (4, 0, 5)
@@ -402,13 +427,25 @@ def test_api_upload_check_run_and_progress(api_client, alpha, django_capture_on_
                            format="multipart")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["headers"][:3] == ["编号", "姓名", "英文姓"] and body["mapping"]["手机"] == "phone"
     assert body["status"] == "uploaded" and body["targets"]["company"]
+    assert body["headers"] is None and body["check"] == {"state": "reading", "message": "", "report": None}
     url = f"/api/v1/imports/{body['id']}/"
+    assert client.post(url + "check/", {"mapping": {"姓名": "name"}}, format="json").status_code == 409  # not read yet
+    with tenant_context(alpha):
+        work(ImportJob.objects.get(pk=body["id"]))
+    body = client.get(url).json()
+    assert body["headers"][:3] == ["编号", "姓名", "英文姓"] and body["mapping"]["手机"] == "phone"
+    assert body["check"]["state"] == "ready"
 
-    report = client.post(url + "check/", {"mapping": body["mapping"]}, format="json")
-    assert report.status_code == 200
-    assert (report.json()["create"], report.json()["skip"]) == (4, 5)
+    queued = client.post(url + "check/", {"mapping": body["mapping"]}, format="json")
+    assert queued.status_code == 202 and queued["Location"] == url + "check/"
+    assert queued.json()["state"] == "queued" and queued.json()["report"] is None
+    with tenant_context(alpha):
+        work(ImportJob.objects.get(pk=body["id"]))
+    report = client.get(queued["Location"])
+    assert report.status_code == 200 and report.json()["state"] == "checked"
+    assert (report.json()["report"]["create"], report.json()["report"]["skip"]) == (4, 5)
+    assert client.get(url).json()["status"] == "checked"
 
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = client.post(url + "run/", {"mapping": body["mapping"]}, format="json")

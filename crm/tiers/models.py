@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from caravan.leases import Leased
 from crm.models import Customer
 from crm.value.models import CustomerValue
 
@@ -255,3 +256,23 @@ class ServiceClock(models.Model):
         """How much of the target has elapsed (1.0 = due now); for running clocks."""
         total = (self.due_at - self.started_at).total_seconds()
         return ((self.responded_at or timezone.now()) - self.started_at).total_seconds() / total
+
+
+class TierRecompute(Leased):
+    """A "recompute now" asked for by an admin, leased by its worker (caravan.leases). The assignment is
+    one transaction: a run whose worker died wrote nothing and is simply run again by the watchdog."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Recomputing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

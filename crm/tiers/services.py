@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
+from caravan import leases
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.models import Contact, Customer
@@ -32,7 +33,7 @@ from crm.trips.models import ItineraryItem, Trip
 from crm.value.models import CustomerValue
 from tenants.jobs import services as agency_jobs
 
-from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
+from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierRecompute, TierSettings
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("1e12")
@@ -449,7 +450,35 @@ def assignment_queue(*, actor: User) -> None:
         raise PermissionDenied
     from .tasks import assign_tiers_now
 
+    TierRecompute.objects.create(requested_by=actor, **leases.offered())
+    leases.watch(RECOMPUTE)
     assign_tiers_now.delay()
+
+
+def recompute_run() -> dict:
+    """The queued "recompute now" runs under their lease (one assignment covers every request made
+    before it); a message whose requests another worker holds, or that already ran, does nothing."""
+    result = {"recomputed": 0}
+    for pk in TierRecompute.objects.filter(status=TierRecompute.Status.RUNNING).values_list("pk", flat=True):
+        lease = leases.acquire(RECOMPUTE, pk)
+        if lease is None:
+            continue
+        with lease, transaction.atomic():
+            counts = assignment_run()
+            lease.finish(status=TierRecompute.Status.DONE, finished_at=timezone.now(), result=counts)
+        result = {**counts, "recomputed": result["recomputed"] + 1}
+    return result
+
+
+def _recompute_resume(pk) -> None:
+    from .tasks import assign_tiers_now
+
+    assign_tiers_now.delay()
+
+
+RECOMPUTE = leases.register(leases.Kind(
+    name="tiers.recompute", model="tiers.TierRecompute", active={"status": "running"}, resume=_recompute_resume,
+    failed=lambda reason: {"status": TierRecompute.Status.FAILED, "finished_at": timezone.now()}))
 
 
 # --- manual overrides -----------------------------------------------------------------------------

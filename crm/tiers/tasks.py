@@ -14,8 +14,8 @@ def assign_nightly() -> dict | None:
 
 @shared_task(base=AgencyTask, name="tiers.assign_now")
 def assign_tiers_now() -> dict:
-    """"Recompute now", asked for by an admin: the same assignment, at once."""
-    return services.assignment_run()
+    """"Recompute now", asked for by an admin: the same assignment, at once, under the request's lease."""
+    return services.recompute_run()
 
 
 @agency_job("tiers.check_clocks", next_due=services.clocks_next_due, autoretry_for=(OSError,), retry_backoff=True,

@@ -7,4 +7,5 @@ class CaravanConfig(AppConfig):
 
     def ready(self):
         from .tenancy import tasks  # noqa: F401  registers caravan.fan_out
+        from . import tasks as _tasks  # noqa: F401  registers the leases' watchdog
         from . import metrics  # noqa: F401  Celery signal handlers: task metrics, log context

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from caravan.leases import Leased
 from caravan.tenancy.scoping import AgencyScopedManager
 from tenants.models import Agency
 
@@ -24,7 +25,10 @@ class JobStatus(models.TextChoices):
     EXPIRED = "expired", _("Expired")
 
 
-class AgencyExport(models.Model):
+class AgencyExport(Leased):
+    """Leased by its worker (caravan.leases): an export whose worker died is made again from the start
+    (an archive is one consistent snapshot), or failed with a reason after its attempts."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="exports")
     requested_by = models.CharField(max_length=254, help_text="E-mail of the admin or operator who asked.")

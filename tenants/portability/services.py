@@ -32,6 +32,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
+from caravan import leases
 from tenants.models import Agency, AgencyEvent, Domain
 
 from . import catalog
@@ -115,7 +116,8 @@ def export_request(*, agency: Agency, actor: str, by_operator: bool = False) -> 
                                                          created_at__gt=timezone.now() - STALE_AFTER)
         if running.exists():
             raise ValidationError(_("An export of this agency is already being prepared."))
-        export = AgencyExport.objects.unscoped().create(agency=agency, requested_by=actor, by_operator=by_operator)
+        export = AgencyExport.objects.unscoped().create(agency=agency, requested_by=actor, by_operator=by_operator,
+                                                        **leases.offered())
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.EXPORT_REQUESTED, actor=actor,
                                               note=str(export.pk))
 
@@ -203,40 +205,67 @@ def write_archive(agency: Agency, path: Path, *, on_table=None) -> dict:
 
 
 def export_run(export_id) -> AgencyExport | None:
-    """Make the archive of a queued export (the Celery task's body). Claims the job first."""
+    """Make the archive of a queued export (the Celery task's body) under the export's lease
+    (caravan.leases): a message for an export another worker holds, or that ended, does nothing; an
+    export whose worker died is made again from the start by the next attempt."""
     with schema_context(get_public_schema_name()):
-        claimed = AgencyExport.objects.unscoped().filter(pk=export_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING)
+        lease = leases.acquire(EXPORT, export_id)
         export = AgencyExport.objects.unscoped().select_related("agency").filter(pk=export_id).first()
-        if not claimed or export is None:
+        if lease is None or export is None:
             return export
         agency = export.agency
+        if export.checkpoint.get("partial"):  # an earlier attempt's unfinished file
+            (export_root() / export.checkpoint["partial"]).unlink(missing_ok=True)
         name = f"{agency.schema_name}-{secrets.token_urlsafe(24)}.zip"
         final = export_root() / name
         partial = final.with_suffix(".part")
+        lease.checkpoint(status=JobStatus.RUNNING, checkpoint={"partial": partial.name})
         try:
-            manifest = write_archive(agency, partial, on_table=lambda done, total: _set_progress(export.pk, done, total))
+            with lease:
+                manifest = write_archive(agency, partial,
+                                         on_table=lambda done, total: _set_progress(export.pk, done, total))
             os.chmod(partial, 0o600)
             digest = hashlib.sha256()
             with open(partial, "rb") as stream:
                 while data := stream.read(CHUNK):
                     digest.update(data)
             partial.rename(final)
+        except leases.LeaseLost:
+            partial.unlink(missing_ok=True)
+            raise
         except Exception as exc:
             partial.unlink(missing_ok=True)
-            AgencyExport.objects.unscoped().filter(pk=export.pk).update(
-                status=JobStatus.FAILED, error=repr(exc)[:2000], finished_at=timezone.now())
+            lease.finish(status=JobStatus.FAILED, error=repr(exc)[:2000], finished_at=timezone.now())
             log.exception("Export %s of %s failed", export.pk, agency.slug)
             raise
         total, size = len(manifest["tables"]) + 1, final.stat().st_size
         now = timezone.now()
-        AgencyExport.objects.unscoped().filter(pk=export.pk).update(
-            status=JobStatus.DONE, file_name=name, size=size, sha256=digest.hexdigest(),
-            tables_done=total, tables_total=total, finished_at=now,
-            expires_at=now + timezone.timedelta(hours=settings.EXPORT_RETENTION_HOURS))
+        try:
+            lease.finish(status=JobStatus.DONE, file_name=name, size=size, sha256=digest.hexdigest(),
+                         tables_done=total, tables_total=total, finished_at=now, checkpoint={},
+                         expires_at=now + timezone.timedelta(hours=settings.EXPORT_RETENTION_HOURS))
+        except leases.LeaseLost:  # another attempt took over meanwhile: its archive counts, not this one
+            final.unlink(missing_ok=True)
+            raise
         log.info("Export %s of %s ready: %s tables, %s bytes", export.pk, agency.slug, total, size)
         export.refresh_from_db()
         return export
+
+
+def _export_resume(pk) -> None:
+    from .tasks import export_agency
+
+    with schema_context(get_public_schema_name()):
+        export_agency.delay(str(pk))
+
+
+def _export_failed(reason: str) -> dict:
+    return {"status": JobStatus.FAILED, "error": reason, "finished_at": timezone.now()}
+
+
+EXPORT = leases.register(leases.Kind(name="portability.export", model="portability.AgencyExport",
+                                     active={"status__in": [JobStatus.QUEUED, JobStatus.RUNNING]},
+                                     resume=_export_resume, failed=_export_failed, public=True))
 
 
 def export_path(export: AgencyExport) -> Path:
