@@ -40,7 +40,7 @@ from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm import crypto
 from crm.models import Customer, ImportJob, TravelDocument
-from crm.privacy.collect import customer_record_ids, customer_roots
+from crm.privacy.collect import HOOKS, customer_record_ids, customer_roots
 from tenants.jobs import services as agency_jobs
 
 from . import sweep
@@ -309,6 +309,9 @@ def _anonymise(customer: Customer, *, actor: User | None, reason: str, via: str)
         raise ValidationError(_("This customer has already been erased."))
     ids = _identifiers(roots)
     found = customer_record_ids(survivor)
+    for hook in HOOKS:  # rows about the person that no foreign key leads to (as the export finds them)
+        for model, queryset in hook(sorted(roots)):
+            found.setdefault(model, set()).update(queryset.values_list("pk", flat=True))
     files = _files_of(found)
     counts: dict[str, int] = {}
     # Rows with dependents first go through Django; order: children (documents' reveals) before parents.
