@@ -183,10 +183,19 @@ Caravan is starting. Open:
   http://lotus.{domain}:{port}     demo agency Lotus Corporate Travel (staff: …@lotus.test)
   http://{domain}:{port}           operator console (operator@caravan.localhost)
   Password for every demo log-in: {password}
+  Admins and the operator also enter a code: add this key to an authenticator app (TOTP): {_demo_totp_key(password)}
   API docs: /api/docs/ on any of them.   E-mails are written to var/mail/.   Ctrl-C stops everything.
 """, flush=True)
     manager.loop()
     return manager.returncode or 0
+
+
+def _demo_totp_key(password: str) -> str:
+    """The demo admins' authenticator key (seed_demo gives them the device)."""
+    sys.path.insert(0, str(ROOT / "platform"))
+    from accounts.mfa.demo import demo_totp_key_b32
+
+    return demo_totp_key_b32(password)
 
 
 def test(pytest_args: list[str]) -> int:
@@ -194,6 +203,8 @@ def test(pytest_args: list[str]) -> int:
     env["FAST_PASSWORD_HASHING"] = "1"
     env["STATICFILES_MANIFEST"] = "0"
     env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
+    # No per-agency API rate limit (accounts-security.md): tests and benches send thousands of requests a minute.
+    env.setdefault("API_RATE_PER_MINUTE", "0")
     # No pool of ready agency schemas: its refill task would sit in the queues tests read, and the
     # tests that need the pool fill it themselves.
     env.setdefault("SCHEMA_POOL_SIZE", "0")
@@ -213,6 +224,8 @@ def bench(names: list[str]) -> int:
     """Run bench/<name>.py (all of them when no name is given) with the same environment."""
     env = prepare_env()
     env.setdefault("TENANT_MIGRATION_EXECUTOR", "standard")
+    # No per-agency API rate limit (accounts-security.md): tests and benches send thousands of requests a minute.
+    env.setdefault("API_RATE_PER_MINUTE", "0")
     ensure_database(env["DATABASE_URL"])
     scripts = [ROOT / "bench" / f"{n}.py" for n in names] or sorted((ROOT / "bench").glob("[!_]*.py"))
     return max((subprocess.call([PYTHON, str(s)], env=env, cwd=ROOT) for s in scripts), default=0)

@@ -102,6 +102,10 @@ def test_make_run_serves_the_demo_agencies_and_stops_on_ctrl_c(tmp_path):
         output = log.read_text(errors="replace")
         assert re.search(rf"http://sunrise\.localhost:{port}\b", output), failure("the sunrise URL was not printed")
         assert "Password for every demo log-in: demo-Pass-for-make-run-test" in output, failure("demo password")
+        from accounts.mfa.demo import demo_totp_key_b32  # admins' second step (README, "make run")
+
+        assert f"authenticator app (TOTP): {demo_totp_key_b32('demo-Pass-for-make-run-test')}" in output, \
+            failure("the demo admins' authenticator key")
         assert "Created demo supplier inventory" in output, failure("no demo hotel and flight inventory")
         assert "starting embedded PostgreSQL" in output and "starting embedded Redis" in output, \
             failure("the embedded servers were not used")

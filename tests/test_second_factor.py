@@ -369,3 +369,20 @@ def test_codes_are_checked_with_the_time(alpha):
     client.post("/accounts/logout/")
     sign_in(client, user.email)
     assert client.post("/accounts/two-step/", {"code": code_at(key, -20)}).status_code == 400
+
+
+def test_demo_admins_sign_in_with_the_printed_key(alpha):
+    """seed_demo's device for demo admins: the key printed beside the demo password works."""
+    from base64 import b32decode
+
+    from accounts.mfa.demo import demo_totp_key_b32, ensure_demo_device
+
+    user = new_user(alpha, "demo.admin@alpha.test", role="admin")
+    with tenant_context(alpha):
+        assert ensure_demo_device(user, PASSWORD) and not ensure_demo_device(user, PASSWORD)
+    connection.set_schema_to_public()
+    key = b32decode(demo_totp_key_b32(PASSWORD)).hex()
+    client = client_on("alpha")
+    assert sign_in(client, user.email)["Location"].startswith("/accounts/two-step/")
+    assert client.post("/accounts/two-step/", {"code": code_at(key)})["Location"] == "/"
+    assert client.get("/staff/").status_code == 200

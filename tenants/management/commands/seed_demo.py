@@ -3,6 +3,7 @@ pipeline, trips, surveys and complaints, and supplier inventory to search from t
 from django.core.management import BaseCommand
 from django_tenants.utils import schema_context, tenant_context
 
+from accounts.mfa.demo import demo_totp_key_b32, ensure_demo_device
 from accounts.models import User
 from accounts.roles import Role
 from crm.campaigns.demo import seed_campaigns
@@ -47,6 +48,9 @@ class Command(BaseCommand):
         with schema_context("public"):
             if not User.objects.filter(email=OPERATOR_EMAIL).exists():
                 User.objects.create_superuser(OPERATOR_EMAIL, password, full_name="Platform Operator")
+            ensure_demo_device(User.objects.get(email=OPERATOR_EMAIL), password)
+        # Operators and admins sign in with a second step: their demo devices share one key (README).
+        self.stdout.write(f"Authenticator key of the demo admins and the operator: {demo_totp_key_b32(password)}")
         from billing import services as billing
         from billing.demo import seed_plans
 
@@ -66,6 +70,8 @@ class Command(BaseCommand):
                     if not user.has_usable_password():
                         user.set_password(password)
                         user.save(update_fields=["password"])
+                    if role == Role.ADMIN:
+                        ensure_demo_device(user, password)
                 if not Customer.objects.exists():  # first run only: re-running keeps what was changed
                     seed_customers(agency, **DEMO_CUSTOMERS[slug])
                     self.stdout.write(f"Created demo customers for {slug}")
