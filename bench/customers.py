@@ -74,7 +74,8 @@ class Bench:
     def prepare(self) -> None:
         from django.db import connection
         from django_tenants.utils import tenant_context
-        from rest_framework.authtoken.models import Token
+        from accounts.scopes import all_scopes
+        from accounts.tokens import token_create
 
         from accounts.models import User
         from accounts.roles import Role
@@ -94,7 +95,7 @@ class Bench:
             for role, local in staff:
                 User.objects.get_or_create(email=f"{local}@{SLUG}.test", defaults={"role": role, "full_name": local})
             agent = User.objects.get(email=f"callcenter@{SLUG}.test")
-            self.token = Token.objects.get_or_create(user=agent)[0].key
+            self.token = token_create(user=agent, name="bench", scopes=all_scopes())[1]
             have = Customer.objects.filter(kind=Customer.Kind.PERSON).count()
             print(f"Customer 360 benchmark: agency {SLUG} has {have:,} people (wanted {PEOPLE:,})", flush=True)
             if have < PEOPLE:

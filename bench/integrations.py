@@ -208,15 +208,16 @@ def api_search(agency, rng) -> None:
     """The same searches through the API, in process (middleware, token, serializer; no network)."""
     from django.test import Client
     from django_tenants.utils import tenant_context
-    from rest_framework.authtoken.models import Token
+    from accounts.scopes import all_scopes
+    from accounts.tokens import token_create
 
     from accounts.models import User
 
     with tenant_context(agency):
         user, _ = User.objects.get_or_create(email="bench-inventory@bench.test",
                                              defaults={"full_name": "Bench", "role": "sales"})
-        token, _ = Token.objects.get_or_create(user=user)
-    client = Client(HTTP_HOST=agency.get_primary_domain().domain, HTTP_AUTHORIZATION=f"Token {token.key}")
+        _token, secret = token_create(user=user, name="bench", scopes=all_scopes())
+    client = Client(HTTP_HOST=agency.get_primary_domain().domain, HTTP_AUTHORIZATION=f"Token {secret}")
     timings = []
     try:
         for _ in range(200):

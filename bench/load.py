@@ -47,7 +47,8 @@ def credentials(count: int) -> list[dict]:
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django_tenants.utils import tenant_context
-    from rest_framework.authtoken.models import Token
+    from accounts.scopes import all_scopes
+    from accounts.tokens import token_create
 
     from accounts.models import User
     from tenants.models import Agency
@@ -62,15 +63,15 @@ def credentials(count: int) -> list[dict]:
                 user.save()
             session = SessionStore()
             session[SESSION_KEY] = str(user.pk)
-            session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
             session[HASH_SESSION_KEY] = user.get_session_auth_hash()
             session.create()
-            token, _ = Token.objects.get_or_create(user=user)
+            _token, secret = token_create(user=user, name="bench", scopes=all_scopes())
             with connection.cursor() as cursor:
                 cursor.execute("SELECT number FROM crm_phone LIMIT 50")
                 phones = [row[0] for row in cursor.fetchall()]
         out.append({"host": f"{agency.slug}.{settings.PLATFORM_DOMAIN}", "cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}",
-                    "token": token.key, "phones": phones or ["+8613800000000"]})
+                    "token": secret, "phones": phones or ["+8613800000000"]})
     connection.set_schema_to_public()
     return out
 

@@ -57,7 +57,8 @@ class PolicyBench:
         """The account, its 30-rule policy, a traveler, a rate, a token (made once), and the body."""
         from django.utils import timezone
         from django_tenants.utils import tenant_context
-        from rest_framework.authtoken.models import Token
+        from accounts.scopes import all_scopes
+        from accounts.tokens import token_create
 
         from accounts.models import User
         from bench.policy_engine import thirty_rule_policy
@@ -91,7 +92,7 @@ class PolicyBench:
             version = selectors.policy_in_force(account, timezone.now())
             self.rules = documents.rule_count(version.rules)
             seller = User.objects.get(email=f"sales1@{self.agency.slug}.test")
-            self.token = Token.objects.get_or_create(user=seller)[0].key
+            self.token = token_create(user=seller, name="bench", scopes=all_scopes())[1]
             self.body = self._body()
         print(f"Policy check benchmark: account {account.pk} with a {self.rules}-rule policy, 1 offer + "
               f"{len(self.body['alternatives'])} alternatives", flush=True)

@@ -37,6 +37,9 @@ class Plan(models.Model):
     max_customers = models.PositiveIntegerField(_("customer limit"), null=True, blank=True)
     campaign_emails_month = models.PositiveIntegerField(_("campaign e-mails per month"), null=True, blank=True)
     supplier_feeds = models.PositiveIntegerField(_("supplier feeds"), null=True, blank=True)
+    api_requests_per_minute = models.PositiveIntegerField(
+        _("API requests per minute"), null=True, blank=True,
+        help_text=_("For the whole agency; empty for the platform default (API_RATE_PER_MINUTE)."))
     features = models.JSONField(_("features"), default=list, blank=True)
     active = models.BooleanField(_("offered"), default=True)
     stripe_product_id = models.CharField(max_length=80, blank=True, editable=False)

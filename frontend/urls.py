@@ -23,7 +23,6 @@ urlpatterns = [
     path("", include("frontend.urls_suppliers")),
     path("", include("frontend.urls_privacy")),
     path("", include("frontend.urls_retention")),
-
     path("", dashboard.DashboardView.as_view(), name="home"),
     path("search/", search.SearchView.as_view(), name="search"),
     path("staff/", staff.StaffListView.as_view(), name="staff_list"),

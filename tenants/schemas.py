@@ -34,7 +34,7 @@ log = logging.getLogger("caravan.tenants")
 
 TEMPLATE = settings.TENANT_BASE_SCHEMA
 # Tables that must stay empty in the template: anything that would leak into every new agency.
-_MUST_BE_EMPTY = ("accounts_user", "django_session", "authtoken_token")
+_MUST_BE_EMPTY = ("accounts_user", "django_session", "authtoken_token", "accounts_apitoken", "axes_accessattempt")
 _MARKER = "@@caravan_schema@@"
 _SNAPSHOT_TABLE = "public.caravan_template_snapshot"
 _POOL_TABLE = "public.caravan_schema_pool"

@@ -80,4 +80,20 @@ def test_the_token_endpoint_throttles_by_the_address_our_proxies_saw(api_client,
                                HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(25)]
     finally:
         cache.delete_pattern("*throttle_login*")
-    assert answers[:20] == [400] * 20 and set(answers[20:]) == {429}
+    # Locked out after SIGNIN_FAILURE_LIMIT (10) failures from the address (accounts.signin), before DRF's 20/min.
+    assert answers[:9] == [400] * 9 and set(answers[9:]) == {429}
+
+
+def test_under_api_an_unmatched_path_or_a_refused_request_answers_the_error_body(api_client, settings):
+    """A path no route matches and a request Django refuses before any view (too many fields) were
+    HTML pages; the API's contract is its JSON error body (caravan.api.errors.not_found / bad_request)."""
+    client = api_client("alpha", "admin")
+    for path in ("/api/v1/service-clocks/abc/", "/api/v1/no-such-thing/", "/api/v1/customers/9%C3%A9/"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and missing["Content-Type"] == "application/json", path
+        assert missing.json()["error"]["code"] == "not_found"
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    crowded = client.post("/api/v1/customers/bulk/", {"ids": list(range(50))}, format="multipart")
+    assert crowded.status_code == 400 and crowded.json()["error"]["code"] == "bad_request"
+    # pages keep their HTML pages
+    assert "text/html" in api_client("alpha", "admin").get("/no-such-page/")["Content-Type"]

@@ -171,7 +171,7 @@ def test_pool_schemas_of_an_older_template_are_dropped_not_used():
 
 def test_template_never_holds_users_or_sessions():
     with connection.cursor() as cursor:
-        for table in ("accounts_user", "django_session", "authtoken_token"):
+        for table in ("accounts_user", "django_session", "authtoken_token", "accounts_apitoken", "axes_accessattempt"):
             cursor.execute(f'SELECT count(*) FROM "{schemas.TEMPLATE}"."{table}"')
             assert cursor.fetchone()[0] == 0, table
 

@@ -284,17 +284,19 @@ def test_app_server_through_pgbouncer(pgbouncer, committed, tmp_path, alpha, bra
     """gunicorn (2 workers) on PgBouncer, four threads asking alpha's and bravo's API in turn: with
     DATABASE_POOLING=transaction every answer is its own agency's; with plain django-tenants
     (``session``) answers come back with the other agency's staff."""
-    from rest_framework.authtoken.models import Token
+    from accounts.models import ApiToken
+    from accounts.scopes import all_scopes
+    from accounts.tokens import token_create
 
     made = []
     with committed():
         tokens = {}
         for agency in (alpha, bravo):
             with tenant_context(agency):
-                token, created = Token.objects.get_or_create(user=User.objects.get(email=f"admin@{agency.slug}.test"))
-            tokens[agency.slug] = token.key
-            if created:
-                made.append((agency, token.key))
+                token, secret = token_create(user=User.objects.get(email=f"admin@{agency.slug}.test"), name="pgbouncer",
+                                             scopes=all_scopes())
+            tokens[agency.slug] = secret
+            made.append((agency, token.pk))
     wrong, errors = [], []
     try:
         url = database_url(pgbouncer.settings_dict(connection.settings_dict))
@@ -323,9 +325,9 @@ def test_app_server_through_pgbouncer(pgbouncer, committed, tmp_path, alpha, bra
                     break
     finally:
         with committed():
-            for agency, key in made:
+            for agency, pk in made:
                 with tenant_context(agency):
-                    Token.objects.filter(key=key).delete()
+                    ApiToken.objects.filter(pk=pk).delete()
     if crosses:
         assert wrong or errors
     else:

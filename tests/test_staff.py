@@ -4,9 +4,8 @@ import re
 import pytest
 from django.contrib.sessions.models import Session
 from django_tenants.utils import tenant_context
-from rest_framework.authtoken.models import Token
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.tasks import send_invitation
 
 from .conftest import staff
@@ -81,7 +80,7 @@ def test_deactivation_signs_the_person_out_everywhere(api_client, page_client, a
     assert page.get("/").status_code == 302
     assert token_client.get("/api/v1/me/").status_code == 401
     with tenant_context(alpha):
-        assert not Token.objects.filter(user=victim).exists()
+        assert not ApiToken.objects.filter(user=victim).exists()
         assert not any(s.get_decoded().get("_auth_user_id") == str(victim.pk) for s in Session.objects.all())
 
 

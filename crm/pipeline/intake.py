@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from caravan.clients import client_address  # noqa: F401  (re-exported: the enquiry form's address)
 from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
 from crm import services as crm_services
 from crm.models import ChangeLog, Customer
@@ -88,16 +89,6 @@ def form_spam_reason(*, stamp: str, honeypot: str, now: float | None = None) -> 
     if (now or time.time()) - shown < FORM_MIN_SECONDS:
         return "too_fast"
     return None
-
-
-def client_address(meta: dict, proxies: int) -> str:
-    """The visitor's address: REMOTE_ADDR, or behind ``proxies`` reverse proxies the entry of
-    X-Forwarded-For that the outermost of ours appended (what a client sends itself is ignored)."""
-    if proxies > 0:
-        hops = [h.strip() for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return meta.get("REMOTE_ADDR", "")
 
 
 def form_rate_limited(client_address: str) -> bool:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from accounts import services
+from accounts import services, signin
 from accounts.models import User
 from accounts.roles import Cap, Role
 from caravan.forms import apply_errors
@@ -42,8 +42,10 @@ class StaffListView(AgencyPage, View):
         if role in Role.values:
             staff = staff.filter(role=role)
         template = "frontend/staff/_rows.html" if request.htmx else "frontend/staff/list.html"
+        can_manage = request.user.can(Cap.STAFF_MANAGE)
+        lockouts = signin.locked_out() if can_manage and not request.htmx else []
         return render(request, template, {"staff": staff, "query": query, "role": role, "roles": Role.choices,
-                                          "can_manage": request.user.can(Cap.STAFF_MANAGE)})
+                                          "can_manage": can_manage, "lockouts": lockouts})
 
 
 class StaffInviteView(AgencyPage, View):

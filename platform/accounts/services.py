@@ -116,9 +116,10 @@ def staff_update(*, actor: User, user: User, role: str | None = None, is_active:
 def _end_sessions(user: User) -> None:
     """A deactivated person is signed out everywhere and their API tokens stop working."""
     from django.contrib.sessions.models import Session
-    from rest_framework.authtoken.models import Token
 
-    Token.objects.filter(user=user).delete()
+    from .tokens import tokens_delete_for
+
+    tokens_delete_for(user)
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if session.get_decoded().get("_auth_user_id") == str(user.pk):
             session.delete()

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
+from accounts import signin
 from billing import services as billing
 from billing.models import Plan
 from caravan.forms import apply_errors
@@ -140,7 +141,7 @@ class PlanForm(forms.ModelForm):
     class Meta:
         model = Plan
         fields = ["code", "name", "currency", "seat_price_month", "seat_price_year", "max_seats", "max_customers",
-                  "campaign_emails_month", "supplier_feeds", "active"]
+                  "campaign_emails_month", "supplier_feeds", "api_requests_per_minute", "active"]
 
 
 class BillingOverviewView(OperatorRequired, View):
@@ -221,3 +222,18 @@ class RestoreView(OperatorRequired, View):
                 messages.success(request, _("The restore has started; it is listed below."))
                 return redirect("console:restore")
         return self._render(request, form, status=400)
+
+
+class SignInLockoutsView(OperatorRequired, View):
+    """Operators' accounts and addresses whose sign-in is paused after failed attempts (public schema
+    only: each agency's admins unlock their own on the Staff page)."""
+
+    def get(self, request):
+        return render(request, "console/signin_lockouts.html", {"lockouts": signin.locked_out()})
+
+    def post(self, request):
+        kind, value = request.POST.get("kind", ""), request.POST.get("value", "")
+        if kind in ("account", "address") and value:
+            signin.signin_unlock(kind=kind, value=value)
+            messages.success(request, _("Unlocked: %(value)s can sign in again.") % {"value": value})
+        return redirect("console:signin_lockouts")

@@ -1,0 +1,48 @@
+"""Per-agency API rate limit following the plan (``Plan.api_requests_per_minute``).
+
+A fixed one-minute window counted in Redis through the cache, whose key function carries the
+agency's schema: every API request on an agency host counts against that agency, whoever sends it.
+Over the limit DRF answers 429 with ``Retry-After`` (the seconds left in the window) and the API's
+error body. The platform domain (operators) is not limited here.
+"""
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+from caravan.clients import rate_hit
+from caravan.tenancy import current_agency
+
+WINDOW = 60
+_LIMIT_KEY = "api-rate:limit"  # the plan's limit, cached per agency (the key carries the schema)
+
+
+def agency_rate_limit(agency) -> int:
+    """Requests per minute for ``agency``: its plan's, else API_RATE_PER_MINUTE (0: unlimited)."""
+    limit = cache.get(_LIMIT_KEY)
+    if limit is None:
+        from .services import plan_of
+
+        plan = plan_of(agency)
+        limit = plan.api_requests_per_minute if plan is not None and plan.api_requests_per_minute else None
+        limit = settings.API_RATE_PER_MINUTE if limit is None else limit
+        cache.set(_LIMIT_KEY, limit, WINDOW)
+    return limit
+
+
+class AgencyPlanThrottle(BaseThrottle):
+    def allow_request(self, request, view):
+        self._wait = None
+        agency = current_agency()
+        if agency is None:
+            return True
+        limit = agency_rate_limit(agency)
+        if not limit:
+            return True
+        wait = rate_hit("api-rate", limit=limit, window=WINDOW)
+        if wait:
+            self._wait = wait
+            return False
+        return True
+
+    def wait(self):
+        return self._wait
