@@ -489,6 +489,8 @@ def retention_run(*, trigger: str, actor: User | None = None, today: date | None
                        inactive_years=policy.inactive_years, documents_cutoff=documents_cutoff(policy, today),
                        inactive_cutoff=inactive_cutoff(policy, now))
     with transaction.atomic():
+        with connection.cursor() as cursor:  # one run at a time per agency (the lock ends with the transaction)
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':retention.run'))")
         documents = documents_due(policy, today=today)
         if documents:
             found = {TravelDocument: set(documents)}
@@ -501,8 +503,11 @@ def retention_run(*, trigger: str, actor: User | None = None, today: date | None
         batch, run.remaining = due[:BATCH], max(0, len(due) - BATCH)
         patterns = []
         for customer in Customer.objects.filter(pk__in=batch).order_by("pk"):
-            erasure, pattern = _anonymise(customer, actor=None, reason=Erasure.Reason.RETENTION,
-                                          via=Erasure.Via.RETENTION)
+            try:
+                erasure, pattern = _anonymise(customer, actor=None, reason=Erasure.Reason.RETENTION,
+                                              via=Erasure.Via.RETENTION)
+            except ValidationError:
+                continue  # erased meanwhile by an admin (checked before anything is written)
             patterns.append(pattern)
             run.files_deleted += erasure.files_deleted
             run.customers_anonymised += 1

@@ -96,11 +96,12 @@ class PolicyForm(forms.Form):
             kwargs["initial"] = {"document_months": "" if policy.document_months is None else str(policy.document_months),
                                  "inactive_years": "" if policy.inactive_years is None else str(policy.inactive_years),
                                  "email_report": policy.email_report}
-            for name, value in (("document_months", policy.document_months), ("inactive_years", policy.inactive_years)):
-                field = self.base_fields[name]
+        super().__init__(*args, **kwargs)
+        if policy is not None:
+            for name in ("document_months", "inactive_years"):
+                value, field = getattr(policy, name), self.fields[name]
                 if value is not None and str(value) not in dict(field.choices):
                     field.choices = [*field.choices, (str(value), str(value))]  # a value set through the API
-        super().__init__(*args, **kwargs)
 
 
 class PersonalDataView(AgencyPage, View):
