@@ -13,8 +13,9 @@ import urllib.request
 
 import pytest
 from django_tenants.utils import tenant_context
-from rest_framework.authtoken.models import Token
 
+from accounts.scopes import all_scopes
+from accounts.tokens import token_create
 from crm.pipeline.models import Opportunity
 from crm.trips.models import Trip
 from tests.servers import app_server, committed  # noqa: F401  (fixtures)
@@ -60,7 +61,7 @@ def both_at_once(server, path: str, token: str) -> list[tuple[int, dict]]:
 def test_two_concurrent_quotes_make_one_quote_and_no_server_error(app_server, committed, alpha):  # noqa: F811
     with committed(), tenant_context(alpha):
         sales = staff(alpha, "sales")
-        token = Token.objects.get_or_create(user=sales)[0].key
+        token = token_create(user=sales, name="quote race", scopes=all_scopes())[1]
         customer = person()
         ids = [opportunity(customer, owner=sales).pk for _ in range(PAIRS)]
     try:

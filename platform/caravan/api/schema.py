@@ -7,6 +7,7 @@
   already on file).
 - A time of day (``TimeField``) is a local ``HH:MM[:SS]`` string, not RFC 3339's ``format: time``
   (which needs a UTC offset the API never writes).
+- A read-only field whose source passes a nullable column is ``nullable`` (``null_on_the_way``).
 - ``search``, ``ordering`` and other filters are advertised on a viewset's ``list`` only, and only
   where the view honours them (``caravan.api.filters``).
 - Only a ``list`` action, or an action declared ``@action(..., paginated=True)``, is documented as a
@@ -16,6 +17,7 @@
 
 ``tests/test_api_contract.py`` runs schemathesis over both schemas against this.
 """
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -36,6 +38,26 @@ ERRORS = {
 }
 
 UNSUPPORTED = "The body is not in a media type this operation reads."
+
+
+def null_on_the_way(field) -> bool:
+    """Whether a declared read-only field's ``source`` passes a column that may be NULL (``revoked_by``,
+    ``segment.name``): then the field may answer null. DRF marks this only on the fields a
+    ModelSerializer builds itself, not on those declared by hand."""
+    model = getattr(getattr(getattr(field, "parent", None), "Meta", None), "model", None)
+    if model is None or not field.read_only or field.source in (None, "*"):
+        return False
+    for name in field.source.split("."):
+        try:
+            column = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return False
+        if getattr(column, "null", False):
+            return True
+        model = getattr(column, "related_model", None)
+        if model is None:
+            return False
+    return False
 
 
 def paginates(view) -> bool:
@@ -60,6 +82,8 @@ class AutoSchema(openapi.AutoSchema):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if isinstance(field, serializers.TimeField) and schema.get("format") == "time":
             schema = {**{k: v for k, v in schema.items() if k != "format"}, **LOCAL_TIME}
+        if direction == "response" and not schema.get("nullable") and null_on_the_way(field):
+            schema = {"allOf": [schema], "nullable": True} if "$ref" in schema else {**schema, "nullable": True}
         return schema
 
     def _get_response_bodies(self, direction="response"):
