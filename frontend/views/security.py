@@ -2,6 +2,7 @@
 (devices and sessions), and an admin's reset of a staff member's second factor. The rules are in
 ``accounts.mfa.services``."""
 import io
+import re
 
 from django import forms
 from django.contrib import messages
@@ -105,7 +106,7 @@ class TwoStepSetupView(LoginRequiredMixin, View):
         issuer = f"Caravan {agency.name}" if agency else "Caravan"
         return render(request, "registration/two_step_setup.html", {
             "form": form, "qr": qr_svg(services.totp_uri(device, issuer=issuer)),
-            "key": services.manual_key(device), "next": _next_url(request),
+            "key": " ".join(re.findall(".{1,4}", services.manual_key(device))), "next": _next_url(request),
             "required": services.second_factor_required(request.user)}, status=status)
 
     def get(self, request):

@@ -83,6 +83,8 @@ class AgencyContextMiddleware:
 
 # Paths that stay writable for a read-only agency: signing in and out, choosing a language, paying.
 _ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "/accounts/password/",
+                            # the second step of signing in, and signing one's other sessions out (accounts.mfa)
+                            "/accounts/two-step/", "/accounts/passkeys/authentication/", "/accounts/security/",
                             "/accounts/invitation/", "/api/v1/auth/token/",
                             "/settings/billing/",  # paying must work while suspended
                             "/settings/export/")  # and taking one's data out (R-PLAT-2)
