@@ -26,7 +26,6 @@ from caravan.api.views import AgencyAPIView, AgencyViewSet
 
 from . import selectors, services
 from .privacy import services as privacy
-
 from .exports import export_customers_csv
 from .models import ChangeLog, Contact, Customer, Employment, Preferences, TravelDocument
 from .normalize import phone_display
@@ -434,7 +433,6 @@ class CustomerViewSet(AgencyViewSet):
         privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW, via=privacy.Via.API)
         return self._card(customer)
 
-
     @extend_schema(request=CustomerInput, responses={200: CardOutput, 409: CONFLICT})
     def partial_update(self, request, pk=None):
         customer = self.get_object()
@@ -455,7 +453,6 @@ class CustomerViewSet(AgencyViewSet):
         privacy.access_record(user=request.user, customer=customer, what=privacy.What.API_READ, via=privacy.Via.API,
                               detail="contacts")
         queryset = Contact.objects.filter(customer=customer).select_related("staff")
-
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactOutput(page, many=True).data)
 
@@ -476,7 +473,6 @@ class CustomerViewSet(AgencyViewSet):
         privacy.access_record(user=request.user, customer=customer, what=privacy.What.HISTORY_VIEW,
                               via=privacy.Via.API)
         queryset = ChangeLog.objects.filter(customer=customer).select_related("actor")
-
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ChangeOutput(page, many=True).data)
 
@@ -543,7 +539,6 @@ class CustomerViewSet(AgencyViewSet):
         """The filtered list as a CSV file (UTF-8 with BOM, opens in Excel)."""
         privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.API,
                               detail=request.query_params.urlencode())
-
         response = StreamingHttpResponse(export_customers_csv(self._filtered_list()),
                                          content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="customers.csv"'
@@ -652,7 +647,6 @@ class ScreenPopView(AgencyAPIView):
         owner = customer.owner
         return Response({
             "number": found["number"],
-
             "customer": {"id": customer.pk, "name": customer.name, "latin_name": customer.latin_name,
                          "kind": customer.kind, "tags": customer.tags, "url": customer_url(customer),
                          "owner": {"id": owner.pk, "full_name": owner.full_name} if owner else None},

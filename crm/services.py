@@ -17,7 +17,6 @@ from caravan.tenancy import require_agency
 from crm.privacy import services as privacy
 from crm.tiers import services as tiers_services
 
-
 from . import crypto
 from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
                      LoyaltyMembership, Phone, Preferences, TravelDocument)
@@ -416,7 +415,6 @@ def document_reveal(*, actor: User, document: TravelDocument, via: str) -> str:
     privacy.access_record(user=actor, customer_id=document.customer_id, what=privacy.What.DOCUMENT_REVEAL, via=via,
                           detail=f"{document.kind} {document.masked}")
     return crypto.decrypt(document.number_encrypted)
-
 
 
 def document_expiry(document: TravelDocument, *, on: date | None = None) -> str:

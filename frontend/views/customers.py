@@ -34,8 +34,7 @@ from crm.pipeline import selectors as pipeline_selectors
 from crm.policies import selectors as policies_selectors
 from crm.privacy import selectors as privacy_selectors
 from crm.privacy import services as privacy
-
-
+from crm.retention import services as retention
 from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
 from crm.value import selectors as value_selectors
@@ -371,7 +370,6 @@ class CustomerDetailView(AgencyPage, View):
                               via=privacy.Via.PAGE)
         return render(request, "frontend/customers/detail.html", context)
 
-
     @staticmethod
     def context(request, pk, form) -> dict:
         try:
@@ -383,7 +381,7 @@ class CustomerDetailView(AgencyPage, View):
             "customer": customer, "contact_form": form, **timeline_context(customer),
             "phones": [phone_display(p.number) for p in customer.phones.all()],
             "can_edit": user.can(Cap.CUSTOMERS_EDIT), "can_manage": user.can(Cap.CUSTOMERS_MANAGE),
-            "can_erase": user.can(Cap.CUSTOMERS_ERASE),
+            "can_erase": user.can(Cap.CUSTOMERS_ERASE), "erased": retention.is_erased(customer),
             "can_see_documents": user.can(Cap.DOCUMENTS_VIEW),
             **pipeline_selectors.card_context(customer=customer, user=user),
             **trips_selectors.card_context(customer=customer, user=user),
@@ -396,7 +394,6 @@ class CustomerDetailView(AgencyPage, View):
             **loyalty_selectors.card_context(customer=customer, user=user),
             **privacy_selectors.card_context(customer=customer, user=user),
         }
-
 
 
 class ContactAddView(AgencyPage, View):
@@ -441,7 +438,6 @@ class CustomerHistoryView(AgencyPage, View):
         privacy.access_record(user=request.user, customer=customer, what=privacy.What.HISTORY_VIEW,
                               via=privacy.Via.PAGE)
         changes = ChangeLog.objects.filter(customer=customer).select_related("actor")
-
         template = "frontend/customers/_history.html" if request.htmx else "frontend/customers/history.html"
         return render(request, template, {"customer": customer, "changes": changes})
 
@@ -466,7 +462,6 @@ class ScreenPopView(AgencyPage, View):
             privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW,
                                   via=privacy.Via.PAGE, detail="screen pop")
             context.update(customer=customer, contacts=pop["last_contacts"], today=timezone.localdate(),
-
                            contact_form=contact_form(direction=Contact.Direction.INBOUND))
         return render(request, "frontend/customers/screen_pop.html", context)
 

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +19,6 @@ from accounts.roles import Cap
 from caravan.forms import apply_errors
 from crm import imports, selectors
 from crm.privacy import services as privacy
-
 from crm import exports
 from crm.exports import export_customers_csv, export_customers_xlsx
 from crm.models import ImportJob
@@ -178,7 +176,6 @@ class ExportView(AgencyPage, View):
         privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.PAGE,
                               detail=urlencode({**given, "format": request.GET.get("format", "csv")}))
         customers = selectors.customer_list(filters=filters)
-
         if not exports.direct(customers):  # too long to answer at once: offered as a background export
             return customer_exports.confirm(request, given, settings.CUSTOMER_EXPORT_DIRECT_ROWS)
         stamp = timezone.localdate().strftime("%Y%m%d")

@@ -96,7 +96,6 @@ app.conf.beat_schedule = {
         "args": ("privacy.prune_access_log",),
     },
     # Key-account visit slots for the next five weeks, made once a day (each slot once).
-
     "agency-visit-slots": {
         "task": "caravan.fan_out",
         "schedule": crontab(hour=3, minute=47),

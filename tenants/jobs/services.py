@@ -49,7 +49,6 @@ JOBS: dict[str, Job] = {
     "crm.forget_old_import_files": NIGHTLY,
     "visits.generate_slots": NIGHTLY,
     "privacy.prune_access_log": NIGHTLY,
-
     # Due when the first document or inactive customer comes due (crm.retention.services.retention_next_due).
     "retention.run": Job(every=timedelta(days=1), lease=timedelta(hours=1)),
     "value.compute": NIGHTLY,
