@@ -64,7 +64,8 @@ class PasswordResetConfirmView(LinkThrottleMixin, auth_views.PasswordResetConfir
 class TokenForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=100,
                            help_text=gettext_lazy("What will use it, e.g. “Website booking sync”."))
-    scopes = forms.MultipleChoiceField(label=gettext_lazy("May use"), widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(label=gettext_lazy("May use"), widget=forms.CheckboxSelectMultiple,
+                                       help_text=gettext_lazy("Write includes read. Only what your role can use is offered."))
     days = forms.TypedChoiceField(label=gettext_lazy("Expires after"), coerce=int, initial=90,
                                   choices=[(d, gettext_lazy("%(days)s days") % {"days": d}) for d in tokens.EXPIRY_CHOICES])
 

@@ -81,7 +81,7 @@ def all_scopes() -> list[str]:
 
 
 def scope_choices() -> list[tuple[str, str]]:
-    return [(f"{area}:{kind}", f"{label} · {_('read') if kind == READ else _('read and write')}")
+    return [(f"{area}:{kind}", f"{label}: {_('read') if kind == READ else _('write')}")
             for area, (label, _r, _w) in AREAS.items() for kind in (READ, WRITE)]
 
 
