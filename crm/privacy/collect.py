@@ -16,7 +16,7 @@ How the walk goes:
 3. Then every relation pointing at a row already found gives more rows (level 2: a trip's items,
    travelers and payments, a document's reveals, …; level 3: the checks of a company's policy
    versions, …), up to ``DEPTH`` levels. Each level reads ids by indexed foreign-key lookups
-   (``fk_id IN (…)``), one query per relation that has new parents; nothing is loaded but ids.
+   (``fk = ANY(array)``), all the relations of a level in one statement; nothing is loaded but ids.
    Only rows that *belong* to the customer are walked into: those reached through a required
    relation (a non-null foreign key or one-to-one: a trip's buyer, a payment's trip). Rows that
    only *mention* the customer through an optional relation (``null=True``: a colleague's
@@ -30,11 +30,12 @@ neither reached by the walk nor named in ``SKIP``.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from django.apps import apps
-from django.db import models
+from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
 from crm.models import Customer
@@ -82,6 +83,7 @@ def register_hook(hook: Hook) -> Hook:
     return hook
 
 
+@functools.cache
 def _relations_to(target: type[models.Model]) -> list[Edge]:
     """Every forward relation of every installed model (through tables included) that points at ``target``."""
     edges = []
@@ -134,36 +136,58 @@ def ids_in(ids) -> RawSQL:
     return RawSQL("SELECT unnest(%s::bigint[])", [sorted(ids)])
 
 
-def _ids_pointing_at(edge: Edge, parent_ids: set) -> set:
-    if not parent_ids:
-        return set()
-    return set(edge.child._base_manager.filter(**{f"{edge.lookup}__in": ids_in(parent_ids)})
-               .order_by().values_list("pk", flat=True).distinct())
+def _edge_sql(edge: Edge) -> str:
+    """``SELECT <child pk> FROM <child> WHERE <fk> = ANY(%s)`` for one relation (through its table for a
+    many-to-many)."""
+    quote = connection.ops.quote_name
+    field = edge.child._meta.get_field(edge.lookup)
+    if field.many_to_many:
+        through = field.remote_field.through._meta
+        child_column = through.get_field(field.m2m_field_name()).column
+        parent_column = through.get_field(field.m2m_reverse_field_name()).column
+        return f"SELECT {quote(child_column)}::bigint FROM {quote(through.db_table)} WHERE {quote(parent_column)} = ANY(%s::bigint[])"
+    child = edge.child._meta
+    return f"SELECT {quote(child.pk.column)}::bigint FROM {quote(child.db_table)} WHERE {quote(field.column)} = ANY(%s::bigint[])"
+
+
+def _ids_pointing_at(asks: list[tuple[Edge, set]]) -> list[set]:
+    """For each (relation, parent ids): the ids of the child rows pointing at those parents. One
+    statement for them all (``UNION ALL`` of indexed ``fk = ANY(array)`` lookups): a level of the walk
+    is one round trip however many relations it follows."""
+    found: list[set] = [set() for _ in asks]
+    parts, params = [], []
+    for n, (edge, parent_ids) in enumerate(asks):
+        if parent_ids:
+            parts.append(f"SELECT {n}, id FROM ({_edge_sql(edge)}) AS r{n}(id)")
+            params.append(sorted(parent_ids))
+    if not parts:
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for n, pk in cursor.fetchall():
+            found[n].add(pk)
+    return found
 
 
 def customer_record_ids(customer: Customer, depth: int = DEPTH) -> dict[type[models.Model], set]:
     """{model: primary keys} of every row about ``customer`` (the roots under ``Customer``).
 
-    Semi-naive: each level queries only the relations whose parent model gained owned rows in the
-    level before, and only with those new parent ids."""
+    Semi-naive: each level follows only the relations whose parent model gained owned rows in the
+    level before, and only from those new parent ids; one statement per level."""
     roots = set(customer_roots(customer))
     found: dict[type[models.Model], set] = {Customer: set(roots)}
     owned: dict[type[models.Model], set] = {Customer: set(roots)}  # rows walked into
     new: dict[type[models.Model], set] = {Customer: set(roots)}
-    edges_to: dict[type[models.Model], list[Edge]] = {}
     for _level in range(depth):
+        asks = [(edge, parent_ids) for parent, parent_ids in new.items() for edge in _relations_to(parent)]
         gained: dict[type[models.Model], set] = {}
-        for parent, parent_ids in new.items():
-            if parent not in edges_to:
-                edges_to[parent] = _relations_to(parent)
-            for edge in edges_to[parent]:
-                ids = _ids_pointing_at(edge, parent_ids)
-                found.setdefault(edge.child, set()).update(ids)
-                if edge.owns:
-                    fresh = ids - owned.setdefault(edge.child, set())
-                    if fresh:
-                        owned[edge.child].update(fresh)
-                        gained.setdefault(edge.child, set()).update(fresh)
+        for (edge, _parent_ids), ids in zip(asks, _ids_pointing_at(asks)):
+            found.setdefault(edge.child, set()).update(ids)
+            if edge.owns:
+                fresh = ids - owned.setdefault(edge.child, set())
+                if fresh:
+                    owned[edge.child].update(fresh)
+                    gained.setdefault(edge.child, set()).update(fresh)
         new = gained
         if not new:
             break
