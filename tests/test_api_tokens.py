@@ -221,6 +221,21 @@ def test_operators_tokens_work_on_the_platform_domain_only(api_client):
     assert staffer.status_code == 400
 
 
+def test_operators_manage_their_tokens_in_the_console(api_client, operator_client, page_client):
+    created = operator_client.post("/api-tokens/", {"name": "Provisioning", "scopes": ["operator:read"], "days": "7"})
+    assert created.status_code == 201
+    secret = created.context["secret"]
+    client = client_with(api_client, None, secret, on="localhost")
+    assert client.get("/api/operator/agencies/").status_code == 200
+    assert client.post("/api/operator/agencies/", {}, format="json").status_code == 403  # read only
+    with schema_context("public"):
+        token = ApiToken.objects.get(name="Provisioning")
+    assert "Provisioning" in operator_client.get("/api-tokens/").content.decode()
+    assert operator_client.post("/api-tokens/", {"action": "revoke", "token": token.pk}).status_code == 302
+    assert client.get("/api/operator/agencies/").status_code == 401
+    assert page_client("alpha", "admin").get("/api-tokens/").status_code == 404
+
+
 def test_old_drf_tokens_keep_working_once_migrated(alpha, api_client):
     """Migration accounts/0003: a DRF token's key authenticates as a named token; no clear key remains."""
     import importlib

@@ -10,6 +10,7 @@ urlpatterns = [
     path("agencies/<slug:slug>/exports/<uuid:pk>/download/", views.ExportDownloadView.as_view(), name="export_download"),
     path("restores/", views.RestoreView.as_view(), name="restore"),
     path("signin-lockouts/", views.SignInLockoutsView.as_view(), name="signin_lockouts"),
+    path("api-tokens/", views.OperatorTokensView.as_view(), name="tokens"),
     path("billing/", views.BillingOverviewView.as_view(), name="billing"),
     path("billing/plans/new/", views.PlanFormView.as_view(), name="plan_create"),
     path("billing/plans/<int:pk>/", views.PlanFormView.as_view(), name="plan_edit"),

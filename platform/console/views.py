@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from accounts import signin
+from accounts import signin, tokens
+from accounts.models import ApiToken
 from billing import services as billing
 from billing.models import Plan
 from caravan.forms import apply_errors
@@ -237,3 +238,39 @@ class SignInLockoutsView(OperatorRequired, View):
             signin.signin_unlock(kind=kind, value=value)
             messages.success(request, _("Unlocked: %(value)s can sign in again.") % {"value": value})
         return redirect("console:signin_lockouts")
+
+
+class OperatorTokenForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    scopes = forms.MultipleChoiceField(label=gettext_lazy("May use"), widget=forms.CheckboxSelectMultiple,
+                                       choices=[("operator:read", gettext_lazy("Operator API: read")),
+                                                ("operator:write", gettext_lazy("Operator API: write"))])
+    days = forms.TypedChoiceField(label=gettext_lazy("Expires after"), coerce=int, initial=30,
+                                  choices=[(d, gettext_lazy("%(days)s days") % {"days": d}) for d in tokens.EXPIRY_CHOICES])
+
+
+class OperatorTokensView(OperatorRequired, View):
+    """Operators' API tokens (public schema): each operator creates their own; any operator revokes any."""
+
+    def _page(self, request, form, *, secret=None, status=200):
+        live = ApiToken.objects.select_related("user").filter(revoked_at__isnull=True).order_by("user__email", "-created_at")
+        return render(request, "console/tokens.html", {"form": form, "tokens": live, "secret": secret}, status=status)
+
+    def get(self, request):
+        return self._page(request, OperatorTokenForm())
+
+    def post(self, request):
+        if request.POST.get("action") == "revoke":
+            token = get_object_or_404(ApiToken, pk=request.POST.get("token") or 0)
+            tokens.token_revoke(actor=request.user, token=token)
+            messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
+            return redirect("console:tokens")
+        form = OperatorTokenForm(request.POST)
+        if form.is_valid():
+            try:
+                _token, secret = tokens.token_create(user=request.user, created_by=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                apply_errors(form, exc)
+            else:
+                return self._page(request, OperatorTokenForm(), secret=secret, status=201)
+        return self._page(request, form, status=400)
