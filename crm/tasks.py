@@ -2,10 +2,11 @@
 import logging
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
-from caravan import leases
+from caravan import leases, unpack
 from caravan.tenancy import agency_writable, require_agency
 from caravan.tenancy.tasks import AgencyTask, agency_job
 
@@ -41,11 +42,20 @@ def import_customers(job_id: int) -> dict:
     language = job.created_by.language or require_agency().language
     with lease:
         try:
-            with translation.override(language):  # row errors are read by the person who imported
+            # Row errors are read by the person who imported; the parse is bounded (caravan.unpack, issue 18).
+            with translation.override(language), unpack.memory_limit():
                 imports.run(job, progress=lambda j: lease.checkpoint(**_fields(j, _CHECKPOINT)))
         except leases.LeaseLost:
             log.warning("Import %s was taken over by another worker; this run stops", job.pk)
             return {"status": "taken over"}
+        except (MemoryError, ValidationError) as exc:  # the file: more memory than allowed, or unreadable further on
+            with translation.override(language):
+                reason = unpack.memory_message() if isinstance(exc, MemoryError) else " ".join(exc.messages)
+            log.warning("Import %s stopped: %s", job.pk, reason)
+            job.status = ImportJob.Status.FAILED
+            job.finished_at = timezone.now()
+            lease.finish(**_fields(job, _PROGRESS), finished_at=job.finished_at, failure=reason[:2000])
+            return {"status": job.status, "refused": reason}
         except Exception:
             log.exception("Import %s failed", job.pk)
             job.status = ImportJob.Status.FAILED

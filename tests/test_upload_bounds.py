@@ -20,7 +20,7 @@ from django_tenants.utils import tenant_context
 from caravan import unpack
 from crm import imports
 from crm.models import ImportJob
-from crm.tasks import check_import
+from crm.tasks import check_import, import_customers
 from integrations import services
 from integrations.models import Feed, FeedRun, HotelRate, Supplier
 
@@ -162,6 +162,22 @@ def test_a_check_whose_worker_died_is_shown_as_stopped_and_can_be_asked_again(al
     with tenant_context(alpha):
         imports.check_request(job, mapping={"姓名": "name"})
         assert work(job) == "done" and imports.progress(job)["state"] == "checked"
+
+
+def test_an_import_that_meets_an_unreadable_line_fails_with_the_reason(alpha):
+    """The run reads the file again in its worker, bounded the same way: a line the check never
+    saw (the run was started without one) fails the job with the reason, never a bare 500 or "running"."""
+    lines = ["姓名"] + [f"客户{i}" for i in range(8)] + ["x" * 200_000]
+    with tenant_context(alpha):
+        job, _headers = imports.job_create(actor=staff(alpha, "admin"),
+                                           upload=SimpleUploadedFile("a.csv", "\n".join(lines).encode()))
+        assert work(job) == "done"
+        job.refresh_from_db()
+        job = imports.job_start(job, mapping={"姓名": "name"})
+        result = import_customers.apply(args=[job.pk]).get()
+        job.refresh_from_db()
+    assert result["status"] == "failed" and job.status == "failed" and job.finished_at is not None
+    assert "line 10" in job.failure and "131,072" in job.failure
 
 
 def test_another_agencys_check_is_not_found(api_client, alpha, bravo):
