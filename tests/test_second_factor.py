@@ -396,3 +396,13 @@ def test_the_second_step_works_while_the_agency_is_suspended(charlie):
     response = client.post("/accounts/two-step/", {"code": fresh_totp_code("admin@charlie.test")})
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").status_code == 200
+
+
+def test_operator_token_endpoint_asks_for_the_code(db):
+    from tests.conftest import OPERATOR
+
+    client = client_on(None)
+    body = {"username": OPERATOR, "password": "operator-pass-1!"}
+    missing = client.post("/api/operator/auth/token/", body)
+    assert missing.status_code == 400 and "otp" in missing.json()["error"]["fields"]
+    assert client.post("/api/operator/auth/token/", {**body, "otp": fresh_totp_code(OPERATOR)}).status_code == 200
