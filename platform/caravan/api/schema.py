@@ -2,7 +2,8 @@
 
 - Every operation declares the answers any request may get, with the one error body
   (``caravan.api.errors.ErrorOutput``): 400 (validation, a parse error, a NUL byte), 401, 403, 404,
-  429 (throttled), 415 (a body in a media type it does not read), and 414 (a request line too long for the web server; no body of ours).
+  429 (throttled), 415 (a body in a media type it does not read), and 414 (a request line too long
+  for the web server; no body of ours).
   An operation's own ``@extend_schema(responses=…)`` for a code wins (e.g. 409 with the customers
   already on file).
 - A time of day (``TimeField``) is a local ``HH:MM[:SS]`` string, not RFC 3339's ``format: time``
