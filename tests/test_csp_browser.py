@@ -3,7 +3,7 @@ navigation (and the settings pages, a customer card, a trip's printable quote, t
 Stripe.js, the value charts and the API docs) loads with no CSP violation and no console error, and
 htmx still works (search as you type, a form answered with a fragment, the Ctrl+Enter shortcut).
 
-The pages are discovered from the navigation and the settings page, so pages added later are
+The pages are discovered from the navigation and the settings, profile and staff pages, so pages added later are
 covered without editing this list. Chromium drives the gunicorn app server of tests/servers.py;
 ``value_case`` (customers with trips and their values) and ``billing_case`` (a plan; alpha's billing
 account removed afterwards) are the fixtures of the value and billing browser tests.
@@ -31,7 +31,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 """
 # Pages that answer with a file or leave the page; the rest of what the navigation links to is opened.
-SKIP = re.compile(r"(\.csv|\.ics|/export/|/logout/|/download)")
+SKIP = re.compile(r"(\.csv|\.ics|\.xlsx|\.zip|/logout/|/download|/customers/export)")
 
 
 class PageWatch:
@@ -88,11 +88,14 @@ def test_every_page_works_under_the_content_security_policy(app_server, csp_case
         sign_in(page, app_server, "alpha", "admin")
         nav = watch.same_origin_links("nav.nav a")
         assert len(nav) >= 10, nav  # the admin sees the whole navigation
-        page.goto(app_server.url("alpha", "/settings/"))
-        settings_pages = watch.same_origin_links("main a[href*='/settings/']")
+        hub_pages = []  # what the settings, profile and staff pages link to (settings, security, tokens, staff…)
+        for hub in ("/settings/", "/profile/", "/staff/"):
+            page.goto(app_server.url("alpha", hub))
+            hub_pages += watch.same_origin_links("main a")
         extra = [f"/customers/{customer.pk}/", f"/trips/{trip.pk}/", f"/trips/{trip.pk}/quote/",
-                 "/settings/billing/", "/value/", "/api/docs/", "/profile/"]
-        urls = list(dict.fromkeys(nav + settings_pages + [app_server.url("alpha", p) for p in extra]))
+                 "/settings/billing/", "/value/", "/api/docs/", "/profile/", "/accounts/security/",
+                 "/accounts/password/change/"]
+        urls = list(dict.fromkeys(nav + hub_pages + [app_server.url("alpha", p) for p in extra]))
 
         failures = {url: problems for url in urls if (problems := watch.visit(url))}
         assert not failures, failures

@@ -327,7 +327,7 @@ CONTENT_SECURITY_POLICY = {
 PERMISSIONS_POLICY = {
     "accelerometer": [], "ambient-light-sensor": [], "autoplay": [], "bluetooth": [], "browsing-topics": [],
     "camera": [], "display-capture": [], "encrypted-media": [], "geolocation": [], "gyroscope": [], "hid": [],
-    "idle-detection": [], "interest-cohort": [], "local-fonts": [], "magnetometer": [], "microphone": [],
+    "idle-detection": [], "local-fonts": [], "magnetometer": [], "microphone": [],
     "midi": [], "payment": ["self", "https://js.stripe.com"], "picture-in-picture": [],
     "publickey-credentials-create": ["self"], "publickey-credentials-get": ["self"], "screen-wake-lock": [],
     "serial": [], "usb": [], "window-management": [], "xr-spatial-tracking": [],
