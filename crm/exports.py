@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from caravan import leases
 from caravan.tenancy import require_agency
 
 from .models import CustomerExport
+from .privacy import services as privacy
 
 log = logging.getLogger(__name__)
 PAGE = 1000  # customers written between two checkpoints
@@ -243,6 +245,8 @@ def export_download(*, job: CustomerExport, actor) -> Path:
         raise ValidationError(_("This export is not available (not ready, or expired)."))
     CustomerExport.objects.filter(pk=job.pk).update(downloads=job.downloads + 1)
     log.info("Customer export %s downloaded by user %s", job.pk, actor.pk)
+    privacy.access_record(user=actor, what=privacy.What.CUSTOMER_EXPORT,
+                          detail=f"export {job.pk}: {urlencode({**job.filters, 'format': job.format})}")
     return path
 
 

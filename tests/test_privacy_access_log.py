@@ -108,6 +108,29 @@ def test_customer_list_exports_are_logged_with_their_filters(page_client, api_cl
                       (What.CUSTOMER_EXPORT, "api", None, "kind=person")]
 
 
+def test_a_background_list_export_is_logged_when_downloaded(page_client, api_client, alpha, settings, tmp_path):
+    from crm import exports
+    from crm.models import CustomerExport
+
+    settings.EXPORT_ROOT = tmp_path
+    manager = staff(alpha, "manager")
+
+    def ready():
+        job = CustomerExport.objects.create(created_by=manager, filters={"q": "张"}, status=CustomerExport.Status.DONE,
+                                            file_name="ready.csv", finished_at=timezone.now(),
+                                            expires_at=timezone.now() + timedelta(hours=1))
+        (exports.folder() / job.file_name).write_text("name\n张伟\n")
+        return job
+    job = in_agency(alpha, ready)
+    assert entries(alpha) == []  # prepared, not yet seen by anyone
+    assert page_client("alpha", "manager").get(f"/customers/exports/{job.pk}/download/").status_code == 200
+    assert api_client("alpha", "manager").get(f"/api/v1/customer-exports/{job.pk}/download/").status_code == 200
+    logged = [(e.what, e.via, e.user_id, e.customer_id, e.detail) for e in entries(alpha)]
+    detail = f"export {job.pk}: q=%E5%BC%A0&format=csv"
+    assert logged == [(What.CUSTOMER_EXPORT, "page", manager.pk, None, detail),
+                      (What.CUSTOMER_EXPORT, "api", manager.pk, None, detail)]
+
+
 def test_recording_is_one_insert_and_no_read(alpha):
     customer, _ = make(alpha)
     user = staff(alpha, "sales")
@@ -148,7 +171,7 @@ def test_admin_sees_the_agency_log_and_filters_it(page_client, alpha):
     html = admin.get("/privacy/access-log/", {"customer": first.pk}).content.decode()
     assert "王芳" in html and "李雷" not in html
     html = admin.get("/privacy/access-log/", {"what": What.DOCUMENT_REVEAL}).content.decode()
-    assert "王芳" not in html and "Nobody has accessed" in html
+    assert "王芳" not in html and "No access recorded." in html
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     html = admin.get("/privacy/access-log/", {"date_from": tomorrow}).content.decode()
     assert "王芳" not in html

@@ -3,6 +3,7 @@
 Thin: the pages use the same selectors and export (``frontend/views/privacy.py``).
 """
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -44,7 +45,7 @@ class AccessLogFilterInput(serializers.Serializer):
 
     def validate(self, data):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise serializers.ValidationError({"date_to": "The end comes before the start."})
+            raise serializers.ValidationError({"date_to": _("The end of the period comes before its start.")})
         return data
 
 

@@ -19,12 +19,14 @@ What = AccessEntry.What
 Via = AccessEntry.Via
 
 
-def _request_facts() -> tuple[str, str | None]:
-    """(request id, client address) of the request or task being served, if any."""
+def _request_facts() -> tuple[str, str | None, str]:
+    """(request id, client address, via) of the request or task being served, if any."""
     ctx = log_context.get() or {}
     request = ctx.get("request")
     address = None
+    via = Via.TASK
     if request is not None:
+        via = Via.API if request.path.startswith("/api/") else Via.PAGE
         from crm.pipeline.intake import client_address  # the address rule every per-address limit uses
 
         raw = client_address(request.META, settings.PROXY_COUNT)
@@ -32,19 +34,20 @@ def _request_facts() -> tuple[str, str | None]:
             address = str(ipaddress.ip_address(raw)) if raw else None
         except ValueError:
             address = None
-    return (ctx.get("request_id") or "")[:64], address
+    return (ctx.get("request_id") or "")[:64], address, via
 
 
-def access_record(*, user, what: str, via: str, customer=None, customer_id: int | None = None,
+def access_record(*, user, what: str, via: str | None = None, customer=None, customer_id: int | None = None,
                   detail: str = "") -> AccessEntry:
     """Log that ``user`` accessed ``customer``'s data (``what``, ``via`` page/api/task). One INSERT.
 
-    ``customer`` or ``customer_id`` (none for the list export; ``detail`` then says which filters)."""
+    ``customer`` or ``customer_id`` (none for the list export; ``detail`` then says which filters).
+    Without ``via``, the request being served says it (``/api/…``: api, else page; none: task)."""
     if customer is not None:
         customer_id = customer.pk
-    request_id, address = _request_facts()
+    request_id, address, seen_via = _request_facts()
     return AccessEntry.objects.create(
-        user_id=getattr(user, "pk", None), customer_id=customer_id, what=what, via=via,
+        user_id=getattr(user, "pk", None), customer_id=customer_id, what=what, via=via or seen_via,
         detail=(detail or "")[:300], request_id=request_id, address=address)
 
 

@@ -173,11 +173,11 @@ class ExportView(AgencyPage, View):
 
     def get(self, request):
         _typed, given, filters = list_filters(request.GET, request.user)
-        privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.PAGE,
-                              detail=urlencode({**given, "format": request.GET.get("format", "csv")}))
         customers = selectors.customer_list(filters=filters)
         if not exports.direct(customers):  # too long to answer at once: offered as a background export
             return customer_exports.confirm(request, given, settings.CUSTOMER_EXPORT_DIRECT_ROWS)
+        privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.PAGE,
+                              detail=urlencode({**given, "format": request.GET.get("format", "csv")}))
         stamp = timezone.localdate().strftime("%Y%m%d")
         if request.GET.get("format") == "xlsx":
             response = HttpResponse(export_customers_xlsx(customers), content_type=(

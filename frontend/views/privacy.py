@@ -8,7 +8,7 @@ from django import forms
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views import View
 
 from accounts.models import User
@@ -34,8 +34,8 @@ class AccessLogFilterForm(forms.Form):
                              choices=[("", gettext_lazy("Everything")), *AccessEntry.What.choices])
     via = forms.ChoiceField(label=gettext_lazy("Via"), required=False,
                             choices=[("", gettext_lazy("Pages and API")), *AccessEntry.Via.choices])
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=DATE)
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DATE)
+    date_from = forms.DateField(label=pgettext_lazy("date range", "From"), required=False, widget=DATE)
+    date_to = forms.DateField(label=pgettext_lazy("date range", "To"), required=False, widget=DATE)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,7 +45,7 @@ class AccessLogFilterForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", gettext_lazy("The end comes before the start."))
+            self.add_error("date_to", gettext_lazy("The end of the period comes before its start."))
         return data
 
     def filters(self) -> dict:
