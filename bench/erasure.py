@@ -3,8 +3,8 @@ the agency grows? The schema-wide sweep reads every text column of every table o
 
     .venv/bin/python -m infra.devenv bench erasure
 
-Makes (or reuses) the agency ``bench-erasure`` and grows it to each size in BENCH_ERASURE_CUSTOMERS
-(default 2,000 and 20,000 customers; each with a phone, an e-mail, 3 timeline contacts, 5 change-log
+Makes (or reuses) an agency ``bench-erasure-<size>`` for each size in BENCH_ERASURE_CUSTOMERS
+(default 2,000 and 20,000 customers, each with a phone, an e-mail, 3 timeline contacts, 5 change-log
 entries and a trip with 2 items and a payment). For each size, BENCH_ERASURE_RUNS times (5), erases
 one fully furnished customer inside a transaction that is then rolled back (so every run erases the
 same data), timing the whole erasure and the sweep alone. Prints the median and range in seconds.
@@ -41,21 +41,22 @@ def main() -> int:
     from tenants.services import agency_onboard
 
     call_command("migrate_platform", verbosity=0)
-    agency = Agency.objects.filter(slug=SLUG).first() or agency_onboard(
-        name="Bench erasure", slug=SLUG, plan="professional", admin_email=f"admin@{SLUG}.test",
-        admin_name="Bench Admin", language="en").agency
     load = os.getloadavg()
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0]
     print(f"machine: {os.cpu_count()} cpus, load average {load[0]:.2f} / {load[1]:.2f}; PostgreSQL {version}; "
           f"sizes {SIZES} customers; {RUNS} runs each")
-    with tenant_context(agency):
-        from accounts.models import User
+    for size in SIZES:  # an agency per size, made once and then reused
+        slug = f"{SLUG}-{size}"
+        agency = Agency.objects.filter(slug=slug).first() or agency_onboard(
+            name=f"Bench erasure {size}", slug=slug, plan="professional", admin_email=f"admin@{slug}.test",
+            admin_name="Bench Admin", language="en").agency
+        with tenant_context(agency):
+            from accounts.models import User
 
-        admin = User.objects.filter(role="admin").order_by("pk").first()
-        target = furnished()
-        for size in SIZES:
+            admin = User.objects.filter(role="admin").order_by("pk").first()
+            target = furnished()
             grow(size)
             measure(size, target, admin)
     return 0
