@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -26,6 +27,8 @@ from caravan.api.views import AgencyAPIView, AgencyViewSet
 
 from . import selectors, services
 from .privacy import services as privacy
+from . import exports
+from .api_exports import CustomerExportOutput
 from .exports import export_customers_csv
 from .models import ChangeLog, Contact, Customer, Employment, Preferences, TravelDocument
 from .normalize import phone_display
@@ -395,9 +398,12 @@ class CustomerViewSet(AgencyViewSet):
         return customer
 
     def _filtered_list(self):
+        return selectors.customer_list(filters=self._list_filters())
+
+    def _list_filters(self) -> dict:
         data = CustomerFilterInput(data=self.request.query_params, context={"user": self.request.user})
         data.is_valid(raise_exception=True)
-        return selectors.customer_list(filters=data.validated_data)
+        return dict(data.validated_data)
 
     def _card(self, customer: Customer, status_code: int = status.HTTP_200_OK) -> Response:
         card = selectors.customer_card(pk=customer.pk)
@@ -533,14 +539,24 @@ class CustomerViewSet(AgencyViewSet):
                                                  add_tag=data.validated_data["add_tag"].strip())
         return Response({"updated": updated})
 
-    @extend_schema(parameters=FILTER_PARAMS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(parameters=FILTER_PARAMS, responses={(200, "text/csv"): OpenApiTypes.STR,
+                                                        202: CustomerExportOutput})
     @action(detail=False, methods=["get"])
     def export(self, request):
-        """The filtered list as a CSV file (UTF-8 with BOM, opens in Excel)."""
+        """The filtered list as a CSV file (UTF-8 with BOM, opens in Excel), whole, with its length. A list
+        longer than ``CUSTOMER_EXPORT_DIRECT_ROWS`` is prepared in the background instead: 202 with the
+        export (``Location``: ``/api/v1/customer-exports/<id>/``; its ``download`` once ready)."""
+        customers = self._filtered_list()
+        if not exports.direct(customers):
+            job = exports.export_request(actor=request.user, filters=self._list_filters())
+            response = Response(CustomerExportOutput(job).data, status=status.HTTP_202_ACCEPTED)
+            response["Location"] = reverse("api:customer_export-detail", args=[job.pk])
+            return response  # its download is logged (crm.exports.export_download)
         privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.API,
                               detail=request.query_params.urlencode())
-        response = StreamingHttpResponse(export_customers_csv(self._filtered_list()),
-                                         content_type="text/csv; charset=utf-8")
+        body = "".join(export_customers_csv(customers)).encode("utf-8")  # whole before the first byte: never cut silently
+        response = StreamingHttpResponse(iter([body]), content_type="text/csv; charset=utf-8")
+        response["Content-Length"] = str(len(body))
         response["Content-Disposition"] = 'attachment; filename="customers.csv"'
         return response
 

@@ -93,3 +93,33 @@ def test_an_expired_export_is_deleted_and_no_longer_served(page_client, alpha, c
         assert exports.expire(now=job.expires_at) == 1
         assert not path.exists() and CustomerExport.objects.get(pk=job.pk).status == "expired"
     assert page_client("alpha", "manager").get(f"/customers/exports/{job.pk}/download/").status_code == 404
+
+
+def test_the_api_answers_a_long_list_with_a_background_export_only_its_owner_reads(api_client, alpha, customers,
+                                                                                   settings):
+    settings.CUSTOMER_EXPORT_DIRECT_ROWS = 1000
+    small = api_client("alpha", "manager").get("/api/v1/customers/export/")
+    body = b"".join(small.streaming_content)
+    assert small.status_code == 200 and int(small["Content-Length"]) == len(body)
+
+    settings.CUSTOMER_EXPORT_DIRECT_ROWS = 2
+    client = api_client("alpha", "manager")
+    answer = client.get("/api/v1/customers/export/?kind=person")
+    assert answer.status_code == 202 and answer["Location"] == f"/api/v1/customer-exports/{answer.json()['id']}/"
+    job_id = answer.json()["id"]
+    assert answer.json()["status"] == "running" and answer.json()["download"] is None
+    assert client.get(f"/api/v1/customer-exports/{job_id}/download/").status_code == 409  # not ready yet
+    with tenant_context(alpha):
+        assert CustomerExport.objects.get(pk=job_id).filters == {"kind": "person", "unowned": False}
+        export_customers.apply(args=[job_id])
+    ready = client.get(f"/api/v1/customer-exports/{job_id}/").json()
+    assert ready["status"] == "done" and ready["download"] == f"/api/v1/customer-exports/{job_id}/download/"
+    file = client.get(ready["download"])
+    assert file.status_code == 200 and len(b"".join(file.streaming_content).splitlines()) == ready["done_rows"] + 1
+    assert [e["id"] for e in client.get("/api/v1/customer-exports/").json()["results"]] == [job_id]
+    # Another person of alpha, bravo's token, alpha's token on bravo's host: nothing.
+    assert api_client("alpha", "admin").get(f"/api/v1/customer-exports/{job_id}/download/").status_code == 404
+    assert api_client("alpha", "admin").get("/api/v1/customer-exports/").json()["results"] == []
+    assert api_client("bravo", "manager").get(f"/api/v1/customer-exports/{job_id}/").status_code == 404
+    assert api_client("alpha", "sales").get("/api/v1/customer-exports/").status_code == 403
+    assert api_client("alpha", "manager", on="bravo.localhost").get(f"/api/v1/customer-exports/{job_id}/").status_code == 401
