@@ -180,6 +180,12 @@ def test_no_read_fails_while_backends_are_terminated_under_load(fault_server, si
             if response.status >= 500:
                 failures.append(f"{path}: {response.status}")
 
+    def retries() -> Counter:
+        log = fault_server.log.read_text()
+        return Counter(view=log.count("in the view for GET"), middleware=log.count("while answering GET"),
+                       stream=log.count("before streaming"))
+
+    before = retries()
     kills = []
     threads = [threading.Thread(target=reader, args=(n,)) for n in range(6)]
     for thread in threads:
@@ -197,6 +203,9 @@ def test_no_read_fails_while_backends_are_terminated_under_load(fault_server, si
     assert statuses[200] > 50, statuses
     assert not failures, (failures, statuses)
     assert set(statuses) <= {200}, statuses
+    retried = retries() - before
+    print(f"{fault_server.pooling}: {statuses[200]} reads, {sum(kills)} backends terminated, retried: {dict(retried)}")
+    assert sum(retried.values()) >= 1, retried  # the terminations did hit requests, which were answered again
 
 
 # --- Streamed responses (the generic guard; the streams themselves are the exports' own) ----------
