@@ -186,3 +186,14 @@ def test_one_time_links_are_limited_per_address(page_client):
     answers += [client.get(f"/accounts/password/reset/MQ/guess-{i}/").status_code for i in range(12)]
     assert answers[:20] == [200] * 20 and set(answers[20:]) == {429}
     assert page_client("bravo").get("/accounts/invitation/MQ/guess/").status_code == 200  # per agency
+
+
+def test_a_failed_second_step_can_count_like_a_wrong_password(page_client, alpha, rf):
+    """``accounts.signin.record_failure``: for steps after the password (a wrong one-time code)."""
+    from accounts import signin
+
+    with tenant_context(alpha):
+        results = [signin.record_failure(rf.post("/accounts/two-step/"), "sales@alpha.test") for _ in range(LIMIT)]
+        assert results[-1] is True and not any(results[:-1])
+        assert signin.is_locked(rf.post("/"), "sales@alpha.test")
+    assert sign_in(page_client("alpha"), "sales@alpha.test", password_for("alpha", "sales")).status_code == 429

@@ -103,6 +103,23 @@ def locked_out() -> list[dict]:
     return rows
 
 
+def record_failure(request, username: str) -> bool:
+    """Count a failed step of signing in that is not a password (a wrong second-factor code) like a
+    wrong password: per account and per address. ``request`` is Django's (``drf_request._request``).
+    Returns True when this failure locked the account or address (answer with ``lockout_response``)."""
+    from django.contrib.auth.signals import user_login_failed
+
+    user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
+    return bool(getattr(request, "axes_locked_out", False))
+
+
+def is_locked(request, username: str) -> bool:
+    """Is this account or the request's address locked out now (before checking anything else)?"""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    return AxesProxyHandler.is_locked(request, {"username": username})
+
+
 def forget_failures_of(sender, request, user, **kwargs):
     """A successful sign-in clears that account's failures, not its address's: otherwise anyone with one
     account could sign in to it between guesses at others and never be locked out by address."""
