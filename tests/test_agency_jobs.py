@@ -223,6 +223,7 @@ def test_every_fanned_out_job_has_its_rule_and_records_its_runs():
     from crm import tasks as _crm_tasks  # noqa: F401
     from crm.loyalty import tasks as _loyalty_tasks  # noqa: F401
     from crm.privacy import tasks as _privacy_tasks  # noqa: F401
+    from crm.retention import tasks as _retention_tasks  # noqa: F401
     from crm.value import tasks as _value_tasks  # noqa: F401
     from crm.visits import tasks as _visit_tasks  # noqa: F401
     from accounts import tasks as _account_tasks  # noqa: F401
