@@ -149,6 +149,8 @@ def test_the_admin_sees_every_token_and_revokes_any(api_client, page_client, alp
     assert page.post("/staff/tokens/", {"token": token.pk}).status_code == 302
     assert client_with(api_client, "alpha", secret).get("/api/v1/me/").status_code == 401
     assert page_client("alpha", "sales").get("/staff/tokens/").status_code == 403
+    assert page.post("/staff/tokens/", {"token": "abc"}).status_code == 404
+    assert page.post("/profile/tokens/", {"action": "revoke", "token": "1e9"}).status_code == 404
 
 
 def test_users_manage_their_own_tokens_on_the_profile_and_last_use_is_shown(api_client, page_client, alpha):

@@ -133,6 +133,7 @@ def test_the_admin_sees_the_lockout_and_unlocks(page_client, alpha):
     for kind, value in (("account", "finance@alpha.test"), ("address", "127.0.0.1")):
         assert admin.post("/staff/unlock/", {"kind": kind, "value": value}).status_code == 302
     assert 'data-test="lockouts"' not in admin.get("/staff/").content.decode()
+    assert admin.post("/staff/unlock/", {"kind": "address", "value": "not-an-address"}).status_code == 302
     person = page_client("alpha")
     assert sign_in(person, "finance@alpha.test", password_for("alpha", "finance")).status_code == 302 and signed_in(person)
 

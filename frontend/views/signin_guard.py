@@ -75,6 +75,12 @@ class TokenForm(forms.Form):
         self.fields["scopes"].choices = [(v, label) for v, label in scope_rules.scope_choices() if v in useful]
 
 
+def posted_pk(request) -> int:
+    """The ``token`` id a form posted (0, found nowhere, for anything that is not a number)."""
+    value = request.POST.get("token", "")
+    return int(value) if value.isdigit() and len(value) < 19 else 0
+
+
 def live_tokens(user) -> int:
     """How many unrevoked tokens ``user`` holds (the profile page's summary)."""
     return tokens.tokens_visible_to(user).filter(revoked_at__isnull=True).count()
@@ -106,7 +112,7 @@ class TokensView(AgencyPage, View):
 
     def post(self, request):
         if request.POST.get("action") == "revoke":
-            token = get_object_or_404(ApiToken, pk=request.POST.get("token") or 0, user=request.user)
+            token = get_object_or_404(ApiToken, pk=posted_pk(request), user=request.user)
             tokens.token_revoke(actor=request.user, token=token)
             messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
             return redirect("tokens")
@@ -133,7 +139,7 @@ class AgencyTokensView(AgencyPage, View):
         return render(request, "frontend/tokens/agency.html", {"tokens": everyone})
 
     def post(self, request):
-        token = get_object_or_404(ApiToken, pk=request.POST.get("token") or 0)
+        token = get_object_or_404(ApiToken, pk=posted_pk(request))
         tokens.token_revoke(actor=request.user, token=token)
         messages.success(request, _("Token “%(name)s” of %(person)s revoked.") % {"name": token.name,
                                                                                   "person": token.user})

@@ -12,6 +12,8 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db.models import Max, Sum
 from django.shortcuts import render
 from django.utils import timezone
@@ -136,5 +138,9 @@ def signin_unlock(*, kind: str, value: str) -> int:
     if kind == "account":
         return AxesProxyHandler.reset_attempts(username=value.strip().lower())
     if kind == "address":
+        try:
+            validate_ipv46_address(value.strip())
+        except ValidationError:
+            return 0  # not an address: nothing is locked under it
         return AxesProxyHandler.reset_attempts(ip_address=value.strip())
     raise ValueError(kind)

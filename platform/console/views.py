@@ -261,7 +261,7 @@ class OperatorTokensView(OperatorRequired, View):
 
     def post(self, request):
         if request.POST.get("action") == "revoke":
-            token = get_object_or_404(ApiToken, pk=request.POST.get("token") or 0)
+            token = get_object_or_404(ApiToken, pk=int(request.POST["token"]) if request.POST.get("token", "").isdigit() else 0)
             tokens.token_revoke(actor=request.user, token=token)
             messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
             return redirect("console:tokens")
