@@ -228,3 +228,21 @@ def test_a_gzipped_feed_past_its_unpacked_limit_is_refused(settings, tmp_path):
     path.write_bytes(gzip.compress((tmp_path / "plain.xml").read_bytes()))
     failed = services.run_file(feed, path, trigger=FeedRun.Trigger.PUSH)
     assert failed.status == "failed" and "FEED_MAX_UNPACKED_BYTES" in failed.error
+
+
+# --- agency restore archives (operators' uploads) ---------------------------------------------------------
+
+def test_a_restore_archive_that_is_a_bomb_is_refused_before_its_manifest_is_read(tmp_path):
+    from tenants.portability import services as portability
+
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("manifest.json", "w") as manifest:
+            manifest.write(b'{"format": "caravan-agency-export", "padding": "')
+            for _ in range(200):
+                manifest.write(b" " * MB)
+            manifest.write(b'"}')
+    before = hwm()
+    with pytest.raises(portability.ArchiveRefused) as refused:
+        portability.open_archive(path, trust_unsigned=True)
+    assert "UPLOAD_MAX_RATIO" in " ".join(refused.value.messages) and hwm() - before < 64 * MB

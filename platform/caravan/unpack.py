@@ -52,16 +52,17 @@ def _too_packed(name: str, ratio: int) -> UnpackRefused:
                          % {"name": name, "ratio": f"{ratio:,}"})
 
 
-def check_zip(path, *, max_bytes: int | None = None, max_ratio: int | None = None, read: bool = False) -> int:
+def check_zip(path, *, max_bytes: int | None = None, max_ratio: int | None = None, read: bool = False,
+              max_members: int = MAX_MEMBERS) -> int:
     """Check the zip at ``path`` (declared sizes; with ``read``, the inflated data too) and return the
     total it unpacks to. Raises :class:`UnpackRefused`; ``zipfile.BadZipFile`` when it is no zip."""
     max_bytes = settings.UPLOAD_MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
     max_ratio = settings.UPLOAD_MAX_RATIO if max_ratio is None else max_ratio
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
-        if len(members) > MAX_MEMBERS:
+        if len(members) > max_members:
             raise UnpackRefused(_("The file holds more than %(count)s parts; no spreadsheet has that many. Refused.")
-                                % {"count": f"{MAX_MEMBERS:,}"})
+                                % {"count": f"{max_members:,}"})
         total = 0
         for info in members:
             total += info.file_size

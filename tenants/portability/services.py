@@ -32,7 +32,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
-from caravan import leases
+from caravan import leases, unpack
 from tenants.models import Agency, AgencyEvent, Domain
 
 from . import catalog
@@ -43,6 +43,7 @@ log = logging.getLogger("caravan.portability")
 FORMAT = "caravan-agency-export"
 FORMAT_VERSION = 1
 CHUNK = 1 << 20
+MANIFEST_MAX_BYTES = 64 * 1024 * 1024  # a manifest lists tables and files: megabytes at most
 MANIFEST_SALT = "caravan.portability.manifest"
 # A queued or running export older than this was lost (a worker died; the task limit is 30 minutes):
 # it no longer blocks a new one, and the hourly expiry job marks it failed.
@@ -350,9 +351,16 @@ def open_archive(path, *, trust_unsigned: bool = False) -> Archive:
     """Open an archive and verify it: signed by this platform (unless the operator trusts it anyway),
     format, every listed member present and its SHA-256 right."""
     try:
+        # A bomb is refused before anything is inflated: no part may unpack to more than UPLOAD_MAX_RATIO
+        # times its packed size, and the manifest, read whole, is small (caravan.unpack, issue 18).
+        unpack.check_zip(path, max_bytes=1 << 62, max_members=1 << 30)
         archive = zipfile.ZipFile(path)
+        if archive.getinfo("manifest.json").file_size > MANIFEST_MAX_BYTES:
+            raise ArchiveRefused(_("This archive's manifest.json is larger than any Caravan export's. Refused."))
         text = archive.read("manifest.json").decode()
         manifest = json.loads(text)
+    except unpack.UnpackRefused as exc:
+        raise ArchiveRefused(str(exc)) from None
     except (OSError, zipfile.BadZipFile, KeyError, ValueError):
         raise ArchiveRefused(_("This is not a Caravan agency export (no readable manifest.json).")) from None
     try:
