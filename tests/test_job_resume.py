@@ -356,3 +356,54 @@ def test_run_takes_over_a_stale_import_instead_of_answering_409_for_ever(committ
         assert again.status == "running" and again.lease_owner == "" and again.lease_until > timezone.now()
         assert leases.acquire(imports.IMPORT, job.pk).attempts == 2  # the queued run resumes it
         ImportJob.objects.filter(pk=job.pk).delete()
+
+
+def test_a_tier_recompute_and_an_agency_export_whose_workers_died_are_resumed_then_given_up_visibly(
+        committed, alpha, page_client, settings):
+    """The same lease on the other long jobs: the recompute an admin asked for, and the agency's export
+    archive (platform side). A dead worker's job is queued again; one that keeps dying fails, with the
+    reason on its page."""
+    from crm.tiers import services as tiers
+    from crm.tiers.models import TierRecompute
+    from tenants.portability import services as portability
+    from tenants.portability.models import AgencyExport
+
+    def dies(kind, pk, *, public=False):
+        lease = leases.acquire(kind, pk)
+        assert lease is not None
+        kind.rows.filter(pk=pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        with schema_context("public") if public else tenant_context(alpha):
+            return leases.watchdog(public=public)
+
+    with committed():
+        with tenant_context(alpha):
+            recompute = TierRecompute.objects.create(requested_by=staff(alpha, "admin"), **leases.offered())
+            assert dies(tiers.RECOMPUTE, recompute.pk) == {"resumed": 1, "failed": 0}
+            assert tiers.recompute_run()["recomputed"] == 1  # the queued message: the assignment runs, once
+            assert TierRecompute.objects.get(pk=recompute.pk).status == "done"
+            assert tiers.recompute_run()["recomputed"] == 0
+            dying = TierRecompute.objects.create(requested_by=staff(alpha, "admin"), **leases.offered())
+            outcomes = [dies(tiers.RECOMPUTE, dying.pk) for _ in range(settings.JOB_MAX_ATTEMPTS)]
+            assert outcomes[-1] == {"resumed": 0, "failed": 1}
+            dying.refresh_from_db()
+            assert dying.status == "failed" and dying.failure
+        with schema_context("public"):
+            export = AgencyExport.objects.unscoped().create(agency=alpha, requested_by="admin@alpha.test",
+                                                            **leases.offered())
+            outcomes = [dies(portability.EXPORT, export.pk, public=True) for _ in range(settings.JOB_MAX_ATTEMPTS)]
+            assert outcomes == [{"resumed": 1, "failed": 0}] * (settings.JOB_MAX_ATTEMPTS - 1) + [{"resumed": 0, "failed": 1}]
+            export.refresh_from_db()
+            assert export.status == "failed" and export.failure == export.error != ""
+    try:
+        admin = page_client("alpha", "admin")
+        tiers_page = admin.get("/settings/tiers/").content.decode()
+        assert 'data-test="failure"' in tiers_page and escape(dying.failure) in tiers_page
+        export_page = admin.get(f"/settings/export/{export.pk}/").content.decode()
+        assert 'data-test="failure"' in export_page and escape(export.failure) in export_page
+        assert page_client("bravo", "admin").get(f"/settings/export/{export.pk}/").status_code == 404
+    finally:
+        with committed():
+            with tenant_context(alpha):
+                TierRecompute.objects.all().delete()
+            with schema_context("public"):
+                AgencyExport.objects.unscoped().filter(pk=export.pk).delete()

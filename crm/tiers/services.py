@@ -470,6 +470,11 @@ def recompute_run() -> dict:
     return result
 
 
+def recompute_latest() -> TierRecompute | None:
+    """The latest "recompute now", for the settings page (running, or failed with its reason)."""
+    return TierRecompute.objects.first()
+
+
 def _recompute_resume(pk) -> None:
     from .tasks import assign_tiers_now
 

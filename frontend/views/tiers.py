@@ -109,6 +109,7 @@ class TierSettingsView(AgencyPage, View):
             "rules_form": given.get("rules") or TierSettingsForm(instance=services.tier_settings(), prefix="rules"),
             "rules": services.tier_settings(), "currency": currency,
             "has_default": any(tier.is_default for tier in tiers),
+            "recompute": services.recompute_latest(),
         }
 
     def get(self, request):
