@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from urllib.parse import urlencode
 
 import psycopg
 import pytest
@@ -93,10 +94,33 @@ def _in_background(call):
     return thread, box
 
 
-def test_a_read_whose_connection_is_terminated_is_answered_once_more(fault_server, signed_in):
+@pytest.fixture
+def two_namesakes(committed):  # noqa: F811
+    """A customer named "Fence <tag>" at alpha and one at bravo; removed afterwards."""
+    from crm import services
+    from crm.models import ChangeLog, Customer
+    from tenants.models import Agency
+
+    name = f"Fence {uuid.uuid4().hex[:8]}"
+    made = []
+    for slug in ("alpha", "bravo"):
+        with committed():
+            agency = Agency.objects.get(slug=slug)
+            with tenant_context(agency):
+                made.append((agency, services.customer_create(actor=None, via=ChangeLog.Via.API,
+                                                              name=f"{name} {slug}").pk))
+    yield name
+    for agency, pk in made:
+        with committed(), tenant_context(agency):
+            Customer.objects.filter(pk=pk).delete()
+
+
+def test_a_read_whose_connection_is_terminated_is_answered_once_more(fault_server, signed_in, two_namesakes):
+    name = two_namesakes
     with psycopg.connect(fault_server.dsn, autocommit=True) as admin, psycopg.connect(fault_server.dsn) as locker:
         locker.execute('LOCK TABLE "alpha".crm_customer IN ACCESS EXCLUSIVE MODE')  # reads now wait
-        thread, box = _in_background(lambda: signed_in.request("GET", "/api/v1/customers/?page_size=5",
+        query = urlencode({"search": name})
+        thread, box = _in_background(lambda: signed_in.request("GET", f"/api/v1/customers/?{query}",
                                                                headers={"Accept": "application/json"}))
         first = _wait_for(lambda: _waiting_backends(admin))[0]
         admin.execute("SELECT pg_terminate_backend(%s)", [first])
@@ -106,8 +130,9 @@ def test_a_read_whose_connection_is_terminated_is_answered_once_more(fault_serve
         thread.join(30)
     response = box["response"]
     assert response.status == 200, response.text[:500]
-    body = json.loads(response.text)
-    assert "results" in body  # alpha's customers: the agency's search_path was set on the new connection
+    names = [row["name"] for row in json.loads(response.text)["results"]]
+    # The retry ran on a new connection with alpha's search_path again: alpha's customer, never bravo's.
+    assert names == [f"{name} alpha"], names
     assert "Database connection lost in the view" in fault_server.log.read_text()
 
 
