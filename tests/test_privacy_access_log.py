@@ -166,6 +166,7 @@ def test_admin_sees_the_agency_log_and_filters_it(page_client, alpha):
     admin = page_client("alpha", "admin")
     html = admin.get("/privacy/access-log/").content.decode()
     assert "王芳" in html and "李雷" in html and "Opened the customer card" in html
+    assert "Entries are deleted after 730 days." in html
     html = admin.get("/privacy/access-log/", {"user": staff(alpha, "service").pk}).content.decode()
     assert "李雷" in html and "王芳" not in html
     html = admin.get("/privacy/access-log/", {"customer": first.pk}).content.decode()

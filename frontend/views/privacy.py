@@ -5,6 +5,7 @@ Thin: crm.privacy.selectors reads the log, crm.privacy.export builds the archive
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, render
@@ -77,6 +78,7 @@ class AccessLogView(AgencyPage, View):
         page = Paginator(entries, PER_PAGE).get_page(request.GET.get("page"))
         return render(request, "frontend/privacy/access_log.html", {
             "form": form, "page": page, "filter_query": _query(request.GET), "customer": customer,
+            "retention_days": settings.ACCESS_LOG_RETENTION_DAYS,
         }, status=400 if form.errors else 200)
 
 
