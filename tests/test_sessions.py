@@ -48,7 +48,7 @@ def test_the_list_shows_each_session_with_device_and_address(alpha):
     rows = re.findall(r'<tr data-test="session-row">(.*?)</tr>', page, re.S)
     assert len(rows) == 2
     text = " ".join(rows)
-    assert "Firefox 121 on Windows 10" in text and "Mobile Safari 17 on iOS 17.1" in text
+    assert "Firefox 121 · Windows 10" in text and "Mobile Safari 17 · iOS 17.1" in text
     assert "198.51.100.4" in text and "203.0.113.9" in text
     assert page.count('data-test="this-session"') == 1
     this_row = next(r for r in rows if "this-session" in r)
@@ -132,7 +132,7 @@ def test_a_new_device_sign_in_is_mailed_once(alpha, mailbox):
     assert message["To"] == "finance@alpha.test"
     assert "New sign-in to Alpha Travel" in str(make_header(decode_header(message["Subject"])))
     body = message.get_payload(decode=True).decode()
-    assert "Firefox 121 on Windows 10" in body and "198.51.100.23" in body
+    assert "Firefox 121 · Windows 10" in body and "198.51.100.23" in body
     assert "http://alpha.localhost:8000/accounts/security/" in body
 
     # The same browser (its cookie) signing in again is known: no mail.
@@ -156,7 +156,7 @@ def test_mail_in_the_users_language(alpha, mailbox):
         new_device_mail.apply(args=[record.pk]).get()
     [message] = mailbox
     body = message.get_payload(decode=True).decode()
-    assert "Mobile Safari 17 on iOS 17.1" in body or "iOS" in body
+    assert "Mobile Safari 17 · iOS 17.1" in body or "iOS" in body
     assert "Asia/Shanghai" in body  # the agency's time zone names the time
 
 

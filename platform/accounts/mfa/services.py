@@ -219,7 +219,7 @@ def second_factor_reset(*, actor, user) -> None:
 # --- sessions ---------------------------------------------------------------------------------------
 
 def describe_agent(agent: str) -> str:
-    """'Chrome 120 on Windows 10' from a user agent string."""
+    """'Chrome 120 · Windows 10' from a user agent string."""
     if not agent:
         return ""
     from user_agents import parse
@@ -229,7 +229,7 @@ def describe_agent(agent: str) -> str:
     system = " ".join(p for p in (parsed.os.family, parsed.os.version_string) if p)
     if parsed.browser.family == "Other" and parsed.os.family == "Other":
         return agent[:120]
-    return _("%(browser)s on %(system)s") % {"browser": browser, "system": system} if system else browser
+    return f"{browser} · {system}" if system else browser  # stored, so no language of its own
 
 
 def session_seen(request, response) -> None:
