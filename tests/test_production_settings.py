@@ -129,7 +129,13 @@ def test_cookies_are_secure_httponly_and_lax_after_sign_in(production_server, co
         flags = {part.strip().split("=")[0].lower() for part in line.split(";")[1:]}
         assert {"secure", "httponly", "samesite"} <= flags, line
         assert "SameSite=Lax" in line, line
+        assert "domain=" not in line.lower(), line  # host-only: never sent to another agency's subdomain
     assert client.request("GET", "/").status == 200  # signed in, over the proxy's https
+    # The same cookies sent to bravo's host by hand are no session there.
+    elsewhere = Client(production_server, "bravo")
+    elsewhere.cookies = dict(client.cookies)
+    response = elsewhere.request("GET", "/")
+    assert response.status == 302 and "/accounts/login/" in response.headers["Location"]
 
 
 def test_errors_show_our_pages_never_the_debug_page(production_server):
