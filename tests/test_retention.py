@@ -60,7 +60,9 @@ def documents_left(*customers) -> list[int]:
 
 # --- documents ------------------------------------------------------------------------------------
 
-def test_documents_are_deleted_only_when_due(alpha):
+def test_documents_are_deleted_only_when_due(alpha, bravo):
+    with tenant_context(bravo):
+        theirs = customer_with_document("Bravo's old trip", added_months_ago=40, trip_returned_months_ago=30)
     with tenant_context(alpha):
         RetentionPolicy.objects.update_or_create(pk=1, defaults={"document_months": 24})
         old_trip = customer_with_document("Old trip", added_months_ago=40, trip_returned_months_ago=30)
@@ -94,6 +96,8 @@ def test_documents_are_deleted_only_when_due(alpha):
         # A second run finds nothing more.
         again = services.retention_run(trigger=RetentionRun.Trigger.SCHEDULE, today=TODAY, now=NOW)
         assert again.documents_deleted == 0
+    with tenant_context(bravo):  # alpha's policy touched alpha's schema only
+        assert documents_left(theirs) == [1] and not RetentionRun.objects.exists()
 
 
 def test_never_keeps_documents(alpha):
