@@ -141,6 +141,13 @@ def test_recording_is_one_insert_and_no_read(alpha):
     assert len(statements) == 1 and statements[0].startswith("INSERT INTO"), statements
 
 
+def test_a_suspended_agency_still_logs_who_reads(page_client, charlie):
+    """Read-only means no changes by staff; the log of their reads is still written."""
+    customer, _ = make(charlie)
+    assert page_client("charlie", "sales").get(f"/customers/{customer.pk}/").status_code == 200
+    assert [e.what for e in entries(charlie)] == [What.CARD_VIEW]
+
+
 def test_address_is_the_one_our_proxies_saw(page_client, alpha, settings):
     settings.PROXY_COUNT = 1
     customer, _ = make(alpha)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from caravan.clients import request_address
 from caravan.logs import context as log_context
 
 from .models import AccessEntry
@@ -27,9 +28,7 @@ def _request_facts() -> tuple[str, str | None, str]:
     via = Via.TASK
     if request is not None:
         via = Via.API if request.path.startswith("/api/") else Via.PAGE
-        from crm.pipeline.intake import client_address  # the address rule every per-address limit uses
-
-        raw = client_address(request.META, settings.PROXY_COUNT)
+        raw = request_address(request)  # the address every per-address limit uses
         try:
             address = str(ipaddress.ip_address(raw)) if raw else None
         except ValueError:
