@@ -320,6 +320,8 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
         "upgrade-insecure-requests": HTTPS,
+        # Where browsers report violations (e.g. Sentry's security endpoint); unset: not reported.
+        "report-uri": env_str("CSP_REPORT_URI") or None,
     },
 }
 # Powerful browser features nobody in Caravan uses are off for us and anything we embed; passkeys
