@@ -111,7 +111,7 @@ def test_export_holds_every_kind_of_record_with_full_document_numbers(page_clien
     admin = page_client("alpha", "admin")
     page = admin.get(f"/customers/{person.pk}/personal-data/")
     assert page.status_code == 200 and 'data-test="data-export-download"' in page.content.decode()
-    response = admin.post(f"/customers/{person.pk}/personal-data/")
+    response = admin.get(f"/customers/{person.pk}/personal-data/", {"download": "zip"})
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert f"customer-{person.pk}-data-" in response["Content-Disposition"] and "no-store" in response["Cache-Control"]
     data, archive = unzip(response)
@@ -143,7 +143,7 @@ def test_export_holds_every_kind_of_record_with_full_document_numbers(page_clien
 
 def test_export_is_logged(page_client, api_client, alpha):
     person, _ = rich_customer(alpha)
-    page_client("alpha", "admin").post(f"/customers/{person.pk}/personal-data/")
+    page_client("alpha", "admin").get(f"/customers/{person.pk}/personal-data/", {"download": "zip"})
     response = api_client("alpha", "admin").get(f"/api/v1/personal-data/{person.pk}/")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     data, _archive = unzip(response)
@@ -169,7 +169,7 @@ def test_files_named_by_records_are_in_the_archive(page_client, alpha, settings,
     def imports_of(customer_ids):
         yield ImportJob, ImportJob.objects.filter(pk=job.pk)
     try:
-        data, archive = unzip(page_client("alpha", "admin").post(f"/customers/{person.pk}/personal-data/"))
+        data, archive = unzip(page_client("alpha", "admin").get(f"/customers/{person.pk}/personal-data/", {"download": "zip"}))
     finally:
         collect.HOOKS.remove(imports_of)
     [entry] = data["files"]
@@ -178,13 +178,25 @@ def test_files_named_by_records_are_in_the_archive(page_client, alpha, settings,
     assert data["records"]["crm.ImportJob"][0]["file"] == entry["path"]
 
 
+def test_a_suspended_agency_can_still_export(page_client, charlie):
+    """Read-only agencies may read and export (the read-only message says so): a customer's request
+    for their data is answered all the same."""
+    customer = in_agency(charlie, lambda: services.customer_create(actor=None, via=PAGE, name="查理客户",
+                                                                   phones=["13400134000"]))
+    response = page_client("charlie", "admin").get(f"/customers/{customer.pk}/personal-data/", {"download": "zip"})
+    assert response.status_code == 200
+    data, _archive = unzip(response)
+    assert data["customer"] == {"id": customer.pk, "name": "查理客户"}
+
+
 # --- who may export --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("role", [r for r in Role.values if r != Role.ADMIN])
 def test_only_admins_export(page_client, api_client, alpha, role):
     person, _ = rich_customer(alpha)
     assert page_client("alpha", role).get(f"/customers/{person.pk}/personal-data/").status_code == 403
-    assert page_client("alpha", role).post(f"/customers/{person.pk}/personal-data/").status_code == 403
+    assert page_client("alpha", role).get(f"/customers/{person.pk}/personal-data/",
+                                          {"download": "zip"}).status_code == 403
     assert api_client("alpha", role).get(f"/api/v1/personal-data/{person.pk}/").status_code == 403
     assert 'data-test="data-export"' not in page_client("alpha", role).get(f"/customers/{person.pk}/").content.decode()
     assert not in_agency(alpha, lambda: AccessEntry.objects.filter(what=AccessEntry.What.DATA_EXPORT).exists())
@@ -200,9 +212,10 @@ def test_alpha_admin_cannot_export_bravos_customer(page_client, api_client, alph
             break
     ours = page_client("alpha", "admin")
     assert ours.get(f"/customers/{theirs.pk}/personal-data/").status_code == 404
-    assert ours.post(f"/customers/{theirs.pk}/personal-data/").status_code == 404
+    assert ours.get(f"/customers/{theirs.pk}/personal-data/", {"download": "zip"}).status_code == 404
     assert api_client("alpha", "admin").get(f"/api/v1/personal-data/{theirs.pk}/").status_code == 404
-    on_bravo = page_client("alpha", "admin", on="bravo.localhost").post(f"/customers/{theirs.pk}/personal-data/")
+    on_bravo = page_client("alpha", "admin", on="bravo.localhost").get(f"/customers/{theirs.pk}/personal-data/",
+                                                                        {"download": "zip"})
     assert on_bravo.status_code == 302 and "/accounts/login/" in on_bravo["Location"]
     assert api_client("alpha", "admin", on="bravo.localhost").get(
         f"/api/v1/personal-data/{theirs.pk}/").status_code == 401

@@ -98,23 +98,20 @@ class CustomerAccessLogView(AgencyPage, View):
 
 
 class CustomerDataExportView(AgencyPage, View):
-    """GET: what the export holds and the button; POST: the ZIP (logged in the access log)."""
+    """What the export holds and the button; ``?download=zip``: the ZIP (logged in the access log).
+
+    A GET, so a suspended agency, which may read and export but not change, can still answer a
+    customer's request for their data."""
 
     required_cap = Cap.PERSONAL_DATA_EXPORT
 
-    def _customer(self, pk) -> Customer:
+    def get(self, request, pk):
         customer = Customer.objects.select_related("merged_into").filter(pk=pk).first()
         if customer is None:
             raise Http404
-        return customer
-
-    def get(self, request, pk):
-        customer = self._customer(pk)
-        return render(request, "frontend/privacy/export.html", {
-            "customer": customer, "format": export.FORMAT, "version": export.VERSION})
-
-    def post(self, request, pk):
-        customer = self._customer(pk)
+        if request.GET.get("download") != "zip":
+            return render(request, "frontend/privacy/export.html", {
+                "customer": customer, "format": export.FORMAT, "version": export.VERSION})
         name, archive = export.customer_data_export(actor=request.user, customer=customer,
                                                     via=AccessEntry.Via.PAGE)
         response = FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
