@@ -14,7 +14,7 @@ import pytest
 from django_tenants.utils import schema_context, tenant_context
 
 from tests import servers
-from tests.conftest import OPERATOR
+from tests.conftest import OPERATOR, fresh_totp_code
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 app_server, app_worker, committed = servers.app_server, servers.app_worker, servers.committed  # fixtures used below
@@ -131,6 +131,9 @@ def test_an_operator_schedules_the_deletion_of_a_suspended_agency_and_cancels_it
         page.fill("input[name=username]", OPERATOR)
         page.fill("input[name=password]", OPERATOR_PASSWORD)
         page.click("main button[type=submit]")
+        page.fill("input[name=code]", fresh_totp_code(OPERATOR))  # operators pass a second step
+        page.click("main button.primary")
+        expect(page).to_have_url(app_server.url(None, "/"))
         page.goto(app_server.url(None, "/agencies/charlie/"))
         deletion = page.locator('[data-test="deletion"]')
         deletion.locator('input[name="note"]').fill("asked by the owner")
