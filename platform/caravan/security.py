@@ -4,6 +4,7 @@ The site-wide policy allows scripts, frames and connections to our own origin on
 that need more say so with django-csp's decorators, using the helpers here (docs/deploy.md,
 "Security headers").
 """
+from functools import wraps
 from urllib.parse import urlsplit
 
 from csp.decorators import csp_update
@@ -29,9 +30,8 @@ def allow_stripe(view):
     """View decorator: this page's policy also allows Stripe.js (read when the view runs, so a test
     pointing STRIPE_API_BASE at localstripe is honoured)."""
 
+    @wraps(view)  # keeps the view's attributes (view_class, csrf_exempt, …)
     def wrapped(request, *args, **kwargs):
         return csp_update(stripe_sources())(view)(request, *args, **kwargs)
 
-    wrapped.__name__ = getattr(view, "__name__", "view")
-    wrapped.__doc__ = view.__doc__
     return wrapped
