@@ -406,3 +406,37 @@ def test_operator_token_endpoint_asks_for_the_code(db):
     missing = client.post("/api/operator/auth/token/", body)
     assert missing.status_code == 400 and "otp" in missing.json()["error"]["fields"]
     assert client.post("/api/operator/auth/token/", {**body, "otp": fresh_totp_code(OPERATOR)}).status_code == 200
+
+
+def test_guessing_codes_locks_out_like_guessing_passwords(alpha, settings):
+    """A wrong code counts as a failed sign-in (django-axes): at the limit the half-signed-in session
+    ends and the sign-in page answers 429 for this account, the right password included."""
+    user = new_user(alpha, "guesser@alpha.test")
+    client = client_on("alpha")
+    sign_in(client, user.email)
+    enrol(client)
+    client.post("/accounts/logout/")
+    sign_in(client, user.email)
+    answers = [client.post("/accounts/two-step/", {"code": f"{i:06d}"}).status_code
+               for i in range(settings.AXES_FAILURE_LIMIT)]
+    assert answers[-1] == 429 and set(answers[:-1]) == {400}
+    assert client.get("/")["Location"].startswith("/accounts/login/")  # signed out
+    assert sign_in_status(client, user.email) == 429
+    with tenant_context(alpha):
+        assert TOTPDevice.objects.get(user=user).confirmed  # the device stays; only signing in pauses
+
+
+def sign_in_status(client, email):
+    return client.post("/accounts/login/", {"username": email, "password": PASSWORD}).status_code
+
+
+def test_guessing_codes_on_the_token_endpoint_locks_out(alpha, settings):
+    user = new_user(alpha, "api.guesser@alpha.test")
+    client = client_on("alpha")
+    sign_in(client, user.email)
+    enrol(client)
+    api = client_on("alpha", REMOTE_ADDR="198.51.100.61")
+    answers = [api.post("/api/v1/auth/token/", {"username": user.email, "password": PASSWORD, "otp": f"{i:06d}"})
+               for i in range(settings.AXES_FAILURE_LIMIT)]
+    assert [a.status_code for a in answers[:-1]] == [400] * (settings.AXES_FAILURE_LIMIT - 1)
+    assert answers[-1].status_code == 429 and answers[-1].json()["error"]["code"] == "locked_out"

@@ -6,6 +6,7 @@ import re
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django_otp.plugins.otp_static.models import StaticDevice
 
+from accounts import signin
 from accounts.mfa import services
 from accounts.models import User
 from accounts.roles import Cap
@@ -73,18 +75,30 @@ class TwoStepView(LoginRequiredMixin, View):
         return self._page(request, CodeForm())
 
     def post(self, request):
+        email = request.user.email
+        if signin.is_locked(request, email):
+            return self._locked(request, email)
         form = CodeForm(request.POST)
         if form.is_valid():
             try:
                 device = services.verify_request(request=request, code=form.cleaned_data["code"])
             except ValidationError as error:
                 apply_errors(form, error)
+                # A wrong code counts like a wrong password (django-axes): codes cannot be guessed past it.
+                if signin.record_failure(request, email):
+                    return self._locked(request, email)
             else:
                 if isinstance(device, StaticDevice):
                     messages.warning(request, _("Recovery code used. %(left)s left: make new ones on the security "
                                                 "page.") % {"left": services.recovery_codes_left(request.user)})
                 return redirect(_next_url(request))
         return self._page(request, form, status=400)
+
+    @staticmethod
+    def _locked(request, email):
+        """Locked out: the half-signed-in session ends, and the sign-in page says for how long."""
+        logout(request)
+        return signin.lockout_response(request, credentials={"username": email})
 
 
 class TwoStepSetupView(LoginRequiredMixin, View):

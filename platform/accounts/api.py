@@ -258,6 +258,10 @@ class TokenView(APIView):
 
         if mfa.has_device(user):
             if not otp or mfa.verify_code(user=user, code=otp) is None:
+                # A wrong code counts like a wrong password (django-axes), so codes cannot be guessed.
+                if otp and signin.record_failure(request._request, user.email):
+                    raise SignInLocked(signin.retry_after(
+                        username=user.email, ip_address=getattr(request._request, "axes_ip_address", None)))
                 raise exceptions.ValidationError({"otp": [
                     _("Enter a current code from your authenticator app, or a recovery code.")]})
         elif mfa.second_factor_required(user):
