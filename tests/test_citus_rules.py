@@ -24,7 +24,10 @@ SMALL_DJANGO_TABLES = {"django_content_type", "auth_permission", "auth_group", "
                        "django_migrations",
                        # django-axes' (AutoField) sign-in failures: rows live for the lockout window only and
                        # the access logs are off (docs/accounts-security.md), so 32 bits do not run out.
-                       "axes_accessattempt", "axes_accessattemptexpiration", "axes_accesslog", "axes_accessfailurelog"}
+                       "axes_accessattempt", "axes_accessattemptexpiration", "axes_accesslog", "axes_accessfailurelog",
+                       # django-otp's (AutoField) second-factor devices and recovery codes: a few per staff
+                       # member, bounded by the staff, never by the agency's business.
+                       "otp_static_staticdevice", "otp_static_statictoken", "otp_totp_totpdevice"}
 
 
 def test_no_foreign_key_leaves_an_agency_schema(alpha):

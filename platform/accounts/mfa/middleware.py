@@ -7,6 +7,7 @@ token are not affected here: the token endpoint itself asks for the code.
 """
 from urllib.parse import quote
 
+from django.contrib.auth import SESSION_KEY
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -31,9 +32,11 @@ class SecondFactorMiddleware:
         if request.second_step_due and not self._allowed(request.path, state):
             return self._refuse(request, state)
         response = self.get_response(request)
-        # The view may have signed someone in or out, or passed the second step.
+        # The view may have signed someone in or out, or passed the second step. Only a session's own
+        # sign-in counts: DRF puts a token's user on the request too, and a token has no session.
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and services.sign_in_state(request) == "done":
+        if (user is not None and user.is_authenticated and request.session.get(SESSION_KEY) is not None
+                and services.sign_in_state(request) == "done"):
             services.session_seen(request, response)
         return response
 
