@@ -130,3 +130,21 @@ def test_pages_follow_the_agency_language_until_the_person_chooses(page_client, 
     assert "工作台".encode() in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     assert b"Dashboard" in client.get("/").content
+
+
+def test_passwords_are_long_not_composed_and_not_common(page_client):
+    """ASVS 6.2 (docs/security.md): at least 10 characters, common and all-digit ones refused with a
+    field error, no rule on character classes, and long passphrases (64+ characters) accepted."""
+    from .conftest import password_for
+
+    client = page_client("alpha", "sales")
+    old = password_for("alpha", "sales")
+    for weak, reason in (("short-1", "too short"), ("password123", "too common"), ("31415926535897", "entirely numeric")):
+        response = client.post("/accounts/password/change/",
+                               {"old_password": old, "new_password1": weak, "new_password2": weak})
+        assert response.status_code == 200, weak
+        assert reason in " ".join(response.context["form"].errors["new_password2"]), weak
+    passphrase = "the lantern on the harbour wall burns all night long for the boats " * 2
+    response = client.post("/accounts/password/change/",
+                           {"old_password": old, "new_password1": passphrase, "new_password2": passphrase})
+    assert response.status_code == 302
