@@ -145,6 +145,58 @@ def _back_to_public():
     cache.delete_pattern("tenancy:host:*")
 
 
+# Fixtures through which a test's rows are committed by another process (gunicorn, a Celery worker) or
+# by the test itself outside its rolled-back transaction.
+COMMITTING_FIXTURES = {"app_server", "app_worker", "committed", "worker"}
+
+
+def _agency_id_tables(cursor) -> list[str]:
+    """Every table of every agency schema with an integer ``id``, schema-qualified and quoted."""
+    cursor.execute("""
+        SELECT format('%I.%I', c.table_schema, c.table_name) FROM information_schema.columns c
+        JOIN information_schema.tables t USING (table_schema, table_name)
+        WHERE c.column_name = 'id' AND c.data_type IN ('integer', 'bigint') AND t.table_type = 'BASE TABLE'
+          AND c.table_schema IN (SELECT schema_name FROM public.tenants_agency WHERE schema_name <> 'public')""")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _max_ids(cursor, tables: list[str]) -> dict[str, int]:
+    if not tables:
+        return {}
+    cursor.execute(" UNION ALL ".join(f"SELECT '{t}', coalesce(max(id), 0) FROM {t}" for t in tables))
+    return dict(cursor.fetchall())
+
+
+@pytest.fixture(autouse=True)
+def _committed_rows_removed(request):
+    """Rows the app server, a worker or ``committed`` block added to an agency schema during a test are
+    deleted after it (every table with an integer id, rows past the id it had before), so the next test
+    starts from the agencies this file made and no test depends on another's leftovers (access-log
+    entries of pages a browser opened, session records of its sign-ins, import jobs, ...). Rows such a
+    test *changed* it must still put back itself (tests/servers.py, ``committed``)."""
+    if not COMMITTING_FIXTURES & set(request.fixturenames):
+        yield
+        return
+    import psycopg
+
+    from .servers import database_url
+
+    request.getfixturevalue("django_db_setup")  # the test database's name is in the settings from here on
+    url = database_url(connection.settings_dict)
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
+        tables = _agency_id_tables(cursor)
+        before = _max_ids(cursor, tables)
+    yield
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
+        grown = [t for t, top in _max_ids(cursor, tables).items() if top > before[t]]
+        if grown:
+            cursor.execute("SET lock_timeout = '10s'")
+            with conn.transaction():
+                cursor.execute("SET LOCAL session_replication_role = replica")  # no FK triggers: any order
+                for table in grown:
+                    cursor.execute(f"DELETE FROM {table} WHERE id > %s", [before[table]])
+
+
 @pytest.fixture
 def agencies(db):
     return {a.slug: a for a in Agency.objects.agencies()}
