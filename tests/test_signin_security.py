@@ -155,6 +155,7 @@ def test_a_right_password_clears_the_accounts_failures_but_not_the_addresss(page
 
 def test_operators_are_locked_out_on_the_platform_and_unlocked_in_the_console(page_client, operator_client):
     client = page_client(None)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # the platform's pages default to Chinese
     for i in range(LIMIT):
         sign_in(client, OPERATOR, "wrong")
     locked = sign_in(client, OPERATOR, "operator-pass-1!")
