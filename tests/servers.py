@@ -262,6 +262,27 @@ def committed(django_db_blocker):
     return own_connection
 
 
+@contextmanager
+def sign_ins_put_back(committed, slug: str, email: str):
+    """``with sign_ins_put_back(committed, "alpha", "admin@alpha.test"):`` a browser signing in through
+    the app server commits a session and the person's last sign-in: both are put back after the block."""
+    from django.contrib.sessions.models import Session
+    from django_tenants.utils import tenant_context
+
+    from accounts.models import User
+    from tenants.models import Agency
+
+    with committed():
+        agency = Agency.objects.get(slug=slug)
+        with tenant_context(agency):
+            last_login = User.objects.get(email=email).last_login
+            sessions = set(Session.objects.values_list("session_key", flat=True))
+    yield
+    with committed(), tenant_context(agency):
+        User.objects.filter(email=email).update(last_login=last_login)
+        Session.objects.exclude(session_key__in=sessions).delete()
+
+
 # --- PgBouncer in transaction-pooling mode -----------------------------------------------------------
 
 PGBOUNCER = "/usr/sbin/pgbouncer"  # Debian package `pgbouncer` (`make pgbouncer` installs it)

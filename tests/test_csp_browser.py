@@ -161,17 +161,5 @@ def test_an_inline_script_without_the_nonce_is_blocked(app_server, alpha_admin_s
 @pytest.fixture
 def alpha_admin_session(committed):  # noqa: F811
     """alpha's sessions and the admin's last sign-in put back after the test."""
-    from django.contrib.sessions.models import Session
-
-    from accounts.models import User
-    from tenants.models import Agency
-
-    with committed():
-        agency = Agency.objects.get(slug="alpha")
-        with tenant_context(agency):
-            last_login = User.objects.get(email="admin@alpha.test").last_login
-            sessions = set(Session.objects.values_list("session_key", flat=True))
-    yield
-    with committed(), tenant_context(agency):
-        User.objects.filter(email="admin@alpha.test").update(last_login=last_login)
-        Session.objects.exclude(session_key__in=sessions).delete()
+    with servers.sign_ins_put_back(committed, "alpha", "admin@alpha.test"):
+        yield

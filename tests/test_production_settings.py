@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import password_for
+from tests import servers
 from tests.servers import ROOT, committed, free_port, gunicorn_server  # noqa: F401  (committed: a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -157,21 +158,8 @@ def test_check_deploy_is_clean_with_the_production_environment(production_server
 
 
 @pytest.fixture
-def committed_sign_in(committed):
+def committed_sign_in(committed):  # noqa: F811
     """alpha's sessions and sales' last sign-in put back after the test."""
-    from django.contrib.sessions.models import Session
-    from django_tenants.utils import tenant_context
-
-    from accounts.models import User
-    from tenants.models import Agency
-
-    with committed():
-        agency = Agency.objects.get(slug="alpha")
-        with tenant_context(agency):
-            last_login = User.objects.get(email="sales@alpha.test").last_login
-            sessions = set(Session.objects.values_list("session_key", flat=True))
-    yield
-    with committed(), tenant_context(agency):
-        User.objects.filter(email="sales@alpha.test").update(last_login=last_login)
-        Session.objects.exclude(session_key__in=sessions).delete()
+    with servers.sign_ins_put_back(committed, "alpha", "sales@alpha.test"):
+        yield
 
