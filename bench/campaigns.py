@@ -92,7 +92,7 @@ class CampaignBench:
 
         from crm.campaigns import services
         from crm.campaigns.models import Consent, EmailTemplate
-        from crm.models import Customer, Email
+        from crm.customers.models import Customer, Email
         from crm.segments.models import Segment
 
         C, E, K = Customer._meta.db_table, Email._meta.db_table, Consent._meta.db_table
@@ -129,7 +129,7 @@ class CampaignBench:
     def send(self) -> None:
         from crm.campaigns import sending, services
         from crm.campaigns.models import Campaign, Recipient
-        from crm.models import Contact
+        from crm.customers.models import Contact
 
         campaign = services.campaign_save(actor=None, name=f"bench {time.strftime('%Y-%m-%d %H:%M:%S')}",
                                           segment=self.segment, template=self.template, control_share=0,

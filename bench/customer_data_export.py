@@ -62,7 +62,7 @@ def main() -> int:
 
 
 def others() -> None:
-    from crm.models import Customer
+    from crm.customers.models import Customer
     from crm.trips.models import Trip
 
     have = Customer.objects.filter(external_ref__startswith="bench-other-").count()
@@ -77,8 +77,8 @@ def customer_with(trips: int, admin):
     """The bench customer with ``trips`` trips and everything around them (made once, then reused)."""
     from django.db import transaction
 
-    from crm import crypto
-    from crm.models import ChangeLog, Contact, Customer, Email, Phone, Preferences, TravelDocument
+    from crm.customers import crypto
+    from crm.customers.models import ChangeLog, Contact, Customer, Email, Phone, Preferences, TravelDocument
     from crm.pipeline.models import Opportunity, Stage, Task
     from crm.privacy.models import AccessEntry
     from crm.trips.models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip

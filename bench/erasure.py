@@ -67,7 +67,7 @@ def main() -> int:
 
 def grow(size: int) -> None:
     """Bulk rows up to ``size`` customers (made once, then reused)."""
-    from crm.models import ChangeLog, Contact, Customer, Email, Phone
+    from crm.customers.models import ChangeLog, Contact, Customer, Email, Phone
     from crm.trips.models import ItineraryItem, Payment, Trip
 
     have = Customer.objects.filter(external_ref__startswith="bench-").count()
@@ -91,8 +91,8 @@ def grow(size: int) -> None:
 
 
 def furnished():
-    from crm import services as crm_services
-    from crm.models import ChangeLog, Customer
+    from crm.customers import services as crm_services
+    from crm.customers.models import ChangeLog, Customer
     from crm.trips.models import Payment, Trip
 
     existing = Customer.objects.filter(external_ref="bench-target").first()

@@ -3,7 +3,7 @@
     DATABASE_URL=…/caravan_bench .venv/bin/python -m infra.devenv bench export
 
 For each size N in BENCH_EXPORT_SIZES (default 10000,100000) an agency ``bench-export-<N>`` (made once,
-kept): 2,000 realistic customers from ``crm.demo.seed_customers`` copied by one ``INSERT … SELECT`` up
+kept): 2,000 realistic customers from ``crm.customers.demo.seed_customers`` copied by one ``INSERT … SELECT`` up
 to N customers, then 2N confirmed trips with BENCH_EXPORT_LINES (5) itinerary lines each (the
 summary triggers keep ``trips_tripsummary``), so N = 100,000 gives 1,000,000 trip lines.
 Timed (median and range of BENCH_EXPORT_RUNS at the smallest size, one run at the others):
@@ -44,7 +44,7 @@ def build(size: int):
     from django.db import connection, transaction
     from django_tenants.utils import tenant_context
 
-    from crm.demo import seed_customers
+    from crm.customers.demo import seed_customers
     from tenants.models import Agency
     from tenants.portability import catalog
     from tenants.services import agency_onboard

@@ -12,7 +12,7 @@ rows for each N in BENCH_RESUME_SIZES (default 50000,150000):
    (compared with the same import uninterrupted). In production the beat runs the watchdog every
    minute: add up to 60 s to the first figure. Every row is checked to land exactly once.
 2. **Overhead.** The import through its task (``crm.import_customers``: lease taken, heartbeat thread,
-   checkpoint committed in each batch's transaction, lease given up) against ``crm.imports.run`` alone
+   checkpoint committed in each batch's transaction, lease given up) against ``crm.customers.imports.run`` alone
    (no lease, nothing saved between batches), alternating, BENCH_RESUME_RUNS runs at the smallest size
    (default 3) and BENCH_RESUME_RUNS_LARGE at the others (default 2);
    the imported customers are deleted between runs. Median and range of each, and the difference.
@@ -115,7 +115,7 @@ def _job(agency, path: Path):
 
     from accounts.models import User
     from caravan import leases
-    from crm.models import ImportJob
+    from crm.customers.models import ImportJob
 
     with tenant_context(agency), open(path, "rb") as source:
         job = ImportJob(created_by=User.objects.get(email=f"admin@{SLUG}.test"), original_name=path.name,
@@ -129,9 +129,9 @@ def _job(agency, path: Path):
 def _import(agency, path: Path, rows: int, *, leased: bool) -> float:
     from django_tenants.utils import tenant_context
 
-    from crm import imports
-    from crm.models import ImportJob
-    from crm.tasks import import_customers
+    from crm.customers import imports
+    from crm.customers.models import ImportJob
+    from crm.customers.tasks import import_customers
 
     _clean(agency)
     job = _job(agency, path)
@@ -168,9 +168,9 @@ def _kill_and_resume(agency, path: Path, rows: int, work: Path) -> tuple[float, 
 
     from caravan import leases
     from caravan.celery import app
-    from crm import imports
-    from crm.models import Customer, ImportJob
-    from crm.tasks import import_customers
+    from crm.customers import imports
+    from crm.customers.models import Customer, ImportJob
+    from crm.customers.tasks import import_customers
 
     # The worker reads the queue this process sends to (the watchdog's re-queued run goes there too).
     env = {**os.environ, "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE, "JOB_LEASE_SECONDS": str(LEASE),

@@ -14,7 +14,7 @@ once):
    each directly on PostgreSQL and through PgBouncer (plain django-tenants through PgBouncer is
    wrong, not slow: it is left out), and once more switching agency before every query (what a
    worker serving many agencies does: plain pays a SET round trip per switch, caravan.db does not);
-2. the screen pop (``crm.selectors.screen_pop``, one round trip) in-process: plain direct vs
+2. the screen pop (``crm.customers.selectors.screen_pop``, one round trip) in-process: plain direct vs
    caravan.db direct vs caravan.db through PgBouncer.
 Every figure is per call: the median of RUNS rounds of QUERIES calls, with the range of the rounds;
 each round runs every variant in turn, so changes in machine load fall on all alike. Ratios divide
@@ -67,8 +67,8 @@ def main() -> int:
 def agency_with(size: int):
     from django_tenants.utils import tenant_context
 
-    from crm.demo import seed_customers
-    from crm.models import Customer
+    from crm.customers.demo import seed_customers
+    from crm.customers.models import Customer
     from tenants.models import Agency
     from tenants.services import agency_onboard
 
@@ -154,8 +154,8 @@ def measure(agency, size: int, bouncer, other) -> None:
     from django.db import connection
     from django_tenants.utils import tenant_context
 
-    from crm.models import Customer, Phone
-    from crm.selectors import screen_pop
+    from crm.customers.models import Customer, Phone
+    from crm.customers.selectors import screen_pop
 
     direct = dict(connection.settings_dict)
     pooled = bouncer.settings_dict(direct)
@@ -240,7 +240,7 @@ def measure(agency, size: int, bouncer, other) -> None:
     print(f"  switching agency, caravan.db / plain:   "
           f"{ratio('caravan.db, switching agency, direct', 'plain, switching agency, direct')}")
     pm = {k: statistics.median(v) for k, v in pop.items()}
-    print(f"  screen pop ({len(numbers)} numbers), crm.selectors.screen_pop in-process:")
+    print(f"  screen pop ({len(numbers)} numbers), crm.customers.selectors.screen_pop in-process:")
     for name, values in pop.items():
         print(f"  {name:42s} {shown(values, 'ms')}   x{pm[name] / pm['plain django-tenants, direct']:.2f} of plain")
     print(f"  screen pop, caravan.db via PgBouncer / plain direct: "

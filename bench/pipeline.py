@@ -68,7 +68,7 @@ class PipelineBench:
         from django.utils import timezone
 
         from accounts.models import User
-        from crm.models import Customer
+        from crm.customers.models import Customer
         from crm.pipeline.models import Opportunity, Stage
 
         sellers = list(User.objects.filter(email__startswith="sales").order_by("email"))
@@ -148,7 +148,7 @@ class PipelineBench:
         from caravan.celery import app
         from crm.care.models import Survey
         from crm.care.services import after_trip_run
-        from crm.models import Email
+        from crm.customers.models import Email
         from crm.pipeline.models import Task
         from crm.trips.models import Trip
 
@@ -190,8 +190,8 @@ class PipelineBench:
         from django_tenants.utils import tenant_context
 
         from bench._server import app_server, post_throughput
-        from crm.demo import Generator
-        from crm.models import Phone
+        from crm.customers.demo import Generator
+        from crm.customers.models import Phone
         from crm.pipeline import services as pipeline
 
         with tenant_context(self.agency):

@@ -62,8 +62,8 @@ class PolicyBench:
 
         from accounts.models import User
         from bench.policy_engine import thirty_rule_policy
-        from crm import services as crm_services
-        from crm.models import ChangeLog, Customer
+        from crm.customers import services as crm_services
+        from crm.customers.models import ChangeLog, Customer
         from crm.policies import documents, selectors, services
         from crm.policies.models import ExchangeRate
 

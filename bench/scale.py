@@ -94,8 +94,8 @@ def seed_all(n: int) -> None:
 def _seed_customers(schema: str) -> None:
     from django_tenants.utils import tenant_context
 
-    from crm import services
-    from crm.models import ChangeLog
+    from crm.customers import services
+    from crm.customers.models import ChangeLog
     from tenants.models import Agency
 
     with tenant_context(Agency.objects.get(schema_name=schema)):

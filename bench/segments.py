@@ -107,7 +107,7 @@ class SegmentBench:
         self.base.notes.append(f"segments: {CustomerValue.objects.count():,} customers with a value row")
 
     def definitions(self) -> list[tuple[str, dict]]:
-        from crm.festivals import festivals_between
+        from crm.customers.festivals import festivals_between
         from crm.segments.query import count_matching
         from crm.tiers.models import ServiceTier
         from crm.trips.services import agency_today

@@ -56,7 +56,7 @@ class TierBench:
     def data(self) -> None:
         from django.db import connection, transaction
 
-        from crm.models import Customer
+        from crm.customers.models import Customer
         from crm.trips.models import ItineraryItem, Trip
 
         trip, item, customer = Trip._meta.db_table, ItineraryItem._meta.db_table, Customer._meta.db_table

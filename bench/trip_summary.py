@@ -62,8 +62,8 @@ class _Rollback(Exception):
 def measure(triggers_on: bool):
     from django.db import connection, transaction
 
-    from crm import services as crm_services
-    from crm.models import ChangeLog
+    from crm.customers import services as crm_services
+    from crm.customers.models import ChangeLog
     from crm.trips import services as trips
     from crm.trips.models import ItineraryItem, Trip
 

@@ -71,7 +71,7 @@ def worker(job_id: int, token: str) -> int:
     from django_tenants.utils import tenant_context
 
     from caravan import unpack
-    from crm.tasks import check_import
+    from crm.customers.tasks import check_import
     from tenants.models import Agency
 
     with tenant_context(Agency.objects.get(slug=SLUG)):
@@ -157,7 +157,7 @@ class Bench:
         from django.core.files import File
         from django_tenants.utils import tenant_context
 
-        from crm import imports
+        from crm.customers import imports
 
         with tenant_context(self.agency), open(path, "rb") as f:
             started = time.perf_counter()
@@ -174,7 +174,7 @@ class Bench:
     def normal_files(self) -> None:
         from django_tenants.utils import tenant_context
 
-        from crm import imports
+        from crm.customers import imports
 
         for count in SIZES:
             for kind, make in (("CSV", self.csv_file), ("xlsx", self.xlsx_file)):

@@ -300,7 +300,7 @@ def _customers_on_record(agency: Agency) -> int:
     """Customers that count against the plan: merged-away records do not."""
     from django_tenants.utils import tenant_context
 
-    from crm.models import Customer
+    from crm.customers.models import Customer
 
     with tenant_context(agency):
         return Customer.objects.filter(merged_into__isnull=True).count()

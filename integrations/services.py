@@ -23,7 +23,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from caravan import leases, outbound
 from caravan.signatures import BadSignature, Verifier
-from crm import crypto
+from crm.customers import crypto
 from tenants.models import Agency
 
 from .connectors import CONNECTORS

@@ -4,8 +4,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import User
-from crm import services as crm_services
-from crm.models import ChangeLog, Customer
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Customer
 from crm.trips.models import Traveler, Trip
 
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import User
-from crm import services as crm_services
-from crm.models import ChangeLog, Customer, Employment
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Customer, Employment
 from crm.policies import services
 from crm.trips.models import ItineraryItem, Traveler, Trip
 

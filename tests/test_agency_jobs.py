@@ -220,7 +220,7 @@ def test_every_fanned_out_job_has_its_rule_and_records_its_runs():
     """A beat entry fanning out a job missing from JOBS would fall back to the default safety net
     unnoticed, and a task not declared with ``agency_job`` would never record a run (queued again at
     every lease end)."""
-    from crm import tasks as _crm_tasks  # noqa: F401
+    from crm.customers import tasks as _crm_tasks  # noqa: F401
     from crm.loyalty import tasks as _loyalty_tasks  # noqa: F401
     from crm.privacy import tasks as _privacy_tasks  # noqa: F401
     from crm.retention import tasks as _retention_tasks  # noqa: F401

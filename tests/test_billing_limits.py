@@ -8,8 +8,8 @@ from django_tenants.utils import tenant_context
 
 from billing import services
 from billing.models import Plan
-from crm import imports
-from crm.models import Customer
+from crm.customers import imports
+from crm.customers.models import Customer
 from crm.pipeline.services import customer_for_contact
 from tests.test_billing import a_plan, card
 from tests.test_crm_pages import form_data

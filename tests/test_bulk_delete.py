@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
-from crm.models import ImportJob
+from crm.customers.models import ImportJob
 from integrations import services
 from integrations.credentials.models import FeedCredential
 from integrations.models import Feed, FeedRun, FlightOffer, Hotel, HotelRate, QuarantinedRecord, Supplier
@@ -135,7 +135,7 @@ def test_old_import_files_are_forgotten_by_batch(alpha, settings, tmp_path):
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from crm import imports
+    from crm.customers import imports
 
     settings.MEDIA_ROOT = str(tmp_path)
     old = timezone.now() - imports.KEEP_FILES - timedelta(days=1)

@@ -16,7 +16,7 @@ from django_tenants.utils import tenant_context
 
 from crm.campaigns import consent, links, rendering, selectors, sending, services
 from crm.campaigns.models import Campaign, Consent, EmailTemplate, Recipient
-from crm.models import ChangeLog, Contact, Customer, Email
+from crm.customers.models import ChangeLog, Contact, Customer, Email
 from crm.pipeline.models import Opportunity, Stage
 from crm.segments.models import Segment
 from crm.trips.models import ItineraryItem, Trip

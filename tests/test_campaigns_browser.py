@@ -43,7 +43,7 @@ def journey(committed):
     from accounts.models import User
     from crm.campaigns import services
     from crm.campaigns.models import Campaign, Consent, EmailTemplate, Recipient
-    from crm.models import Contact, Customer, Email
+    from crm.customers.models import Contact, Customer, Email
     from crm.segments.models import Segment
     from tenants.models import Agency
 

@@ -9,7 +9,7 @@ from django_tenants.utils import tenant_context
 
 from crm.care import services, tasks
 from crm.care.models import Complaint
-from crm.models import Contact
+from crm.customers.models import Contact
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition
 

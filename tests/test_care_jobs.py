@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 
 from crm.care import selectors, services, tasks
 from crm.care.models import Survey
-from crm.models import Contact, Customer
+from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.trips.models import Trip
 

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog
 from crm.trips import services as trips
 from crm.trips.models import TripSummary
 from tenants import citus, schemas

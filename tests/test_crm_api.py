@@ -11,9 +11,9 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
-from crm import services
+from crm.customers import services
 from crm.care import services as care
-from crm.models import ChangeLog, Contact, Customer, DocumentReveal, TravelDocument
+from crm.customers.models import ChangeLog, Contact, Customer, DocumentReveal, TravelDocument
 
 from .conftest import staff
 

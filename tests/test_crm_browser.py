@@ -19,8 +19,8 @@ pytestmark = BROWSER_TESTS
 @pytest.fixture
 def zhang_wei(committed):  # noqa: F811
     """张伟 / ZHANG Wei at alpha, committed for the app server to see; removed after the test."""
-    from crm import services
-    from crm.models import ChangeLog, Customer
+    from crm.customers import services
+    from crm.customers.models import ChangeLog, Customer
     from tenants.models import Agency
 
     with committed():
@@ -34,7 +34,7 @@ def zhang_wei(committed):  # noqa: F811
 
 
 def saved_contacts(committed, customer) -> list[tuple[str, str, str]]:  # noqa: F811
-    from crm.models import Contact
+    from crm.customers.models import Contact
     from tenants.models import Agency
 
     with committed(), tenant_context(Agency.objects.get(slug="alpha")):

@@ -1,12 +1,12 @@
-"""crm/demo.py: the demo customers are realistic, unique where the database says so, and searchable."""
+"""crm/customers/demo.py: the demo customers are realistic, unique where the database says so, and searchable."""
 from collections import Counter
 
 from django_tenants.utils import tenant_context
 
-from crm import crypto
-from crm.demo import seed_customers
-from crm.models import ChangeLog, Contact, Customer, Email, Employment, Phone, Preferences, TravelDocument
-from crm.selectors import customer_search, screen_pop
+from crm.customers import crypto
+from crm.customers.demo import seed_customers
+from crm.customers.models import ChangeLog, Contact, Customer, Email, Employment, Phone, Preferences, TravelDocument
+from crm.customers.selectors import customer_search, screen_pop
 
 
 def test_seed_customers(alpha):
@@ -70,7 +70,7 @@ def test_seed_journeys_gives_an_open_pipeline_trips_in_every_state_surveys_and_c
     from django.db.models import Count
 
     from crm.care.models import Complaint, Survey
-    from crm.demo_journeys import seed_journeys
+    from crm.customers.demo_journeys import seed_journeys
     from crm.pipeline.models import Opportunity, Task
     from crm.trips.models import ChecklistItem, Payment, Trip
 

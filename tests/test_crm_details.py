@@ -7,8 +7,8 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django_tenants.utils import tenant_context
 
-from crm import services
-from crm.models import (ChangeLog, Contact, Customer, DocumentReveal, Employment, FamilyDate, Handover,
+from crm.customers import services
+from crm.customers.models import (ChangeLog, Contact, Customer, DocumentReveal, Employment, FamilyDate, Handover,
                         LoyaltyMembership, Preferences, TravelDocument)
 
 from .conftest import staff

@@ -11,9 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 from openpyxl import Workbook, load_workbook
 
-from crm import imports, services
-from crm.models import ChangeLog, Customer, Employment, ImportJob, Phone
-from crm.tasks import check_import, import_customers
+from crm.customers import imports, services
+from crm.customers.models import ChangeLog, Customer, Employment, ImportJob, Phone
+from crm.customers.tasks import check_import, import_customers
 
 from .conftest import staff
 
@@ -387,10 +387,10 @@ def test_export_holds_only_this_agencys_customers_with_chinese_intact(page_clien
 
 
 def test_exports_read_customers_page_by_page_in_order(alpha):
-    """Keyset pages (crm.exports.in_pages): every customer once, in order, whatever the page size;
+    """Keyset pages (crm.customers.exports.in_pages): every customer once, in order, whatever the page size;
     memory bounded without server-side cursors (PgBouncer's transaction pooling turns them off)."""
-    from crm import exports
-    from crm.models import Customer
+    from crm.customers import exports
+    from crm.customers.models import Customer
 
     with tenant_context(alpha):
         made = [services.customer_create(actor=None, via="page", name=f"客户{i}").pk for i in range(7)]
@@ -486,7 +486,7 @@ def test_old_spreadsheets_are_deleted_and_only_this_agencys(alpha, bravo):
 
     from django.utils import timezone
 
-    from crm.tasks import forget_old_import_files
+    from crm.customers.tasks import forget_old_import_files
 
     done, fresh, abandoned = sample_job(alpha), sample_job(alpha), sample_job(alpha)
     theirs = sample_job(bravo)

@@ -6,8 +6,8 @@ from urllib.parse import quote
 import pytest
 from django_tenants.utils import tenant_context
 
-from crm import services
-from crm.models import ChangeLog, Contact, Customer
+from crm.customers import services
+from crm.customers.models import ChangeLog, Contact, Customer
 
 from .conftest import staff
 

@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.db import connection
 from django_tenants.utils import tenant_context
 
-from crm import crypto, selectors, services
+from crm.customers import crypto, selectors, services
 from crm.care import services as care
 from crm.pipeline.services import webhook_secret
-from crm.models import ChangeLog, Contact, Customer, DocumentReveal, Employment, TravelDocument
+from crm.customers.models import ChangeLog, Contact, Customer, DocumentReveal, Employment, TravelDocument
 
 from .conftest import staff
 

@@ -64,8 +64,8 @@ class PageWatch:
 @pytest.fixture
 def csp_case(value_case, billing_case, committed):  # noqa: F811
     """A searchable customer (made through the service, which indexes it) and one of value_case's trips."""
-    from crm import services
-    from crm.models import ChangeLog, Customer
+    from crm.customers import services
+    from crm.customers.models import ChangeLog, Customer
     from crm.trips.models import Trip
     from tenants.models import Agency
 

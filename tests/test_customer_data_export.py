@@ -15,11 +15,11 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.roles import Role
-from crm import services
+from crm.customers import services
 from crm.campaigns.models import Campaign, Consent, EmailTemplate, Recipient
 from crm.care.models import Complaint, Survey
 from crm.loyalty.models import Greeting, Occasion, Referral
-from crm.models import (ChangeLog, Contact, Customer, FamilyDate, ImportJob, LoyaltyMembership, Preferences)
+from crm.customers.models import (ChangeLog, Contact, Customer, FamilyDate, ImportJob, LoyaltyMembership, Preferences)
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.privacy import collect, export
 from crm.privacy.models import AccessEntry

@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 from django_tenants.utils import tenant_context
 
-from crm import exports, services
-from crm.models import CustomerExport
-from crm.tasks import export_customers
+from crm.customers import exports, services
+from crm.customers.models import CustomerExport
+from crm.customers.tasks import export_customers
 
 from .conftest import staff
 

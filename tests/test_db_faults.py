@@ -97,8 +97,8 @@ def _in_background(call):
 @pytest.fixture
 def two_namesakes(committed):  # noqa: F811
     """A customer named "Fence <tag>" at alpha and one at bravo; removed afterwards."""
-    from crm import services
-    from crm.models import ChangeLog, Customer
+    from crm.customers import services
+    from crm.customers.models import ChangeLog, Customer
     from tenants.models import Agency
 
     name = f"Fence {uuid.uuid4().hex[:8]}"
@@ -137,7 +137,7 @@ def test_a_read_whose_connection_is_terminated_is_answered_once_more(fault_serve
 
 
 def test_a_write_whose_connection_is_terminated_is_not_repeated(fault_server, signed_in, committed):  # noqa: F811
-    from crm.models import Customer
+    from crm.customers.models import Customer
     from tenants.models import Agency
 
     name = f"Fault {uuid.uuid4().hex[:8]}"

@@ -17,11 +17,11 @@ from django.db.models import Sum
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.campaigns.models import Campaign, Consent, EmailTemplate, Recipient
 from crm.care.models import Complaint, Survey
 from crm.loyalty.models import Greeting, Occasion
-from crm.models import ChangeLog, Contact, Customer, ImportJob, Phone, TravelDocument
+from crm.customers.models import ChangeLog, Contact, Customer, ImportJob, Phone, TravelDocument
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.privacy.collect import customer_graph
 from crm.retention import services

@@ -28,8 +28,8 @@ def erasure_case(committed):
     from django.contrib.sessions.models import Session
 
     from accounts.models import User
-    from crm import services as crm_services
-    from crm.models import ChangeLog, Customer, TravelDocument
+    from crm.customers import services as crm_services
+    from crm.customers.models import ChangeLog, Customer, TravelDocument
     from crm.retention.models import Erasure, RetentionRun
     from tenants.models import Agency
 
@@ -103,7 +103,7 @@ def test_admin_erases_a_customer_from_the_card_and_sees_the_dry_run(app_server, 
         page.goto(app_server.url("alpha", "/settings/personal-data/"))
         expect(page.locator('[data-test="erasures"]')).to_contain_text(f"#{customer.pk}")
         _snap(page, "personal-data-after-en")
-    from crm.models import Customer
+    from crm.customers.models import Customer
     from tenants.models import Agency
 
     with committed(), tenant_context(Agency.objects.get(slug="alpha")):

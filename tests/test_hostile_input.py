@@ -61,9 +61,9 @@ def test_a_csv_cell_past_the_csv_limit_is_a_file_error_on_the_check(api_client, 
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django_tenants.utils import tenant_context
 
-    from crm import imports
-    from crm.models import ImportJob
-    from crm.tasks import check_import
+    from crm.customers import imports
+    from crm.customers.models import ImportJob
+    from crm.customers.tasks import check_import
 
     def work(job_id):
         with tenant_context(alpha):

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django_tenants.utils import schema_context
 
 from billing.models import Plan
-from crm import crypto
+from crm.customers import crypto
 from integrations import services
 from integrations.credentials.models import FeedCredential
 from integrations.models import Feed, HotelRate, Supplier

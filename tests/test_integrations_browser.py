@@ -25,7 +25,7 @@ def inventory_case(committed, tmp_path):
     from django.contrib.sessions.models import Session
 
     from accounts.models import User
-    from crm.models import Customer
+    from crm.customers.models import Customer
     from crm.policies.models import BookingCheck, TravelPolicy
     from crm.trips.models import Trip
     from integrations import services

@@ -26,9 +26,9 @@ from django_tenants.utils import schema_context, tenant_context
 
 from caravan import leases
 from caravan.celery import app as celery_app
-from crm import exports, imports
-from crm.models import Customer, CustomerExport, ImportJob
-from crm.tasks import import_customers
+from crm.customers import exports, imports
+from crm.customers.models import Customer, CustomerExport, ImportJob
+from crm.customers.tasks import import_customers
 from . import servers
 from .conftest import staff
 

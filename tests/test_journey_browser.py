@@ -31,7 +31,7 @@ def journey(committed):  # noqa: F811
 
     from accounts.models import User
     from crm.care.models import Survey
-    from crm.models import Customer, Email
+    from crm.customers.models import Customer, Email
     from crm.pipeline.models import IntakeSettings, Opportunity, Task
     from crm.trips.models import Trip
     from tenants.models import Agency
@@ -61,7 +61,7 @@ def journey(committed):  # noqa: F811
 
 def journey_state(committed, email) -> dict:  # noqa: F811
     from crm.care.models import Survey
-    from crm.models import Email
+    from crm.customers.models import Email
     from crm.pipeline.models import Opportunity
     from crm.trips.models import Trip
     from tenants.models import Agency

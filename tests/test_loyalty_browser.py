@@ -23,9 +23,9 @@ def referral_case(committed):
     from django.contrib.sessions.models import Session
 
     from accounts.models import User
-    from crm import services as crm_services
+    from crm.customers import services as crm_services
     from crm.loyalty.models import Referral
-    from crm.models import ChangeLog, Customer
+    from crm.customers.models import ChangeLog, Customer
     from tenants.models import Agency
 
     tag = uuid.uuid4().hex[:6]

@@ -13,12 +13,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.campaigns import consent
 from crm.loyalty import services
 from crm.loyalty.models import Greeting, LoyaltySettings, Occasion
 from crm.loyalty.tasks import send_greetings
-from crm.models import ChangeLog, Contact, Customer, FamilyDate
+from crm.customers.models import ChangeLog, Contact, Customer, FamilyDate
 from crm.pipeline.models import Task
 
 from .conftest import staff

@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.loyalty import selectors, services
 from crm.loyalty.models import Referral, Suggestion, WinBack
-from crm.models import ChangeLog, Contact, Customer
+from crm.customers.models import ChangeLog, Contact, Customer
 from crm.pipeline.models import Task
 from crm.trips.models import Trip
 from crm.value.models import CustomerValue

@@ -8,10 +8,10 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.roles import Role
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.loyalty import selectors, services
 from crm.loyalty.models import Greeting, LoyaltySettings, Occasion, Referral, Suggestion, WinBack
-from crm.models import ChangeLog, Customer
+from crm.customers.models import ChangeLog, Customer
 from crm.pipeline.models import Opportunity
 from crm.trips.models import Trip
 

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from caravan import health, metrics
 from caravan.celery import app as celery_app
 from caravan.logs import ContextFilter, JsonFormatter
-from crm import services as crm_services
+from crm.customers import services as crm_services
 
 from .conftest import staff
 from .test_sentry import sentry_events  # noqa: F401  (fixture)

@@ -131,8 +131,8 @@ def test_pool_schema_is_renamed_into_the_new_agency_and_is_exactly_a_migrated_on
     pooled = shape("pooled").replace("'accounts_user_id_seq', 1,", "'accounts_user_id_seq', None,")
     assert pooled == shape(schemas.TEMPLATE)
     with tenant_context(agency):  # the renamed schema's own trigger function keeps its own summary
-        from crm import services as crm_services
-        from crm.models import ChangeLog
+        from crm.customers import services as crm_services
+        from crm.customers.models import ChangeLog
         from crm.trips import services as trips
         from crm.trips.models import TripSummary
 

@@ -23,8 +23,8 @@ from accounts.models import User
 from caravan.db.base import DatabaseWrapper as PooledWrapper
 from tests.servers import committed, database_url, free_port, gunicorn_server, on_default  # noqa: F401  (committed: fixture)
 from caravan.tenancy.tasks import AgencyTask
-from crm.models import ChangeLog, Customer
-from crm.services import customer_create
+from crm.customers.models import ChangeLog, Customer
+from crm.customers.services import customer_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

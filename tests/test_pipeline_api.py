@@ -16,8 +16,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.models import User
-from crm import services as crm_services
-from crm.models import ChangeLog, Contact, Customer
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Contact, Customer
 from crm.pipeline import intake, selectors, services
 from crm.pipeline.models import AssignmentRule, InboundEvent, Opportunity, Stage, StageChange, Task, Team
 from crm.trips.models import Trip

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm.models import Customer, Phone
+from crm.customers.models import Customer, Phone
 from crm.pipeline import services
 from crm.pipeline.models import IntakeSettings, Opportunity, Stage, StageChange, Task
 

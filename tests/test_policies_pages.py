@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.roles import Cap, Role, role_can
-from crm.models import Employment
+from crm.customers.models import Employment
 from crm.policies import services
 from crm.policies.models import Approval, BookingCheck, ExchangeRate, PolicyVersion
 

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone, translation
 from django_tenants.utils import tenant_context
 
-from crm.models import Contact
+from crm.customers.models import Contact
 from crm.pipeline.models import Task
 from crm.policies import documents, engine, messages, selectors, services
 from crm.policies.models import Approval, BookingCheck, PolicyVersion
@@ -390,7 +390,7 @@ def test_the_approval_task_sends_inside_the_agency(alpha, mailbox):
 
 
 def test_demo_policies(alpha):
-    from crm.demo import seed_customers
+    from crm.customers.demo import seed_customers
     from crm.policies.demo import seed_policies
     from crm.policies.models import TravelPolicy
 

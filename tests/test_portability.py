@@ -44,8 +44,8 @@ def _seed(agency: Agency) -> None:
     from django.core.files.storage import default_storage
 
     from billing import services as billing
-    from crm import services as crm
-    from crm.models import ChangeLog
+    from crm.customers import services as crm
+    from crm.customers.models import ChangeLog
     from crm.trips import services as trips
 
     billing.account_for(agency)
@@ -111,7 +111,7 @@ def test_shared_tables_are_found_in_the_catalogue():
 
 
 def test_round_trip_export_delete_restore_gives_every_row_back(roots, monkeypatch):
-    from crm.models import TravelDocument
+    from crm.customers.models import TravelDocument
     from crm.trips.models import TripSummary
 
     agency = agency_onboard(name="Kilo 旅行", slug="kilo", plan="professional", admin_email="first@kilo.test").agency
@@ -158,12 +158,12 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots, monkeypatc
         assert cache.get("k") is None
         assert TripSummary.objects.count() == 1
         document = TravelDocument.objects.get()
-        from crm import crypto
+        from crm.customers import crypto
 
         assert crypto.decrypt(document.number_encrypted) == "E12345678"
         # Sequences follow the restored rows: a new customer gets a fresh id.
-        from crm import services as crm
-        from crm.models import ChangeLog, Customer
+        from crm.customers import services as crm
+        from crm.customers.models import ChangeLog, Customer
 
         newest = max(Customer.objects.values_list("pk", flat=True))
         assert crm.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="New one").pk > newest
@@ -346,7 +346,7 @@ def test_a_refused_restore_is_explained_in_the_operators_language(alpha_export, 
 
 
 def test_a_restore_under_a_new_slug_beside_the_original(alpha_export, alpha, roots):
-    from crm.models import TravelDocument
+    from crm.customers.models import TravelDocument
 
     restored = services.restore_archive(services.export_path(alpha_export), slug="lima", actor="op@test",
                                         name="Lima copy")
@@ -355,7 +355,7 @@ def test_a_restore_under_a_new_slug_beside_the_original(alpha_export, alpha, roo
     with tenant_context(restored):
         assert User.objects.filter(email="admin@alpha.test").exists()
         for document in TravelDocument.objects.all():  # lookup hashes re-keyed for the new schema
-            from crm import crypto
+            from crm.customers import crypto
 
             assert document.tail_hash == crypto.lookup_hash("tail:" + crypto.decrypt(document.number_encrypted)[-4:])
     connection.set_schema_to_public()

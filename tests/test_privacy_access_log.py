@@ -10,8 +10,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.roles import ROLE_CAPS, Cap, Role
-from crm import services
-from crm.models import ChangeLog, Customer
+from crm.customers import services
+from crm.customers.models import ChangeLog, Customer
 from crm.privacy import services as privacy
 from crm.privacy.models import AccessEntry
 
@@ -109,8 +109,8 @@ def test_customer_list_exports_are_logged_with_their_filters(page_client, api_cl
 
 
 def test_a_background_list_export_is_logged_when_downloaded(page_client, api_client, alpha, settings, tmp_path):
-    from crm import exports
-    from crm.models import CustomerExport
+    from crm.customers import exports
+    from crm.customers.models import CustomerExport
 
     settings.EXPORT_ROOT = tmp_path
     manager = staff(alpha, "manager")

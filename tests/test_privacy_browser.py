@@ -20,8 +20,8 @@ SHOTS = Path(os.environ.get("PRIVACY_SHOTS", "/tmp/privacy-shots"))
 def wang_fang(committed):  # noqa: F811
     """王芳 at alpha with a passport, revealed once by sales; committed, removed after the test."""
     from accounts.models import User
-    from crm import services
-    from crm.models import ChangeLog, Customer
+    from crm.customers import services
+    from crm.customers.models import ChangeLog, Customer
     from crm.privacy.models import AccessEntry
     from tenants.models import Agency
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from caravan.db.replica import REPLICA
-from crm.models import ChangeLog
-from crm.services import customer_create
+from crm.customers.models import ChangeLog
+from crm.customers.services import customer_create
 from crm.value import selectors
 from crm.value.models import CustomerValue
 from tests.servers import on_default, replica_caught_up, streaming_replica_cluster

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from caravan.celery import app as celery_app
-from crm import services as crm_services
-from crm.models import ChangeLog, Contact, Customer, Phone, TravelDocument
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Contact, Customer, Phone, TravelDocument
 from crm.retention import services
 from crm.retention import tasks as retention_tasks
 from crm.retention.models import Erasure, RetentionPolicy, RetentionRun

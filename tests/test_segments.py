@@ -10,10 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.campaigns.consent import consent_set
-from crm.festivals import festival_break
-from crm.models import ChangeLog, Customer
+from crm.customers.festivals import festival_break
+from crm.customers.models import ChangeLog, Customer
 from crm.segments import selectors, services
 from crm.segments.definition import resolve_date, validate
 from crm.segments.demo import seed_segments

@@ -24,8 +24,8 @@ def segment_case(committed):
     from django.contrib.sessions.models import Session
 
     from accounts.models import User
-    from crm import services as crm_services
-    from crm.models import ChangeLog, Customer
+    from crm.customers import services as crm_services
+    from crm.customers.models import ChangeLog, Customer
     from crm.segments.models import Segment
     from tenants.models import Agency
 

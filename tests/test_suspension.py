@@ -86,11 +86,11 @@ def test_work_staff_queued_before_a_suspension_writes_nothing_after_it(alpha, ma
     from django.core.files.storage import storages
     from django_tenants.utils import tenant_context
 
-    from crm import imports
+    from crm.customers import imports
     from crm.campaigns import sending
     from crm.campaigns.models import Campaign
-    from crm.models import Customer
-    from crm.tasks import import_customers
+    from crm.customers.models import Customer
+    from crm.customers.tasks import import_customers
     from tests.test_campaigns import people, started
     from tests.test_crm_import import upload
 

@@ -6,8 +6,8 @@ from urllib.parse import quote
 import pytest
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog
 from crm.pipeline import services as pipeline_services
 from crm.tiers.models import CustomerTier, ServiceTier
 

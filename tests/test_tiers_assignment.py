@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.pipeline.models import Task
 from crm.tiers import selectors, services
 from crm.tiers.demo import seed_tiers

@@ -7,10 +7,10 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.care import services as care_services
 from crm.care.models import Complaint
-from crm.models import Contact
+from crm.customers.models import Contact
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import Opportunity, Stage, Task, Team
 from crm.tiers import selectors, services

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog, Contact
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Contact
 from crm.pipeline.models import Task
 from crm.tiers import services
 

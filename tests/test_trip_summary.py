@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog
 from crm.trips import services as trips
 from crm.trips.models import ItineraryItem, Trip, TripSummary
 

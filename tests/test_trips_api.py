@@ -111,7 +111,7 @@ def test_travelers_checklist_and_visa_cancellation(api_client, alpha):
         acme = company()
         trip = services.trip_create(actor=None, customer=acme, title="Fair", status="confirmed")
         li = person("李雷")
-        from crm import services as crm_services
+        from crm.customers import services as crm_services
         crm_services.employment_set(actor=None, company=acme, person=li)
     client = api_client("alpha", "service")
     assert client.post(f"{URL}{trip.pk}/travelers/", {"customer": li.pk}, format="json").status_code == 201

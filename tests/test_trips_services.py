@@ -11,8 +11,8 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog, Contact, Customer
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Contact, Customer
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.trips import selectors, services
@@ -434,7 +434,7 @@ def test_complete_returned_is_one_statement(alpha, django_assert_max_num_queries
 
 
 def test_screen_pop_shows_recent_trips_as_booker_and_traveler(alpha):
-    from crm.selectors import screen_pop
+    from crm.customers.selectors import screen_pop
 
     with tenant_context(alpha):
         wang = person(phones=["13812345670"])

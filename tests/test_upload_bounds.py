@@ -18,9 +18,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
 from caravan import unpack
-from crm import imports
-from crm.models import ImportJob
-from crm.tasks import check_import, import_customers
+from crm.customers import imports
+from crm.customers.models import ImportJob
+from crm.customers.tasks import check_import, import_customers
 from integrations import services
 from integrations.models import Feed, FeedRun, HotelRate, Supplier
 

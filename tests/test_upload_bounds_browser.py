@@ -43,7 +43,7 @@ def forget_imports(committed):
     from django.core.files.storage import default_storage
 
     from accounts.models import User
-    from crm.models import ImportJob
+    from crm.customers.models import ImportJob
     from tenants.models import Agency
 
     with committed(), tenant_context(Agency.objects.get(slug="alpha")):

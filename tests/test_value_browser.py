@@ -27,7 +27,7 @@ def value_case(committed):
     from django.utils import timezone
 
     from accounts.models import User
-    from crm.models import Customer
+    from crm.customers.models import Customer
     from crm.pipeline.models import Task
     from crm.trips.models import ItineraryItem, Trip
     from crm.value import services

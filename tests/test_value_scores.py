@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog
 from crm.trips.models import ItineraryItem, Trip
 from crm.value import services
 from crm.value.models import CustomerValue, LifetimeFit, ValueSettings

@@ -10,8 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm import services as crm_services
-from crm.models import ChangeLog, Contact, Customer
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Contact, Customer
 from crm.pipeline.models import Task
 from crm.visits import ical, selectors, services
 from crm.visits.models import Visit, VisitPlan

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyViewSet
-from crm.models import ChangeLog, Customer
+from crm.customers.models import ChangeLog, Customer
 from crm.segments.models import Segment
 
 from . import selectors, services

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from crm.models import Customer, Email
+from crm.customers.models import Customer, Email
 
 from .models import Consent
 

@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
-from crm.models import Contact, Customer, Email
+from crm.customers.models import Contact, Customer, Email
 from crm.segments.models import Segment
 from crm.trips.models import ItineraryItem, Traveler, Trip
 

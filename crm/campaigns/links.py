@@ -41,5 +41,5 @@ def read(kind: str, token: str) -> tuple[int, int | None] | None:
 
 
 def path(kind: str, token: str) -> str:
-    """The URL path of a token (the public pages of frontend/urls_campaigns.py)."""
+    """The URL path of a token (the public pages of frontend/urls/campaigns.py)."""
     return reverse(f"campaign_{kind}", args=[token])

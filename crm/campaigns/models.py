@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Contact, Customer
+from crm.customers.models import Contact, Customer
 
 LANGUAGES = ("zh-hans", "en")
 

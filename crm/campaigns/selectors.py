@@ -19,7 +19,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from accounts.roles import Cap
-from crm.models import Contact, Customer
+from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Opportunity
 from crm.trips.models import ItineraryItem, Trip
 

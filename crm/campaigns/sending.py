@@ -40,7 +40,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from caravan.tenancy import agency_writable, require_agency
-from crm.models import Contact, Customer, Email
+from crm.customers.models import Contact, Customer, Email
 
 from . import links, rendering
 from .consent import bounced, emailable

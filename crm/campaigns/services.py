@@ -26,7 +26,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from billing import services as billing
 from caravan.tenancy import require_agency
-from crm.models import ChangeLog, Customer
+from crm.customers.models import ChangeLog, Customer
 from crm.segments.models import Segment
 from crm.segments.query import customers_matching
 from tenants.jobs import services as agency_jobs

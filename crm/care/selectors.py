@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Cap
 
-from crm.periods import day_bounds, trailing_days
+from crm.customers.periods import day_bounds, trailing_days
 from .models import Complaint, Survey
 
 OPEN_STATUSES = (Complaint.Status.OPEN, Complaint.Status.IN_PROGRESS)

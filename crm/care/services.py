@@ -25,10 +25,10 @@ from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
-from crm.models import Contact, Customer, Email
+from crm.customers.models import Contact, Customer, Email
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition, task_create
-from crm.services import contact_add
+from crm.customers.services import contact_add
 from crm.tiers import services as tiers_services
 from crm.trips.models import Traveler, Trip
 from tenants.jobs import services as agency_jobs

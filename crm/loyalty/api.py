@@ -10,9 +10,9 @@ from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyViewSet
-from crm.api import CustomerRef, UserRef
-from crm.festivals import FESTIVAL_CHOICES
-from crm.models import Customer
+from crm.customers.api import CustomerRef, UserRef
+from crm.customers.festivals import FESTIVAL_CHOICES
+from crm.customers.models import Customer
 
 from . import selectors, services
 from .models import Greeting, Occasion, Referral, Suggestion, WinBack

@@ -14,8 +14,8 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
-from crm.festivals import FESTIVALS, festival_break
-from crm.models import Customer
+from crm.customers.festivals import FESTIVALS, festival_break
+from crm.customers.models import Customer
 from crm.trips.models import Trip
 
 from . import services

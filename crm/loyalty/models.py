@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm.festivals import FESTIVAL_CHOICES, FESTIVALS
-from crm.models import Customer
+from crm.customers.festivals import FESTIVAL_CHOICES, FESTIVALS
+from crm.customers.models import Customer
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 

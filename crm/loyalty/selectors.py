@@ -7,13 +7,12 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from accounts.models import User
 from accounts.roles import Cap
-from crm.models import Customer
+from crm.customers.models import Customer
 
 from .models import Greeting, Occasion, Referral, Suggestion, WinBack
 from .services import agency_today, can_manage_occasions, can_work, pending_greetings
 from .services.common import local_moment
 
-LIVE = {"merged_into__isnull": True}
 REPORT_DEFAULT_DAYS = 365
 
 

@@ -24,8 +24,8 @@ from accounts.roles import Cap
 from caravan.api.errors import Conflict
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 from caravan.tenancy import current_agency
-from crm.api import CustomerRef, UserRef
-from crm.models import Customer
+from crm.customers.api import CustomerRef, UserRef
+from crm.customers.models import Customer
 
 from . import intake, selectors, services
 from .models import Opportunity, Stage, Task

@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 
 from caravan.clients import client_address  # noqa: F401  (re-exported: the enquiry form's address)
 from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
-from crm import services as crm_services
-from crm.models import ChangeLog, Customer
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Customer
 
 from . import services
 from .models import InboundEvent, Opportunity

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Customer
+from crm.customers.models import Customer
 
 
 class Stage(models.Model):

@@ -18,10 +18,10 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.tenancy import require_agency
-from crm import crypto
-from crm import services as crm_services
-from crm.models import ChangeLog, Contact, Customer
-from crm.normalize import email_normal, phone_e164
+from crm.customers import crypto
+from crm.customers import services as crm_services
+from crm.customers.models import ChangeLog, Contact, Customer
+from crm.customers.normalize import email_normal, phone_e164
 from crm.tiers import services as tiers_services
 from tenants.jobs import services as agency_jobs
 
@@ -223,10 +223,6 @@ def _set_owner(opportunity: Opportunity, owner: User | None) -> Opportunity:
     Opportunity.objects.filter(pk=opportunity.pk).update(owner=owner, assigned_at=now if owner else None)
     opportunity.owner, opportunity.assigned_at = owner, now if owner else None
     return opportunity
-
-
-def _sellers():
-    return User.objects.filter(is_active=True, is_operator=False)
 
 
 def rules_pick_owner(opportunity: Opportunity) -> User | None:

@@ -17,8 +17,8 @@ from accounts.roles import Cap
 from caravan.api.errors import conflict_response
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyAPIView, AgencyViewSet
-from crm.api import CustomerRef, UserRef
-from crm.models import Customer
+from crm.customers.api import CustomerRef, UserRef
+from crm.customers.models import Customer
 from crm.trips.models import ItineraryItem
 
 from . import selectors, services

@@ -13,8 +13,8 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
-from crm import services as crm_services
-from crm.models import Customer, Employment
+from crm.customers import services as crm_services
+from crm.customers.models import Customer, Employment
 from crm.trips import services as trip_services
 
 from . import engine, services

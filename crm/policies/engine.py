@@ -178,7 +178,6 @@ def _tiers() -> dict[str, int]:
 CITY_TIERS: dict[str, int] = _tiers()
 """City tier by IATA city code (upper case), Chinese name, or English name (case-folded)."""
 CHINA_COUNTRY_CODES = frozenset({"CN", "CHN", "CHINA", "中国"})
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @lru_cache(maxsize=1024)

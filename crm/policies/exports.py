@@ -1,10 +1,10 @@
-"""The compliance and savings report as CSV (BOM for Excel, formula-safe cells, like crm.exports)."""
+"""The compliance and savings report as CSV (BOM for Excel, formula-safe cells, like crm.customers.exports)."""
 from collections.abc import Iterator
 import csv
 
 from django.utils.translation import gettext as _
 
-from crm.exports import _Line, _row
+from crm.customers.exports import _Line, _row
 
 from .selectors import ComplianceReport
 

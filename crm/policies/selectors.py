@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Cap
-from crm.models import Customer, Employment
+from crm.customers.models import Customer, Employment
 
-from crm.periods import day_bounds, trailing_days
+from crm.customers.periods import day_bounds, trailing_days
 from . import documents, engine, messages
 from .models import Approval, BookingCheck, ExchangeRate, PolicyVersion, TravelPolicy
 
@@ -64,10 +64,6 @@ def check_context(*, account: Customer, traveler: Customer | None, at: datetime)
     rates = row[10] if isinstance(row[10], dict) else json.loads(row[10])
     return CheckContext(version=version, employment=None if row[9] is None else (row[7], row[8], row[9]),
                         rates={code: Decimal(rate) for code, rate in rates.items()})
-
-
-def policy_for(account: Customer) -> TravelPolicy | None:
-    return TravelPolicy.objects.filter(account=account).first()
 
 
 def latest_version(account: Customer) -> PolicyVersion | None:

@@ -28,10 +28,10 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.tenancy import require_agency
-from crm.models import Contact, Customer, Email, Employment
+from crm.customers.models import Contact, Customer, Email, Employment
 from crm.pipeline.models import Task
 from crm.pipeline.services import task_create
-from crm.services import contact_add
+from crm.customers.services import contact_add
 from crm.trips.models import ItineraryItem, Trip
 from crm.trips.models import Traveler as TripTraveler
 

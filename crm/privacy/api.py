@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyViewSet
-from crm.models import Customer
+from crm.customers.models import Customer
 
 from . import export, selectors
 from .models import AccessEntry

@@ -38,7 +38,7 @@ from django.apps import apps
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
-from crm.models import Customer
+from crm.customers.models import Customer
 
 # Levels of rows below the customer: 1 = rows pointing at the customer, 2 = rows pointing at those, …
 DEPTH = 3

@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from caravan.tenancy import require_agency
-from crm import crypto
-from crm.models import Customer
+from crm.customers import crypto
+from crm.customers.models import Customer
 
 from .collect import customer_records
 from .models import AccessEntry

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyAPIView, AgencyViewSet
-from crm.models import Customer
+from crm.customers.models import Customer
 
 from . import services
 from .models import Erasure, RetentionPolicy, RetentionRun

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Customer
+from crm.customers.models import Customer
 
 
 class RetentionPolicy(models.Model):

@@ -38,8 +38,8 @@ from accounts.models import User
 from accounts.roles import Cap, Role
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
-from crm import crypto
-from crm.models import Customer, ImportJob, TravelDocument
+from crm.customers import crypto
+from crm.customers.models import Customer, ImportJob, TravelDocument
 from crm.privacy.collect import HOOKS, customer_record_ids, customer_roots
 from tenants.jobs import services as agency_jobs
 
@@ -189,7 +189,7 @@ def _identifiers(roots: list[int]) -> Identifiers:
                      if len(n.strip()) >= 2)
     needles = {" ".join(n.split()).lower() for n in names if " " in n.strip() or not n.isascii()}
     exact = set()
-    from crm.models import Email, LoyaltyMembership, Phone
+    from crm.customers.models import Email, LoyaltyMembership, Phone
     for number in Phone.objects.filter(customer__in=roots).values_list("number", flat=True):
         if _already_erased(number):
             continue
@@ -236,7 +236,7 @@ def _files_of(found: dict) -> list[str]:
 def _spreadsheets_holding(needles: set) -> list[tuple[int, str]]:
     """Uploaded import files still on disk with a cell equal to a name, phone (digits), e-mail or
     document number of the person: (job id, file name)."""
-    from crm import imports
+    from crm.customers import imports
 
     held = []
     for job in ImportJob.objects.exclude(file="").only("pk", "file", "original_name"):
@@ -261,7 +261,7 @@ def is_erased(customer: Customer) -> bool:
 
 def erasure_preview(customer: Customer) -> dict:
     """What erasing ``customer`` deletes, anonymises and keeps: {model label: rows}, for the page."""
-    from crm.services import customer_survivor
+    from crm.customers.services import customer_survivor
 
     found = customer_record_ids(customer_survivor(customer))
     plan = {"delete": {}, "anonymise": {}, "keep": {}}
@@ -297,7 +297,7 @@ def customer_erase(*, actor: User, customer: Customer, reason: str, confirm: str
 def _anonymise(customer: Customer, *, actor: User | None, reason: str, via: str) -> tuple[Erasure, str | None]:
     """Everything but the schema-wide sweep, which the caller runs (once per batch) with the
     returned pattern. Inside the caller's transaction."""
-    from crm.services import customer_survivor
+    from crm.customers.services import customer_survivor
 
     survivor = customer_survivor(customer)
     if survivor.kind != Customer.Kind.PERSON:

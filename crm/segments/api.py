@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyAPIView, AgencyViewSet
-from crm.api import UserRef
-from crm.models import Customer
+from crm.customers.api import UserRef
+from crm.customers.models import Customer
 
 from . import selectors, services
 from .models import Segment

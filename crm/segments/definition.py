@@ -21,8 +21,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from crm.festivals import FESTIVALS, festival_break
-from crm.models import Customer, Preferences
+from crm.customers.festivals import FESTIVALS, festival_break
+from crm.customers.models import Customer, Preferences
 
 MAX_ITEMS = 50  # values in one list filter
 MAX_TEXT = 120

@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from crm.models import Address, Customer
+from crm.customers.models import Address, Customer
 
 from .definition import resolve_date, validate
 
@@ -227,7 +227,7 @@ def _last_trip(qs, value, today):
 
 def festival_window(value: dict, today: date) -> tuple[date, date] | None:
     """The break a festival filter means: its year, or last year when none is given."""
-    from crm.festivals import festival_break
+    from crm.customers.festivals import festival_break
 
     return festival_break(value["key"], value.get("year", today.year - 1))
 

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from crm.models import Customer, Preferences
+from crm.customers.models import Customer, Preferences
 
 from .definition import FILTERS, QUADRANTS, VALUE_SEGMENTS, resolve_date
 from .models import Segment
@@ -79,7 +79,7 @@ def _range(value: dict, unit: str = "", low="min", high="max") -> str:
 def describe(definition: dict) -> list[tuple[str, str]]:
     """``[(filter label, what it asks)]`` in the builder's order; ``[]`` for "every customer"."""
     from accounts.models import User
-    from crm.festivals import FESTIVALS
+    from crm.customers.festivals import FESTIVALS
     from crm.trips.services import agency_today
 
     from .definition import validate

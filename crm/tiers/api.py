@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from accounts.roles import Cap
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyAPIView, AgencyViewSet
-from crm.api import CustomerRef, UserRef
-from crm.models import Customer
+from crm.customers.api import CustomerRef, UserRef
+from crm.customers.models import Customer
 
 from . import selectors, services
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings

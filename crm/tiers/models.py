@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from caravan.leases import Leased
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.value.models import CustomerValue
 
 MONEY = {"max_digits": 14, "decimal_places": 2}

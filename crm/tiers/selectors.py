@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Cap
 
-from crm.periods import day_bounds, trailing_days
+from crm.customers.periods import day_bounds, trailing_days
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
 from .services import can_manage_tiers, can_override, near_mark
 

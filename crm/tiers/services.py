@@ -6,7 +6,7 @@ overrides, and the service-level clocks.
   ends overrides, upserts ``CustomerTier``, writes ``TierChange`` history and the owners' tasks.
   The ``CustomerTier`` table is locked for the statement, so a run never races an override or a
   second run.
-- Clocks are started and stopped by one-line hooks in ``crm.services.contact_add``,
+- Clocks are started and stopped by one-line hooks in ``crm.customers.services.contact_add``,
   ``crm.pipeline.services`` (lead intake, stage moves) and ``crm.care.services`` (complaints).
   The five-minute job claims near-breaches and breaches with ``UPDATE … WHERE … IS NULL`` before
   it notifies, so each clock is notified once; a failed e-mail releases its claims.
@@ -27,7 +27,7 @@ from accounts.roles import Cap, Role, role_can
 from caravan import leases
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
-from crm.models import Contact, Customer
+from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.trips.models import ItineraryItem, Trip
 from crm.value.models import CustomerValue
@@ -604,7 +604,7 @@ def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime
 
 
 def clocks_on_contact(*, contact: Contact) -> None:
-    """Hook of ``crm.services.contact_add``. An outbound call, e-mail, message or visit logged by
+    """Hook of ``crm.customers.services.contact_add``. An outbound call, e-mail, message or visit logged by
     staff answers every clock of the customer running since before it; an inbound call, e-mail or
     message is a request and starts a request clock."""
     if contact.direction == Contact.Direction.OUTBOUND and contact.staff_id and contact.channel in RESPONSE_CHANNELS:

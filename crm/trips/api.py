@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.views import AgencyAPIView, AgencyViewSet
-from crm.api import CustomerRef, UserRef
-from crm.models import Customer
+from crm.customers.api import CustomerRef, UserRef
+from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
 
 from . import selectors, services

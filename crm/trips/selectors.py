@@ -11,7 +11,7 @@ from django.db.models import (Case, CharField, DecimalField, Exists, F, OuterRef
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Cap
-from crm.models import Customer
+from crm.customers.models import Customer
 
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
 from .services import agency_today

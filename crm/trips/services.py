@@ -20,10 +20,10 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.tenancy import require_agency
-from crm.models import Contact, Customer, Employment
+from crm.customers.models import Contact, Customer, Employment
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.pipeline.services import IllegalTransition, opportunity_lock, opportunity_move, stage_of, task_create
-from crm.services import contact_add
+from crm.customers.services import contact_add
 from tenants.jobs import services as agency_jobs
 
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyAPIView, AgencyViewSet
-from crm.api import CustomerRef
+from crm.customers.api import CustomerRef
 
 from . import selectors, services
 from .models import CustomerValue, LifetimeFit, ValueSettings, ValueWarning

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Customer
+from crm.customers.models import Customer
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Cap
 from caravan.tenancy import require_agency
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.care.models import Complaint
 from crm.pipeline.models import Task
 from crm.trips.models import ItineraryItem, Payment, Trip

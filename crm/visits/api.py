@@ -12,8 +12,8 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyViewSet
-from crm.api import CustomerRef, UserRef
-from crm.models import Customer
+from crm.customers.api import CustomerRef, UserRef
+from crm.customers.models import Customer
 from crm.pipeline.models import Task
 
 from . import selectors, services

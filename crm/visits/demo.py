@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from accounts.roles import Role
-from crm.models import Customer, Employment
+from crm.customers.models import Customer, Employment
 from crm.pipeline.models import Task
 
 from . import services

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Contact, Customer
+from crm.customers.models import Contact, Customer
 
 
 class VisitPlan(models.Model):

@@ -122,7 +122,7 @@ def visit_report(*, date_from: date, date_to: date, owner: User | None = None) -
     owner_ids = set(slots.values_list("owner_id", flat=True)) | set(visits.values_list("owner_id", flat=True))
     owners = {u.pk: u.full_name or u.email for u in User.objects.filter(pk__in=owner_ids - {None})}
     report.by_owner = grouped("owner_id", "owner_id", owners)
-    from crm.models import Customer
+    from crm.customers.models import Customer
 
     account_ids = set(slots.values_list("customer_id", flat=True)) | set(visits.values_list("account_id", flat=True))
     accounts = dict(Customer.objects.filter(pk__in=account_ids - {None}).values_list("pk", "name"))

@@ -22,11 +22,11 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
-from crm import services as crm_services
+from crm.customers import services as crm_services
 from crm.campaigns import links, rendering, selectors, services
 from crm.campaigns.models import Campaign, Consent, EmailTemplate, Recipient
-from crm.exports import _Line, _row
-from crm.models import Customer
+from crm.customers.exports import _Line, _row
+from crm.customers.models import Customer
 from crm.segments.models import Segment
 
 from .base import AgencyPage

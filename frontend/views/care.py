@@ -20,7 +20,7 @@ from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
 from crm.care import selectors, services
 from crm.care.models import Complaint, Survey
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.trips.models import Trip
 
 from .base import AgencyPage

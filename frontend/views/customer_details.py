@@ -1,5 +1,5 @@
 """Customer 360, part 2: the card's lazily loaded sections (documents, profile, company links) and
-the merge and handover pages. The rules live in crm.services / crm.selectors.
+the merge and handover pages. The rules live in crm.customers.services / crm.customers.selectors.
 
 Sections answer htmx with the re-rendered section (also when a form has errors: htmx does not
 swap 4xx responses); opened directly, they render the partial alone and answer form errors with 400.
@@ -22,8 +22,8 @@ from django.views import View
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
-from crm import selectors, services
-from crm.models import ChangeLog, Customer, Handover, LoyaltyMembership, Preferences, TravelDocument
+from crm.customers import selectors, services
+from crm.customers.models import ChangeLog, Customer, Handover, LoyaltyMembership, Preferences, TravelDocument
 
 from .base import AgencyPage
 
@@ -271,7 +271,7 @@ class DocumentAddView(DocumentsSection):
 
 
 class DocumentRevealView(AgencyPage, View):
-    """The full number in place of the mask; crm.services.document_reveal records who saw it."""
+    """The full number in place of the mask; crm.customers.services.document_reveal records who saw it."""
 
     required_cap = Cap.DOCUMENTS_REVEAL
 

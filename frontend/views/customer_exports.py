@@ -1,5 +1,5 @@
 """Large customer exports (R-CUST-8): the list export of more than ``CUSTOMER_EXPORT_DIRECT_ROWS``
-customers is made in the background (``crm.exports``), its page shows the progress, and the person who
+customers is made in the background (``crm.customers.exports``), its page shows the progress, and the person who
 asked downloads the file when it is ready. Only they find it: another user's export, another agency's
 or a guessed id is a 404, and the file is served from private storage, never from MEDIA."""
 from django.contrib import messages
@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.roles import Cap
-from crm import exports
-from crm.models import CustomerExport
+from crm.customers import exports
+from crm.customers.models import CustomerExport
 
 from .base import AgencyPage
 from .customers import list_filters

@@ -1,7 +1,7 @@
 """Customer 360 pages: the list, create/edit, the card with its timeline and history, the screen pop.
 
-Thin views: every write goes through crm.services (audited ``via=page`` or ``bulk``), every
-non-trivial read through crm.selectors.
+Thin views: every write goes through crm.customers.services (audited ``via=page`` or ``bulk``), every
+non-trivial read through crm.customers.selectors.
 """
 import re
 from urllib.parse import urlencode
@@ -26,7 +26,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import require_agency
-from crm import selectors, services
+from crm.customers import selectors, services
 from crm.campaigns import selectors as campaigns_selectors
 from crm.care import selectors as care_selectors
 from crm.loyalty import selectors as loyalty_selectors
@@ -40,8 +40,8 @@ from crm.trips import selectors as trips_selectors
 from crm.value import selectors as value_selectors
 from crm.value.models import CustomerValue
 from crm.visits import selectors as visits_selectors
-from crm.models import ChangeLog, Contact, Customer
-from crm.normalize import phone_display
+from crm.customers.models import ChangeLog, Contact, Customer
+from crm.customers.normalize import phone_display
 
 from .base import AgencyPage
 
@@ -72,7 +72,7 @@ def _next_url(request, fallback: str) -> str:
 
 def list_filters(params, user=None) -> tuple[dict, dict, dict]:
     """The list's filters from a query string: as typed (every key), those given, and as
-    ``crm.selectors.customer_list`` takes them. The list page and its export share them. Value
+    ``crm.customers.selectors.customer_list`` takes them. The list page and its export share them. Value
     filters are dropped for a ``user`` who may not see customer value."""
     filters = {key: params.get(key, "").strip() for key in FILTERS}
     if user is not None and not user.can(Cap.VALUE_VIEW):

@@ -1,7 +1,7 @@
 """Customer import and export pages (R-CUST-8): upload → mapping → check → import → progress.
 
-Thin: crm.imports reads, checks and imports; crm.tasks runs the import in the background;
-crm.exports writes the files.
+Thin: crm.customers.imports reads, checks and imports; crm.customers.tasks runs the import in the background;
+crm.customers.exports writes the files.
 """
 from urllib.parse import urlencode
 
@@ -17,12 +17,12 @@ from django.views import View
 
 from accounts.roles import Cap
 from caravan.forms import apply_errors
-from crm import imports, selectors
+from crm.customers import imports, selectors
 from crm.privacy import services as privacy
-from crm import exports
-from crm.exports import export_customers_csv, export_customers_xlsx
-from crm.models import ImportJob
-from crm.tasks import import_customers
+from crm.customers import exports
+from crm.customers.exports import export_customers_csv, export_customers_xlsx
+from crm.customers.models import ImportJob
+from crm.customers.tasks import import_customers
 
 from . import customer_exports
 from .base import AgencyPage

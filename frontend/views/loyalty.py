@@ -21,11 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
-from crm.festivals import FESTIVAL_CHOICES
+from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.loyalty import selectors, services
 from crm.loyalty.models import Greeting, LoyaltySettings, Occasion, Referral, Suggestion, WinBack
-from crm.models import Customer
-from crm.selectors import customer_search
+from crm.customers.models import Customer
+from crm.customers.selectors import customer_search
 
 from .base import AgencyPage
 from .customers import staff_choices

@@ -32,7 +32,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.pipeline import intake, selectors, services
 from crm.pipeline.models import AssignmentRule, IntakeSettings, Opportunity, Stage, Task, Team
 from crm.tiers.selectors import tiers_for

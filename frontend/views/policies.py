@@ -18,7 +18,7 @@ from django.views import View
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.policies import documents, engine, selectors, services
 from crm.policies.exports import report_csv
 from crm.policies.messages import CABIN_LABELS

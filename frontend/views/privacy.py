@@ -14,7 +14,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.privacy import export, selectors
 from crm.privacy.models import AccessEntry
 

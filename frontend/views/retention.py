@@ -11,11 +11,11 @@ from django.views import View
 
 from accounts.roles import Cap
 from caravan.forms import apply_errors
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.retention import services
 from crm.retention.api import ERASE_REASONS
 from crm.retention.models import Erasure, RetentionPolicy, RetentionRun
-from crm.services import customer_survivor
+from crm.customers.services import customer_survivor
 
 from .base import AgencyPage
 

@@ -7,8 +7,8 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from crm.models import Customer, Employment
-from crm.selectors import customer_search
+from crm.customers.models import Customer, Employment
+from crm.customers.selectors import customer_search
 from crm.tiers.selectors import tiers_for
 
 from .base import AgencyPage

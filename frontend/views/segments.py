@@ -19,9 +19,9 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from crm.exports import export_customers_csv
-from crm.festivals import FESTIVAL_CHOICES
-from crm.models import Customer, Preferences
+from crm.customers.exports import export_customers_csv
+from crm.customers.festivals import FESTIVAL_CHOICES
+from crm.customers.models import Customer, Preferences
 from crm.segments import selectors, services
 from crm.segments.definition import validate
 from crm.segments.models import Segment
@@ -31,7 +31,6 @@ from .base import AgencyPage
 ANY = [("", gettext_lazy("Any"))]
 YES_NO = [("", gettext_lazy("Either")), ("true", gettext_lazy("Yes")), ("false", gettext_lazy("No"))]
 SCORES = [("", "—")] + [(str(n), str(n)) for n in range(1, 6)]
-DATE_HELP = gettext_lazy("A date such as 2025-05-01, or -12m for twelve months ago (d, w, m, y).")
 _SPLIT = re.compile(r"[,，、;；\n]+")
 
 

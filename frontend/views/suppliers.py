@@ -1,6 +1,6 @@
 """An agency's own supplier feeds (R-INT-2), in its settings: connect its account with a supplier
 (negotiated rates, its own credentials, kept in the agency's schema), watch the feeds' health and
-runs, run, rotate, remove. The pages are the operators' feed pages (``integrations.views``) in the
+runs, run, rotate, remove. The pages are the operators' feed pages (``frontend.views.feeds``) in the
 agency's scope: only its own feeds, and every feed made here is its own."""
 from django.db.models import Count, Q
 from django.shortcuts import render
@@ -10,7 +10,7 @@ from accounts.roles import Cap
 from billing.services import plan_of
 from caravan.tenancy import require_agency
 from integrations.models import Feed, Supplier
-from integrations.views import FeedDetailPage, FeedFormPage, RunDetailPage, feeds_with_health
+from .feeds import FeedDetailPage, FeedFormPage, RunDetailPage, feeds_with_health
 
 from .base import AgencyPage
 

@@ -24,8 +24,8 @@ from django.views import View
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import require_agency
-from crm.exports import _Line, _row
-from crm.models import Customer
+from crm.customers.exports import _Line, _row
+from crm.customers.models import Customer
 from crm.tiers import selectors, services
 from crm.tiers.models import ServiceClock, ServiceTier, TierSettings
 from crm.value.models import CustomerValue

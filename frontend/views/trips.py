@@ -21,10 +21,10 @@ from django.views import View
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.policies import selectors as policy_selectors
-from crm.selectors import customer_search
+from crm.customers.selectors import customer_search
 from crm.trips import selectors, services
 from crm.trips.models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
 

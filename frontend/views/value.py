@@ -23,7 +23,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import require_agency
-from crm.exports import _Line, _row
+from crm.customers.exports import _Line, _row
 from crm.pipeline import selectors as pipeline_selectors
 from crm.tiers import selectors as tiers_selectors
 from crm.value import selectors, services

@@ -22,8 +22,8 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import current_agency, require_agency
-from crm.exports import _Line, _row
-from crm.models import Customer, Employment
+from crm.customers.exports import _Line, _row
+from crm.customers.models import Customer, Employment
 from crm.pipeline.models import Task
 from crm.visits import ical, selectors, services
 from crm.visits.models import VisitPlan

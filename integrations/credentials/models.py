@@ -15,8 +15,8 @@ class FeedCredential(models.Model):
     # across schemas (deletes are made by integrations.services.feed_delete).
     feed_id = models.BigIntegerField(unique=True)
     username = models.CharField(max_length=120, blank=True)
-    secret_encrypted = models.TextField(blank=True)  # the pull password or token (crm.crypto)
-    push_secret_encrypted = models.TextField(blank=True)  # the HMAC key that signs pushes (crm.crypto)
+    secret_encrypted = models.TextField(blank=True)  # the pull password or token (crm.customers.crypto)
+    push_secret_encrypted = models.TextField(blank=True)  # the HMAC key that signs pushes (crm.customers.crypto)
 
     def __str__(self):
         return f"credentials of feed {self.feed_id}"

@@ -42,8 +42,8 @@ AREAS: dict[str, tuple] = {
 
 # The one place that maps code to areas: the module a view is defined in (longest prefix wins).
 AREA_BY_MODULE: dict[str, str] = {
-    "crm.api": "customers",
-    "crm.api_imports": "customers",
+    "crm.customers.api": "customers",
+    "crm.customers.api_imports": "customers",
     "crm.pipeline.": "pipeline",
     "crm.trips.": "trips",
     "crm.care.": "care",

@@ -76,7 +76,7 @@ TENANT_APPS = [
     "rest_framework.authtoken",
     "axes",
     "accounts",
-    "crm",
+    "crm.customers",
     "crm.pipeline",
     "crm.trips",
     "crm.care",
@@ -97,7 +97,7 @@ TENANT_APPS = [
     "accounts.mfa",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
-# crm is a tenant app but its pages live in frontend/ and its API in crm/api.py.
+# crm is a tenant app but its pages live in frontend/ and its API in crm/customers/api.py.
 
 TENANT_MODEL = "tenants.Agency"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -384,8 +384,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CustomerKindEnum": "crm.models.Customer.Kind",
-                            "DocumentKindEnum": "crm.models.TravelDocument.Kind"},
+    "ENUM_NAME_OVERRIDES": {"CustomerKindEnum": "crm.customers.models.Customer.Kind",
+                            "DocumentKindEnum": "crm.customers.models.TravelDocument.Kind"},
     # Not part of `check --deploy`: that check generates one schema from ROOT_URLCONF with no request
     # (no agency, no user, which the sealed viewsets refuse); the two real schemas (agency and
     # operator URL maps) are generated and checked against the API by tests/test_api_contract.py.
@@ -448,7 +448,7 @@ EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Caravan <no-reply@caravan.localhost>")
 
 # --- Personal data -------------------------------------------------------------------------------
-# Travel document numbers are encrypted with these (see crm/crypto.py). Newest key first.
+# Travel document numbers are encrypted with these (see crm/customers/crypto.py). Newest key first.
 DOCUMENT_KEYS = env_secret("DOCUMENT_KEYS")
 DOCUMENT_HASH_KEY = env_secret("DOCUMENT_HASH_KEY")
 if not DOCUMENT_KEYS or not DOCUMENT_HASH_KEY:

@@ -3,10 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from billing.views import stripe_webhook
+from billing.webhooks import stripe_webhook
 from console.api import OperatorAgencyViewSet
-from console.signup import SignupView
+from console.views.signup import SignupView
 from frontend.urls import auth_urlpatterns
+from integrations.webhooks import push as feed_push
 
 from .urls_tenant import TokenView
 
@@ -25,7 +26,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_public_api"), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"), name="api_docs"),
     *auth_urlpatterns,
-    path("", include("integrations.urls")),
+    path("integrations/push/<str:push_key>/", feed_push, name="feed_push"),
+    path("", include("console.urls.suppliers")),
     path("", include("console.urls")),
 ]
 

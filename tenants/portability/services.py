@@ -611,9 +611,9 @@ def _detach_from_original(agency: Agency) -> None:
 
 
 def _rehash_documents(agency: Agency) -> None:
-    """Document lookup hashes are keyed with the schema name (crm.crypto): recompute them under the new one."""
-    from crm import crypto
-    from crm.models import TravelDocument
+    """Document lookup hashes are keyed with the schema name (crm.customers.crypto): recompute them under the new one."""
+    from crm.customers import crypto
+    from crm.customers.models import TravelDocument
 
     with tenant_context(agency):
         documents = list(TravelDocument.objects.only("pk", "kind", "issuing_country", "number_encrypted"))

@@ -5,7 +5,7 @@
   unknown field is a field error when the occasion is saved, not a blank in a customer's inbox.
 - Who is due is found set-based, one statement per active occasion (``_GREET_SQL``): the dates
   of the window *today … today + days_before* are matched against birthdays, family dates,
-  festival days (``crm.festivals``) or the occasion's fixed day, 29 February counting as
+  festival days (``crm.customers.festivals``) or the occasion's fixed day, 29 February counting as
   28 February in other years. Each greeting is a row under a unique (customer, occasion, date)
   key, so however often the job runs nobody is greeted twice, and a missed day is caught up
   while the occasion is still ahead.
@@ -34,8 +34,8 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from caravan.tenancy import require_agency
 from crm.campaigns import consent
-from crm.festivals import FESTIVALS, festival_days
-from crm.models import Contact, Customer, Email, FamilyDate
+from crm.customers.festivals import FESTIVALS, festival_days
+from crm.customers.models import Contact, Customer, Email, FamilyDate
 from crm.pipeline.models import Task
 
 from ..models import Greeting, Occasion

@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from caravan.tenancy import require_agency
-from crm.models import Contact, Customer
+from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
-from crm.services import contact_add
+from crm.customers.services import contact_add
 from crm.trips.models import Trip
 
 from ..models import Referral

@@ -2,7 +2,7 @@
 
 ``suggestion_days_before`` days (45 by default) before a festival's break, the daily job finds the
 customers with a confirmed or completed trip overlapping that festival's break last year
-(``crm.festivals.festival_break(key, year - 1)``) and nothing booked (no trip that is not cancelled)
+(``crm.customers.festivals.festival_break(key, year - 1)``) and nothing booked (no trip that is not cancelled)
 overlapping this year's break, and makes one suggestion per customer, festival and year, with an
 owner task. The suggested destinations come from association with past trips: the destinations
 most customers who went to the same place also went to (co-occurrence over the agency's trips, top
@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.tenancy import require_agency
-from crm.festivals import FESTIVALS, festival_break
-from crm.models import Customer
+from crm.customers.festivals import FESTIVALS, festival_break
+from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity, Task
 from crm.pipeline.services import lead_intake
 from crm.trips.models import Trip

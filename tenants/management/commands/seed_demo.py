@@ -7,10 +7,10 @@ from accounts.mfa.demo import demo_totp_key_b32, ensure_demo_device
 from accounts.models import User
 from accounts.roles import Role
 from crm.campaigns.demo import seed_campaigns
-from crm.demo import seed_customers
-from crm.demo_journeys import seed_journeys
+from crm.customers.demo import seed_customers
+from crm.customers.demo_journeys import seed_journeys
 from crm.loyalty.demo import seed_loyalty
-from crm.models import Customer
+from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.tiers.demo import seed_tiers
 from crm.tiers.models import ServiceTier

@@ -1,0 +1,1293 @@
+"""Customer import from the spreadsheets agencies really have (R-CUST-8).
+
+Plain functions, no web: read a .csv or .xlsx, guess which column is which, check every row
+without writing anything, then import in batches.
+
+Speed matters (a 100,000-row file in well under a minute), so rows are not fed one by one to
+``crm.customers.services.customer_create``. Instead each batch is normalised in Python with the same
+helpers the services use (``crm.customers.normalize``), matched against existing customers with a few
+bulk queries, and written with PostgreSQL ``COPY`` and ``bulk_update`` inside one transaction:
+a batch is applied fully or not at all. The change log gets the same field/old/new rows
+``crm.customers.services._audit`` records, with ``via=import``.
+
+Re-importing a file updates rather than duplicates: a row matches an existing customer by its
+external reference, else by a phone, else by an e-mail. Blank cells never erase what is on file;
+new phones, e-mails and addresses are added; tags are merged.
+"""
+import csv
+import fcntl
+import io
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+import json
+import os
+import secrets
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from billing import services as billing_services
+from caravan import leases, unpack
+from caravan.tenancy import require_agency
+
+from .models import Address, ChangeLog, Customer, Email, Employment, ImportJob, Phone
+from .normalize import email_normal, phone_e164, search_text
+from .services import AUDITED
+
+BATCH_SIZE = 5000  # rows per transaction
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+EXTENSIONS = (".csv", ".xlsx")
+MAX_ERRORS = 1000  # kept on the job and shown in reports; the count is always complete
+CHECK_TIME_LIMIT = 15 * 60  # seconds a worker may spend reading or checking one file
+KEEP_FILES = timedelta(days=7)  # uploaded spreadsheets are deleted this long after the import
+FORGET_BATCH = 1000  # import jobs whose files are deleted per statement
+
+# Target fields a column can be mapped to, in the order the mapping page lists them.
+FIELDS = {
+    "name": gettext_lazy("Name"),
+    "latin_surname": gettext_lazy("Surname (as in passport)"),
+    "latin_given": gettext_lazy("Given names (as in passport)"),
+    "gender": gettext_lazy("Gender"),
+    "birthday": gettext_lazy("Birthday"),
+    "phone": gettext_lazy("Phone"),
+    "email": gettext_lazy("E-mail"),
+    "address": gettext_lazy("Address"),
+    "city": gettext_lazy("City"),
+    "source": gettext_lazy("Source channel"),
+    "tags": gettext_lazy("Tags"),
+    "notes": gettext_lazy("Notes"),
+    "company": gettext_lazy("Company (corporate account)"),
+    "department": gettext_lazy("Department"),
+    "job_grade": gettext_lazy("Job grade"),
+    "title": gettext_lazy("Job title"),
+    "is_booker": gettext_lazy("Books for others"),
+    "external_ref": gettext_lazy("External reference"),
+}
+MULTI = {"phone", "email", "tags", "notes"}  # fields several columns may feed
+MAX_LENGTH = {"name": 200, "latin_surname": 100, "latin_given": 100, "address": 300, "city": 100, "company": 200,
+              "department": 100, "job_grade": 20, "title": 100, "external_ref": 100, "tag": 40}
+
+# Header names as agencies write them, normalised by _header_key (lower case, no spaces or punctuation).
+SYNONYMS = {
+    "name": "姓名 名字 名称 客户姓名 客户名称 客户名 中文名 中文姓名 联系人 联系人姓名 旅客姓名 name fullname customername customer "
+            "contactname travellername travelername",
+    "latin_surname": "姓拼音 拼音姓 英文姓 护照姓 姓氏拼音 英文姓氏 surname lastname familyname latinsurname passportsurname",
+    "latin_given": "名拼音 拼音名 英文名 护照名 名字拼音 givenname givennames firstname latingiven passportgivenname",
+    "gender": "性别 gender sex",
+    "birthday": "生日 出生日期 出生年月日 出生年月 birthday birthdate dateofbirth dob born",
+    "phone": "手机 手机号 手机号码 电话 电话号码 联系电话 联系方式 移动电话 座机 办公电话 家庭电话 phone phones mobile "
+             "mobilephone tel telephone cell cellphone phonenumber",
+    "email": "邮箱 电子邮箱 电子邮件 邮件 邮箱地址 email emails mail emailaddress",
+    "address": "地址 联系地址 住址 家庭地址 通讯地址 详细地址 address street addressline",
+    "city": "城市 所在城市 所在地 city town",
+    "source": "来源 客户来源 渠道 来源渠道 source sourcechannel channel",
+    "tags": "标签 客户标签 tags tag labels",
+    "notes": "备注 说明 备注信息 notes note remarks remark comment comments memo",
+    "company": "公司 公司名称 单位 工作单位 所属公司 企业 企业名称 company companyname employer organisation organization",
+    "department": "部门 所属部门 department dept",
+    "job_grade": "职级 级别 差旅级别 差标级别 grade jobgrade level",
+    "title": "职位 职务 头衔 岗位 title jobtitle position",
+    "is_booker": "订票人 是否订票人 预订人 是否预订人 booker isbooker booksforothers",
+    "external_ref": "编号 客户编号 客户id 会员编号 外部编号 原系统编号 externalref externalid externalreference reference "
+                    "ref customerno customernumber customerid",
+    # Recognised and deliberately left out: travel documents are added one by one, encrypted, on the
+    # card; the export's own bookkeeping columns are not customer data to import.
+    "": "护照号 护照号码 证件号 证件号码 身份证 身份证号 身份证号码 证件类型 passport passportno passportnumber idnumber "
+        "idcard id 序号 no kind 类型 created 创建时间 accountmanageremail 客户经理账号",
+}
+# When no name matches exactly: a distinctive word inside the header (checked in this order).
+CONTAINS = [("手机", "phone"), ("电话", "phone"), ("phone", "phone"), ("mobile", "phone"), ("邮箱", "email"),
+            ("邮件", "email"), ("email", "email"), ("生日", "birthday"), ("出生", "birthday"), ("birth", "birthday"),
+            ("性别", "gender"), ("部门", "department"), ("职级", "job_grade"), ("职位", "title"), ("职务", "title"),
+            ("公司", "company"), ("company", "company"), ("地址", "address"), ("address", "address"),
+            ("城市", "city"), ("备注", "notes"), ("标签", "tags"), ("来源", "source"), ("姓名", "name")]
+
+GENDERS = {"男": "M", "男性": "M", "先生": "M", "m": "M", "male": "M", "man": "M", "mr": "M",
+           "女": "F", "女性": "F", "女士": "F", "小姐": "F", "f": "F", "female": "F", "woman": "F", "ms": "F",
+           "mrs": "F", "miss": "F", "其他": "X", "其它": "X", "x": "X", "other": "X"}
+BOOLEANS = {"是": True, "y": True, "yes": True, "true": True, "1": True, "✓": True, "√": True, "t": True,
+            "否": False, "n": False, "no": False, "false": False, "0": False, "f": False, "×": False}
+SOURCE_WORDS = {"微信": "wechat", "网站": "website", "官网": "website", "网络": "website", "转介绍": "referral",
+                "介绍": "referral", "推荐": "referral", "老客户推荐": "referral", "电话": "call_center",
+                "呼叫中心": "call_center", "到店": "walk_in", "门店": "walk_in", "展会": "event", "活动": "event",
+                "企业客户": "corporate", "公司协议": "corporate", "导入": "import", "其他": "other", "其它": "other"}
+MONTHS = {name: number for number, names in enumerate(
+    ["jan january", "feb february", "mar march", "apr april", "may", "jun june", "jul july", "aug august",
+     "sep sept september", "oct october", "nov november", "dec december"], start=1) for name in names.split()}
+
+_HEADER_JUNK = re.compile(r"[\s_\-.:：()（）\[\]【】*#/\\·'\"’]+")
+_SPLIT_MULTI = re.compile(r"\s*[,，;；、|/]\s*")
+_YMD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_DMY_NUMERIC = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+_DAY_MONTH = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?[\s\-]+([a-z]+)\.?,?[\s\-]+(\d{4})")
+_MONTH_DAY = re.compile(r"([a-z]+)\.?[\s\-]+(\d{1,2})(?:st|nd|rd|th)?,?[\s\-]+(\d{4})")
+_SERIAL = re.compile(r"\d{5}(?:\.0+)?")
+_EXCEL_EPOCH = date(1899, 12, 30)
+
+
+# --- reading files ------------------------------------------------------------------------------
+
+class Row(dict):
+    """One data row, {header: value}, remembering its row number in the spreadsheet (header = 1)."""
+
+    __slots__ = ("number",)
+
+
+def read_rows(path, original_name: str) -> tuple[list[str], Iterator[Row]]:
+    """Headers and an iterator of non-blank rows of a .csv (UTF-8 with or without BOM, else
+    GB18030) or .xlsx (first sheet). Values are stripped strings, or dates for Excel date cells.
+    Raises ValidationError({"file": …}) when the file cannot be read."""
+    suffix = Path(original_name).suffix.lower()
+    if suffix == ".csv":
+        header, records = _csv_records(path)
+    elif suffix == ".xlsx":
+        _check_xlsx(path, read=True)
+        header, records = _xlsx_records(path)
+    else:
+        raise ValidationError({"file": [_("Upload a .csv or .xlsx file.")]})
+    headers = _unique_headers(header)
+    if not any(header):
+        raise ValidationError({"file": [_("The first row of the file must name the columns.")]})
+    return headers, _rows(headers, records)
+
+
+def count_rows(path, original_name: str) -> int:
+    """About how many data rows the file has, cheaply, for a progress bar: lines of a CSV, the
+    recorded size of an Excel sheet. Blank rows and line breaks inside cells count too."""
+    if Path(original_name).suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook
+
+        _check_xlsx(path)
+        workbook = load_workbook(path, read_only=True, data_only=True)
+        try:
+            return max((workbook.worksheets[0].max_row or 1) - 1, 0)
+        finally:
+            workbook.close()
+    with open(path, "rb") as file:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b"")) - 1, 0)
+
+
+def _csv_records(path):
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise ValidationError({"file": [_("This file is neither UTF-8 nor GB18030 text. Save it as CSV "
+                                              "(UTF-8) or as an Excel .xlsx workbook.")]})
+    first_line = text[:text.find("\n")] if "\n" in text else text
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = _readable(reader)
+    return next(rows, []), rows
+
+
+def _readable(reader):
+    """The CSV's rows; a row the csv module cannot read (a cell past its size limit, a stray NUL) is
+    a file error naming the row, not a server error."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            message = _("A cell on line %(line)s is longer than %(limit)s characters; no customer field holds "
+                        "that much. Check the file.") % {"line": reader.line_num, "limit": f"{csv.field_size_limit():,}"}
+        else:
+            message = _("Line %(line)s of the file cannot be read as CSV (%(error)s).") % {
+                "line": reader.line_num, "error": exc}
+        raise ValidationError({"file": [message]}) from None
+
+
+def _check_xlsx(path, *, read: bool = False) -> None:
+    """Before openpyxl opens it: what the workbook (a zip) unpacks to, declared and, with ``read``,
+    actually inflated (caravan.unpack). A file error naming the limit, never a worker out of memory.
+
+    openpyxl then parses the XML with the standard library's expat (2.4 and later refuse entity
+    amplification such as billion laughs; ElementTree never fetches external entities). defusedxml,
+    which openpyxl would use when installed, parses in pure Python, 1.5–2× slower, for no more safety."""
+    try:
+        unpack.check_zip(path, read=read)
+    except zipfile.BadZipFile:
+        raise ValidationError({"file": [_("This is not an Excel .xlsx workbook we can read.")]}) from None
+    except unpack.UnpackRefused as exc:
+        raise ValidationError({"file": [str(exc)]}) from None
+
+
+def _xlsx_records(path):
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except MemoryError:
+        raise
+    except Exception:  # openpyxl raises many kinds of errors for a broken or foreign file
+        raise ValidationError({"file": [_("This is not an Excel .xlsx workbook we can read.")]})
+    sheet = workbook.worksheets[0]
+    sheet.reset_dimensions()  # some programs record a wrong sheet size; read every row there is
+
+    def bounded(rows, first: int):
+        """The sheet's rows; one openpyxl cannot read on is a file error naming the row, not a server
+        error. (openpyxl cuts a cell to Excel's 32,767 characters; what it inflated to get there is
+        bounded by caravan.unpack and the worker's memory limit.)"""
+        number = first - 1
+        try:
+            for number, values in enumerate(rows, start=first):
+                yield values
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 — XML errors, bad numbers, entity amplification refused by expat …
+            raise ValidationError({"file": [_("Row %(row)s of the workbook cannot be read. Save the file again "
+                                              "from Excel, or as CSV (UTF-8).") % {"row": number + 1}]}) from None
+
+    def records():
+        try:
+            yield from bounded(sheet.iter_rows(min_row=2, values_only=True), 2)
+        finally:
+            workbook.close()
+
+    header = next(bounded(sheet.iter_rows(max_row=1, values_only=True), 1), ())
+    return [_cell_text(v) for v in header], records()
+
+
+def _cell_text(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _unique_headers(header) -> list[str]:
+    headers, seen = [], set()
+    for index, value in enumerate(header, start=1):
+        name = str(value).strip() or _("Column %(number)s") % {"number": index}
+        base, copy = name, 2
+        while name in seen:
+            name, copy = f"{base} ({copy})", copy + 1
+        seen.add(name)
+        headers.append(name)
+    while headers and not str(header[len(headers) - 1]).strip():  # trailing unnamed, empty columns
+        headers.pop()
+    return headers
+
+
+def _rows(headers: list[str], records) -> Iterator[Row]:
+    width = len(headers)
+    for number, values in enumerate(records, start=2):
+        row = Row()
+        row.number = number
+        blank = True
+        for header, value in zip(headers, values[:width]):
+            value = _cell_text(value) if not isinstance(value, str) else value.strip()
+            if value != "":
+                blank = False
+            row[header] = value
+        if not blank:
+            yield row
+
+
+# --- which column is which ------------------------------------------------------------------------
+
+def _header_key(text: str) -> str:
+    return _HEADER_JUNK.sub("", str(text)).lower()
+
+
+def _synonyms() -> dict[str, str]:
+    """{normalised header: field}, including the field labels in every language we speak."""
+    table = {}
+    for target, words in SYNONYMS.items():
+        for word in words.split():
+            table[_header_key(word)] = target
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            for target, label in FIELDS.items():
+                table.setdefault(_header_key(str(label)), target)
+    return table
+
+
+def suggest_mapping(headers: list[str]) -> dict[str, str]:
+    """{header: field} for every header ('' = leave the column out). A single-valued field is
+    suggested for its first matching column only; phones, e-mails, tags and notes may take several."""
+    table, taken, mapping = _synonyms(), set(), {}
+    for header in headers:
+        key = _header_key(header)
+        target = table.get(key)
+        if target is None:
+            target = next((t for word, t in CONTAINS if word in key), "")
+        if target and target not in MULTI and target in taken:
+            target = ""
+        taken.add(target)
+        mapping[header] = target
+    return mapping
+
+
+def clean_mapping(headers: list[str], mapping: dict) -> dict[str, str]:
+    """The mapping for these headers, checked: known fields, the name mapped, single fields once."""
+    mapping = {h: (mapping or {}).get(h) or "" for h in headers}
+    unknown = sorted({v for v in mapping.values() if v and v not in FIELDS})
+    errors = []
+    if unknown:
+        errors.append(_("Unknown target fields: %(fields)s.") % {"fields": ", ".join(unknown)})
+    if "name" not in mapping.values():
+        errors.append(_("Choose the column that holds the customer's name."))
+    counts = defaultdict(int)
+    for target in mapping.values():
+        counts[target] += 1
+    twice = [str(FIELDS[t]) for t, n in counts.items() if t in FIELDS and t not in MULTI and n > 1]
+    if twice:
+        errors.append(_("Only one column can be used for: %(fields)s.") % {"fields": ", ".join(twice)})
+    if errors:
+        raise ValidationError({"mapping": errors})
+    return mapping
+
+
+def preview(job: ImportJob) -> tuple[list[str] | None, list[list]]:
+    """The headers and first rows the worker read from the file (None: not read yet). Never reads the file."""
+    known = state(job)
+    return known.get("headers"), known.get("preview") or []
+
+
+# --- reading and checking in the worker ------------------------------------------------------------------
+#
+# A web process never parses an uploaded file (issue 18: a 1 MB .xlsx unpacking to 1,000 MB took a web
+# worker to 2.27 GB). The upload is stored, its zip directory checked (cheap: declared sizes only), and
+# ``crm.check_import`` reads it in a worker under caravan.unpack's bounds and memory limit: first the
+# headers and a preview, then, when asked, the dry run. Where that stands, the headers, the preview and
+# the last report live beside the upload in the agency's media folder (``<file>.json``), so they go
+# when the file goes; the page polls it and the API shows it (``progress``).
+
+PREVIEW_ROWS = 5
+
+
+class NotReadYet(Exception):
+    """The worker has not read the file's headers yet."""
+
+
+def _state_path(job: ImportJob) -> Path:
+    return Path(job.file.path + ".json")
+
+
+def state(job: ImportJob) -> dict:
+    """{"headers", "preview", "task": {kind, state, token, at, message, language}, "mapping", "report"}."""
+    try:
+        return json.loads(_state_path(job).read_text())
+    except (OSError, ValueError):  # nothing read yet, or no file (ValueError from an empty FileField)
+        return {}
+
+
+def _update_state(job: ImportJob, change: Callable[[dict], bool | None]) -> dict:
+    """Apply ``change`` to the job's state under a file lock; ``change`` returns False to keep it as it was."""
+    path = _state_path(job)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = state(job)
+        if change(current) is False:
+            return current
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(current, ensure_ascii=False, default=str))
+        os.replace(temporary, path)
+        return current
+
+
+def _queue(job: ImportJob, kind: str, **extra) -> str:
+    """Record that the worker has ``kind`` ("read" or "check") to do, and queue it once committed."""
+    from .tasks import check_import
+
+    token = secrets.token_hex(8)
+
+    def change(current):
+        current["task"] = {"kind": kind, "state": "queued", "token": token, "at": timezone.now().isoformat(),
+                           "message": "", "language": translation.get_language() or settings.LANGUAGE_CODE}
+        current.update(extra)
+    _update_state(job, change)
+    check_import.delay(job.pk, token)
+    return token
+
+
+def progress(job: ImportJob) -> dict:
+    """Where reading and checking the file stand, for the page and the API:
+    ``state`` is reading (headers not known yet), ready (no check asked), queued, checking, checked
+    (``report`` is the dry run of ``job.mapping``), stopped (the worker went away; ask again) or
+    failed (``message`` says why; a refused file fails the job itself)."""
+    known = state(job)
+    task = known.get("task") or {}
+    report = known.get("report") if known.get("mapping") == job.mapping else None
+    out = {"state": "ready", "message": task.get("message", ""), "report": report, "headers": known.get("headers")}
+    if job.status == ImportJob.Status.FAILED and task.get("state") == "failed":
+        out["state"] = "failed"
+    elif task.get("state") in ("queued", "working"):
+        since = datetime.fromisoformat(task["at"])
+        if task["state"] == "working" and timezone.now() - since > timedelta(seconds=CHECK_TIME_LIMIT + 60):
+            out.update(state="stopped", message=_("The check stopped before it finished (its worker went away). "
+                                                  "Check again."))
+        elif known.get("headers") is None:
+            out["state"] = "reading"
+        else:
+            out["state"] = "queued" if task["state"] == "queued" else "checking"
+    elif known.get("headers") is None:
+        out["state"] = "reading" if job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED) else "failed"
+    elif task.get("state") == "failed":
+        out["state"] = "failed"
+    elif report is not None:
+        out["state"] = "checked"
+    return out
+
+
+def job_read(job: ImportJob) -> list[str]:
+    """In the worker: read the file's headers and first rows and suggest a mapping. Raises
+    ValidationError({"file": …}) for a file we cannot or will not read."""
+    headers, rows = read_rows(job.file.path, job.original_name)
+    first = [[_preview_text(row.get(h, "")) for h in headers] for row in itertools.islice(rows, PREVIEW_ROWS)]
+    job.mapping = suggest_mapping(headers)
+    ImportJob.objects.filter(pk=job.pk).update(mapping=job.mapping)
+    _update_state(job, lambda current: current.update(headers=headers, preview=first))
+    return headers
+
+
+def _preview_text(value) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)[:200]
+
+
+def check_request(job: ImportJob, *, mapping: dict) -> dict:
+    """From a page or the API: save the mapping (checked against the headers the worker read) and queue
+    the dry run. Returns ``progress``. Raises NotReadYet, ImportAlreadyStarted or ValidationError."""
+    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+        if job.status == ImportJob.Status.RUNNING:
+            leases.revive(IMPORT, job.pk)  # a run whose worker died goes on (or fails with a reason), never stuck
+        raise ImportAlreadyStarted
+    headers = state(job).get("headers")
+    if headers is None:
+        raise NotReadYet
+    job.mapping = clean_mapping(headers, mapping)
+    ImportJob.objects.filter(pk=job.pk).update(mapping=job.mapping)
+    _queue(job, "check", mapping=job.mapping)
+    return progress(job)
+
+
+def read_request(job: ImportJob) -> None:
+    """Queue reading the file again when nothing is queued for it (a state lost, an old upload)."""
+    task = state(job).get("task") or {}
+    if task.get("state") not in ("queued", "working"):
+        _queue(job, "read")
+
+
+def work(job: ImportJob, token: str) -> str:
+    """The worker's side of ``crm.check_import``: read the headers if not yet known, then the dry run if
+    one was asked, within caravan.unpack's memory limit. A file refused (too big unpacked, unreadable,
+    needing more memory than allowed) fails the job with the reason, shown on its page and in the API,
+    and is deleted at once. Returns the outcome."""
+    known = state(job)
+    task = known.get("task") or {}
+    if task.get("token") != token or task.get("state") != "queued":
+        return "stale"  # a newer request replaced this one, or it was redelivered after it ran
+    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+        return "started"
+
+    def mark(**fields):
+        def change(current):
+            if (current.get("task") or {}).get("token") != token:
+                return False
+            current["task"].update(at=timezone.now().isoformat(), **fields)
+        return _update_state(job, change)
+
+    mark(state="working")
+    try:
+        with unpack.memory_limit():
+            if known.get("headers") is None:
+                job_read(job)
+            if task["kind"] == "check":
+                report = job_check(job, mapping=known["mapping"])
+                _update_state(job, lambda current: current.update(report=report, mapping=job.mapping))
+    except ValidationError as exc:
+        if "mapping" in getattr(exc, "error_dict", {}):  # the headers changed under it: ask again
+            mark(state="failed", message=" ".join(exc.messages))
+            return "mapping"
+        _refuse(job, " ".join(exc.messages))
+        mark(state="failed", message=" ".join(exc.messages))
+        return "refused"
+    except MemoryError:
+        message = unpack.memory_message()
+        _refuse(job, message)
+        mark(state="failed", message=message)
+        return "memory"
+    except SoftTimeLimitExceeded:
+        mark(state="failed", message=_("The check took longer than %(minutes)s minutes and was stopped. Split the "
+                                       "file into smaller ones.") % {"minutes": CHECK_TIME_LIMIT // 60})
+        return "timeout"
+    except BaseException:
+        mark(state="failed", message=_("The check stopped on an internal error; it was logged. Check again."))
+        raise
+    mark(state="done", message="")
+    return "done"
+
+
+def _refuse(job: ImportJob, reason: str) -> None:
+    """The file will not be read: the job fails with the reason and the file (personal data, and
+    perhaps a bomb) goes now."""
+    ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED]).update(
+        status=ImportJob.Status.FAILED, finished_at=timezone.now(), failure=reason[:2000])
+    default_storage.delete(job.file.name)
+
+
+# --- jobs ---------------------------------------------------------------------------------------------
+
+def job_create(*, actor, upload) -> tuple[ImportJob, list[str] | None]:
+    """Store an uploaded file as a new job and queue reading it (``crm.check_import``); returns the job
+    and its headers (None until the worker has read them). Only the zip directory of an .xlsx is
+    looked at here (declared sizes, caravan.unpack): a web process parses no upload."""
+    name = Path(upload.name or "").name
+    if Path(name).suffix.lower() not in EXTENSIONS:
+        raise ValidationError({"file": [_("Upload a .csv or .xlsx file.")]})
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationError({"file": [_("The file is larger than 20 MB. Split it into several files.")]})
+    job = ImportJob(created_by=actor, original_name=name[:200])
+    job.file.save(name, upload, save=False)
+    try:
+        if Path(name).suffix.lower() == ".xlsx":
+            _check_xlsx(job.file.path)
+    except ValidationError:
+        default_storage.delete(job.file.name)
+        raise
+    job.save()
+    _queue(job, "read")
+    return job, None
+
+
+class ImportAlreadyStarted(Exception):
+    """The job is running or finished: its mapping can no longer change, nor can it start again."""
+
+
+def job_check(job: ImportJob, *, mapping: dict) -> dict:
+    """Save the mapping and dry-run the file: the report of what an import would do."""
+    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+        if job.status == ImportJob.Status.RUNNING:
+            leases.revive(IMPORT, job.pk)  # a run whose worker died goes on (or fails with a reason), never stuck
+        raise ImportAlreadyStarted
+    headers = state(job).get("headers")
+    if headers is None:
+        headers, _rows_iter = read_rows(job.file.path, job.original_name)
+    job.mapping = clean_mapping(headers, mapping)
+    report = check(job)
+    # Only while not started meanwhile: a run asked for during the check keeps its status.
+    if ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED]).update(
+            mapping=job.mapping, status=ImportJob.Status.CHECKED, total_rows=report["total_rows"]):
+        job.status, job.total_rows = ImportJob.Status.CHECKED, report["total_rows"]
+    return report
+
+
+def job_start(job: ImportJob, *, mapping: dict) -> ImportJob:
+    """Save the mapping and mark the job running (offered to a worker, caravan.leases); the caller then
+    queues ``crm.customers.tasks.import_customers``. Raises ImportAlreadyStarted if it is running or done, so a
+    double click queues one import only; but a run whose worker died (its lease ran out) is taken
+    over here: offered again and returned, to resume from its checkpoint, or failed with a reason
+    once it has used its attempts."""
+    if job.status == ImportJob.Status.RUNNING:
+        return _take_over(job)
+    headers = state(job).get("headers")  # as the worker read them: no parsing here
+    if headers is None:
+        raise NotReadYet
+    mapping = clean_mapping(headers, mapping)
+    started = ImportJob.objects.filter(
+        pk=job.pk, status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED],
+    ).update(mapping=mapping, status=ImportJob.Status.RUNNING, processed_rows=0, **leases.offered())
+    job.refresh_from_db()
+    if not started:
+        raise ImportAlreadyStarted
+    leases.watch(IMPORT)
+    return job
+
+
+def _take_over(job: ImportJob) -> ImportJob:
+    now = timezone.now()
+    offered = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, lease_until__lt=now,
+                                       attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
+        lease_owner="", lease_until=now + leases.lease_length())
+    if not offered:
+        leases.revive(IMPORT, job.pk, now=now)  # out of attempts: failed, with the reason on its page
+        job.refresh_from_db()
+        raise ImportAlreadyStarted
+    leases.watch(IMPORT)
+    job.refresh_from_db()
+    return job
+
+
+def _resume(pk: int) -> None:
+    from .tasks import import_customers
+
+    import_customers.delay(pk)
+
+
+def _failed(reason: str) -> dict:
+    return {"status": ImportJob.Status.FAILED, "finished_at": timezone.now()}
+
+
+# The import's lease: the watchdog queues a run whose worker died again (caravan.leases).
+IMPORT = leases.register(leases.Kind(name="crm.import", model="crm.ImportJob", active={"status": "running"},
+                                     resume=_resume, failed=_failed))
+
+
+def forget_old_files(*, now=None) -> int:
+    """Delete uploaded spreadsheets once they are no longer needed: they are full of personal data.
+
+    A finished (or failed) import keeps its counts and error report but loses its file after
+    ``KEEP_FILES``; an upload never imported is dropped altogether after the same time. Returns
+    how many files were deleted."""
+    cutoff = (now or timezone.now()) - KEEP_FILES
+    deleted = 0
+    finished = ImportJob.objects.filter(status__in=[ImportJob.Status.DONE, ImportJob.Status.FAILED],
+                                        finished_at__lt=cutoff).exclude(file="")
+    abandoned = ImportJob.objects.filter(status__in=[ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED],
+                                         created_at__lt=cutoff)
+    # A batch at a time (bounded memory): the files, then one UPDATE / DELETE for the batch's rows.
+    for jobs, forget in ((finished, lambda rows: rows.update(file="")),
+                         (abandoned, lambda rows: rows.delete())):
+        while batch := list(jobs.order_by("pk").values_list("pk", "file")[:FORGET_BATCH]):
+            for _pk, name in batch:
+                if name:
+                    for path in (name, f"{name}.json", f"{name}.json.lock"):  # the file, what was read of it
+                        default_storage.delete(path)
+                    deleted += 1
+            forget(ImportJob.objects.filter(pk__in=[pk for pk, _name in batch]))
+    return deleted
+
+
+# --- reading one row ----------------------------------------------------------------------------------
+
+def parse_date(value) -> date:
+    """1985-03-02, 1985/3/2, 1985年3月2日, 19850302, 2 March 1985, March 2, 1985, 2/3/1985 when
+    unambiguous, and Excel date cells or serial numbers. Raises ValueError."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip().lower()
+    if match := _YMD.fullmatch(text) or _COMPACT.fullmatch(text):
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    if match := _DMY_NUMERIC.fullmatch(text):
+        first, second, year = int(match[1]), int(match[2]), int(match[3])
+        if first > 12 or first == second:
+            return date(year, second, first)
+        if second > 12:
+            return date(year, first, second)
+        raise ValueError("ambiguous")
+    if match := _DAY_MONTH.fullmatch(text):
+        return date(int(match[3]), MONTHS[match[2]], int(match[1]))
+    if match := _MONTH_DAY.fullmatch(text):
+        return date(int(match[3]), MONTHS[match[1]], int(match[2]))
+    if _SERIAL.fullmatch(text):
+        return _EXCEL_EPOCH + timedelta(days=int(float(text)))
+    raise ValueError("not a date")
+
+
+@dataclass
+class Parsed:
+    number: int
+    values: dict = field(default_factory=dict)  # field → clean value (non-blank cells only)
+    phones: list = field(default_factory=list)
+    emails: list = field(default_factory=list)
+    errors: list = field(default_factory=list)  # [(field, message)]
+    customer_id: int | None = None  # the existing customer this row updates
+
+
+class _Context:
+    """What stays the same for every row of one check or run: the columns, the region, and what
+    earlier rows of the file already claimed (to report in-file duplicates)."""
+
+    def __init__(self, job: ImportJob):
+        self.job = job
+        self.columns: dict[str, list[str]] = defaultdict(list)
+        for header, target in job.mapping.items():
+            if target in FIELDS:
+                self.columns[target].append(header)
+        agency = require_agency()
+        self.region = agency.default_region
+        self.today = timezone.localdate()
+        self.sources = self._source_words()
+        self.seen: dict[tuple, int] = {}  # ("phone", "+86…") → first row number
+        self.companies: dict[str, int | None] = {}  # name → id (None: to be created)
+        # New customers the plan still allows (None: no limit); rows past it are reported, not written.
+        self.room = billing_services.customer_room(agency)
+
+    @staticmethod
+    def _source_words() -> dict[str, str]:
+        words = {value: value for value in Customer.Source.values}
+        for code, _name in settings.LANGUAGES:
+            with translation.override(code):
+                words.update({str(label).lower(): value for value, label in Customer.Source.choices})
+        words.update(SOURCE_WORDS)
+        return words
+
+
+def _parse(row: Row, ctx: _Context) -> Parsed:
+    parsed = Parsed(row.number)
+    values, errors = parsed.values, parsed.errors
+    for target, headers in ctx.columns.items():
+        cells = [row[h] for h in headers if row.get(h, "") != ""]
+        if not cells:
+            continue
+        if target in ("phone", "email"):
+            _parse_contacts(target, cells, parsed, ctx)
+        elif target == "birthday":
+            try:
+                day = parse_date(cells[0])
+            except (ValueError, KeyError, OverflowError):
+                errors.append(("birthday", _("“%(value)s” is not a date we can read; write it as 1985-03-02.")
+                               % {"value": cells[0]}))
+                continue
+            if day > ctx.today:
+                errors.append(("birthday", _("The birthday cannot be in the future.")))
+            elif day.year < 1900:
+                errors.append(("birthday", _("“%(value)s” is too long ago for a birthday.") % {"value": cells[0]}))
+            else:
+                values["birthday"] = day
+        elif target == "tags":
+            tags = {t for cell in cells for t in _SPLIT_MULTI.split(str(cell)) if t}
+            if any(len(t) > MAX_LENGTH["tag"] for t in tags):
+                errors.append(("tags", _("A tag has at most 40 characters.")))
+            else:
+                values["tags"] = sorted(tags)
+        elif target == "notes":
+            values["notes"] = "\n".join(str(c) for c in cells)
+        else:
+            _parse_single(target, str(cells[0]), values, errors, ctx)
+    if not values.get("name"):
+        errors.append(("name", _("Enter the customer's name.")))
+    if "company" not in values:
+        for key in ("department", "job_grade", "title", "is_booker"):
+            if key in values:
+                errors.append((key, _("Give the company as well.")))
+                break
+    return parsed
+
+
+def _parse_contacts(target: str, cells: list, parsed: Parsed, ctx: _Context) -> None:
+    """Phones or e-mails, several per cell allowed: normalised, each once, bad ones reported."""
+    normal = (lambda raw: phone_e164(raw, ctx.region)) if target == "phone" else email_normal
+    found = parsed.phones if target == "phone" else parsed.emails
+    for cell in cells:
+        for raw in _SPLIT_MULTI.split(str(cell)):
+            if not raw:
+                continue
+            try:
+                value = normal(raw)
+            except ValidationError as exc:
+                parsed.errors.append((target, exc.messages[0]))
+                continue
+            if value not in found:
+                found.append(value)
+
+
+def _parse_single(target: str, text: str, values: dict, errors: list, ctx: _Context) -> None:
+    if target in MAX_LENGTH and len(text) > MAX_LENGTH[target]:
+        errors.append((target, _("At most %(count)s characters.") % {"count": MAX_LENGTH[target]}))
+    elif target == "gender":
+        gender = GENDERS.get(text.lower().rstrip("."))
+        if gender is None:
+            errors.append(("gender", _("“%(value)s” is not a gender we know (男/女, M/F).") % {"value": text}))
+        else:
+            values["gender"] = gender
+    elif target == "source":
+        source = ctx.sources.get(text.lower())
+        if source is None:
+            errors.append(("source", _("“%(value)s” is not a source channel we know.") % {"value": text}))
+        else:
+            values["source"] = source
+    elif target == "is_booker":
+        flag = BOOLEANS.get(text.lower())
+        if flag is None:
+            errors.append(("is_booker", _("Write yes or no (是/否).")))
+        else:
+            values["is_booker"] = flag
+    elif target in ("latin_surname", "latin_given"):
+        if not text.replace(" ", "").replace("-", "").replace("'", "").isascii():
+            errors.append((target, _("Use Latin letters as printed in the passport.")))
+        else:
+            values[target] = text
+    else:
+        values[target] = text
+
+
+# --- matching a batch against the file so far and the database ------------------------------------
+
+def _claim(parsed: Parsed, ctx: _Context) -> None:
+    """Report a phone, e-mail or reference that an earlier row of the file already has."""
+    keys = [("external_ref", parsed.values["external_ref"])] if parsed.values.get("external_ref") else []
+    keys += [("phone", p) for p in parsed.phones] + [("email", e) for e in parsed.emails]
+    for key in keys:
+        first = ctx.seen.setdefault(key, parsed.number)
+        if first != parsed.number:
+            parsed.errors.append((key[0], _("Duplicate of row %(row)s in this file.") % {"row": first}))
+
+
+def _match(batch: list[Parsed], ctx: _Context) -> None:
+    """Find the customer each valid row updates, or report a conflict with other customers."""
+    valid = [p for p in batch if not p.errors]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # crm_phone.number also has a trigram GIN index, which answers "=" too. While a big import
+        # grows the tables faster than statistics follow, the planner picks it, and each looked-up
+        # number then walks GIN's whole pending list: seconds per batch instead of milliseconds.
+        # Without bitmap scans these lookups use the unique b-tree indexes.
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        _match_valid(valid, ctx)
+
+
+def _match_valid(valid: list[Parsed], ctx: _Context) -> None:
+    refs = list({p.values["external_ref"] for p in valid if p.values.get("external_ref")})
+    by_ref = {ref: pk for pk, ref in _select(  # the oldest customer with that reference wins
+        f"SELECT id, external_ref FROM {_table(Customer)} WHERE external_ref = ANY(%s) AND merged_into_id IS NULL "
+        "ORDER BY id DESC", refs)}
+    by_phone = dict(_select(f"SELECT number, customer_id FROM {_table(Phone)} WHERE number = ANY(%s)",
+                            list({n for p in valid for n in p.phones})))
+    by_email = dict(_select(f"SELECT address, customer_id FROM {_table(Email)} WHERE address = ANY(%s)",
+                            list({a for p in valid for a in p.emails})))
+    owners = set(by_ref.values()) | set(by_phone.values()) | set(by_email.values())
+    names, companies = {}, set()
+    for pk, name, kind in _select(f"SELECT id, name, kind FROM {_table(Customer)} WHERE id = ANY(%s)", list(owners)):
+        names[pk] = name
+        if kind == Customer.Kind.COMPANY:
+            companies.add(pk)
+    for parsed in valid:
+        ref = parsed.values.get("external_ref")
+        candidates = ([by_ref[ref]] if ref in by_ref else []) + [by_phone[n] for n in parsed.phones if n in by_phone] \
+            + [by_email[a] for a in parsed.emails if a in by_email]
+        if not candidates:
+            continue
+        target = candidates[0]
+        for number in parsed.phones:
+            if by_phone.get(number, target) != target:
+                parsed.errors.append(("phone", _("%(value)s belongs to another customer, %(name)s.")
+                                      % {"value": number, "name": names[by_phone[number]]}))
+        for address in parsed.emails:
+            if by_email.get(address, target) != target:
+                parsed.errors.append(("email", _("%(value)s belongs to another customer, %(name)s.")
+                                      % {"value": address, "name": names[by_email[address]]}))
+        if target in companies:
+            parsed.errors.append(("name", _("This row matches the corporate account %(name)s, not a person.")
+                                  % {"name": names[target]}))
+        first = ctx.seen.setdefault(("customer", target), parsed.number)
+        if first != parsed.number:
+            parsed.errors.append(("name", _("Row %(row)s of this file already updates the same customer.")
+                                  % {"row": first}))
+        parsed.customer_id = target
+
+
+def _plans(rows: Iterator[Row], ctx: _Context) -> Iterator[list[Parsed]]:
+    """Batches of rows, parsed, checked for in-file duplicates and matched against the database.
+
+    Parsing (mostly phone numbers) is pure Python and runs in a helper thread one batch ahead,
+    so it overlaps the time the caller waits for the database writing the previous batch."""
+    language = translation.get_language()
+
+    def parse(chunk: list[Row]) -> list[Parsed]:
+        with translation.override(language):
+            return [_parse(row, ctx) for row in chunk]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for chunk in _batches(rows, BATCH_SIZE):
+            parsing = pool.submit(parse, chunk)
+            if ahead is not None:
+                yield _plan(ahead.result(), ctx)
+            ahead = parsing
+        if ahead is not None:
+            yield _plan(ahead.result(), ctx)
+
+
+def _plan(batch: list[Parsed], ctx: _Context) -> list[Parsed]:
+    for parsed in batch:
+        _claim(parsed, ctx)
+    _match(batch, ctx)
+    if ctx.room is not None:
+        for parsed in batch:
+            if parsed.errors or parsed.customer_id is not None:
+                continue
+            if ctx.room > 0:
+                ctx.room -= 1
+            else:
+                parsed.errors.append(("name", _("Not imported: the plan's customer limit is reached (updates of "
+                                                "existing customers still apply).")))
+    missing = list({p.values["company"] for p in batch if not p.errors and p.values.get("company")}
+                   - ctx.companies.keys())
+    if missing:
+        found = {name: pk for pk, name in _select(  # the oldest company of that name wins
+            f"SELECT id, name FROM {_table(Customer)} WHERE kind = %s AND merged_into_id IS NULL AND name = ANY(%s) "
+            "ORDER BY id DESC", Customer.Kind.COMPANY.value, missing)}
+        for name in missing:
+            ctx.companies[name] = found.get(name)
+    return batch
+
+
+def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _errors_of(parsed: Parsed) -> list[dict]:
+    return [{"row": parsed.number, "field": f, "message": str(m)} for f, m in parsed.errors]
+
+
+# --- dry run --------------------------------------------------------------------------------------
+
+def check(job: ImportJob) -> dict:
+    """Validate every row against the file and the database; write nothing.
+
+    {"total_rows", "create", "update", "skip", "new_companies", "error_count", "errors": [{row, field, message}]}
+    ``skip`` counts rows with any error (they would not be imported); ``error_count`` counts all
+    errors, of which ``errors`` holds the first 1,000."""
+    ctx = _Context(job)
+    _headers, rows = read_rows(job.file.path, job.original_name)
+    report = {"total_rows": 0, "create": 0, "update": 0, "skip": 0, "new_companies": 0, "error_count": 0, "errors": []}
+    new_companies = set()
+    for plan in _plans(rows, ctx):
+        for parsed in plan:
+            report["total_rows"] += 1
+            if parsed.errors:
+                report["skip"] += 1
+                report["error_count"] += len(parsed.errors)
+                report["errors"].extend(_errors_of(parsed)[:MAX_ERRORS - len(report["errors"])])
+                continue
+            report["update" if parsed.customer_id else "create"] += 1
+            company = parsed.values.get("company")
+            if company and ctx.companies.get(company) is None:
+                new_companies.add(company)
+    report["new_companies"] = len(new_companies)
+    return report
+
+
+# --- the import ---------------------------------------------------------------------------------------
+
+def run(job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Import the file with ``job.mapping``, one transaction per batch. Counters, errors (first
+    1,000; ``error_count`` counts all) and ``processed_rows`` are updated on ``job`` for every
+    batch and ``progress(job)`` is called **inside the batch's transaction** (the task records its
+    checkpoint there, so the rows and the count of rows done commit together). Rows skipped =
+    processed - created - updated. Does not touch ``job.status``.
+
+    A job with ``processed_rows`` already set is a resumed run (its worker died, caravan.leases):
+    those rows were committed with their checkpoint, so they are read again only to know what the
+    file already claimed (in-file duplicates, companies), and the import goes on after them."""
+    ctx = _Context(job)
+    if not job.total_rows:
+        job.total_rows = count_rows(job.file.path, job.original_name)
+    done = job.processed_rows
+    if not done:
+        job.created_count = job.updated_count = job.error_count = 0
+        job.errors = []
+    writer = _Writer(ctx, actor=job.created_by)
+    _headers, rows = read_rows(job.file.path, job.original_name)
+    if done:
+        _replay(itertools.islice(rows, done), ctx)
+    for plan in _plans(rows, ctx):
+        good = [p for p in plan if not p.errors]
+        fresh = sum(1 for p in good if p.customer_id is None)
+        before = (job.created_count, job.updated_count, job.error_count, list(job.errors), job.processed_rows,
+                  job.total_rows)
+        try:
+            with transaction.atomic():
+                created, updated = writer.write(good)
+                _tally(job, plan, created, updated)
+                if progress is not None:
+                    progress(job)
+        except DatabaseError:
+            # Someone saved one of these phones or e-mails meanwhile (or similar): the batch was rolled
+            # back as a whole; report its rows and go on with the next batch.
+            (job.created_count, job.updated_count, job.error_count, job.errors, job.processed_rows,
+             job.total_rows) = before
+            writer.forget_new_companies()
+            if ctx.room is not None:  # the batch's new rows were not written: their room is free again
+                ctx.room += fresh
+            for parsed in good:
+                parsed.errors.append(("", _("Not imported: this batch clashed with a change made at the same "
+                                            "time. Import the file again to pick these rows up.")))
+            _tally(job, plan, 0, 0)
+            if progress is not None:
+                with transaction.atomic():
+                    progress(job)
+    job.total_rows = job.processed_rows
+    return job
+
+
+def _tally(job: ImportJob, plan: list[Parsed], created: int, updated: int) -> None:
+    job.created_count += created
+    job.updated_count += updated
+    for parsed in plan:
+        if parsed.errors:
+            job.error_count += len(parsed.errors)
+            job.errors.extend(_errors_of(parsed)[:MAX_ERRORS - len(job.errors)])
+    job.processed_rows += len(plan)
+    job.total_rows = max(job.total_rows, job.processed_rows)
+
+
+def _replay(rows: Iterator[Row], ctx: _Context) -> None:
+    """Read the rows an earlier attempt imported, writing nothing: their phones, e-mails and references
+    claim their place in the file again, and their customers and companies (now in the database) are
+    matched, so the rows after them are judged as in one uninterrupted run. The plan's room was
+    counted fresh from the database (those rows' customers already use theirs)."""
+    room, ctx.room = ctx.room, None
+    for _plan_done in _plans(rows, ctx):
+        pass
+    ctx.room = room
+
+
+class _Writer:
+    """Writes one planned batch: new companies, new and changed people, contacts, employments, audit."""
+
+    def __init__(self, ctx: _Context, actor):
+        self.ctx = ctx
+        self.actor_id = actor.pk if actor else None
+        self.new_company_names: list[str] = []
+
+    def forget_new_companies(self) -> None:
+        for name in self.new_company_names:
+            self.ctx.companies[name] = None
+        self.new_company_names = []
+
+    def write(self, batch: list[Parsed]) -> tuple[int, int]:
+        self.now = timezone.now()
+        self.logs: list[tuple] = []
+        self.new_company_names = []
+        self._create_companies(batch)
+        new = [p for p in batch if p.customer_id is None]
+        old = [p for p in batch if p.customer_id is not None]
+        ids = _next_ids(Customer, len(new))
+        for parsed, pk in zip(new, ids):
+            parsed.customer_id = pk
+        existing = self._load(old)
+        phones, emails, addresses = [], [], []
+        customers, changed = [], []
+        for parsed in batch:
+            values = parsed.values
+            have = existing.get(parsed.customer_id)
+            before = have["snapshot"] if have else {}
+            record = have["customer"] if have else _new_person(parsed.customer_id)
+            dirty = self._apply(record, values)
+            new_phones = [n for n in parsed.phones if not have or n not in have["phones"]]
+            new_emails = [a for a in parsed.emails if not have or a not in have["emails"]]
+            address = self._address(values)
+            if address and have and address in have["addresses"]:
+                address = None
+            phones += [(parsed.customer_id, n) for n in new_phones]
+            emails += [(parsed.customer_id, a) for a in new_emails]
+            if address:
+                addresses.append((parsed.customer_id, *address))
+            all_emails = (have["emails"] if have else []) + new_emails
+            companies = list(have["companies"]) if have else []
+            company = values.get("company")
+            if company and company not in companies:
+                companies.append(company)
+            record.search_text = search_text(record.name, record.latin_surname, record.latin_given,
+                                             f"{record.latin_given} {record.latin_surname}", *all_emails, *companies)
+            after = _snapshot(record, owner=have["owner"] if have else "",
+                              phones=(have["phones"] if have else []) + new_phones, emails=all_emails,
+                              addresses=(have["address_text"] if have else []) + ([_address_text(*address)] if address else []))
+            self._log(record.pk, before, after)
+            if have is None:
+                customers.append(record)
+            elif dirty or record.search_text != have["search_text"]:
+                changed.append(Customer(updated_at=self.now, **{k: getattr(record, k) for k in _UPDATED}))
+        _copy(Customer, ["id", "kind", "name", "latin_surname", "latin_given", "gender", "birthday", "language",
+                         "source", "tags", "notes", "industry", "external_ref", "search_text", "created_at",
+                         "updated_at"],
+              ((c.pk, c.kind, c.name, c.latin_surname, c.latin_given, c.gender, c.birthday, "zh-hans", c.source,
+                c.tags, c.notes, "", c.external_ref, c.search_text, self.now, self.now) for c in customers))
+        if changed:
+            Customer.objects.bulk_update(changed, [*_UPDATED[1:], "updated_at"])
+        _copy(Phone, ["customer", "number", "label"], ((c, n, "") for c, n in phones))
+        _copy(Email, ["customer", "address", "label"], ((c, a, "") for c, a in emails))
+        _copy(Address, ["customer", "label", "line", "city", "postcode", "country"],
+              ((c, "", line, city, "", self.ctx.region) for c, line, city in addresses))
+        self._employments(batch)
+        _copy(ChangeLog, ["customer", "actor", "via", "field", "old", "new", "at"], self.logs)
+        return len(new), len(old)
+
+    def _apply(self, record, values: dict) -> bool:
+        """Put the row's non-blank values on the customer; True when something changed."""
+        dirty = False
+        for key in ("name", "latin_surname", "latin_given", "gender", "birthday", "source", "notes", "external_ref"):
+            if key in values and getattr(record, key) != values[key]:
+                setattr(record, key, values[key])
+                dirty = True
+        if "tags" in values:
+            tags = sorted(set(record.tags or []) | set(values["tags"]))
+            if tags != (record.tags or []):
+                record.tags, dirty = tags, True
+        return dirty
+
+    @staticmethod
+    def _address(values: dict) -> tuple[str, str] | None:
+        line, city = values.get("address", ""), values.get("city", "")
+        if not line and not city:
+            return None
+        return (line or city, city)
+
+    def _create_companies(self, batch: list[Parsed]) -> None:
+        names = sorted({p.values["company"] for p in batch
+                        if p.values.get("company") and self.ctx.companies.get(p.values["company"]) is None})
+        if not names:
+            return
+        ids = _next_ids(Customer, len(names))
+        _copy(Customer, ["id", "kind", "name", "source", "language", "tags", "search_text", "created_at", "updated_at",
+                         "latin_surname", "latin_given", "gender", "notes", "industry", "external_ref"],
+              ((pk, Customer.Kind.COMPANY.value, name, Customer.Source.IMPORT.value, "zh-hans", [],
+                search_text(name), self.now, self.now, "", "", "", "", "", "") for pk, name in zip(ids, names)))
+        for pk, name in zip(ids, names):
+            self.ctx.companies[name] = pk
+            self._log(pk, {}, {"kind": Customer.Kind.COMPANY.value, "name": name})
+        self.new_company_names = names
+
+    def _load(self, batch: list[Parsed]) -> dict[int, dict]:
+        """What the audit snapshot and search text need of the customers this batch updates."""
+        ids = [p.customer_id for p in batch]
+        if not ids:
+            return {}
+        loaded = {}
+        user = _table(Customer._meta.get_field("owner").related_model)
+        for values in _select(
+                f"SELECT c.id, c.kind, c.name, c.latin_surname, c.latin_given, c.gender, c.birthday, c.source, c.tags, "
+                f"c.notes, c.external_ref, c.search_text, u.email FROM {_table(Customer)} c "
+                f"LEFT JOIN {user} u ON u.id = c.owner_id WHERE c.id = ANY(%s)", ids):
+            record = SimpleNamespace(**dict(zip(_UPDATED, values[:-1])))
+            loaded[record.pk] = {"customer": record, "owner": values[-1] or "", "phones": [], "emails": [],
+                                 "addresses": set(), "address_text": [], "companies": [],
+                                 "search_text": record.search_text}
+        for customer_id, number in _select(
+                f"SELECT customer_id, number FROM {_table(Phone)} WHERE customer_id = ANY(%s) ORDER BY id", ids):
+            loaded[customer_id]["phones"].append(number)
+        for customer_id, address in _select(
+                f"SELECT customer_id, address FROM {_table(Email)} WHERE customer_id = ANY(%s) ORDER BY id", ids):
+            loaded[customer_id]["emails"].append(address)
+        for customer_id, line, city in _select(
+                f"SELECT customer_id, line, city FROM {_table(Address)} WHERE customer_id = ANY(%s) ORDER BY id", ids):
+            loaded[customer_id]["addresses"].add((line, city))
+            loaded[customer_id]["address_text"].append(_address_text(line, city))
+        for person_id, name in _select(
+                f"SELECT e.person_id, c.name FROM {_table(Employment)} e JOIN {_table(Customer)} c ON c.id = e.company_id "
+                "WHERE e.person_id = ANY(%s)", ids):
+            loaded[person_id]["companies"].append(name)
+        for entry in loaded.values():
+            entry["snapshot"] = _snapshot(entry["customer"], owner=entry["owner"], phones=entry["phones"],
+                                          emails=entry["emails"], addresses=entry["address_text"])
+        return loaded
+
+    def _employments(self, batch: list[Parsed]) -> None:
+        rows = {(self.ctx.companies[p.values["company"]], p.customer_id): p.values
+                for p in batch if p.values.get("company")}
+        if not rows:
+            return
+        existing = {(e.company_id, e.person_id): e for e in Employment.objects.filter(
+            person_id__in={person for _company, person in rows}, company_id__in={company for company, _person in rows})}
+        changed, new = [], []
+        keys = ("department", "job_grade", "title", "is_booker")
+        for key, values in rows.items():
+            link = existing.get(key)
+            if link is None:
+                new.append((*key, values.get("job_grade", ""), values.get("department", ""), values.get("title", ""),
+                            True, values.get("is_booker", False), True))
+                continue
+            if any(k in values and getattr(link, k) != values[k] for k in keys) or not link.active:
+                for k in keys:
+                    if k in values:
+                        setattr(link, k, values[k])
+                link.active = True
+                changed.append(link)
+        _copy(Employment, ["company", "person", "job_grade", "department", "title", "is_traveler", "is_booker",
+                           "active"], new)
+        if changed:
+            Employment.objects.bulk_update(changed, [*keys, "active"])
+
+    def _log(self, customer_id: int, before: dict, after: dict) -> None:
+        for name in AUDITED:
+            old, new = before.get(name, ""), after.get(name, "")
+            if old != new:
+                self.logs.append((customer_id, self.actor_id, _VIA, name, old, new, self.now))
+
+
+_VIA = ChangeLog.Via.IMPORT.value
+# Customer columns an import reads and may change (the first is the key).
+_UPDATED = ("pk", "kind", "name", "latin_surname", "latin_given", "gender", "birthday", "source", "tags", "notes",
+            "external_ref", "search_text")
+
+
+def _new_person(pk: int) -> SimpleNamespace:
+    """A customer to be created, as a plain record: a model instance per row costs more than the COPY."""
+    return SimpleNamespace(pk=pk, kind=Customer.Kind.PERSON.value, name="", latin_surname="", latin_given="", gender="",
+                           birthday=None, source=Customer.Source.IMPORT.value, tags=[], notes="", external_ref="",
+                           search_text="")
+
+
+def _address_text(line: str, city: str) -> str:
+    return line + (f", {city}" if city else "")
+
+
+def _snapshot(customer, *, owner: str, phones=(), emails=(), addresses=()) -> dict:
+    """The same values crm.customers.services._snapshot records, from what is in memory."""
+    snap = {name: "" if getattr(customer, name) is None else str(getattr(customer, name))
+            for name in AUDITED if name not in ("phones", "emails", "addresses", "owner")}
+    snap.update(owner=owner, phones=", ".join(phones), emails=", ".join(emails), addresses=" | ".join(addresses))
+    return snap
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _select(sql: str, *params) -> list[tuple]:
+    """Rows of a lookup by ``= ANY(%s)``, with the list sent as one bound array parameter.
+
+    Django's psycopg cursors bind on the client, spelling a 2,000-item array out as SQL text; a
+    server-side-binding cursor on the same connection (and so the same agency search_path) does not."""
+    if any(isinstance(p, list) and not p for p in params):
+        return []
+    with connection.cursor() as django_cursor:  # opens the connection and sets the agency's search_path
+        with psycopg.Cursor(django_cursor.connection) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def _next_ids(model, count: int) -> list[int]:
+    """Reserve primary keys from the table's sequence, so rows can be COPYed with their ids."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       [model._meta.db_table, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _copy(model, fields: list[str], rows) -> None:
+    """Insert rows (tuples in ``fields`` order) with PostgreSQL COPY: ~10× faster than bulk_create."""
+    rows = list(rows)
+    if not rows:
+        return
+    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in fields)
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY {_table(model)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)

@@ -1,0 +1,1 @@
+"""Operator console pages (platform domain), one module per area."""
