@@ -184,6 +184,46 @@ def test_a_changed_row_updates_the_customer_found_by_phone_and_records_old_and_n
         assert (name.old, name.new) == ("王小芳", "王芳")
 
 
+def _record(customer) -> tuple:
+    """What search matches and what the change log says of a customer (not who or when)."""
+    customer.refresh_from_db()
+    return customer.search_text, sorted((c.field, c.old, c.new) for c in ChangeLog.objects.filter(customer=customer))
+
+
+def test_a_customer_typed_in_and_the_same_customer_imported_are_indexed_and_logged_alike(alpha, bravo):
+    """crm.customers.snapshot serves the services and the import's COPY path: the same person, typed in
+    (alpha) and imported (bravo), has the same search text and change-log rows, created and then changed."""
+    with tenant_context(alpha):
+        typed = services.customer_create(
+            actor=None, via="page", name="王芳", latin_surname="WANG", latin_given="Fang", gender="F",
+            birthday=date(1985, 3, 2), phones=["+86 138 0013 8000"], emails=["Wang.Fang@Example.com"],
+            addresses=[{"line": "建国路 1 号", "city": "北京", "country": "CN"}])
+        company = services.customer_create(actor=None, via="page", kind="company", name="阿尔法科技有限公司")
+        services.employment_set(actor=None, company=company, person=typed)
+        typed_then, typed_company = _record(typed), _record(company)
+    job = upload(bravo, "姓名,姓拼音,名拼音,性别,生日,手机,邮箱,地址,城市,公司\n王芳,WANG,Fang,女,1985-03-02,"
+                        "+86 138 0013 8000,Wang.Fang@Example.com,建国路 1 号,北京,阿尔法科技有限公司\n".encode(), "a.csv")
+    with tenant_context(bravo):
+        imports.run(job)
+        imported = Customer.objects.get(name="王芳")
+        assert _record(imported) == typed_then
+        assert _record(Customer.objects.get(kind="company")) == typed_company
+    assert "fang wang" in typed_then[0] and "阿尔法科技有限公司" in typed_then[0]
+    assert ("addresses", "", "建国路 1 号, 北京") in typed_then[1] and ("gender", "", "F") in typed_then[1]
+
+    with tenant_context(alpha):
+        services.customer_update(actor=None, via="page", customer=typed, name="王芳芳",
+                                 emails=["wang.fang@example.com", "wf@example.cn"])
+        typed_now = _record(typed)
+    again = upload(bravo, "姓名,手机,邮箱\n王芳芳,+8613800138000,wf@example.cn\n".encode(), "b.csv")
+    with tenant_context(bravo):
+        imports.run(again)
+        assert (again.created_count, again.updated_count) == (0, 1)
+        assert _record(imported) == typed_now
+    assert ("emails", "wang.fang@example.com", "wang.fang@example.com, wf@example.cn") in typed_now[1]
+    assert ("name", "王芳", "王芳芳") in typed_now[1]
+
+
 def test_a_row_whose_phone_and_email_belong_to_two_customers_is_skipped(alpha):
     with tenant_context(alpha):
         services.customer_create(actor=None, via="page", name="甲", phones=["13800138000"])

@@ -3,7 +3,7 @@ accounts with their employees, documents, preferences and two years of contacts.
 
 Used by ``seed_demo`` (a few thousand per demo agency) and by ``bench/customers.py`` (100,000).
 Rows are written with ``bulk_create`` but normalised exactly as the services do it (E.164 phones,
-lower-case e-mails, ``search_text`` as :func:`crm.customers.services.refresh_search_text` builds it,
+lower-case e-mails, ``search_text`` by :func:`crm.customers.snapshot.customer_search_text` as the services build it,
 documents encrypted and hashed as :func:`crm.customers.services.document_add` does), so the data behaves
 like data typed in through the pages. Names, numbers and links are deterministic for a seed;
 dates are relative to today so the demo always looks current.
@@ -23,7 +23,8 @@ from accounts.roles import Role
 from . import crypto
 from .models import (Address, ChangeLog, Contact, Customer, Email, Employment, FamilyDate, LoyaltyMembership, Phone,
                      Preferences, TravelDocument)
-from .normalize import email_normal, phone_e164, search_text
+from .normalize import email_normal, phone_e164
+from .snapshot import customer_search_text
 
 # --- names ------------------------------------------------------------------------------------
 
@@ -426,7 +427,7 @@ class _Writer:
             rows.append(Customer(kind=Customer.Kind.COMPANY, name=name, industry=industry, owner=self._owner(),
                                  source=Customer.Source.CORPORATE, created_at=self._created_at(),
                                  tags=["商务"] + (["VIP"] if rng.random() < 0.2 else []),
-                                 search_text=search_text(name, email)))
+                                 search_text=customer_search_text(name=name, emails=[email])))
             extras.append((domain, email, self.gen.landline(rng.choice(CITIES)[1])))
         rows = self._save(Customer, rows)
         phones, emails = [], []
@@ -473,8 +474,9 @@ class _Writer:
                 source=Customer.Source.CORPORATE if company is not None else _weighted(rng, SOURCES),
                 owner=company.owner if company is not None and rng.random() < 0.8 else self._owner(),
                 notes=rng.choice(NOTES) if rng.random() < 0.1 else "",
-                search_text=search_text(person.name, person.latin_surname, person.latin_given,
-                                        f"{person.latin_given} {person.latin_surname}", *person.emails, *companies)))
+                search_text=customer_search_text(name=person.name, latin_surname=person.latin_surname,
+                                                 latin_given=person.latin_given, emails=person.emails,
+                                                 companies=companies)))
             generated.append((person, company))
         customers = self._save(Customer, customers)
         self._contact_details(customers, generated)

@@ -7,8 +7,8 @@ Speed matters (a 100,000-row file in well under a minute), so rows are not fed o
 ``crm.customers.services.customer_create``. Instead each batch is normalised in Python with the same
 helpers the services use (``crm.customers.normalize``), matched against existing customers with a few
 bulk queries, and written with PostgreSQL ``COPY`` and ``bulk_update`` inside one transaction:
-a batch is applied fully or not at all. The change log gets the same field/old/new rows
-``crm.customers.services._audit`` records, with ``via=import``.
+a batch is applied fully or not at all. The change log rows and the search text come from the
+same functions the services use (``crm.customers.snapshot``), fed plain values, with ``via=import``.
 
 Re-importing a file updates rather than duplicates: a row matches an existing customer by its
 external reference, else by a phone, else by an e-mail. Blank cells never erase what is on file;
@@ -46,8 +46,8 @@ from caravan import leases, unpack
 from caravan.tenancy import require_agency
 
 from .models import Address, ChangeLog, Customer, Email, Employment, ImportJob, Phone
-from .normalize import email_normal, phone_e164, search_text
-from .services import AUDITED
+from .normalize import email_normal, passport_latin, phone_e164
+from .snapshot import address_text, changes, customer_search_text, snapshot
 
 BATCH_SIZE = 5000  # rows per transaction
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -820,7 +820,7 @@ def _parse_single(target: str, text: str, values: dict, errors: list, ctx: _Cont
         else:
             values["is_booker"] = flag
     elif target in ("latin_surname", "latin_given"):
-        if not text.replace(" ", "").replace("-", "").replace("'", "").isascii():
+        if not passport_latin(text):
             errors.append((target, _("Use Latin letters as printed in the passport.")))
         else:
             values[target] = text
@@ -1102,11 +1102,12 @@ class _Writer:
             company = values.get("company")
             if company and company not in companies:
                 companies.append(company)
-            record.search_text = search_text(record.name, record.latin_surname, record.latin_given,
-                                             f"{record.latin_given} {record.latin_surname}", *all_emails, *companies)
-            after = _snapshot(record, owner=have["owner"] if have else "",
-                              phones=(have["phones"] if have else []) + new_phones, emails=all_emails,
-                              addresses=(have["address_text"] if have else []) + ([_address_text(*address)] if address else []))
+            record.search_text = customer_search_text(name=record.name, latin_surname=record.latin_surname,
+                                                      latin_given=record.latin_given, emails=all_emails,
+                                                      companies=companies)
+            after = snapshot(record, owner=have["owner"] if have else "",
+                             phones=(have["phones"] if have else []) + new_phones, emails=all_emails,
+                             addresses=(have["address_text"] if have else []) + ([address_text(*address)] if address else []))
             self._log(record.pk, before, after)
             if have is None:
                 customers.append(record)
@@ -1156,10 +1157,11 @@ class _Writer:
         _copy(Customer, ["id", "kind", "name", "source", "language", "tags", "search_text", "created_at", "updated_at",
                          "latin_surname", "latin_given", "gender", "notes", "industry", "external_ref"],
               ((pk, Customer.Kind.COMPANY.value, name, Customer.Source.IMPORT.value, "zh-hans", [],
-                search_text(name), self.now, self.now, "", "", "", "", "", "") for pk, name in zip(ids, names)))
+                customer_search_text(name=name), self.now, self.now, "", "", "", "", "", "")
+               for pk, name in zip(ids, names)))
         for pk, name in zip(ids, names):
             self.ctx.companies[name] = pk
-            self._log(pk, {}, {"kind": Customer.Kind.COMPANY.value, "name": name})
+            self._log(pk, {}, snapshot(_new_company(pk, name)))
         self.new_company_names = names
 
     def _load(self, batch: list[Parsed]) -> dict[int, dict]:
@@ -1186,14 +1188,14 @@ class _Writer:
         for customer_id, line, city in _select(
                 f"SELECT customer_id, line, city FROM {_table(Address)} WHERE customer_id = ANY(%s) ORDER BY id", ids):
             loaded[customer_id]["addresses"].add((line, city))
-            loaded[customer_id]["address_text"].append(_address_text(line, city))
+            loaded[customer_id]["address_text"].append(address_text(line, city))
         for person_id, name in _select(
                 f"SELECT e.person_id, c.name FROM {_table(Employment)} e JOIN {_table(Customer)} c ON c.id = e.company_id "
                 "WHERE e.person_id = ANY(%s)", ids):
             loaded[person_id]["companies"].append(name)
         for entry in loaded.values():
-            entry["snapshot"] = _snapshot(entry["customer"], owner=entry["owner"], phones=entry["phones"],
-                                          emails=entry["emails"], addresses=entry["address_text"])
+            entry["snapshot"] = snapshot(entry["customer"], owner=entry["owner"], phones=entry["phones"],
+                                         emails=entry["emails"], addresses=entry["address_text"])
         return loaded
 
     def _employments(self, batch: list[Parsed]) -> None:
@@ -1223,10 +1225,8 @@ class _Writer:
             Employment.objects.bulk_update(changed, [*keys, "active"])
 
     def _log(self, customer_id: int, before: dict, after: dict) -> None:
-        for name in AUDITED:
-            old, new = before.get(name, ""), after.get(name, "")
-            if old != new:
-                self.logs.append((customer_id, self.actor_id, _VIA, name, old, new, self.now))
+        self.logs += [(customer_id, self.actor_id, _VIA, name, old, new, self.now)
+                      for name, old, new in changes(before, after)]
 
 
 _VIA = ChangeLog.Via.IMPORT.value
@@ -1242,16 +1242,10 @@ def _new_person(pk: int) -> SimpleNamespace:
                            search_text="")
 
 
-def _address_text(line: str, city: str) -> str:
-    return line + (f", {city}" if city else "")
-
-
-def _snapshot(customer, *, owner: str, phones=(), emails=(), addresses=()) -> dict:
-    """The same values crm.customers.services._snapshot records, from what is in memory."""
-    snap = {name: "" if getattr(customer, name) is None else str(getattr(customer, name))
-            for name in AUDITED if name not in ("phones", "emails", "addresses", "owner")}
-    snap.update(owner=owner, phones=", ".join(phones), emails=", ".join(emails), addresses=" | ".join(addresses))
-    return snap
+def _new_company(pk: int, name: str) -> SimpleNamespace:
+    """A corporate account created for a row's company, as a plain record (for its change log)."""
+    return SimpleNamespace(pk=pk, kind=Customer.Kind.COMPANY.value, name=name, latin_surname="", latin_given="",
+                           gender="", birthday=None)
 
 
 def _table(model) -> str:

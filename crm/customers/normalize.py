@@ -35,6 +35,11 @@ def email_normal(raw: str) -> str:
     return address
 
 
+def passport_latin(text: str) -> bool:
+    """Written in Latin letters as a passport prints a name (spaces, hyphens and apostrophes allowed)."""
+    return text.replace(" ", "").replace("-", "").replace("'", "").isascii()
+
+
 def search_text(*parts: str) -> str:
     """One lower-cased line of everything a search may match (names, phones, e-mails, companies)."""
     return " ".join(p.strip().lower() for p in parts if p and p.strip())
