@@ -511,8 +511,7 @@ def _tell_admins(agency: Agency, status: str) -> None:
     """Dunning: the admins hear of a failed payment, and again when the agency is suspended."""
     from .tasks import notify_admins
 
-    agency_id = agency.pk
-    transaction.on_commit(lambda: notify_admins.delay(agency_id, status))
+    notify_admins.delay(agency.pk, status)  # a PlatformTask: sent once the change commits
 
 
 def _suspended_by_operator(agency: Agency) -> bool:

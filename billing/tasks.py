@@ -1,12 +1,14 @@
-"""Billing jobs, on the platform side (public schema): apply a received Stripe event, and the
-hourly re-check that moves agencies whose trial or grace period ran out."""
+"""Billing jobs, on the platform side (public schema, ``PlatformTask``): apply a received Stripe
+event, the hourly re-check that moves agencies whose trial or grace period ran out, and dunning mail."""
 from celery import shared_task
 from django.utils import timezone
+
+from caravan.tenancy.tasks import PlatformTask
 
 from . import services
 
 
-@shared_task(name="billing.process_event", bind=True, max_retries=8, default_retry_delay=30)
+@shared_task(base=PlatformTask, name="billing.process_event", bind=True, max_retries=8, default_retry_delay=30)
 def process_event(self, event_id: str) -> str:
     """Retried with back-off while Stripe or the database is unreachable; the event stays stored
     (unprocessed) after the last attempt, and ``refresh_agencies`` catches the agency up anyway."""
@@ -19,7 +21,7 @@ def process_event(self, event_id: str) -> str:
         raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 3600))
 
 
-@shared_task(name="billing.refresh_agencies")
+@shared_task(base=PlatformTask, name="billing.refresh_agencies")
 def refresh_agencies() -> dict:
     """Every hour: time-based moves (trial over, grace period over), seat counts caught up with the
     staff, and a read of every subscription, so a lost webhook delays a change by an hour at most."""
@@ -40,7 +42,7 @@ def refresh_agencies() -> dict:
     return {"moved": moved}
 
 
-@shared_task(name="billing.notify_admins", bind=True, max_retries=5, default_retry_delay=300)
+@shared_task(base=PlatformTask, name="billing.notify_admins", bind=True, max_retries=5, default_retry_delay=300)
 def notify_admins(self, agency_id: int, status: str) -> int:
     """E-mail the agency's admins that a payment failed (past due) or that the agency is suspended."""
     from django.conf import settings

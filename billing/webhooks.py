@@ -3,7 +3,6 @@ work happens in ``tasks.process_event``."""
 import logging
 
 import stripe
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -23,5 +22,5 @@ def stripe_webhook(request):
         log.warning("Stripe webhook refused: bad payload or signature")
         return HttpResponseBadRequest("bad signature")
     if event is not None:
-        transaction.on_commit(lambda: process_event.delay(event.event_id))
+        process_event.delay(event.event_id)  # a PlatformTask: sent once the stored event commits
     return HttpResponse("ok")

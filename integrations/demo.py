@@ -101,7 +101,7 @@ def _offers(start: date, days: int) -> str:
 
 
 def _feed(supplier: Supplier, name: str, connector: str, agency: Agency | None = None) -> Feed:
-    feed = Feed.objects.filter(supplier=supplier, name=name).first()
+    feed = Feed.objects.unscoped().filter(supplier=supplier, name=name).first()
     if feed is None:
         feed = services.feed_save(Feed(supplier=supplier, name=name, connector=connector, mode=Feed.Mode.PUSH,
                                        agency=agency, stale_after_minutes=7 * 24 * 60))
@@ -122,7 +122,7 @@ def seed_inventory(own_rates_for: Agency | None = None) -> dict:
     hotels = Supplier.objects.get_or_create(code="demo-hotelhub", defaults={"name": "HotelHub 酒店通", "kind": "hotel"})[0]
     air = Supplier.objects.get_or_create(code="demo-skyoffers", defaults={"name": "SkyOffers 天合航旅", "kind": "air"})[0]
     hotel_feed = _feed(hotels, "Channel manager (OTA)", "ota_hotel")
-    if HotelRate.objects.filter(feed=hotel_feed, night__gte=today + timedelta(days=21)).exists():
+    if HotelRate.objects.unscoped().filter(feed=hotel_feed, night__gte=today + timedelta(days=21)).exists():
         return {}
     counts = {"hotel rates": _push(hotel_feed, _avail_rs(today, DAYS)).rows_accepted,
               "flight offers": _push(_feed(air, "Offers (JSON)", "air_offers"), _offers(today + timedelta(days=1), 60)).rows_accepted}

@@ -78,7 +78,7 @@ class _Writer:
             self._flush_quarantine()
 
     def _flush_quarantine(self) -> None:
-        QuarantinedRecord.objects.bulk_create(self.quarantine, batch_size=1000)
+        QuarantinedRecord.objects.unscoped().bulk_create(self.quarantine, batch_size=1000)
         self.quarantine = []
 
     def _copy(self, table: str, columns: str) -> None:
@@ -237,7 +237,7 @@ def ingest(feed: Feed, path: Path, *, trigger: str, run: FeedRun | None = None) 
     Returns the finished run (succeeded or failed); never raises for a bad message."""
     size = path.stat().st_size if path.exists() else 0
     if run is None:
-        run = FeedRun.objects.create(feed=feed, trigger=trigger, bytes=size)
+        run = FeedRun.objects.unscoped().create(feed=feed, trigger=trigger, bytes=size)
     else:
         run.bytes = size
     connector = CONNECTORS[feed.connector]()
@@ -256,8 +256,8 @@ def ingest(feed: Feed, path: Path, *, trigger: str, run: FeedRun | None = None) 
             run.status = FeedRun.Status.SUCCEEDED
             run.finished_at = timezone.now()
             run.save()
-            Feed.objects.filter(pk=feed.pk).update(last_run_at=run.finished_at, last_success_at=run.finished_at,
-                                                   health=Feed.Health.OK, alerted_at=None)
+            Feed.objects.unscoped().filter(pk=feed.pk).update(
+                last_run_at=run.finished_at, last_success_at=run.finished_at, health=Feed.Health.OK, alerted_at=None)
     except (MessageRefused, unpack.UnpackRefused) as exc:
         _failed(feed, run, str(exc))
     except MemoryError:
@@ -274,8 +274,8 @@ def ingest(feed: Feed, path: Path, *, trigger: str, run: FeedRun | None = None) 
 
 def _failed(feed: Feed, run: FeedRun, reason: str) -> None:
     now = timezone.now()
-    FeedRun.objects.filter(pk=run.pk).update(status=FeedRun.Status.FAILED, finished_at=now, error=reason[:2000],
-                                             rows_accepted=0)
-    QuarantinedRecord.objects.filter(run=run).delete()
-    Feed.objects.filter(pk=feed.pk).update(last_run_at=now, health=Feed.Health.FAILING)
+    FeedRun.objects.unscoped().filter(pk=run.pk).update(status=FeedRun.Status.FAILED, finished_at=now,
+                                                        error=reason[:2000], rows_accepted=0)
+    QuarantinedRecord.objects.unscoped().filter(run=run).delete()
+    Feed.objects.unscoped().filter(pk=feed.pk).update(last_run_at=now, health=Feed.Health.FAILING)
     run.refresh_from_db()

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from caravan.leases import Leased
+from caravan.tenancy.scoping import AgencyScopedManager
 from tenants.models import Agency
 
 
@@ -74,6 +75,8 @@ class Feed(models.Model):
     health = models.CharField(max_length=8, choices=Health.choices, default=Health.NEW, editable=False)
     alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = AgencyScopedManager()  # shared feeds and the active agency's own; platform code: .unscoped()
+
     class Meta:
         ordering = ["supplier__name", "name"]
 
@@ -107,6 +110,8 @@ class FeedRun(Leased):
     rows_rejected = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)  # why a run failed; never message content
 
+    objects = AgencyScopedManager("feed__agency")
+
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["feed", "-started_at"])]
@@ -119,6 +124,8 @@ class QuarantinedRecord(models.Model):
     reference = models.CharField(max_length=120, blank=True)  # the supplier's id for it, when it has one
     reason = models.CharField(max_length=300)
     raw = models.TextField(blank=True)  # the record as received, cut at 2,000 characters
+
+    objects = AgencyScopedManager("run__feed__agency")
 
     class Meta:
         ordering = ["run", "id"]
@@ -157,6 +164,8 @@ class HotelRate(models.Model):
     available = models.IntegerField(null=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    objects = AgencyScopedManager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["feed", "hotel", "room_type", "rate_plan", "night"],
                                                name="integrations_rate_key")]
@@ -190,6 +199,8 @@ class FlightOffer(models.Model):
     slices = models.JSONField(default=list)
     expires_at = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = AgencyScopedManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["feed", "offer_id"], name="integrations_offer_key")]

@@ -11,17 +11,17 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from caravan.money import CENT
 from caravan.tenancy import require_agency
+from caravan.tenancy.scoping import visible_sql
 
 from . import reference
 from .models import FlightOffer, Hotel, HotelRate, Supplier
 
 MAX_RESULTS = 50
-CENT = Decimal("0.01")
 MAX_NIGHTS = 30
 BOARDS = ("RO", "BB", "HB", "FB", "AI")
 HOTEL_SORTS = ("price", "-price", "name")
@@ -127,7 +127,7 @@ def hotel_search(*, city: str, check_in, check_out, board: str = "", chain: str 
         raise ValidationError(errors)
     nights = (check_out - check_in).days
     codes, rates = _fx_arrays(exchange_table())
-    agency = require_agency()
+    fence, fence_params = visible_sql(HotelRate, "r")  # shared rates and this agency's own
     having = ["count(*) = %(nights)s"]
     if board:
         having.append("bool_and(r.board = %(board)s)")
@@ -150,13 +150,13 @@ def hotel_search(*, city: str, check_in, check_out, board: str = "", chain: str 
         LEFT JOIN unnest(%(codes)s::varchar[], %(rates)s::numeric[]) AS fx(code, rate) ON fx.code = r.currency
         WHERE r.city_code = %(city)s AND r.night >= %(check_in)s AND r.night < %(check_out)s
           AND r.amount IS NOT NULL AND coalesce(r.available, 1) > 0
-          AND (r.agency_id IS NULL OR r.agency_id = %(agency)s) AND s.active{where}
+          AND {fence} AND s.active{where}
         GROUP BY r.feed_id, h.id, s.name, r.room_type, r.rate_plan
         HAVING {" AND ".join(having)} AND count(DISTINCT r.currency) = 1
         ORDER BY {order}
         LIMIT %(limit)s"""
     params = {"codes": codes, "rates": rates, "city": city, "check_in": check_in, "check_out": check_out,
-              "agency": agency.pk, "nights": nights, "board": board, "cap": cap, "chain": chain.upper(),
+              **fence_params, "nights": nights, "board": board, "cap": cap, "chain": chain.upper(),
               "name": f"%{name}%", "limit": min(limit, MAX_RESULTS)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -183,8 +183,7 @@ def hotel_result(key: str, *, check_in, check_out) -> HotelResult:
     nights = (check_out - check_in).days
     rows = list(HotelRate.objects.filter(
         feed_id=feed, hotel__code=code, room_type=room, rate_plan=plan, night__gte=check_in, night__lt=check_out,
-        amount__isnull=False).filter(Q(agency__isnull=True) | Q(agency_id=require_agency().pk))
-        .exclude(available__lte=0).select_related("hotel", "hotel__supplier"))
+        amount__isnull=False).exclude(available__lte=0).select_related("hotel", "hotel__supplier"))
     if len(rows) != nights or len({r.currency for r in rows}) != 1:
         raise gone
     total = sum((r.amount for r in rows), Decimal(0))
@@ -230,7 +229,7 @@ def flight_search(*, origin: str, destination: str, day, cabin: str = "", max_st
         max_stops = None
     if errors:
         raise ValidationError(errors)
-    agency = require_agency()
+    fence, fence_params = visible_sql(FlightOffer, "o")  # shared offers and this agency's own
     codes, rates = _fx_arrays(exchange_table())
     where = ""
     if cabin:
@@ -250,12 +249,12 @@ def flight_search(*, origin: str, destination: str, day, cabin: str = "", max_st
         JOIN {Supplier._meta.db_table} s ON s.id = f.supplier_id
         LEFT JOIN unnest(%(codes)s::varchar[], %(rates)s::numeric[]) AS fx(code, rate) ON fx.code = o.currency
         WHERE o.origin = ANY(%(origins)s) AND o.destination = ANY(%(destinations)s) AND o.departure_date = %(day)s
-          AND (o.agency_id IS NULL OR o.agency_id = %(agency)s) AND (o.expires_at IS NULL OR o.expires_at > now())
+          AND {fence} AND (o.expires_at IS NULL OR o.expires_at > now())
           AND s.active{where}
         ORDER BY {order}
         LIMIT %(limit)s"""
     params = {"codes": codes, "rates": rates, "origins": origins, "destinations": destinations, "day": day,
-              "agency": agency.pk, "cabin": cabin, "stops": max_stops, "carrier": (carrier or "").upper(),
+              **fence_params, "cabin": cabin, "stops": max_stops, "carrier": (carrier or "").upper(),
               "limit": min(limit, MAX_RESULTS)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -268,10 +267,8 @@ def flight_search(*, origin: str, destination: str, day, cabin: str = "", max_st
 
 
 def flight_result(pk) -> FlightResult:
-    """One offer by id, as this agency may see it (shared or its own), not expired."""
-    agency = require_agency()
-    offer = FlightOffer.objects.filter(Q(agency__isnull=True) | Q(agency_id=agency.pk), pk=pk) \
-        .select_related("feed__supplier").first() if str(pk).isdigit() else None
+    """One offer by id, as this agency may see it (shared or its own: the scoped manager), not expired."""
+    offer = FlightOffer.objects.filter(pk=pk).select_related("feed__supplier").first() if str(pk).isdigit() else None
     if offer is None or (offer.expires_at and offer.expires_at <= timezone.now()):
         raise ValidationError({"offer": [_("This offer is no longer available; search again.")]})
     rate = exchange_table().get(offer.currency)

@@ -23,6 +23,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from caravan import leases, outbound
 from caravan.signatures import BadSignature, Verifier
+from caravan.tenancy.scoping import shared_q
 from crm.customers import crypto
 from tenants.models import Agency
 
@@ -67,7 +68,7 @@ def feeds_available(agency: Agency, *, field: str = "name") -> None:
 
     plan = plan_of(agency)
     if plan is not None and plan.supplier_feeds is not None and \
-            Feed.objects.filter(agency=agency, active=True).count() >= plan.supplier_feeds:
+            Feed.objects.unscoped().filter(agency=agency, active=True).count() >= plan.supplier_feeds:
         raise ValidationError({field: [_("Your %(plan)s plan includes %(n)s supplier feeds of your own and they are "
                                          "all in use. Pause or remove one, or ask your admin for a larger plan.")
                                        % {"plan": plan.name, "n": plan.supplier_feeds}]})
@@ -78,7 +79,7 @@ def feed_save(feed: Feed, *, username: str | None = None, secret: str | None = N
     stored ones when given; they are kept, the secret encrypted, in the owner's schema. A new feed
     gets its push signing key (``push_secret`` shows it)."""
     errors = {}
-    before = Feed.objects.filter(pk=feed.pk).values("agency_id", "active").first() if feed.pk else None
+    before = Feed.objects.unscoped().filter(pk=feed.pk).values("agency_id", "active").first() if feed.pk else None
     stored = credential(feed) if feed.pk else FeedCredential()
     connector = CONNECTORS.get(feed.connector)
     if connector is None:
@@ -129,9 +130,10 @@ def feed_delete(feed: Feed) -> None:
     with transaction.atomic():
         with _owner_schema(feed):
             FeedCredential.objects.filter(feed_id=feed.pk).delete()
-        for rows in (QuarantinedRecord.objects.filter(run__feed_id=feed.pk), HotelRate.objects.filter(feed_id=feed.pk),
-                     FlightOffer.objects.filter(feed_id=feed.pk), FeedRun.objects.filter(feed_id=feed.pk),
-                     Feed.objects.filter(pk=feed.pk)):
+        for rows in (QuarantinedRecord.objects.unscoped().filter(run__feed_id=feed.pk),
+                     HotelRate.objects.unscoped().filter(feed_id=feed.pk),
+                     FlightOffer.objects.unscoped().filter(feed_id=feed.pk),
+                     FeedRun.objects.unscoped().filter(feed_id=feed.pk), Feed.objects.unscoped().filter(pk=feed.pk)):
             rows._raw_delete(rows.db)
 
 
@@ -227,7 +229,7 @@ def run_pull(feed: Feed, *, trigger: str = FeedRun.Trigger.SCHEDULE, run: FeedRu
             run = FeedRun(feed=feed, trigger=trigger)
         run.status, run.finished_at, run.error = FeedRun.Status.FAILED, now, str(exc)[:2000]
         run.save()
-        Feed.objects.filter(pk=feed.pk).update(last_run_at=now, health=Feed.Health.FAILING)
+        Feed.objects.unscoped().filter(pk=feed.pk).update(last_run_at=now, health=Feed.Health.FAILING)
         return run
     return run_file(feed, path, trigger=trigger, run=run)
 
@@ -241,8 +243,8 @@ def run_file(feed: Feed, path: Path, *, trigger: str, run: FeedRun | None = None
 
 def due_feeds(now=None) -> list[Feed]:
     now = now or timezone.now()
-    live = Q(agency__isnull=True) | Q(agency__status__in=Agency.LIVE_STATUSES)  # a suspended agency's feeds wait
-    return [feed for feed in Feed.objects.filter(live, active=True, mode=Feed.Mode.PULL, supplier__active=True)
+    live = shared_q(Feed) | Q(agency__status__in=Agency.LIVE_STATUSES)  # a suspended agency's feeds wait
+    return [feed for feed in Feed.objects.unscoped().filter(live, active=True, mode=Feed.Mode.PULL, supplier__active=True)
             .select_related("agency")
             if feed.last_run_at is None or feed.last_run_at + timedelta(minutes=feed.schedule_minutes) <= now]
 
@@ -252,7 +254,7 @@ def due_feeds(now=None) -> list[Feed]:
 def push_receive(*, push_key: str, signature: str, body: BinaryIO, length: int | None) -> tuple[Feed, Path]:
     """Store a pushed message, verifying its signature (``caravan.signatures``, with the feed's push
     secret) while it streams to the spool. Returns the feed and the stored file; raises ``PushRefused`` (status, message)."""
-    feed = Feed.objects.filter(push_key=push_key, mode=Feed.Mode.PUSH, active=True) \
+    feed = Feed.objects.unscoped().filter(push_key=push_key, mode=Feed.Mode.PUSH, active=True) \
         .select_related("supplier", "agency").first()
     secret = push_secret(feed) if feed is not None else ""
     if not secret:
@@ -277,34 +279,29 @@ def push_receive(*, push_key: str, signature: str, body: BinaryIO, length: int |
 
 
 def _queue_run(feed: Feed, path: str | None, trigger: str) -> None:
-    """Queue ``integrations.run_feed`` once the transaction commits, as platform work (public schema)
-    even when an agency's admin asked from the agency's host."""
+    """Queue ``integrations.run_feed`` (a ``PlatformTask``: public schema, sent on commit, even when an
+    agency's admin asked from the agency's host)."""
     from .tasks import run_feed
 
     run = run_create(feed, path, trigger)
-
-    def send():
-        with schema_context(get_public_schema_name()):
-            run_feed.delay(feed.pk, path, trigger, run.pk)
-
-    transaction.on_commit(send)
+    run_feed.delay(feed.pk, path, trigger, run.pk)
 
 
 def run_create(feed: Feed, path: str | None, trigger: str) -> FeedRun:
     """The run a queued message will work on, offered to a worker under a lease (caravan.leases): if
     its worker dies, the watchdog queues it again with the same spool file."""
     with schema_context(get_public_schema_name()):
-        return FeedRun.objects.create(feed=feed, trigger=trigger, status=FeedRun.Status.RUNNING,
-                                      **{**leases.offered(), "checkpoint": {"path": path or ""}})
+        return FeedRun.objects.unscoped().create(feed=feed, trigger=trigger, status=FeedRun.Status.RUNNING,
+                                                 **{**leases.offered(), "checkpoint": {"path": path or ""}})
 
 
 def run_resume(run_id: int) -> None:
     from .tasks import run_feed
 
     with schema_context(get_public_schema_name()):
-        run = FeedRun.objects.filter(pk=run_id).values("feed_id", "trigger", "checkpoint").first()
-        if run:
-            run_feed.delay(run["feed_id"], run["checkpoint"].get("path") or None, run["trigger"], run_id)
+        run = FeedRun.objects.unscoped().filter(pk=run_id).values("feed_id", "trigger", "checkpoint").first()
+    if run:
+        run_feed.delay(run["feed_id"], run["checkpoint"].get("path") or None, run["trigger"], run_id)
 
 
 def _run_failed(reason: str) -> dict:
@@ -346,11 +343,11 @@ def check_health(now=None) -> list[Feed]:
 
     now = now or timezone.now()
     alerted = []
-    for feed in Feed.objects.filter(active=True, alerted_at__isnull=True).select_related("supplier"):
+    for feed in Feed.objects.unscoped().filter(active=True, alerted_at__isnull=True).select_related("supplier"):
         state = health_of(feed, now)
         if state not in (Feed.Health.FAILING, Feed.Health.STALE):
             continue
-        if Feed.objects.filter(pk=feed.pk, alerted_at__isnull=True).update(alerted_at=now, health=state) != 1:
+        if Feed.objects.unscoped().filter(pk=feed.pk, alerted_at__isnull=True).update(alerted_at=now, health=state) != 1:
             continue  # another worker took it
         alerted.append(feed)
         # Sentry gets the feed's id and state only: never message content.
@@ -360,11 +357,11 @@ def check_health(now=None) -> list[Feed]:
         from .tasks import alert_agency_admins, alert_operators
 
         if User.objects.filter(is_operator=True, is_active=True).exists():
-            transaction.on_commit(lambda: alert_operators.delay([f.pk for f in alerted]))
+            alert_operators.delay([f.pk for f in alerted])
         by_agency: dict[int, list[int]] = {}
         for feed in alerted:
             if feed.agency_id:
                 by_agency.setdefault(feed.agency_id, []).append(feed.pk)
         for agency_id, feed_ids in by_agency.items():
-            transaction.on_commit(lambda a=agency_id, f=feed_ids: alert_agency_admins.delay(a, f))
+            alert_agency_admins.delay(agency_id, feed_ids)
     return alerted

@@ -119,7 +119,7 @@ def _refill_schema_pool_on_commit(agency: Agency) -> None:
     from .tasks import fill_schema_pool
 
     if settings.SCHEMA_POOL_SIZE > 0 and getattr(agency, "schema_method", "") in ("pool", "snapshot"):
-        transaction.on_commit(fill_schema_pool.delay)
+        fill_schema_pool.delay()  # a PlatformTask: sent once the onboarding commits
 
 
 def agency_update_settings(*, agency: Agency, actor: str, **fields) -> Agency:

@@ -1,7 +1,8 @@
 """The feed pages (form, detail, run), written once and used in two scopes: the operators' console
 (platform domain, every feed: ``console.views.suppliers``) and an agency's settings (its own feeds
-only: ``frontend.views.suppliers``). A scope gives ``feeds()``, ``suppliers()``, ``owner()``, ``ns``
-and ``list_url``."""
+only: ``frontend.views.suppliers``). A scope gives ``feeds()``, ``rows(model)`` (the runs and
+quarantined records it may read: ``unscoped()`` for operators, the agency's fence otherwise),
+``suppliers()``, ``owner()``, ``ns`` and ``list_url``."""
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -96,7 +97,7 @@ class FeedDetailPage:
 
     def get(self, request, pk):
         feed = get_object_or_404(self.feeds(), pk=pk)
-        runs = Paginator(feed.runs.all(), 25).get_page(request.GET.get("page"))
+        runs = Paginator(self.rows(FeedRun).filter(feed=feed), 25).get_page(request.GET.get("page"))
         return render(request, "integrations/feed_detail.html", {
             "feed": feed, "state": services.health_of(feed), "runs": runs, "push_url": services.push_url(feed),
             "ns": self.ns, "list_url": self.list_url, "username": services.credential(feed).username,
@@ -126,17 +127,18 @@ class RunDetailPage:
     """One run of a feed in the page's scope, with the records it quarantined."""
 
     def get(self, request, pk):
-        run = get_object_or_404(FeedRun.objects.select_related("feed", "feed__supplier")
+        run = get_object_or_404(self.rows(FeedRun).select_related("feed", "feed__supplier")
                                 .filter(feed__in=self.feeds()), pk=pk)
-        records = Paginator(QuarantinedRecord.objects.filter(run=run), 50).get_page(request.GET.get("page"))
+        records = Paginator(self.rows(QuarantinedRecord).filter(run=run), 50).get_page(request.GET.get("page"))
         return render(request, "integrations/run_detail.html", {"run": run, "records": records, "ns": self.ns})
 
 
-def feeds_with_health(feeds) -> list[Feed]:
-    """The feeds for a list page, each with its health (``state``) and last run (``last``)."""
+def feeds_with_health(feeds, runs) -> list[Feed]:
+    """The feeds for a list page, each with its health (``state``) and last run (``last``, from
+    ``runs``: the scope's ``rows(FeedRun)``)."""
     feeds = list(feeds)
     last_runs = {}
-    for run in FeedRun.objects.filter(feed__in=feeds).order_by("feed_id", "-started_at").distinct("feed_id"):
+    for run in runs.filter(feed__in=feeds).order_by("feed_id", "-started_at").distinct("feed_id"):
         last_runs[run.feed_id] = run
     for feed in feeds:
         feed.state = services.health_of(feed)

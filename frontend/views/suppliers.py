@@ -9,7 +9,8 @@ from django.views import View
 from accounts.roles import Cap
 from billing.services import plan_of
 from caravan.tenancy import require_agency
-from integrations.models import Feed, Supplier
+from caravan.tenancy.scoping import shared_q
+from integrations.models import Feed, FeedRun, Supplier
 from .feeds import FeedDetailPage, FeedFormPage, RunDetailPage, feeds_with_health
 
 from .base import AgencyPage
@@ -21,7 +22,10 @@ class AgencyFeeds(AgencyPage):
     list_url = "agency_feeds:list"
 
     def feeds(self):
-        return Feed.objects.filter(agency=require_agency()).select_related("supplier", "agency")
+        return Feed.objects.own().select_related("supplier", "agency")
+
+    def rows(self, model):
+        return model.objects.all()  # the agency's fence: shared and its own (narrowed to its feeds by the pages)
 
     def suppliers(self):
         return Supplier.objects.filter(active=True)
@@ -33,10 +37,10 @@ class AgencyFeeds(AgencyPage):
 class AgencyFeedListView(AgencyFeeds, View):
     def get(self, request):
         agency = require_agency()
-        feeds = feeds_with_health(self.feeds())
+        feeds = feeds_with_health(self.feeds(), self.rows(FeedRun))
         plan = plan_of(agency)
-        suppliers = self.suppliers().annotate(shared_feeds=Count("feeds", filter=Q(feeds__agency__isnull=True,
-                                                                                   feeds__active=True)))
+        suppliers = self.suppliers().annotate(shared_feeds=Count("feeds", filter=shared_q(Feed, "feeds")
+                                                                                 & Q(feeds__active=True)))
         return render(request, "integrations/agency_feeds.html", {
             "feeds": feeds, "suppliers": suppliers, "ns": self.ns,
             "in_use": sum(1 for feed in feeds if feed.active), "limit": plan.supplier_feeds if plan else None})

@@ -4,10 +4,10 @@ from celery import shared_task
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from . import leases
-from .tenancy.tasks import agency_job
+from .tenancy.tasks import PlatformTask, agency_job
 
 
-@shared_task(name="caravan.leases_watchdog")
+@shared_task(base=PlatformTask, name="caravan.leases_watchdog")
 def platform_watchdog() -> dict:
     """Resume (or give up) agency exports and feed runs whose worker died."""
     with schema_context(get_public_schema_name()):

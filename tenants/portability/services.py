@@ -121,14 +121,9 @@ def export_request(*, agency: Agency, actor: str, by_operator: bool = False) -> 
                                                         **leases.offered())
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.EXPORT_REQUESTED, actor=actor,
                                               note=str(export.pk))
+    from .tasks import export_agency
 
-    def send():
-        from .tasks import export_agency
-
-        with schema_context(get_public_schema_name()):
-            export_agency.delay(str(export.pk))
-
-    transaction.on_commit(send)
+    export_agency.delay(str(export.pk))  # a PlatformTask: public schema, sent once the request commits
     return export
 
 
@@ -256,8 +251,7 @@ def export_run(export_id) -> AgencyExport | None:
 def _export_resume(pk) -> None:
     from .tasks import export_agency
 
-    with schema_context(get_public_schema_name()):
-        export_agency.delay(str(pk))
+    export_agency.delay(str(pk))
 
 
 def _export_failed(reason: str) -> dict:
@@ -661,14 +655,9 @@ def restore_request(*, upload, slug: str, name: str, actor: str, trust_unsigned:
         for chunk in upload.chunks():
             sink.write(chunk)
     job = AgencyRestore.objects.create(slug=slug, archive=str(path), requested_by=actor)
+    from .tasks import restore_agency
 
-    def send():
-        from .tasks import restore_agency
-
-        with schema_context(get_public_schema_name()):
-            restore_agency.delay(job.pk, name, trust_unsigned)
-
-    transaction.on_commit(send)
+    restore_agency.delay(job.pk, name, trust_unsigned)  # a PlatformTask: sent once the job row commits
     return job
 
 
@@ -720,16 +709,10 @@ def deletion_schedule(*, agency: Agency, actor: str, note: str = "") -> Agency:
         agency.save(update_fields=["status", "deletion_due_at"])
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.DELETION_SCHEDULED, actor=actor,
                                               note=(f"due {due:%Y-%m-%d}. {note}").strip())
-        agency_id = agency.pk
-        transaction.on_commit(lambda: _queue_deletion_notice(agency_id))
+        from .tasks import deletion_notice
+
+        deletion_notice.delay(agency.pk)  # a PlatformTask: sent once the schedule commits
     return agency
-
-
-def _queue_deletion_notice(agency_id: int) -> None:
-    from .tasks import deletion_notice
-
-    with schema_context(get_public_schema_name()):
-        deletion_notice.delay(agency_id)
 
 
 def deletion_notice(agency: Agency) -> int:

@@ -1,8 +1,10 @@
-"""Platform-side tasks (public schema) for exports, restores and deletions."""
+"""Platform-side tasks (public schema, ``PlatformTask``) for exports, restores and deletions."""
 from celery import shared_task
 
+from caravan.tenancy.tasks import PlatformTask
 
-@shared_task(name="portability.export", acks_late=True)
+
+@shared_task(base=PlatformTask, name="portability.export", acks_late=True)
 def export_agency(export_id: str) -> str:
     from .services import export_run
 
@@ -10,7 +12,7 @@ def export_agency(export_id: str) -> str:
     return export.status if export else "missing"
 
 
-@shared_task(name="portability.restore", acks_late=True)
+@shared_task(base=PlatformTask, name="portability.restore", acks_late=True)
 def restore_agency(job_id: int, name: str = "", trust_unsigned: bool = False) -> str:
     from .services import restore_run
 
@@ -18,21 +20,21 @@ def restore_agency(job_id: int, name: str = "", trust_unsigned: bool = False) ->
     return job.status if job else "missing"
 
 
-@shared_task(name="portability.expire_exports")
+@shared_task(base=PlatformTask, name="portability.expire_exports")
 def expire_exports() -> int:
     from .services import expire_exports as expire
 
     return expire()
 
 
-@shared_task(name="portability.purge_due_agencies")
+@shared_task(base=PlatformTask, name="portability.purge_due_agencies")
 def purge_due_agencies() -> list[str]:
     from .services import purge_due
 
     return purge_due()
 
 
-@shared_task(name="portability.deletion_notice", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+@shared_task(base=PlatformTask, name="portability.deletion_notice", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
 def deletion_notice(agency_id: int) -> int:
     from tenants.models import Agency
 

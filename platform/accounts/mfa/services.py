@@ -279,7 +279,7 @@ def _device_check(request, response, record: SessionRecord) -> None:
                                httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
     SessionRecord.objects.filter(pk=record.pk).update(new_device=True)
     if current_agency() is None:
-        transaction.on_commit(lambda: new_device_mail_platform.delay(record.pk))
+        new_device_mail_platform.delay(record.pk)  # PlatformTask: sent on commit
     else:
         new_device_mail.delay(record.pk)  # AgencyTask: sent on commit
 

@@ -12,6 +12,11 @@ class NoAgencyError(RuntimeError):
     """Raised when agency-scoped work is attempted while no agency is active (public schema)."""
 
 
+class AgencyActiveError(RuntimeError):
+    """Raised when platform work (a :class:`~caravan.tenancy.tasks.PlatformTask`) would run inside an
+    agency's schema instead of the public one."""
+
+
 def current_agency():
     """The active agency, or None on the platform (public) schema."""
     tenant = getattr(connection, "tenant", None)

@@ -3,6 +3,9 @@
 - :class:`AgencyTask` captures the active agency when queued, refuses to be queued from the
   public schema, is sent only after the surrounding transaction commits, and checks again in
   the worker that it really runs inside an agency schema.
+- :class:`PlatformTask` is its twin for platform work (billing, feeds, tenants, portability, the
+  fan-out): queued with the public schema whatever agency is active, sent on commit, and refusing
+  to run anywhere but the public schema.
 - :func:`fan_out` is the platform-side periodic job that queues an agency task in each live agency
   where that job has work due (``tenants.jobs``).
 - :func:`agency_job` declares such a periodic job: the task runs inside ``tenants.jobs`` and records
@@ -17,7 +20,7 @@ from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 from tenant_schemas_celery.task import TenantTask, headers_with_schema
 
-from . import NoAgencyError
+from . import AgencyActiveError, NoAgencyError
 
 
 class AgencyTask(TenantTask):
@@ -44,6 +47,35 @@ class AgencyTask(TenantTask):
         return super().__call__(*args, **kwargs)
 
 
+class PlatformTask(TenantTask):
+    """A task that works on the public schema. Queueing it from an agency's request is fine (an
+    agency's admin runs its own feed now): the message always names the public schema, so the
+    caller needs no ``schema_context(public)`` to queue it, and it is sent once the surrounding
+    transaction commits (nothing for a rolled-back one), so no ``transaction.on_commit`` either."""
+    abstract = True
+
+    def _public(self, options: dict) -> dict:
+        headers = dict(options.pop("headers", None) or {})
+        headers["_schema_name"] = get_public_schema_name()
+        options["headers"] = headers
+        return options
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        options = self._public(options)
+        task_id = options.setdefault("task_id", uuid())
+        send = super().apply_async
+        transaction.on_commit(lambda: send(args, kwargs, **options))
+        return self.AsyncResult(task_id)
+
+    def apply(self, args=None, kwargs=None, *arg, **kw):  # run here and now (eager), still in public
+        return super().apply(args, kwargs, *arg, **self._public(kw))
+
+    def __call__(self, *args, **kwargs):
+        if connection.schema_name != get_public_schema_name():
+            raise AgencyActiveError(f"Task {self.name} is platform work; refusing to run in {connection.schema_name}.")
+        return super().__call__(*args, **kwargs)
+
+
 def agency_job(name: str, *, next_due=None, **options):
     """Declare the periodic agency job ``name`` (an :class:`AgencyTask` fanned out by :func:`fan_out`):
     its body runs inside ``tenants.jobs.services.run(name)``, and ``next_due()`` (the app's service,
@@ -64,7 +96,7 @@ def agency_job(name: str, *, next_due=None, **options):
     return decorate
 
 
-@shared_task(name="caravan.fan_out")
+@shared_task(base=PlatformTask, name="caravan.fan_out")
 def fan_out(task_name: str, *args, **kwargs) -> int:
     """Queue ``task_name`` in every live agency (trial, active, past due) where it has work due, as
     recorded in ``tenants.jobs`` (one claiming statement; an agency with no row yet is due). Each

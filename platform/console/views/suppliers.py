@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from frontend.views.feeds import FeedDetailPage, FeedFormPage, RunDetailPage, SupplierForm, feeds_with_health
-from integrations.models import Feed, Supplier
+from integrations.models import Feed, FeedRun, Supplier
 from tenants.models import Agency
 
 from .agencies import OperatorRequired
@@ -19,7 +19,10 @@ class ConsoleFeeds(OperatorRequired):
     list_url = "integrations:suppliers"
 
     def feeds(self):
-        return Feed.objects.select_related("supplier", "agency")
+        return Feed.objects.unscoped().select_related("supplier", "agency")
+
+    def rows(self, model):
+        return model.objects.unscoped()
 
     def suppliers(self):
         return Supplier.objects.all()
@@ -32,7 +35,7 @@ class SupplierListView(ConsoleFeeds, View):
     def get(self, request):
         return render(request, "integrations/suppliers.html", {
             "suppliers": Supplier.objects.annotate(feed_count=Count("feeds")), "ns": self.ns,
-            "feeds": feeds_with_health(self.feeds())})
+            "feeds": feeds_with_health(self.feeds(), self.rows(FeedRun))})
 
 
 class SupplierFormView(ConsoleFeeds, View):
