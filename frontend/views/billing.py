@@ -19,7 +19,7 @@ from django.views import View
 from accounts.roles import Cap
 from billing import services
 from billing.models import Interval, Plan
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import require_agency
 
 from .base import AgencyPage
@@ -90,11 +90,8 @@ class BillingView(AgencyPage, View):
     def _form(self, request, form, key: str, done: str, call):
         """Validate ``form``, hand its data to the service; errors go back next to their fields."""
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 call(form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, done)
                 return redirect("billing")
         return self._render(request, status=400, **{key: form})

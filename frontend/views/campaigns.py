@@ -20,7 +20,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers import services as crm_services
 from crm.campaigns import links, rendering, selectors, services
@@ -105,11 +105,8 @@ class TemplateFormView(AgencyPage, View):
             return redirect("campaign_templates")
         form = TemplateForm(request.POST, instance=template)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 saved = services.template_save(actor=request.user, template=template, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Template saved. The preview below shows it for a customer."))
                 return redirect("campaign_template_edit", pk=saved.pk)
         return self._render(request, form, template, status=400)
@@ -186,11 +183,8 @@ class CampaignFormView(AgencyPage, View):
         campaign = self._campaign(pk)
         form = CampaignForm(request.POST, instance=campaign)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 saved = services.campaign_save(actor=request.user, campaign=campaign, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Campaign saved."))
                 return redirect("campaign_detail", pk=saved.pk)
         return self._render(request, form, campaign, status=400)
@@ -229,33 +223,12 @@ class CampaignActionView(AgencyPage, View):
 
     def post(self, request, pk, action):
         campaign = get_object_or_404(Campaign.objects.select_related("segment", "template"), pk=pk)
+        if action == "test-send":
+            return self.test_send(request, campaign)
+        if action == "schedule":
+            return self.schedule(request, campaign)
         try:
-            if action == "test-send":
-                form = TestSendForm(request.POST)
-                if not form.is_valid():
-                    return render_detail(request, campaign, test_form=form, status=400)
-                try:
-                    sent = services.campaign_test_send(actor=request.user, campaign=campaign, to=form.cleaned_data["to"])
-                except ValidationError as exc:
-                    apply_errors(form, exc)
-                    return render_detail(request, campaign, test_form=form, status=400)
-                except OSError as exc:  # the mail server did not take it
-                    form.add_error("to", _("The mail server did not accept the test: %(error)s") % {"error": exc})
-                    return render_detail(request, campaign, test_form=form, status=400)
-                messages.success(request, _("Test sent to %(to)s (%(n)s e-mail(s), one per language).")
-                                 % {"to": form.cleaned_data["to"], "n": sent})
-            elif action == "schedule":
-                form = ScheduleForm(request.POST)
-                if not form.is_valid():
-                    return render_detail(request, campaign, schedule_form=form, status=400)
-                try:
-                    services.campaign_schedule(actor=request.user, campaign=campaign,
-                                               at=_aware(form.cleaned_data["scheduled_at"]))
-                except ValidationError as exc:
-                    apply_errors(form, exc)
-                    return render_detail(request, campaign, schedule_form=form, status=400)
-                messages.success(request, _("Campaign scheduled."))
-            elif action == "start":
+            if action == "start":
                 campaign = services.campaign_start(actor=request.user, campaign=campaign)
                 messages.success(request, _("Campaign started: %(n)s e-mails are being sent in the background.")
                                  % {"n": campaign.recipients.filter(status=Recipient.Status.PENDING).count()})
@@ -267,6 +240,30 @@ class CampaignActionView(AgencyPage, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("campaign_detail", pk=campaign.pk)
+
+    def test_send(self, request, campaign):
+        form = TestSendForm(request.POST)
+        if form.is_valid():
+            with errors_onto(form):
+                try:
+                    sent = services.campaign_test_send(actor=request.user, campaign=campaign, to=form.cleaned_data["to"])
+                except OSError as exc:  # the mail server did not take it
+                    form.add_error("to", _("The mail server did not accept the test: %(error)s") % {"error": exc})
+                else:
+                    messages.success(request, _("Test sent to %(to)s (%(n)s e-mail(s), one per language).")
+                                     % {"to": form.cleaned_data["to"], "n": sent})
+                    return redirect("campaign_detail", pk=campaign.pk)
+        return render_detail(request, campaign, test_form=form, status=400)
+
+    def schedule(self, request, campaign):
+        form = ScheduleForm(request.POST)
+        if form.is_valid():
+            with errors_onto(form):
+                services.campaign_schedule(actor=request.user, campaign=campaign,
+                                           at=_aware(form.cleaned_data["scheduled_at"]))
+                messages.success(request, _("Campaign scheduled."))
+                return redirect("campaign_detail", pk=campaign.pk)
+        return render_detail(request, campaign, schedule_form=form, status=400)
 
 
 class CampaignResultsView(AgencyPage, View):
@@ -286,11 +283,8 @@ class CampaignResultsView(AgencyPage, View):
         campaign = get_object_or_404(Campaign, pk=pk)
         form = BounceForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.recipient_bounce(actor=request.user, campaign=campaign, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Bounce recorded: the address will not be mailed again."))
                 return redirect("campaign_results", pk=campaign.pk)
         return self.get(request, pk, bounce_form=form, status=400)

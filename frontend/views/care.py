@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.care import selectors, services
 from crm.care.models import Complaint, Survey
@@ -135,11 +135,8 @@ class ComplaintStatusView(AgencyPage, View):
         complaint = _complaint(pk)
         form = StatusForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.complaint_set_status(actor=request.user, complaint=complaint, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Complaint updated."))
                 return redirect("complaint_detail", pk=complaint.pk)
         return render(request, "frontend/care/complaint_detail.html",
@@ -153,11 +150,8 @@ class ComplaintAssignView(AgencyPage, View):
         complaint = _complaint(pk)
         form = AssignForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.complaint_assign(actor=request.user, complaint=complaint, owner=form.cleaned_data["owner"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Complaint reassigned."))
                 return redirect("complaint_detail", pk=complaint.pk)
         return render(request, "frontend/care/complaint_detail.html",
@@ -188,16 +182,13 @@ class ComplaintCreateView(AgencyPage, View):
         return render(request, self.template, {"form": form, "customer": customer, "survey": survey})
 
     def post(self, request, pk):
-        customer = get_object_or_404(Customer, pk=pk, merged_into__isnull=True)
+        customer = get_object_or_404(Customer, pk=pk)  # merged away: refused by the service, naming the survivor
         survey = self._survey(request, customer)
         form = ComplaintForm(request.POST, customer=customer)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 complaint = services.complaint_log(actor=request.user, customer=customer, survey=survey,
                                                    **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Complaint logged."))
                 return redirect("complaint_detail", pk=complaint.pk)
         return render(request, self.template, {"form": form, "customer": customer, "survey": survey}, status=400)
@@ -247,14 +238,13 @@ class SurveyAnswerView(View):
             return self._invalid(request)
         form = SurveyAnswerForm(request.POST)
         if form.is_valid() and not survey.answered_at:
-            try:
-                services.survey_answer(survey=survey, **form.cleaned_data)
-            except services.SurveyAlreadyAnswered:
-                survey.answered_at = survey.answered_at or timezone.now()
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
-                return render(request, self.template, {"survey": survey, "thanks": True})
+            with errors_onto(form):
+                try:
+                    services.survey_answer(survey=survey, **form.cleaned_data)
+                except services.SurveyAlreadyAnswered:
+                    survey.answered_at = survey.answered_at or timezone.now()
+                else:
+                    return render(request, self.template, {"survey": survey, "thanks": True})
         if survey.answered_at:
             return render(request, self.template, {"survey": survey, "already": True}, status=409)
         return render(request, self.template, {"survey": survey, "form": form}, status=400)

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from crm.customers import imports, selectors
 from crm.privacy import services as privacy
 from crm.customers import exports
@@ -65,11 +64,8 @@ class ImportStartView(AgencyPage, View):
     def post(self, request):
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 job, _headers = imports.job_create(actor=request.user, upload=form.cleaned_data["file"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return redirect("customer_import_mapping", pk=job.pk)
         return self._page(request, form, status=400)
 
@@ -112,19 +108,18 @@ class ImportMappingView(AgencyPage, View):
             return redirect("customer_import_mapping", pk=job.pk)
         form = MappingForm.for_job(job, headers, data=request.POST)
         if form.is_valid():
-            try:
-                if request.POST.get("action") == "run":
-                    imports.job_start(job, mapping=form.mapping())
-                    import_customers.delay(job.pk)
+            with errors_onto(form):
+                try:
+                    if request.POST.get("action") == "run":
+                        imports.job_start(job, mapping=form.mapping())
+                        import_customers.delay(job.pk)
+                        return redirect("customer_import_detail", pk=job.pk)
+                    imports.check_request(job, mapping=form.mapping())
+                    return redirect(reverse("customer_import_mapping", args=[job.pk]) + "#report")
+                except imports.ImportAlreadyStarted:
                     return redirect("customer_import_detail", pk=job.pk)
-                imports.check_request(job, mapping=form.mapping())
-                return redirect(reverse("customer_import_mapping", args=[job.pk]) + "#report")
-            except imports.ImportAlreadyStarted:
-                return redirect("customer_import_detail", pk=job.pk)
-            except imports.NotReadYet:
-                return redirect("customer_import_mapping", pk=job.pk)
-            except ValidationError as exc:
-                apply_errors(form, exc)
+                except imports.NotReadYet:
+                    return redirect("customer_import_mapping", pk=job.pk)
         return self._page(request, job, form, rows, imports.progress(job), status=400)
 
     @staticmethod

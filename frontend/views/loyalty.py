@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.loyalty import selectors, services
@@ -126,11 +126,8 @@ class OccasionFormView(ManagePage, View):
         occasion = get_object_or_404(Occasion, pk=pk) if pk else None
         form = OccasionForm(request.POST, instance=occasion)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 occasion = services.occasion_save(actor=request.user, occasion=occasion, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Occasion saved."))
                 return redirect("care_occasion_edit", pk=occasion.pk)
         return self._render(request, form, occasion, status=400)
@@ -259,7 +256,7 @@ class WinBackDetailView(WorkPage, View):
         form = form_class(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            try:
+            with errors_onto(form):
                 if verb == "reason":
                     services.win_back_record_reason(actor=request.user, case=case, reason=data["reason"], note=data["note"])
                     messages.success(request, _("Reason recorded."))
@@ -269,9 +266,6 @@ class WinBackDetailView(WorkPage, View):
                 else:
                     services.win_back_lose(actor=request.user, case=case, note=data["note"])
                     messages.success(request, _("Case closed as lost."))
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return redirect("care_win_back", pk=case.pk)
         case.refresh_from_db()
         return self._render(request, case, status=400, **{verb: form})
@@ -318,12 +312,9 @@ class ReferralCreateView(WorkPage, View):
         if form.is_valid():
             referrer = _live_customer(form.cleaned_data["referrer"])
             referred = _live_customer(form.cleaned_data["referred"])
-            try:
+            with errors_onto(form):
                 services.referral_record(actor=request.user, referrer=referrer, referred=referred,
                                          note=form.cleaned_data["note"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Referral recorded."))
                 return _back(request, "care_referrals")
         card = _live_customer(request.POST.get("back_to_customer"))
@@ -340,12 +331,9 @@ class ReferralRewardView(WorkPage, View):
         referral = get_object_or_404(selectors.referral_list(), pk=pk)
         form = RewardForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.referral_reward(actor=request.user, referral=referral,
                                          description=form.cleaned_data["description"], value=form.cleaned_data["value"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Reward recorded."))
                 return _back(request, "care_referrals")
         for errors in form.errors.values():
@@ -392,11 +380,8 @@ class CareSettingsView(ManagePage, View):
         rules = LoyaltySettings.load()
         form = SettingsForm(request.POST, instance=rules)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.settings_update(actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Settings saved."))
                 return redirect("care_settings")
         return render(request, self.template, {"form": form, "rules": rules, "timezone": require_agency().time_zone},

@@ -30,7 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.models import Customer
 from crm.pipeline import intake, selectors, services
@@ -359,7 +359,7 @@ class OpportunityCreateView(AgencyPage, View):
         pk = request.POST.get("customer") or request.GET.get("customer") or ""
         if not pk.isdigit():
             return None
-        return get_object_or_404(Customer, pk=pk, merged_into__isnull=True)
+        return get_object_or_404(Customer, pk=pk)  # merged away: refused by the service, naming the survivor
 
     def _render(self, request, form, customer, status=200):
         return render(request, "frontend/pipeline/new.html", {"form": form, "customer": customer}, status=status)
@@ -379,15 +379,12 @@ class OpportunityCreateView(AgencyPage, View):
             data = form.cleaned_data
             owner = data.get("owner") or (request.user if data["take"] else None)
             contact = {} if customer else {"name": data["name"], "phone": data["phone"], "email": data["email"]}
-            try:
+            with errors_onto(form):
                 opportunity = services.lead_intake(
                     source=data["source"], customer=customer, actor=request.user, owner=owner, title=data["title"],
                     destination=data["destination"], depart_on=data["depart_on"], return_on=data["return_on"],
                     adults=data["adults"], children=data["children"], budget=data["budget"], message=data["message"],
                     **contact)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Lead for %(name)s created.") % {"name": opportunity.customer.name})
                 return redirect("opportunity_detail", pk=opportunity.pk)
         return self._render(request, form, customer, 400)
@@ -437,12 +434,9 @@ class OpportunityMoveView(AgencyPage, View):
         form = MoveForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            try:
+            with errors_onto(form):
                 moved = services.opportunity_move(actor=request.user, opportunity=opportunity, to=data["stage"],
                                                   lost_reason=data["lost_reason"], lost_note=data["lost_note"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("“%(title)s” moved to %(stage)s.") % {"title": moved.title,
                                                                                    "stage": moved.stage})
                 return redirect(back or reverse("opportunity_detail", args=[pk]))
@@ -475,11 +469,8 @@ class OpportunityAssignView(AgencyPage, View):
         opportunity = _opportunity(pk)
         form = AssignForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.opportunity_assign(actor=request.user, opportunity=opportunity, owner=form.cleaned_data["owner"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Assigned to %(name)s.") % {"name": form.cleaned_data["owner"]})
                 return redirect(_next_url(request, reverse("opportunity_detail", args=[pk])))
         return _detail(request, opportunity, 400, assign_form=form, open_form="assign")
@@ -492,11 +483,8 @@ class OpportunityEditView(AgencyPage, View):
         opportunity = _opportunity(pk)
         form = OpportunityForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.opportunity_update(actor=request.user, opportunity=opportunity, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Saved."))
                 return redirect("opportunity_detail", pk=pk)
         return _detail(request, _opportunity(pk), 400, edit_form=form, open_form="edit")
@@ -512,13 +500,10 @@ class OpportunityTaskAddView(AgencyPage, View):
         if form.is_valid():
             data = form.cleaned_data
             owner = data.get("owner") or opportunity.owner or request.user
-            try:
+            with errors_onto(form):
                 services.task_create(actor=request.user, title=data["title"], owner=owner, due_at=data["due_at"],
                                      kind=data["kind"], remind_at=data["remind_at"], notes=data["notes"],
                                      customer=opportunity.customer, opportunity=opportunity)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Task added."))
                 return redirect(reverse("opportunity_detail", args=[pk]) + "#tasks")
         return _detail(request, opportunity, 400, task_form=form, open_form="task")
@@ -598,13 +583,10 @@ class TaskCreateView(AgencyPage, View):
         form = TaskForm(request.POST, can_assign=request.user.can(Cap.PIPELINE_MANAGE))
         if form.is_valid():
             data = form.cleaned_data
-            try:
+            with errors_onto(form):
                 services.task_create(actor=request.user, title=data["title"], owner=data.get("owner") or request.user,
                                      due_at=data["due_at"], kind=data["kind"], remind_at=data["remind_at"],
                                      notes=data["notes"], customer=customer)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Task added."))
                 return redirect(_next_url(request, reverse("task_list")))
         return self._render(request, form, customer, 400)
@@ -630,11 +612,8 @@ class TaskEditView(AgencyPage, View):
             fields = dict(form.cleaned_data)
             if not fields.get("owner"):
                 fields.pop("owner", None)
-            try:
+            with errors_onto(form):
                 services.task_update(actor=request.user, task=task, **fields)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Saved."))
                 return redirect("task_list")
         return render(request, "frontend/pipeline/task_form.html", {"form": form, "task": task}, status=400)
@@ -697,11 +676,8 @@ class PipelineSettingsView(AgencyPage, View):
     def _submit(self, request, key, form, save):
         """Validate the row's form, hand it to the service, and show the service's errors on it."""
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 save(**form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return self._saved()
         return self._again(request, key, form)
 
@@ -781,15 +757,12 @@ def enquiry_form(request):
     form = EnquiryForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
+        with errors_onto(form):
             services.lead_intake(source=Opportunity.Source.WEBSITE_FORM, name=data["name"], phone=data["phone"],
                                  email=data["email"], destination=data["destination"], depart_on=data["depart_on"],
                                  return_on=data["return_on"], adults=data["adults"], children=data["children"],
                                  budget=data["budget"], message=data["message"],
                                  language=translation.get_language() or "")
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
             return redirect("enquiry_thanks")
     return render(request, "frontend/pipeline/enquiry.html", {"form": form, "stamp": request.POST.get("stamp", "")},
                   status=400)

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.models import Customer
 from crm.policies import documents, engine, selectors, services
@@ -545,14 +545,12 @@ class ApprovalDetailView(AgencyPage, View):
             raise PermissionDenied
         form = DecideForm(request.POST)
         if form.is_valid():
-            try:
-                services.approval_decide(approval=approval, actor=request.user, **form.cleaned_data)
-            except services.AlreadyDecided as exc:
-                messages.error(request, exc.messages[0])
-                return redirect("approval_detail", pk=approval.pk)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
+            with errors_onto(form):
+                try:
+                    services.approval_decide(approval=approval, actor=request.user, **form.cleaned_data)
+                except services.AlreadyDecided as exc:
+                    messages.error(request, exc.messages[0])
+                    return redirect("approval_detail", pk=approval.pk)
                 messages.success(request, _("Decision recorded."))
                 return redirect("approval_detail", pk=approval.pk)
         return self._page(request, approval, form, status=400)
@@ -589,14 +587,12 @@ class ApprovalAnswerView(View):
             return render(request, "frontend/policies/approval_invalid.html", {}, status=404)
         form = DecideForm(request.POST)
         if form.is_valid():
-            try:
-                approval = services.approval_decide(approval=approval, by_link=True, **form.cleaned_data)
-            except services.AlreadyDecided:
-                approval.refresh_from_db()
-                return self._page(request, approval, status=409, already=True)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
+            with errors_onto(form):
+                try:
+                    approval = services.approval_decide(approval=approval, by_link=True, **form.cleaned_data)
+                except services.AlreadyDecided:
+                    approval.refresh_from_db()
+                    return self._page(request, approval, status=409, already=True)
                 return self._page(request, approval, thanks=True)
         return self._page(request, approval, form, status=400)
 
@@ -628,11 +624,8 @@ class ExchangeRatesView(AgencyPage, View):
             return redirect("policy_exchange_rates")
         form = RateForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.exchange_rate_set(actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Exchange rate saved."))
                 return redirect("policy_exchange_rates")
         return self._page(request, form, status=400)

@@ -2,7 +2,6 @@
 (``crm.retention``). Thin: the services do the work and the checks."""
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -10,7 +9,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from crm.customers.models import Customer
 from crm.retention import services
 from crm.retention.api import ERASE_REASONS
@@ -55,12 +54,9 @@ class CustomerEraseView(AgencyPage, View):
         customer = self._customer(pk)
         form = EraseForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.customer_erase(actor=request.user, customer=customer, via=Erasure.Via.PAGE,
                                         **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("The customer's personal data was erased. Trips and payments are kept."))
                 return redirect("customer_detail", pk=customer_survivor(customer).pk)
         return self._render(request, customer, form, status=400)
@@ -128,11 +124,8 @@ class PersonalDataView(AgencyPage, View):
             return redirect("personal_data")
         form = PolicyForm(request.POST, policy=RetentionPolicy.load())
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.policy_update(actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Retention policy saved."))
                 return redirect("personal_data")
         return self._render(request, form, status=400)

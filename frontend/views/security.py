@@ -22,7 +22,7 @@ from accounts import signin
 from accounts.mfa import services
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency
 
 from .base import AgencyPage
@@ -80,18 +80,15 @@ class TwoStepView(LoginRequiredMixin, View):
             return self._locked(request, email)
         form = CodeForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 device = services.verify_request(request=request, code=form.cleaned_data["code"])
-            except ValidationError as error:
-                apply_errors(form, error)
-                # A wrong code counts like a wrong password (django-axes): codes cannot be guessed past it.
-                if signin.record_failure(request, email):
-                    return self._locked(request, email)
-            else:
                 if isinstance(device, StaticDevice):
                     messages.warning(request, _("Recovery code used. %(left)s left: make new ones on the security "
                                                 "page.") % {"left": services.recovery_codes_left(request.user)})
                 return redirect(_next_url(request))
+            # Refused. A wrong code counts like a wrong password (django-axes): codes cannot be guessed past it.
+            if signin.record_failure(request, email):
+                return self._locked(request, email)
         return self._page(request, form, status=400)
 
     @staticmethod
@@ -129,12 +126,9 @@ class TwoStepSetupView(LoginRequiredMixin, View):
     def post(self, request):
         form = CodeForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 codes = services.totp_confirm(request=request, device=services.totp_pending(user=request.user),
                                               code=form.cleaned_data["code"])
-            except ValidationError as error:
-                apply_errors(form, error)
-            else:
                 return _recovery_codes_page(request, codes)
         return self._page(request, form, status=400)
 
@@ -187,11 +181,8 @@ class SecurityView(LoginRequiredMixin, View):
         elif action == "totp_disable":
             form = CodeForm(request.POST)
             if form.is_valid():
-                try:
+                with errors_onto(form):
                     services.totp_disable(user=user, code=form.cleaned_data["code"])
-                except ValidationError as error:
-                    apply_errors(form, error)
-                else:
                     messages.success(request, _("The authenticator app is turned off."))
                     return redirect("security")
             return self._page(request, code_form=form, status=400)

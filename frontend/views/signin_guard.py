@@ -4,7 +4,6 @@ user's own tokens, the agency's tokens and sign-in lockouts for admins. Rules li
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,7 +14,7 @@ from accounts import signin, tokens
 from accounts.models import ApiToken
 from accounts.roles import Cap
 from caravan.clients import rate_hit, request_address
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 
 from .base import AgencyPage
 
@@ -118,11 +117,8 @@ class TokensView(AgencyPage, View):
             return redirect("tokens")
         form = TokenForm(request.POST, role=request.user.role)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 token, secret = tokens.token_create(user=request.user, created_by=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Token “%(name)s” created.") % {"name": token.name})
                 return self._page(request, TokenForm(role=request.user.role), secret=secret, status=201)
         return self._page(request, form, status=400)

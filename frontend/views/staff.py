@@ -12,7 +12,7 @@ from django.views import View
 from accounts import services, signin
 from accounts.models import User
 from accounts.roles import Cap, Role
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 
 from .base import AgencyPage
 
@@ -57,11 +57,8 @@ class StaffInviteView(AgencyPage, View):
     def post(self, request):
         form = InviteForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 user = services.staff_invite(actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Invitation sent to %(email)s.") % {"email": user.email})
                 return redirect("staff_list")
         return render(request, "frontend/staff/invite.html", {"form": form}, status=400)
@@ -87,11 +84,8 @@ class StaffEditView(AgencyPage, View):
             return redirect("staff_edit", pk=member.pk)
         form = StaffEditForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.staff_update(actor=request.user, user=member, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Saved."))
                 return redirect("staff_list")
         return render(request, "frontend/staff/edit.html", {"member": member, "form": form}, status=400)

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import require_agency
 from crm.customers.exports import _Line, _row
 from crm.customers.models import Customer
@@ -128,11 +128,8 @@ class TierSettingsView(AgencyPage, View):
 
     def _submit(self, request, key, form, save):
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 save(**form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return self._saved()
         return render(request, self.template, self.context(**{key: form}), status=400)
 
@@ -200,11 +197,8 @@ class CustomerTierView(AgencyPage, View):
             return redirect("customer_tier", pk=customer.pk)
         form = OverrideForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.override_set(actor=request.user, customer=customer, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Tier overridden."))
                 return redirect("customer_tier", pk=customer.pk)
         return render(request, self.template, self.context(request, customer, form), status=400)

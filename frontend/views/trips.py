@@ -20,7 +20,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import apply_errors, errors_onto
 from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.policies import selectors as policy_selectors
@@ -180,7 +180,7 @@ class TripCreateView(TripPage, View):
         pk = request.GET.get("customer") or request.POST.get("customer") or ""
         if not pk.isdigit():
             return None
-        return Customer.objects.filter(pk=pk, merged_into__isnull=True).first()
+        return Customer.objects.filter(pk=pk).first()  # merged away: refused by the service, naming the survivor
 
     def get(self, request):
         form = TripForm(initial={"owner": request.user.pk}, owner=request.user)
@@ -194,14 +194,11 @@ class TripCreateView(TripPage, View):
             form.add_error(None, _("Choose the customer who books the trip."))
         elif form.is_valid():
             data = form.cleaned_data
-            try:
+            with errors_onto(form):
                 trip = services.trip_create(actor=request.user, customer=customer, **{
                     k: v for k, v in data.items() if k != "needs_visa"})
                 if data["needs_visa"]:
                     services.trip_update(actor=request.user, trip=trip, needs_visa=True)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Quote %(ref)s created.") % {"ref": trip.reference})
                 return redirect("trip_detail", pk=trip.pk)
         return render(request, "frontend/trips/form.html", {"form": form, "customer": customer}, status=400)
@@ -227,11 +224,8 @@ class TripEditView(TripPage, View):
                 fields = {"notes": fields["notes"]}
             if not fields.get("balance_due_on", True):
                 fields["balance_due_on"] = services.default_balance_due(fields.get("depart_on"))
-            try:
+            with errors_onto(form):
                 services.trip_update(actor=request.user, trip=trip, **fields)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Saved."))
                 return redirect("trip_detail", pk=trip.pk)
         return render(request, "frontend/trips/form.html", {"form": form, "trip": trip, "customer": trip.customer},
@@ -326,12 +320,9 @@ class TravelerAddView(TripPage, View):
             if customer is None:
                 form.add_error("customer", _("Search and choose a person."))
             else:
-                try:
+                with errors_onto(form):
                     services.traveler_add(actor=request.user, trip=trip, customer=customer,
                                           is_lead=form.cleaned_data["is_lead"])
-                except ValidationError as exc:
-                    apply_errors(form, exc)
-                else:
                     messages.success(request, _("%(name)s added.") % {"name": customer.name})
                     return redirect(reverse("trip_detail", args=[pk]) + "#travelers")
         return _detail(request, trip, 400, traveler_form=form, open_form="traveler")
@@ -366,11 +357,8 @@ class ItemAddView(TripPage, View):
         trip = _trip(pk)
         form = ItemForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.item_add(actor=request.user, trip=trip, **form.service_kwargs())
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return redirect(reverse("trip_detail", args=[pk]) + "#itinerary")
         return _detail(request, trip, 400, item_form=form, open_form="item")
 
@@ -397,11 +385,8 @@ class ItemEditView(TripPage, View):
             return redirect(reverse("trip_detail", args=[item.trip_id]) + "#itinerary")
         form = ItemForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.item_update(actor=request.user, item=item, **form.service_kwargs())
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return redirect(reverse("trip_detail", args=[item.trip_id]) + "#itinerary")
         return render(request, "frontend/trips/item_form.html", {"form": form, "item": item, "trip": item.trip},
                       status=400)
@@ -422,11 +407,8 @@ class PaymentRecordView(TripPage, View):
                 refund_of = Payment.objects.filter(pk=form.cleaned_data["refund_of"], trip=trip).first()
                 if refund_of is None:
                     raise Http404
-            try:
+            with errors_onto(form):
                 payment = services.payment_record(actor=request.user, trip=trip, refund_of=refund_of, **data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("%(kind)s of %(amount)s recorded.") % {
                     "kind": payment.get_kind_display(), "amount": services.money_display(payment.amount,
                                                                                          payment.currency)})

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +20,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import require_agency
 from crm.customers.exports import _Line, _row
 from crm.pipeline import selectors as pipeline_selectors
@@ -219,11 +218,8 @@ class ValueSettingsView(AgencyPage, View):
             return redirect("value_settings")
         form = ValueSettingsForm(request.POST, instance=rules)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 services.settings_save(actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Saved. The new rules apply from the next computation."))
                 return redirect("value_settings")
         return render(request, self.template, {"form": form, "rules": rules}, status=400)

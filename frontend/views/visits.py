@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +20,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.exports import _Line, _row
 from crm.customers.models import Customer, Employment
@@ -103,11 +103,8 @@ class PlanFormView(AgencyPage, View):
             raise PermissionDenied
         form = PlanForm(request.POST, instance=plan, user=request.user)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 plan = services.plan_save(actor=request.user, plan=plan, account=account, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Visit plan saved; its slots are in the task list."))
                 return redirect("customer_detail", pk=account.pk)
         return self._render(request, form, plan, account, status=400)
@@ -186,11 +183,8 @@ class VisitCreateView(AgencyPage, View):
         if form.is_valid():
             data = dict(form.cleaned_data)
             data["visited_at"] = _aware(data["visited_at"])
-            try:
+            with errors_onto(form):
                 visit = services.visit_record(actor=request.user, account=account, task=task, **data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Visit recorded."))
                 return redirect("visit_detail", pk=visit.pk)
         return self._render(request, form, account, task, status=400)

@@ -16,7 +16,7 @@ from accounts import signin, tokens
 from accounts.models import ApiToken
 from billing import services as billing
 from billing.models import Plan
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from tenants import services
 from tenants.models import Agency, AgencyEvent
 from tenants.portability import services as portability
@@ -66,11 +66,8 @@ class OnboardView(OperatorRequired, View):
     def post(self, request):
         form = OnboardForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 result = services.agency_onboard(actor=request.user.email, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Agency %(name)s is ready.") % {"name": result.agency.name})
                 return render(request, "console/onboarded.html", {"result": result})
         return render(request, "console/onboard.html", {"form": form}, status=400)
@@ -164,11 +161,8 @@ class PlanFormView(OperatorRequired, View):
         plan = get_object_or_404(Plan, pk=pk) if pk else None
         form = PlanForm(request.POST, instance=plan)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 saved = billing.plan_save(form.save(commit=False))
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Plan %(name)s saved and kept in step with Stripe.") % {"name": saved.name})
                 return redirect("console:billing")
         return render(request, "console/plan_form.html", {"form": form, "plan": plan}, status=400)
@@ -213,13 +207,10 @@ class RestoreView(OperatorRequired, View):
     def post(self, request):
         form = RestoreForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 portability.restore_request(upload=form.cleaned_data["archive"], slug=form.cleaned_data["slug"],
                                             name=form.cleaned_data["name"], actor=request.user.email,
                                             trust_unsigned=form.cleaned_data["trust_unsigned"])
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("The restore has started; it is listed below."))
                 return redirect("console:restore")
         return self._render(request, form, status=400)
@@ -267,10 +258,7 @@ class OperatorTokensView(OperatorRequired, View):
             return redirect("console:tokens")
         form = OperatorTokenForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 _token, secret = tokens.token_create(user=request.user, created_by=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return self._page(request, OperatorTokenForm(), secret=secret, status=201)
         return self._page(request, form, status=400)

@@ -6,13 +6,12 @@ of sign-ups per client address and hour (in the cache) and a field humans leave 
 """
 from django import forms
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from tenants import services
 
 SIGNUPS_PER_HOUR = 5
@@ -54,11 +53,8 @@ class SignupView(View):
             if form.cleaned_data["website"]:  # filled in by a robot: look done, do nothing
                 return render(request, "console/signed_up.html", {"email": form.cleaned_data["admin_email"]})
             data = {k: v for k, v in form.cleaned_data.items() if k != "website"}
-            try:
+            with errors_onto(form):
                 result = services.agency_onboard(plan=_trial_plan(), actor="self-service", **data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 cache.set(key, cache.get(key, 0) + 1, 3600)
                 return render(request, "console/signed_up.html", {"email": result.admin_email,
                                                                    "agency": result.agency})
