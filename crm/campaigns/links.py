@@ -5,22 +5,15 @@ names the link's purpose and the agency's schema: a token works only for what it
 only on the host of the agency that sent it. The signature is the secret; the ids are not.
 They do not expire: an unsubscribe link must keep working for as long as the e-mail is read.
 """
-from functools import lru_cache
-
-from django.core import signing
-from django.db import connection
 from django.urls import reverse
+
+from caravan import signing
 
 UNSUBSCRIBE, OPEN, CLICK = "unsubscribe", "open", "click"
 
 
-def _signer(kind: str) -> signing.Signer:
-    return _signer_for(kind, connection.schema_name)
-
-
-@lru_cache(maxsize=256)
-def _signer_for(kind: str, schema: str) -> signing.Signer:
-    return signing.Signer(salt=f"campaigns.{kind}:{schema}")
+def _signer(kind: str):
+    return signing.signer(f"campaigns.{kind}")
 
 
 def make(kind: str, recipient_id: int, index: int | None = None) -> str:

@@ -11,7 +11,6 @@
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection, send_mail
 from django.db import connection, transaction
@@ -23,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
+from caravan import signing
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email
@@ -148,12 +148,8 @@ def surveys_queue_unsent(*, made_since=None) -> int:
 
 # --- survey e-mail and signed link ----------------------------------------------------------------
 
-def _survey_salt() -> str:
-    return f"care.survey:{require_agency().schema_name}"
-
-
 def survey_token(survey: Survey) -> str:
-    return signing.dumps(survey.pk, salt=_survey_salt())
+    return signing.dumps("care.survey", survey.pk)
 
 
 def survey_url(survey: Survey) -> str:
@@ -166,7 +162,7 @@ class InvalidSurveyLink(Exception):
 
 def survey_from_token(token: str) -> Survey:
     try:
-        survey_id = signing.loads(token, salt=_survey_salt(), max_age=SURVEY_MAX_AGE)
+        survey_id = signing.loads("care.survey", token, max_age=SURVEY_MAX_AGE)
         return Survey.objects.select_related("trip", "customer").get(pk=int(survey_id))
     except (signing.BadSignature, ValueError, TypeError, Survey.DoesNotExist) as exc:
         raise InvalidSurveyLink(str(exc)) from exc

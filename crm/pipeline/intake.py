@@ -11,11 +11,11 @@ replayed a day later, is refused) and a per-address rate limit in the agency's c
 """
 import time
 
-from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from caravan import signing
 from caravan.clients import client_address  # noqa: F401  (re-exported: the enquiry form's address)
 from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
 from crm.customers import services as crm_services
@@ -70,12 +70,9 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
 
 # --- the enquiry form ------------------------------------------------------------------------------
 
-_FORM_SALT = "pipeline.enquiry-form"
-
-
 def form_stamp() -> str:
     """Put in the form when it is shown; checked when it comes back."""
-    return signing.dumps(time.time(), salt=_FORM_SALT)
+    return signing.dumps("pipeline.enquiry-form", time.time())
 
 
 def form_spam_reason(*, stamp: str, honeypot: str, now: float | None = None) -> str | None:
@@ -83,7 +80,7 @@ def form_spam_reason(*, stamp: str, honeypot: str, now: float | None = None) -> 
     if honeypot:
         return "honeypot"
     try:
-        shown = float(signing.loads(stamp or "", salt=_FORM_SALT, max_age=FORM_MAX_AGE))
+        shown = float(signing.loads("pipeline.enquiry-form", stamp or "", max_age=FORM_MAX_AGE))
     except (signing.BadSignature, TypeError, ValueError):
         return "stamp"
     if (now or time.time()) - shown < FORM_MIN_SECONDS:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -27,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import signing
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email, Employment
 from crm.pipeline.models import Task
@@ -493,12 +493,8 @@ def _approval_request(*, check: BookingCheck, version: PolicyVersion, actor: Use
     return approval
 
 
-def _approval_salt() -> str:
-    return f"policies.approval:{require_agency().schema_name}"
-
-
 def approval_token(approval: Approval) -> str:
-    return signing.dumps(approval.pk, salt=_approval_salt())
+    return signing.dumps("policies.approval", approval.pk)
 
 
 def approval_url(approval: Approval) -> str:
@@ -511,7 +507,7 @@ class InvalidApprovalLink(Exception):
 
 def approval_from_token(token: str) -> Approval:
     try:
-        approval_id = signing.loads(token, salt=_approval_salt(), max_age=APPROVAL_LINK_MAX_AGE)
+        approval_id = signing.loads("policies.approval", token, max_age=APPROVAL_LINK_MAX_AGE)
         return selectors.approval_queryset().get(pk=int(approval_id))
     except (signing.BadSignature, ValueError, TypeError, Approval.DoesNotExist) as exc:
         raise InvalidApprovalLink(str(exc)) from exc

@@ -7,13 +7,12 @@ revokes every feed link handed out before; a deactivated user's feed answers 404
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
-from django.core import signing
-from django.db import connection
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import signing
 
 from .models import VisitPlan
 from .selectors import slot_tasks
@@ -23,22 +22,18 @@ PAST_DAYS = 30
 FUTURE_DAYS = 60
 
 
-def _salt() -> str:
-    return f"visits.ical:{connection.schema_name}"
-
-
 def _digest(user: User) -> str:
     return salted_hmac("visits.ical", user.password).hexdigest()[:16]
 
 
 def feed_token(user: User) -> str:
-    return signing.dumps({"u": user.pk, "p": _digest(user)}, salt=_salt(), compress=True)
+    return signing.dumps("visits.ical", {"u": user.pk, "p": _digest(user)}, compress=True)
 
 
 def user_from_token(token: str) -> User | None:
     """The active colleague the token was made for, or None (bad, foreign or revoked token)."""
     try:
-        data = signing.loads(token, salt=_salt())
+        data = signing.loads("visits.ical", token)
     except signing.BadSignature:
         return None
     user = User.objects.filter(pk=data.get("u"), is_active=True, is_operator=False).first()

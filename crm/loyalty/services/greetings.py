@@ -22,7 +22,6 @@ from email.utils import formataddr, parseaddr
 from smtplib import SMTPRecipientsRefused
 
 from django.conf import settings
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
@@ -32,6 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from caravan import signing
 from caravan.tenancy import require_agency
 from crm.campaigns import consent
 from crm.customers.festivals import FESTIVALS, festival_days
@@ -356,12 +356,8 @@ def greetings_make(*, today: date | None = None, now: datetime | None = None) ->
 
 # --- sending --------------------------------------------------------------------------------------
 
-def _unsubscribe_salt() -> str:
-    return f"loyalty.unsubscribe:{require_agency().schema_name}"
-
-
 def unsubscribe_token(customer: Customer) -> str:
-    return signing.dumps(customer.pk, salt=_unsubscribe_salt())
+    return signing.dumps("loyalty.unsubscribe", customer.pk)
 
 
 def unsubscribe_url(customer: Customer) -> str:
@@ -371,7 +367,7 @@ def unsubscribe_url(customer: Customer) -> str:
 def customer_from_unsubscribe_token(token: str) -> Customer | None:
     """The customer of a link from one of our greetings, or None (tampered, another agency's, gone)."""
     try:
-        customer_id = signing.loads(token, salt=_unsubscribe_salt())
+        customer_id = signing.loads("loyalty.unsubscribe", token)
         return Customer.objects.get(pk=int(customer_id))
     except (signing.BadSignature, ValueError, TypeError, Customer.DoesNotExist):
         return None
