@@ -189,13 +189,13 @@ def test_empty_trip_has_no_margin_percentage(alpha):
                          ids=["float", "exponent", "three-decimals", "negative", "text", "nan", "bool", "decimal-3dp"])
 def test_money_input_refuses_floats_and_oddities(value):
     with pytest.raises(ValidationError):
-        services.parse_money(value)
+        services.parse_money(value, field="amount")
 
 
 def test_money_input_accepts_plain_decimals():
-    assert services.parse_money("1234.5") == Decimal("1234.50")
-    assert services.parse_money(7) == Decimal("7.00")
-    assert services.parse_money(Decimal("0.10")) == Decimal("0.10")
+    assert services.parse_money("1234.5", field="amount") == Decimal("1234.50")
+    assert services.parse_money(7, field="amount") == Decimal("7.00")
+    assert services.parse_money(Decimal("0.10"), field="amount") == Decimal("0.10")
 
 
 def test_visa_item_makes_a_visa_trip_with_document_checklists(alpha):

@@ -12,7 +12,7 @@
 - Sending is ``crm.campaigns.sending`` in the ``campaigns.send`` task; ``campaigns_tick`` (every
   minute) starts due scheduled campaigns and resumes sends whose worker went quiet.
 """
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import get_connection
@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from billing import services as billing
+from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import ChangeLog, Customer
 from crm.segments.models import Segment
@@ -104,13 +105,7 @@ def template_preview(*, template: EmailTemplate, customer: Customer | None = Non
 # --- drafts ---------------------------------------------------------------------------------------
 
 def _money(value, field: str) -> Decimal:
-    try:
-        amount = Decimal(str(value if value not in (None, "") else 0))
-    except (InvalidOperation, ValueError):
-        raise ValidationError({field: [_("Enter an amount such as 1200.00.")]})
-    if amount < 0 or amount >= Decimal("1e10") or amount != amount.quantize(Decimal("0.01")):
-        raise ValidationError({field: [_("Enter an amount such as 1200.00.")]})
-    return amount
+    return parse_money(value if value not in (None, "") else 0, field=field, allow_zero=True)
 
 
 @transaction.atomic

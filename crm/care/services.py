@@ -9,7 +9,7 @@
   worthless on another agency's host.
 """
 from datetime import datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection, send_mail
@@ -24,6 +24,7 @@ from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan import signing
 from caravan.mail import mail_each
+from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email
 from crm.pipeline.models import Task
@@ -41,7 +42,6 @@ SURVEY_STUCK_AFTER = timedelta(hours=1)
 SURVEY_RESEND_WINDOW = timedelta(days=7)
 SEND_BATCH = 200
 AFTER_TRIP_CALL_HOUR = time(18, 0)
-CENT = Decimal("0.01")
 
 Status = Complaint.Status
 COMPLAINT_TRANSITIONS: dict[str, set[str]] = {
@@ -327,19 +327,10 @@ def _clean_compensation(compensation: str, amount) -> tuple[str, Decimal | None]
         if compensation in NEEDS_AMOUNT:
             raise ValidationError({"compensation_amount": [_("Give the amount of the refund or voucher.")]})
         return compensation, None
-    try:
-        amount = Decimal(str(amount))
-    except InvalidOperation:
-        raise ValidationError({"compensation_amount": [_("Enter an amount such as 300.00.")]}) from None
-    if not amount.is_finite() or amount < 0:
-        raise ValidationError({"compensation_amount": [_("The amount cannot be negative.")]})
-    if amount != amount.quantize(CENT):
-        raise ValidationError({"compensation_amount": [_("Use at most two decimal places.")]})
-    if amount >= Decimal("1e10"):
-        raise ValidationError({"compensation_amount": [_("The amount is too large.")]})
+    amount = parse_money(amount, field="compensation_amount", allow_zero=True)
     if not compensation:
         raise ValidationError({"compensation": [_("Choose the kind of compensation for this amount.")]})
-    return compensation, amount.quantize(CENT)
+    return compensation, amount
 
 
 @transaction.atomic

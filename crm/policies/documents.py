@@ -20,10 +20,11 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from caravan.money import parse_money
+
 from . import engine
 
 MAX_RULES = 60
-MAX_MONEY = Decimal("9999999999.99")
 DEFAULT_DOCUMENT = {
     "cabin_rules": [{"max_cabin": "economy", "min_grade": None, "departments": None}],
     "long_flight": None,
@@ -93,14 +94,20 @@ def _money(value, path: str, errors: _Errors, *, required: bool = True, percent:
         if required:
             errors.add(path, _("Give an amount such as 800.00."))
         return None
+    if not percent:
+        try:
+            return str(parse_money(value, field=path, allow_zero=True))
+        except ValidationError as exc:
+            errors.add(path, exc.message_dict[path][0])
+            return None
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
         amount = None
-    if amount is None or not amount.is_finite() or amount < 0 or amount > (Decimal(100) if percent else MAX_MONEY):
-        errors.add(path, _("Enter a percentage from 0 to 100.") if percent else _("Give an amount such as 800.00."))
+    if amount is None or not amount.is_finite() or not 0 <= amount <= 100:
+        errors.add(path, _("Enter a percentage from 0 to 100."))
         return None
-    return str(amount.quantize(Decimal("0.01")) if not percent else amount.normalize())
+    return str(amount.normalize())
 
 
 def _codes(value, path: str, errors: _Errors, *, upper: bool) -> list[str]:

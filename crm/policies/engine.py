@@ -45,6 +45,8 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
+from caravan.money import CENT  # caravan.money itself imports no Django
+
 __all__ = [
     "CABINS", "CITY_TIERS", "MESSAGES", "RULES",
     "CabinRule", "FareRule", "FlightOffer", "HotelCap", "HotelOffer", "LongFlightException", "Policy",
@@ -53,7 +55,6 @@ __all__ = [
     "money", "rule",
 ]
 
-CENT = Decimal("0.01")
 CABINS = ("economy", "premium_economy", "business", "first")
 CABIN_RANK = {c: i for i, c in enumerate(CABINS)}
 CABIN_LABELS = {"economy": "Economy", "premium_economy": "Premium economy",

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import signing
+from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email, Employment
 from crm.pipeline.models import Task
@@ -39,9 +40,7 @@ from . import documents, engine, selectors
 from .models import Approval, BookingCheck, ExchangeRate, PolicyVersion, TravelPolicy
 
 APPROVAL_LINK_MAX_AGE = timedelta(days=14)
-CENT = Decimal("0.01")
 MAX_ALTERNATIVES = 50
-MAX_PRICE = Decimal("9999999999.99")
 
 
 # --- policies and versions ------------------------------------------------------------------------
@@ -171,14 +170,14 @@ def _day(value, field: str, errors: dict) -> date | None:
 
 
 def _amount(value, field: str, errors: dict) -> Decimal | None:
-    try:
-        amount = Decimal(str(value).strip()) if value not in (None, "") else None
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
+    if value in (None, ""):
         errors[field] = [_("Give an amount such as 1800.00.")]
         return None
-    return amount
+    try:
+        return parse_money(value, field=field, allow_zero=True)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        return None
 
 
 def _count(value, field: str, errors: dict, *, low: int, high: int, default=None) -> int | None:

@@ -13,7 +13,7 @@ overrides, and the service-level clocks.
 """
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
-from caravan import leases
+from caravan import leases, money
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
@@ -35,8 +35,6 @@ from tenants.jobs import services as agency_jobs
 
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierRecompute, TierSettings
 
-CENT = Decimal("0.01")
-MAX_MONEY = Decimal("1e12")
 NEAR_SHARE = 0.75  # a running clock is "near" its target from 75% of it
 TIER_CHANGE_DUE = timedelta(days=1)
 QUIET_HOUR = 2  # the nightly assignment runs from 02:00 in the agency's time zone
@@ -87,22 +85,14 @@ HOURS_FIELDS = ("lead_response_hours", "request_response_hours", "complaint_resp
 
 
 def _money(value, field: str, errors: dict) -> Decimal | None:
+    """An optional amount: empty → None; else zero or more (``caravan.money``), or an error for ``field``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        value = Decimal(str(value).strip())
-    except InvalidOperation:
-        errors[field] = [_("Enter an amount such as 50000.00.")]
+        return money.parse_money(value, field=field, allow_zero=True)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
         return None
-    if not value.is_finite() or value < 0:
-        errors[field] = [_("The amount cannot be negative.")]
-    elif value != value.quantize(CENT):
-        errors[field] = [_("Use at most two decimal places.")]
-    elif value >= MAX_MONEY:
-        errors[field] = [_("The amount is too large.")]
-    else:
-        return value.quantize(CENT)
-    return None
 
 
 def _whole(value, field: str, errors: dict, *, low: int, high: int, message: str) -> int | None:

@@ -11,6 +11,7 @@ from django.db.models import (Case, CharField, DecimalField, Exists, F, OuterRef
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Cap
+from caravan.money import CENT
 from crm.customers.models import Customer
 
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
@@ -18,7 +19,6 @@ from .services import agency_today
 
 S = Trip.Status
 ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=14, decimal_places=2))
-CENT = Decimal("0.01")
 
 
 class PaymentState:

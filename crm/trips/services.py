@@ -6,9 +6,8 @@ cancellation have their own small tables. Money is ``Decimal`` in the trip's cur
 is never edited (a mistake is corrected with a refund), and payments lock the trip so two finance
 colleagues cannot refund past the limit at the same moment.
 """
-import re
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -19,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Employment
 from crm.pipeline.models import Opportunity, Stage, Task
@@ -56,9 +56,6 @@ DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
     ItineraryItem.Kind.HOTEL: ("room_type", "board"),
 }
 BALANCE_DAYS_BEFORE_DEPARTURE = 30
-MAX_AMOUNT = Decimal("9999999999.99")
-_MONEY_TEXT = re.compile(r"^\d+(\.\d{1,2})?$")
-CENT = Decimal("0.01")
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -68,33 +65,6 @@ def agency_today() -> date:
     from zoneinfo import ZoneInfo
 
     return timezone.now().astimezone(ZoneInfo(require_agency().time_zone)).date()
-
-
-def parse_money(value, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
-    """A money amount from a form, the API or code: a ``Decimal``, an ``int`` or a plain decimal
-    string with at most two decimals. Floats and forms like ``"1e3"`` are refused, never rounded."""
-    message = _("Give an amount such as 1234.50 (at most two decimals).")
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValidationError({field: [message]})
-    if isinstance(value, int):
-        amount = Decimal(value)
-    elif isinstance(value, Decimal):
-        amount = value
-    elif isinstance(value, str) and _MONEY_TEXT.match(value.strip()):
-        amount = Decimal(value.strip())
-    else:
-        raise ValidationError({field: [message]})
-    try:
-        if not amount.is_finite() or amount != amount.quantize(CENT):
-            raise ValidationError({field: [message]})
-    except InvalidOperation:
-        raise ValidationError({field: [message]}) from None
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise ValidationError({field: [_("The amount must be more than zero.") if not allow_zero
-                                       else _("The amount cannot be negative.")]})
-    if amount > MAX_AMOUNT:
-        raise ValidationError({field: [_("The amount is too large.")]})
-    return amount.quantize(CENT)
 
 
 def money_display(amount: Decimal, currency: str) -> str:
@@ -516,7 +486,7 @@ def payment_record(*, actor: User | None, trip: Trip, kind: str, amount, method:
     if received_on is None:
         errors["received_on"] = [_("Give the date the money moved.")]
     try:
-        amount = parse_money(amount)
+        amount = parse_money(amount, field="amount")
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if errors:

@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import Cap
+from caravan.money import CENT
 from caravan.tenancy import require_agency
 from crm.customers.models import Customer
 from crm.care.models import Complaint
@@ -35,7 +36,6 @@ from .models import CustomerValue, LifetimeFit, ValueSettings, ValueWarning
 WEEK = 7 * 24 * 3600
 HORIZON_WEEKS = 52
 MIN_FIT_CUSTOMERS = 50  # below this a fit says nothing; predictions stay empty
-CENT = Decimal("0.01")
 
 
 def value_settings() -> ValueSettings:

@@ -2,18 +2,17 @@
 embedding a queryset's SQL (e.g. ``campaigns.consent.emailable``) in a set-based statement."""
 import re
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import money
 from caravan.tenancy import require_agency
 
-CENT = Decimal("0.01")
-MAX_MONEY = Decimal("1e10")
 TRIP_DONE = ("confirmed", "completed")  # the statuses of a trip the customer actually bought
 
 
@@ -43,23 +42,14 @@ def local_moment(day: date, at: time) -> datetime:
 
 
 def parse_money(value, field: str, errors: dict) -> Decimal | None:
-    """An optional amount: empty → None; else a non-negative amount with at most two decimals."""
+    """An optional amount: empty → None; else zero or more (``caravan.money``), or an error for ``field``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        errors[field] = [_("Enter an amount such as 500.00.")]
+        return money.parse_money(value, field=field, allow_zero=True)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
         return None
-    if not amount.is_finite() or amount < 0:
-        errors[field] = [_("The amount cannot be negative.")]
-    elif amount != amount.quantize(CENT):
-        errors[field] = [_("Use at most two decimal places.")]
-    elif amount >= MAX_MONEY:
-        errors[field] = [_("The amount is too large.")]
-    else:
-        return amount.quantize(CENT)
-    return None
 
 
 _PLACEHOLDER = re.compile(r"(?<!%)%s")
