@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from caravan.money import CENT
-from caravan.money import CENT
 from caravan.tenancy import require_agency
 from caravan.tenancy.scoping import visible_sql
 
