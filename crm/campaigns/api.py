@@ -6,12 +6,13 @@ a service's ``ValidationError`` comes back as field errors.
 """
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.models import ChangeLog, Customer
 from crm.segments.models import Segment
 
@@ -45,41 +46,25 @@ class TemplatePreviewOutput(serializers.Serializer):
     body = serializers.CharField()
 
 
-class TemplateViewSet(AgencyViewSet):
+class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin,
+                      AgencyViewSet):
     """E-mail templates with personal fields ({{ name }}, {{ first_name }}, {{ owner_name }},
     {{ last_destination }}, {{ agency_name }}), in Chinese and/or English."""
 
     serializer_class = EmailTemplateOutput
+    input_serializer = EmailTemplateInput
     required_caps = {action: Cap.CAMPAIGNS_MANAGE for action in
                      ("list", "create", "retrieve", "partial_update", "destroy", "preview")}
 
     def agency_queryset(self):
         return EmailTemplate.objects.order_by("name")
 
-    @extend_schema(responses=EmailTemplateOutput(many=True))
-    def list(self, request):
-        return self.get_paginated_response(EmailTemplateOutput(self.paginate_queryset(self.agency_queryset()),
-                                                          many=True).data)
+    def create_service(self, data):
+        return services.template_save(actor=self.request.user, **data)
 
-    @extend_schema(responses=EmailTemplateOutput)
-    def retrieve(self, request, pk=None):
-        return Response(EmailTemplateOutput(self.get_object()).data)
-
-    @extend_schema(request=EmailTemplateInput, responses={201: EmailTemplateOutput})
-    def create(self, request):
-        data = EmailTemplateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        template = services.template_save(actor=request.user, **data.validated_data)
-        return Response(EmailTemplateOutput(template).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=EmailTemplateInput(partial=True), responses=EmailTemplateOutput)
-    def partial_update(self, request, pk=None):
-        template = self.get_object()
-        data = EmailTemplateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
+    def update_service(self, template, data):
         fields = {key: getattr(template, key) for key in ("name", *services.TEMPLATE_FIELDS)}
-        fields.update(data.validated_data)
-        return Response(EmailTemplateOutput(services.template_save(actor=request.user, template=template, **fields)).data)
+        return services.template_save(actor=self.request.user, template=template, **{**fields, **data})
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
@@ -184,10 +169,12 @@ class CampaignResultsOutput(serializers.Serializer):
     return_on_cost = serializers.FloatField(allow_null=True)
 
 
-class CampaignViewSet(AgencyViewSet):
+class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin,
+                      AgencyViewSet):
     """E-mail campaigns to a segment: drafts, test sends, scheduling, sending in the background, results."""
 
     serializer_class = CampaignOutput
+    input_serializer = CampaignInput
     required_caps = {action: Cap.CAMPAIGNS_MANAGE for action in
                      ("list", "create", "retrieve", "partial_update", "test_send", "schedule", "start", "cancel",
                       "results", "bounce")}
@@ -195,32 +182,14 @@ class CampaignViewSet(AgencyViewSet):
     def agency_queryset(self):
         return Campaign.objects.select_related("segment", "template").order_by("-created_at", "-id")
 
-    @extend_schema(responses=CampaignOutput(many=True))
-    def list(self, request):
-        return self.get_paginated_response(CampaignOutput(self.paginate_queryset(self.agency_queryset()),
-                                                          many=True).data)
+    def create_service(self, data):
+        return services.campaign_save(actor=self.request.user, **data)
 
-    @extend_schema(responses=CampaignOutput)
-    def retrieve(self, request, pk=None):
-        return Response(CampaignOutput(self.get_object()).data)
-
-    @extend_schema(request=CampaignInput, responses={201: CampaignOutput})
-    def create(self, request):
-        data = CampaignInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        campaign = services.campaign_save(actor=request.user, **data.validated_data)
-        return Response(CampaignOutput(campaign).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=CampaignInput(partial=True), responses=CampaignOutput)
-    def partial_update(self, request, pk=None):
-        campaign = self.get_object()
-        data = CampaignInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
+    def update_service(self, campaign, data):
         fields = {key: getattr(campaign, key) for key in ("name", "segment", "template", "control_share",
                                                          "attribution_days", "cost", "from_name", "reply_to",
                                                          "rate_per_second")}
-        fields.update(data.validated_data)
-        return Response(CampaignOutput(services.campaign_save(actor=request.user, campaign=campaign, **fields)).data)
+        return services.campaign_save(actor=self.request.user, campaign=campaign, **{**fields, **data})
 
     @extend_schema(request=CampaignTestSendInput, responses=CampaignTestSendOutput)
     @action(detail=True, methods=["post"], url_path="test-send")

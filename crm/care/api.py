@@ -5,7 +5,7 @@ Thin: input serializers read the request, ``crm.care.services`` / ``selectors`` 
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -13,6 +13,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin
 from crm.customers.api import CustomerRef, UserRef
 from crm.customers.models import Customer
 from crm.trips.models import Trip
@@ -77,10 +78,11 @@ class ComplaintFilterInput(serializers.Serializer):
     escalated = serializers.BooleanField(required=False, default=False)
 
 
-class ComplaintViewSet(AgencyViewSet):
+class ComplaintViewSet(mixins.RetrieveModelMixin, ServiceCreateMixin, AgencyViewSet):
     """Complaints: log, list, move through their statuses, reassign."""
 
     serializer_class = ComplaintOutput
+    input_serializer = ComplaintInput
     required_caps = {action: Cap.COMPLAINTS_HANDLE for action in ("list", "create", "retrieve", "status", "assign")}
 
     def agency_queryset(self):
@@ -93,16 +95,8 @@ class ComplaintViewSet(AgencyViewSet):
         page = self.paginate_queryset(selectors.complaint_list(filters=filters.validated_data))
         return self.get_paginated_response(ComplaintOutput(page, many=True).data)
 
-    @extend_schema(request=ComplaintInput, responses={201: ComplaintOutput})
-    def create(self, request):
-        data = ComplaintInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        complaint = services.complaint_log(actor=request.user, **data.validated_data)
-        return Response(ComplaintOutput(complaint).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(responses=ComplaintOutput)
-    def retrieve(self, request, pk=None):
-        return Response(ComplaintOutput(self.get_object()).data)
+    def create_service(self, data):
+        return services.complaint_log(actor=self.request.user, **data)
 
     @extend_schema(request=StatusInput, responses=ComplaintOutput)
     @action(detail=True, methods=["post"])
@@ -162,7 +156,7 @@ PERIOD_PARAMS = [OpenApiParameter("from", OpenApiTypes.DATE, description="First 
                  OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, included; default today")]
 
 
-class SurveyViewSet(AgencyViewSet):
+class SurveyViewSet(mixins.RetrieveModelMixin, AgencyViewSet):
     """Satisfaction surveys (read-only) and their report. For complaint handlers and report readers."""
 
     serializer_class = SurveyOutput
@@ -184,10 +178,6 @@ class SurveyViewSet(AgencyViewSet):
             queryset = queryset.filter(answered_at__isnull=answered in ("false", "0"))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(SurveyOutput(page, many=True).data)
-
-    @extend_schema(responses=SurveyOutput)
-    def retrieve(self, request, pk=None):
-        return Response(SurveyOutput(self.get_object()).data)
 
     @extend_schema(parameters=PERIOD_PARAMS, responses=SurveyReportOutput)
     @action(detail=False, methods=["get"])

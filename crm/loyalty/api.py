@@ -4,12 +4,13 @@ win-back cases, referrals.
 Thin: input serializers read the request, ``crm.loyalty.services`` / ``selectors`` do the work.
 """
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.api import CustomerRef, UserRef
 from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.customers.models import Customer
@@ -56,39 +57,25 @@ class OccasionInput(serializers.Serializer):
     active = serializers.BooleanField(required=False, default=True)
 
 
-class OccasionViewSet(AgencyViewSet):
+class OccasionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin,
+                      AgencyViewSet):
     """What customers are greeted for: birthdays, family dates, festivals, fixed days. Texts may use
     the personal fields {{ name }}, {{ occasion }}, {{ agency_name }}, {{ owner_name }}."""
 
     serializer_class = OccasionOutput
+    input_serializer = OccasionInput
+    reread = True
     required_caps = {"list": WORK, "retrieve": WORK, "create": Cap.CAMPAIGNS_MANAGE,
                      "partial_update": Cap.CAMPAIGNS_MANAGE}
 
     def agency_queryset(self):
         return selectors.occasion_list()
 
-    @extend_schema(responses=OccasionOutput(many=True))
-    def list(self, request):
-        return self.get_paginated_response(OccasionOutput(self.paginate_queryset(self.agency_queryset()), many=True).data)
+    def create_service(self, data):
+        return services.occasion_save(actor=self.request.user, **data)
 
-    @extend_schema(responses=OccasionOutput)
-    def retrieve(self, request, pk=None):
-        return Response(OccasionOutput(self.get_object()).data)
-
-    @extend_schema(request=OccasionInput, responses={201: OccasionOutput})
-    def create(self, request):
-        data = OccasionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        occasion = services.occasion_save(actor=request.user, **data.validated_data)
-        return Response(OccasionOutput(self.agency_queryset().get(pk=occasion.pk)).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=OccasionInput(partial=True), responses=OccasionOutput)
-    def partial_update(self, request, pk=None):
-        occasion = self.get_object()
-        data = OccasionInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        occasion = services.occasion_save(actor=request.user, occasion=occasion, **data.validated_data)
-        return Response(OccasionOutput(self.agency_queryset().get(pk=occasion.pk)).data)
+    def update_service(self, occasion, data):
+        return services.occasion_save(actor=self.request.user, occasion=occasion, **data)
 
 
 class GreetingOutput(serializers.ModelSerializer):
@@ -150,7 +137,7 @@ class LeadOutput(serializers.Serializer):
     title = serializers.CharField()
 
 
-class SuggestionViewSet(AgencyViewSet):
+class SuggestionViewSet(mixins.RetrieveModelMixin, AgencyViewSet):
     """"Last year you travelled at this holiday": made daily before each festival's break (R-CAMP-4)."""
 
     serializer_class = SuggestionOutput
@@ -171,10 +158,6 @@ class SuggestionViewSet(AgencyViewSet):
         elif customer is not None:
             queryset = queryset.filter(customer_id=customer)
         return self.get_paginated_response(SuggestionOutput(self.paginate_queryset(queryset), many=True).data)
-
-    @extend_schema(responses=SuggestionOutput)
-    def retrieve(self, request, pk=None):
-        return Response(SuggestionOutput(self.get_object()).data)
 
     @extend_schema(request=None, responses=SuggestionOutput)
     @action(detail=True, methods=["post"])
@@ -231,7 +214,7 @@ class SummaryOutput(serializers.Serializer):
     by_reason = serializers.ListField(child=serializers.DictField())
 
 
-class WinBackViewSet(AgencyViewSet):
+class WinBackViewSet(mixins.RetrieveModelMixin, AgencyViewSet):
     """Win-back cases (R-CARE-4): lapsed or declining customers, the reason they left, the offer made;
     won back automatically by their next confirmed trip."""
 
@@ -253,10 +236,6 @@ class WinBackViewSet(AgencyViewSet):
                    responses=WinBackOutput(many=True))
     def list(self, request):
         return self.get_paginated_response(WinBackOutput(self.paginate_queryset(self._filtered(request)), many=True).data)
-
-    @extend_schema(responses=WinBackOutput)
-    def retrieve(self, request, pk=None):
-        return Response(WinBackOutput(self.get_object()).data)
 
     def _answer(self, case):
         return Response(WinBackOutput(self.agency_queryset().get(pk=case.pk)).data)
@@ -329,11 +308,13 @@ class TopReferrerOutput(serializers.Serializer):
     reward_value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
 
 
-class ReferralViewSet(AgencyViewSet):
+class ReferralViewSet(mixins.RetrieveModelMixin, ServiceCreateMixin, AgencyViewSet):
     """Referrals (R-CARE-5): pending until the referred customer's first confirmed trip, then qualified
     (the referrer's reward is due), then rewarded."""
 
     serializer_class = ReferralOutput
+    input_serializer = ReferralInput
+    reread = True
     required_caps = {action: WORK for action in ("list", "retrieve", "create", "reward", "top")}
 
     def agency_queryset(self):
@@ -350,16 +331,8 @@ class ReferralViewSet(AgencyViewSet):
             queryset = queryset.filter(referrer_id=referrer)
         return self.get_paginated_response(ReferralOutput(self.paginate_queryset(queryset), many=True).data)
 
-    @extend_schema(responses=ReferralOutput)
-    def retrieve(self, request, pk=None):
-        return Response(ReferralOutput(self.get_object()).data)
-
-    @extend_schema(request=ReferralInput, responses={201: ReferralOutput})
-    def create(self, request):
-        data = ReferralInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        referral = services.referral_record(actor=request.user, **data.validated_data)
-        return Response(ReferralOutput(self.agency_queryset().get(pk=referral.pk)).data, status=status.HTTP_201_CREATED)
+    def create_service(self, data):
+        return services.referral_record(actor=self.request.user, **data)
 
     @extend_schema(request=RewardInput, responses=ReferralOutput)
     @action(detail=True, methods=["post"])

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.parsers import BaseParser
@@ -23,6 +23,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.errors import Conflict
 from caravan.api.views import AgencyAPIView, AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from caravan.tenancy import current_agency
 from crm.customers.api import CustomerRef, UserRef
 from crm.customers.models import Customer
@@ -131,10 +132,13 @@ def _owner_filter(request, value: str | None) -> dict:
         raise serializers.ValidationError({"owner": [_("No such colleague.")]}) from None
 
 
-class OpportunityViewSet(AgencyViewSet):
+class OpportunityViewSet(mixins.RetrieveModelMixin, ServiceCreateMixin, AgencyViewSet):
     """Opportunities (a lead is an opportunity nobody owns yet)."""
 
     serializer_class = OpportunityOutput
+    input_serializer = OpportunityCreateInput
+    update_serializer = OpportunityUpdateInput
+    reread = True
     required_caps = {"list": WORK, "create": WORK, "retrieve": WORK, "partial_update": WORK, "move": WORK,
                      "take": WORK, "assign": MANAGE}
 
@@ -158,29 +162,17 @@ class OpportunityViewSet(AgencyViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(OpportunityOutput(page, many=True).data)
 
-    @extend_schema(request=OpportunityCreateInput, responses={201: OpportunityOutput})
-    def create(self, request):
-        data = OpportunityCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        if values["owner"] is not None and values["owner"] != request.user and not request.user.can(MANAGE):
+    def create_service(self, data):
+        user = self.request.user
+        if data["owner"] is not None and data["owner"] != user and not user.can(MANAGE):
             raise serializers.ValidationError({"owner": [_("Only managers give leads to others.")]})
-        opportunity = services.lead_intake(actor=request.user, **values)
-        return Response(OpportunityOutput(self.agency_queryset().get(pk=opportunity.pk)).data,
-                        status=status.HTTP_201_CREATED)
+        return services.lead_intake(actor=user, **data)
 
-    @extend_schema(responses=OpportunityOutput)
-    def retrieve(self, request, pk=None):
-        return Response(OpportunityOutput(self.get_object()).data)
-
-    @extend_schema(request=OpportunityUpdateInput, responses=OpportunityOutput)
     def partial_update(self, request, pk=None):
         opportunity = self.get_object()
         self._can_touch(opportunity)
-        data = OpportunityUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        services.opportunity_update(actor=request.user, opportunity=opportunity, **data.validated_data)
-        return Response(OpportunityOutput(self.agency_queryset().get(pk=opportunity.pk)).data)
+        services.opportunity_update(actor=request.user, opportunity=opportunity, **self.validated(partial=True))
+        return self.answer(opportunity)
 
     @extend_schema(request=MoveInput, responses=OpportunityOutput)
     @action(detail=True, methods=["post"])
@@ -275,10 +267,12 @@ class TaskFilterInput(serializers.Serializer):
     overdue = serializers.BooleanField(required=False, default=False)
 
 
-class TaskViewSet(AgencyViewSet):
+class TaskViewSet(mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin, AgencyViewSet):
     """Follow-up tasks: your own (managers: anyone's)."""
 
     serializer_class = TaskOutput
+    input_serializer = TaskInput
+    update_serializer = TaskUpdateInput
     required_caps = {"list": WORK, "create": WORK, "retrieve": WORK, "partial_update": WORK, "done": WORK}
 
     def agency_queryset(self):
@@ -297,27 +291,15 @@ class TaskViewSet(AgencyViewSet):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(TaskOutput(page, many=True).data)
 
-    @extend_schema(request=TaskInput, responses={201: TaskOutput})
-    def create(self, request):
-        data = TaskInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        values["owner"] = values["owner"] or request.user
+    def create_service(self, data):
+        values = dict(data)
+        values["owner"] = values["owner"] or self.request.user
         if values["opportunity"] is not None and values["customer"] is None:
             values["customer"] = values["opportunity"].customer
-        task = services.task_create(actor=request.user, **values)
-        return Response(TaskOutput(task).data, status=status.HTTP_201_CREATED)
+        return services.task_create(actor=self.request.user, **values)
 
-    @extend_schema(responses=TaskOutput)
-    def retrieve(self, request, pk=None):
-        return Response(TaskOutput(self.get_object()).data)
-
-    @extend_schema(request=TaskUpdateInput, responses=TaskOutput)
-    def partial_update(self, request, pk=None):
-        task = self.get_object()
-        data = TaskUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return Response(TaskOutput(services.task_update(actor=request.user, task=task, **data.validated_data)).data)
+    def update_service(self, task, data):
+        return services.task_update(actor=self.request.user, task=task, **data)
 
     @extend_schema(request=TaskDoneInput, responses=TaskOutput)
     @action(detail=True, methods=["post"])

@@ -9,7 +9,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -157,7 +157,7 @@ class VersionInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class TravelPolicyViewSet(AcceptLanguage, AgencyViewSet):
+class TravelPolicyViewSet(mixins.RetrieveModelMixin, AcceptLanguage, AgencyViewSet):
     """Corporate travel policies. ``POST`` saves a new version (versions are never edited)."""
 
     serializer_class = PolicyOutput
@@ -174,10 +174,6 @@ class TravelPolicyViewSet(AcceptLanguage, AgencyViewSet):
             queryset = queryset.filter(account_id=account)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(PolicyOutput(page, many=True).data)
-
-    @extend_schema(responses=PolicyOutput)
-    def retrieve(self, request, pk=None):
-        return Response(PolicyOutput(self.get_object()).data)
 
     @extend_schema(responses=VersionOutput(many=True))
     @action(detail=True, methods=["get"])
@@ -258,7 +254,7 @@ class BookingCheckInput(serializers.Serializer):
     booked_at = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None)
 
 
-class BookingCheckViewSet(AcceptLanguage, AgencyViewSet):
+class BookingCheckViewSet(mixins.RetrieveModelMixin, AcceptLanguage, AgencyViewSet):
     """Trip items judged against their account's policy (what the compliance report counts)."""
 
     serializer_class = BookingCheckOutput
@@ -276,10 +272,6 @@ class BookingCheckViewSet(AcceptLanguage, AgencyViewSet):
                 queryset = queryset.filter(**{f"{name}_id": value})
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(BookingCheckOutput(page, many=True).data)
-
-    @extend_schema(responses=BookingCheckOutput)
-    def retrieve(self, request, pk=None):
-        return Response(BookingCheckOutput(self.get_object()).data)
 
     @extend_schema(request=BookingCheckInput, responses={201: BookingCheckOutput})
     def create(self, request):
@@ -324,7 +316,7 @@ class DecideInput(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ApprovalViewSet(AcceptLanguage, AgencyViewSet):
+class ApprovalViewSet(mixins.RetrieveModelMixin, AcceptLanguage, AgencyViewSet):
     """Approvals of out-of-policy bookings: policy managers see all and decide (never their own
     requests); others see the ones they asked for or whose trip they own."""
 
@@ -341,10 +333,6 @@ class ApprovalViewSet(AcceptLanguage, AgencyViewSet):
         queryset = selectors.approvals_for(user=request.user, status=request.query_params.get("status", ""))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ApprovalOutput(page, many=True).data)
-
-    @extend_schema(responses=ApprovalOutput)
-    def retrieve(self, request, pk=None):
-        return Response(ApprovalOutput(self.get_object()).data)
 
     @extend_schema(request=DecideInput, responses={200: ApprovalOutput, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])

@@ -4,12 +4,13 @@ Thin: serializers read and render; ``crm.segments.services`` validates and write
 come back keyed by filter name, e.g. ``{"age": ["The minimum is above the maximum."]}``).
 """
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.views import AgencyAPIView, AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.api import UserRef
 from crm.customers.models import Customer
 
@@ -51,19 +52,16 @@ class MemberOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "latin_name", "language", "owner", "tags"]
 
 
-class SegmentViewSet(AgencyViewSet):
+class SegmentViewSet(mixins.ListModelMixin, ServiceCreateMixin, ServiceUpdateMixin, AgencyViewSet):
     """Saved segments. A segment is re-evaluated every time it is used; ``last_count`` is the count at
     the last evaluation (reading one segment re-evaluates it)."""
 
     serializer_class = SegmentOutput
+    input_serializer = SegmentInput
     required_caps = {"*": Cap.CAMPAIGNS_MANAGE}
 
     def agency_queryset(self):
         return selectors.segment_list()
-
-    @extend_schema(responses=SegmentOutput(many=True))
-    def list(self, request):
-        return self.get_paginated_response(SegmentOutput(self.paginate_queryset(self.agency_queryset()), many=True).data)
 
     @extend_schema(responses=SegmentOutput)
     def retrieve(self, request, pk=None):
@@ -71,22 +69,12 @@ class SegmentViewSet(AgencyViewSet):
         services.segment_evaluate(segment=segment)
         return Response(SegmentOutput(segment).data)
 
-    @extend_schema(request=SegmentInput, responses={201: SegmentOutput})
-    def create(self, request):
-        data = SegmentInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        segment = services.segment_save(actor=request.user, **data.validated_data)
-        return Response(SegmentOutput(segment).data, status=status.HTTP_201_CREATED)
+    def create_service(self, data):
+        return services.segment_save(actor=self.request.user, **data)
 
-    @extend_schema(request=SegmentInput(partial=True), responses=SegmentOutput)
-    def partial_update(self, request, pk=None):
-        segment = self.get_object()
-        data = SegmentInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        fields = {"name": segment.name, "description": segment.description, "definition": segment.definition,
-                  **data.validated_data}
-        segment = services.segment_save(actor=request.user, segment=segment, **fields)
-        return Response(SegmentOutput(segment).data)
+    def update_service(self, segment, data):
+        fields = {"name": segment.name, "description": segment.description, "definition": segment.definition, **data}
+        return services.segment_save(actor=self.request.user, segment=segment, **fields)
 
     def destroy(self, request, pk=None):
         services.segment_delete(actor=request.user, segment=self.get_object())

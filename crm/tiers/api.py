@@ -7,13 +7,14 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyAPIView, AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.api import CustomerRef, UserRef
 from crm.customers.models import Customer
 
@@ -60,10 +61,12 @@ class TierMoveInput(serializers.Serializer):
     direction = serializers.ChoiceField(choices=[("up", "up"), ("down", "down")])
 
 
-class ServiceTierViewSet(AgencyViewSet):
+class ServiceTierViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin,
+                         AgencyViewSet):
     """The agency's service tiers, highest first. Everyone reads them; admins and managers write."""
 
     serializer_class = TierOutput
+    input_serializer = TierInput
     required_caps = {"list": "authenticated", "retrieve": "authenticated", "create": Cap.POLICIES_MANAGE,
                      "update": Cap.POLICIES_MANAGE, "partial_update": Cap.POLICIES_MANAGE,
                      "destroy": Cap.POLICIES_MANAGE, "move": Cap.POLICIES_MANAGE, "recompute": Cap.POLICIES_MANAGE}
@@ -71,36 +74,15 @@ class ServiceTierViewSet(AgencyViewSet):
     def agency_queryset(self):
         return ServiceTier.objects.order_by("rank")
 
-    @extend_schema(responses=TierOutput(many=True))
-    def list(self, request):
-        page = self.paginate_queryset(self.agency_queryset())
-        return self.get_paginated_response(TierOutput(page, many=True).data)
+    def create_service(self, data):
+        return services.tier_save(actor=self.request.user, **data)
 
-    @extend_schema(responses=TierOutput)
-    def retrieve(self, request, pk=None):
-        return Response(TierOutput(self.get_object()).data)
+    def update_service(self, tier, data):
+        return services.tier_save(actor=self.request.user, tier=tier, **data)
 
-    @extend_schema(request=TierInput, responses={201: TierOutput})
-    def create(self, request):
-        data = TierInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        tier = services.tier_save(actor=request.user, **data.validated_data)
-        return Response(TierOutput(tier).data, status=status.HTTP_201_CREATED)
-
-    def _change(self, request, partial: bool):
+    def update(self, request, pk=None):  # PUT: every field, as on create
         tier = self.get_object()
-        data = TierInput(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        tier = services.tier_save(actor=request.user, tier=tier, **data.validated_data)
-        return Response(TierOutput(tier).data)
-
-    @extend_schema(request=TierInput, responses=TierOutput)
-    def update(self, request, pk=None):
-        return self._change(request, partial=False)
-
-    @extend_schema(request=TierInput, responses=TierOutput)
-    def partial_update(self, request, pk=None):
-        return self._change(request, partial=True)
+        return self.answer(self.update_service(tier, self.validated()))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.views import AgencyAPIView, AgencyViewSet
+from caravan.api.writes import ServiceUpdateMixin
 from crm.customers.api import CustomerRef, UserRef
 from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
@@ -378,20 +379,18 @@ class TripViewSet(AgencyViewSet):
         return Response(ChecklistOutput(item).data, status=status.HTTP_201_CREATED)
 
 
-class ItemViewSet(AgencyViewSet):
+class ItemViewSet(ServiceUpdateMixin, AgencyViewSet):
     """One itinerary item: change or remove it while the trip is live."""
 
+    serializer_class = ItemOutput
+    input_serializer = ItemInput
     required_caps = {"partial_update": Cap.PIPELINE_WORK, "destroy": Cap.PIPELINE_WORK}
 
     def agency_queryset(self):
         return ItineraryItem.objects.select_related("trip")
 
-    @extend_schema(request=ItemInput, responses=ItemOutput)
-    def partial_update(self, request, pk=None):
-        item = self.get_object()
-        data = ItemInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return Response(ItemOutput(services.item_update(actor=request.user, item=item, **data.validated_data)).data)
+    def update_service(self, item, data):
+        return services.item_update(actor=self.request.user, item=item, **data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):

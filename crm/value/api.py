@@ -5,7 +5,7 @@ Thin: ``crm.value.selectors`` and ``services`` do the work; the pages use the sa
 """
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
 from accounts.roles import Cap
@@ -54,7 +54,7 @@ class SettingsSerializer(serializers.ModelSerializer):
         read_only_fields = ["last_run_at"]
 
 
-class CustomerValueViewSet(AgencyViewSet):
+class CustomerValueViewSet(mixins.RetrieveModelMixin, AgencyViewSet):
     """``/value/customers/``: customers' value, filtered by segment or quadrant, most valuable first;
     ``/value/customers/<customer id>/``: one customer's."""
 
@@ -72,9 +72,6 @@ class CustomerValueViewSet(AgencyViewSet):
         data.is_valid(raise_exception=True)
         page = self.paginate_queryset(selectors.customers_in(**data.validated_data))
         return self.get_paginated_response(ValueOutput(page, many=True).data)
-
-    def retrieve(self, request, customer_id=None):
-        return Response(ValueOutput(self.get_object()).data)
 
 
 class FilterInput(serializers.Serializer):

@@ -4,7 +4,7 @@ Thin: input serializers read the request, ``crm.visits.services`` / ``selectors`
 """
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -12,6 +12,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.api import CustomerRef, UserRef
 from crm.customers.models import Customer
 from crm.pipeline.models import Task
@@ -83,37 +84,22 @@ class VisitInput(serializers.Serializer):
                                               allow_null=True, default=None, help_text="The planned slot, if known.")
 
 
-class PlanViewSet(AgencyViewSet):
+class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin,
+                  AgencyViewSet):
     """Visit plans: a fixed visit slot per key account and visitor. Saving one (re)makes its slot tasks."""
 
     serializer_class = PlanOutput
+    input_serializer = PlanInput
     required_caps = {action: Cap.PIPELINE_WORK for action in ("list", "create", "retrieve", "partial_update")}
 
     def agency_queryset(self):
         return selectors.plan_list(user=self.request.user)
 
-    @extend_schema(responses=PlanOutput(many=True))
-    def list(self, request):
-        return self.get_paginated_response(PlanOutput(self.paginate_queryset(self.agency_queryset()), many=True).data)
+    def create_service(self, data):
+        return services.plan_save(actor=self.request.user, **data)
 
-    @extend_schema(responses=PlanOutput)
-    def retrieve(self, request, pk=None):
-        return Response(PlanOutput(self.get_object()).data)
-
-    @extend_schema(request=PlanInput, responses={201: PlanOutput})
-    def create(self, request):
-        data = PlanInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        plan = services.plan_save(actor=request.user, **data.validated_data)
-        return Response(PlanOutput(plan).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=PlanInput(partial=True), responses=PlanOutput)
-    def partial_update(self, request, pk=None):
-        plan = self.get_object()
-        data = PlanInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        plan = services.plan_save(actor=request.user, plan=plan, **data.validated_data)
-        return Response(PlanOutput(plan).data)
+    def update_service(self, plan, data):
+        return services.plan_save(actor=self.request.user, plan=plan, **data)
 
 
 class VisitReportOutput(serializers.Serializer):
@@ -128,10 +114,12 @@ class VisitReportOutput(serializers.Serializer):
     by_account = serializers.ListField(child=serializers.DictField())
 
 
-class VisitViewSet(AgencyViewSet):
+class VisitViewSet(mixins.RetrieveModelMixin, ServiceCreateMixin, AgencyViewSet):
     """Visit records; recording one completes its slot, writes the account's timeline and the follow-up task."""
 
     serializer_class = VisitOutput
+    input_serializer = VisitInput
+    reread = True
     required_caps = {"list": Cap.CUSTOMERS_VIEW, "retrieve": Cap.CUSTOMERS_VIEW, "create": Cap.PIPELINE_WORK,
                      "report": Cap.PIPELINE_WORK}
 
@@ -146,16 +134,8 @@ class VisitViewSet(AgencyViewSet):
             queryset = queryset.filter(account_id=account) if account.isdigit() else queryset.none()
         return self.get_paginated_response(VisitOutput(self.paginate_queryset(queryset), many=True).data)
 
-    @extend_schema(responses=VisitOutput)
-    def retrieve(self, request, pk=None):
-        return Response(VisitOutput(self.get_object()).data)
-
-    @extend_schema(request=VisitInput, responses={201: VisitOutput})
-    def create(self, request):
-        data = VisitInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        visit = services.visit_record(actor=request.user, **data.validated_data)
-        return Response(VisitOutput(self.agency_queryset().get(pk=visit.pk)).data, status=status.HTTP_201_CREATED)
+    def create_service(self, data):
+        return services.visit_record(actor=self.request.user, **data)
 
     @extend_schema(parameters=[OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE)],
                    responses=VisitReportOutput)

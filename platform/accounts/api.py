@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from billing.throttling import AgencyPlanThrottle
 from caravan.api.views import AgencyAPIView, AgencyViewSet
+from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from caravan.tenancy import current_agency, require_agency
 from tenants.models import Agency
 from tenants.services import agency_update_settings
@@ -45,10 +46,13 @@ class StaffUpdateInput(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
 
-class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyViewSet):
+class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCreateMixin, ServiceUpdateMixin,
+                   AgencyViewSet):
     """Staff of this agency. Admins and managers read; admins invite and change."""
 
     serializer_class = StaffOutput
+    input_serializer = StaffInviteInput
+    update_serializer = StaffUpdateInput
     filterset_fields = ["role", "is_active"]
     search_fields = ["full_name", "email"]
     ordering_fields = ["full_name", "email", "date_joined", "last_login"]
@@ -60,20 +64,11 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgencyViewS
     def agency_queryset(self):
         return User.objects.all()
 
-    @extend_schema(request=StaffInviteInput, responses={201: StaffOutput})
-    def create(self, request):
-        data = StaffInviteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.staff_invite(actor=request.user, **data.validated_data)
-        return Response(StaffOutput(user).data, status=status.HTTP_201_CREATED)
+    def create_service(self, data):
+        return services.staff_invite(actor=self.request.user, **data)
 
-    @extend_schema(request=StaffUpdateInput, responses=StaffOutput)
-    def partial_update(self, request, pk=None):
-        user = self.get_object()
-        data = StaffUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.staff_update(actor=request.user, user=user, **data.validated_data)
-        return Response(StaffOutput(user).data)
+    def update_service(self, user, data):
+        return services.staff_update(actor=self.request.user, user=user, **data)
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"], url_path="resend-invitation")

@@ -23,6 +23,7 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from .writes import WRITES
 from .errors import ErrorOutput
 
 # DRF writes a time of day as the agency's wall-clock time ("10:00:00"), with no UTC offset, which
@@ -67,6 +68,13 @@ def paginates(view) -> bool:
 
 
 class AutoSchema(openapi.AutoSchema):
+    def get_request_serializer(self):
+        # A viewset built on caravan.api.writes declares what its writes read (an action's own
+        # @extend_schema still wins: it overrides this method).
+        if hasattr(self.view, "input_class") and getattr(self.view, "action", None) in WRITES:
+            return self.view.input_class()
+        return super().get_request_serializer()
+
     def get_filter_backends(self):
         # Filters (search, ordering, django-filter) act through filter_queryset, which a viewset's
         # list calls; its other actions (a customer's contacts, history) do not: advertise nothing there.
