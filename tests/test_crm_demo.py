@@ -70,7 +70,7 @@ def test_seed_journeys_gives_an_open_pipeline_trips_in_every_state_surveys_and_c
     from django.db.models import Count
 
     from crm.care.models import Complaint, Survey
-    from crm.customers.demo_journeys import seed_journeys
+    from crm.care.demo_journeys import seed_journeys
     from crm.pipeline.models import Opportunity, Task
     from crm.trips.models import ChecklistItem, Payment, Trip
 

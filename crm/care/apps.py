@@ -8,3 +8,10 @@ class CareConfig(AppConfig):
     name = "crm.care"
     label = "care"
     verbose_name = _("After-sales care")
+
+    def ready(self):
+        from crm.customers import screen_pop
+
+        from . import screen_pop as care_screen_pop
+
+        screen_pop.register(care_screen_pop.part())

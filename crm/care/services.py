@@ -30,10 +30,10 @@ from crm.customers.models import Contact, Customer, Email
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition, task_create
 from crm.customers.services import contact_add
-from crm.tiers import services as tiers_services
 from crm.trips.models import Traveler, Trip
 from tenants.jobs import services as agency_jobs
 
+from . import hooks
 from .models import Complaint, Survey
 
 SURVEY_MAX_AGE = timedelta(days=60)
@@ -314,7 +314,7 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
         "name": customer.name, "category": complaint.get_category_display()},
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=customer, trip=trip,
         notes=complaint.description, key=f"complaint:{complaint.pk}")
-    tiers_services.complaint_clock_start(complaint=complaint)  # the complaint's service-level clock
+    hooks.complaint_logged(complaint=complaint)  # tiers: the complaint's service-level clock
     agency_jobs.due("care.escalate_complaints", complaint.deadline_at)
     return complaint
 
@@ -372,7 +372,7 @@ def complaint_set_status(*, actor: User | None, complaint: Complaint, status: st
             if complaint.compensation_amount is not None:
                 summary += f" {complaint.compensation_amount} {complaint.currency}"
     _timeline(complaint, actor, summary)
-    tiers_services.complaint_clock_stop(complaint=complaint, actor=actor)  # in progress / resolved answers it
+    hooks.complaint_status_set(complaint=complaint, actor=actor)  # tiers: in progress / resolved answers the clock
     if status in OPEN_STATUSES:  # reopened: escalated if it is (or becomes) overdue
         agency_jobs.due("care.escalate_complaints", complaint.deadline_at)
     return complaint

@@ -5,14 +5,13 @@ from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection, transaction
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, Value
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import User
 from caravan.tenancy import require_agency
 
 from . import crypto
+from . import screen_pop as screen_pop_parts
 from .models import Contact, Customer, Employment, Phone, TravelDocument
 from .normalize import phone_e164
 
@@ -161,28 +160,32 @@ def customer_card(*, pk: int) -> Customer:
 def screen_pop(*, number: str) -> dict | None:
     """What a call-center agent needs the moment a known number rings (R-CUST-9).
 
-    One round trip (see ``_SCREEN_POP_SQL``): at 100,000 customers the four ORM queries this
-    used to make cost more Python (query compiling, model building) than database time."""
+    One round trip (see ``_screen_pop_sql``): at 100,000 customers the four ORM queries this
+    used to make cost more Python (query compiling, model building) than database time. Open
+    complaints, recent trips and the service tier are the parts care, trips and tiers register
+    (``crm.customers.screen_pop``)."""
     e164 = phone_e164(number, require_agency().default_region)
+    parts = screen_pop_parts.parts()
     with connection.cursor() as cursor:
-        cursor.execute(_screen_pop_sql(), [e164])
+        cursor.execute(_screen_pop_sql(parts), [e164])
         row = cursor.fetchone()
     if row is None:
         return {"number": e164, "customer": None}
     fields = Customer._meta.concrete_fields
     customer = Customer.from_db(connection.alias, [f.attname for f in fields], row[:len(fields)])
-    owner_name, owner_email, companies, contacts, complaints, trips, tier = row[len(fields):]
+    owner_name, owner_email, companies, contacts = row[len(fields):len(fields) + 4]
     customer.owner = _user(customer.owner_id, owner_name, owner_email)
-    return {"number": e164, "customer": customer, "companies": companies,
-            "last_contacts": [_contact(c) for c in contacts or []],
-            "open_complaints": [_complaint(c) for c in complaints or []],
-            "trips": [_trip(t) for t in trips or []], "tier": _tier(tier), "now": timezone.now()}
+    pop = {"number": e164, "customer": customer, "companies": companies,
+           "last_contacts": [_contact(c) for c in contacts or []]}
+    for part, value in zip(parts, row[len(fields) + 4:], strict=True):
+        pop[part.key] = part.shape(value)
+    pop["now"] = timezone.now()
+    return pop
 
 
-def _screen_pop_sql() -> str:
+def _screen_pop_sql(parts) -> str:
     """The caller by number, following merges to the surviving record; its account manager,
-    active companies, last five contacts (with the colleague), open complaints (soonest deadline
-    first), the last three trips it booked or travelled on, and its service tier."""
+    active companies, last five contacts (with the colleague), then the other apps' parts."""
     columns = ", ".join(f'c."{f.column}"' for f in Customer._meta.concrete_fields)
     return f"""
         WITH RECURSIVE chain(id, merged_into_id, depth) AS (
@@ -198,18 +201,8 @@ def _screen_pop_sql() -> str:
           (SELECT json_agg(x) FROM (
               SELECT ct.*, s.full_name AS staff_full_name, s.email AS staff_email
               FROM crm_contact ct LEFT JOIN accounts_user s ON s.id = ct.staff_id
-              WHERE ct.customer_id = c.id ORDER BY ct.at DESC, ct.id DESC LIMIT 5) x),
-          (SELECT json_agg(x) FROM (
-              SELECT cp.id, cp.created_at, cp.deadline_at, cp.severity, cp.status, cp.description
-              FROM care_complaint cp WHERE cp.customer_id = c.id AND cp.status IN ('open', 'in_progress')
-              ORDER BY cp.deadline_at, cp.id LIMIT 5) x),
-          (SELECT json_agg(x) FROM (
-              SELECT t.id, t.title, t.destination, t.depart_on, t.return_on, t.status FROM trips_trip t
-              WHERE t.id IN (SELECT id FROM trips_trip WHERE customer_id = c.id
-                             UNION SELECT trip_id FROM trips_traveler WHERE customer_id = c.id)
-              ORDER BY t.depart_on DESC NULLS LAST, t.id DESC LIMIT 3) x),
-          (SELECT json_build_object('id', st.id, 'name', st.name, 'color', st.color)
-           FROM tiers_customertier ct JOIN tiers_servicetier st ON st.id = ct.tier_id WHERE ct.customer_id = c.id)
+              WHERE ct.customer_id = c.id ORDER BY ct.at DESC, ct.id DESC LIMIT 5) x)
+          {"".join(f", ({part.sql})" for part in parts)}
         FROM chain JOIN crm_customer c ON c.id = chain.id LEFT JOIN accounts_user o ON o.id = c.owner_id
         WHERE chain.merged_into_id IS NULL
         LIMIT 1"""
@@ -222,34 +215,6 @@ def _user(pk, full_name, email):
     data = {"id": pk, "full_name": full_name, "email": email}
     names = [f.attname for f in User._meta.concrete_fields if f.attname in data]  # from_db wants model order
     return User.from_db(connection.alias, names, [data[name] for name in names])
-
-
-def _tier(data: dict | None):
-    """The caller's service tier (``tiers_servicetier`` columns the badge shows), or None."""
-    from crm.tiers.models import ServiceTier
-
-    return ServiceTier(id=data["id"], name=data["name"], color=data["color"]) if data else None
-
-
-def _complaint(data: dict) -> dict:
-    """An open complaint as the screen pop shows it (``care_complaint`` row)."""
-    from crm.care.models import Complaint
-
-    severity = Complaint.Severity(data["severity"])
-    return {"id": data["id"], "at": parse_datetime(data["created_at"]), "deadline_at": parse_datetime(data["deadline_at"]),
-            "severity": severity.value, "severity_display": str(severity.label), "summary": data["description"],
-            "url": reverse("complaint_detail", args=[data["id"]])}
-
-
-def _trip(data: dict) -> dict:
-    """A recent trip as the screen pop shows it (``trips_trip`` row)."""
-    from crm.trips.models import Trip
-
-    status = Trip.Status(data["status"])
-    return {"id": data["id"], "reference": f"T{data['id']:06d}", "title": data["title"],
-            "destination": data["destination"], "depart_on": parse_date(data["depart_on"] or ""),
-            "return_on": parse_date(data["return_on"] or ""), "status": status.value,
-            "status_display": str(status.label), "url": reverse("trip_detail", args=[data["id"]])}
 
 
 def _contact(data: dict) -> Contact:

@@ -15,9 +15,8 @@ from accounts.roles import Cap
 from billing import services as billing_services
 from caravan.tenancy import require_agency
 from crm.privacy import services as privacy
-from crm.tiers import services as tiers_services
 
-from . import crypto
+from . import crypto, hooks
 from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
                      LoyaltyMembership, Phone, Preferences, TravelDocument)
 from .normalize import email_normal, phone_e164, search_text
@@ -447,7 +446,7 @@ def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, 
     contact = Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
                                      summary=summary.strip(), next_step=(next_step or "").strip(),
                                      next_step_due=next_step_due, at=at or timezone.now())
-    tiers_services.clocks_on_contact(contact=contact)  # a response stops service-level clocks; a request starts one
+    hooks.contact_added(contact=contact)  # tiers: a response stops service-level clocks; a request starts one
     return contact
 
 

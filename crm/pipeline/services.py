@@ -22,9 +22,9 @@ from crm.customers import crypto
 from crm.customers import services as crm_services
 from crm.customers.models import ChangeLog, Contact, Customer
 from crm.customers.normalize import email_normal, phone_e164
-from crm.tiers import services as tiers_services
 from tenants.jobs import services as agency_jobs
 
+from . import hooks
 from .models import AssignmentRule, IntakeSettings, Opportunity, Stage, StageChange, Task, Team
 
 K = Stage.Kind
@@ -92,14 +92,8 @@ def opportunity_move(*, actor: User | None, opportunity: Opportunity, to: Stage,
     elif to.kind == K.OPEN:
         opportunity.lost_reason, opportunity.lost_note = "", ""
     opportunity.save(update_fields=["stage", "stage_changed_at", "closed_at", "lost_reason", "lost_note"])
-    tiers_services.lead_clock_stop(opportunity=opportunity, actor=actor)  # a first move answers the lead
-    # The trip follows the opportunity: won confirms the quote as the order, lost cancels the quote.
-    from crm.trips import services as trips
-
-    if to.kind == K.WON:
-        trips.trip_for_won_opportunity(actor=actor, opportunity=opportunity)
-    elif to.kind == K.LOST:
-        trips.quote_cancel_for_lost_opportunity(actor=actor, opportunity=opportunity)
+    # Tiers: a first move answers the lead. Trips: won confirms the quote as the order, lost cancels the quote.
+    hooks.opportunity_moved(actor=actor, opportunity=opportunity)
     return opportunity
 
 
@@ -212,7 +206,7 @@ def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = ""
         opportunity = opportunity_assign(actor=actor, opportunity=opportunity, owner=owner)
     elif (chosen := rules_pick_owner(opportunity)) is not None:
         opportunity = _set_owner(opportunity, chosen)
-    tiers_services.lead_clock_start(opportunity=opportunity, contact=enquiry)  # the lead's service-level clock
+    hooks.lead_received(opportunity=opportunity, contact=enquiry)  # tiers: the lead's service-level clock
     return opportunity
 
 

@@ -6,8 +6,8 @@ overrides, and the service-level clocks.
   ends overrides, upserts ``CustomerTier``, writes ``TierChange`` history and the owners' tasks.
   The ``CustomerTier`` table is locked for the statement, so a run never races an override or a
   second run.
-- Clocks are started and stopped by one-line hooks in ``crm.customers.services.contact_add``,
-  ``crm.pipeline.services`` (lead intake, stage moves) and ``crm.care.services`` (complaints).
+- Clocks are started and stopped by the receivers below, connected in ``TiersConfig.ready`` to the
+  hooks of customers (a contact added), pipeline (lead intake, stage moves) and care (complaints).
   The five-minute job claims near-breaches and breaches with ``UPDATE … WHERE … IS NULL`` before
   it notifies, so each clock is notified once; a failed e-mail releases its claims.
 """
@@ -594,7 +594,7 @@ def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime
 
 
 def clocks_on_contact(*, contact: Contact) -> None:
-    """Hook of ``crm.customers.services.contact_add``. An outbound call, e-mail, message or visit logged by
+    """Receiver of ``crm.customers.hooks.contact_added``. An outbound call, e-mail, message or visit logged by
     staff answers every clock of the customer running since before it; an inbound call, e-mail or
     message is a request and starts a request clock."""
     if contact.direction == Contact.Direction.OUTBOUND and contact.staff_id and contact.channel in RESPONSE_CHANNELS:
@@ -607,7 +607,7 @@ def clocks_on_contact(*, contact: Contact) -> None:
 
 
 def lead_clock_start(*, opportunity, contact: Contact | None = None) -> ServiceClock | None:
-    """Hook of ``crm.pipeline.services.lead_intake``: the lead's clock. The enquiry's own inbound
+    """Receiver of ``crm.pipeline.hooks.lead_received``: the lead's clock. The enquiry's own inbound
     contact is the lead, not a separate request, so its request clock is dropped."""
     if contact is not None:
         ServiceClock.objects.filter(key=f"request:{contact.pk}", responded_at__isnull=True).delete()
@@ -617,20 +617,20 @@ def lead_clock_start(*, opportunity, contact: Contact | None = None) -> ServiceC
 
 
 def lead_clock_stop(*, opportunity, actor: User | None) -> None:
-    """Hook of ``crm.pipeline.services.opportunity_move``: the first stage move (or loss) answers the lead."""
+    """Receiver of ``crm.pipeline.hooks.opportunity_moved``: the first stage move (or loss) answers the lead."""
     ServiceClock.objects.filter(opportunity_id=opportunity.pk, responded_at__isnull=True).update(
         responded_at=timezone.now(), responded_by=actor)
 
 
 def complaint_clock_start(*, complaint) -> ServiceClock | None:
-    """Hook of ``crm.care.services.complaint_log``."""
+    """Receiver of ``crm.care.hooks.complaint_logged``."""
     return clock_start(kind=ServiceClock.Kind.COMPLAINT, customer=complaint.customer, key=f"complaint:{complaint.pk}",
                        started_at=complaint.created_at, owner=complaint.owner or complaint.customer.owner,
                        complaint=complaint)
 
 
 def complaint_clock_stop(*, complaint, actor: User | None) -> None:
-    """Hook of ``crm.care.services.complaint_set_status``: in progress or resolved answers it."""
+    """Receiver of ``crm.care.hooks.complaint_status_set``: in progress or resolved answers it."""
     if complaint.status in ("in_progress", "resolved"):
         ServiceClock.objects.filter(complaint_id=complaint.pk, responded_at__isnull=True).update(
             responded_at=timezone.now(), responded_by=actor)

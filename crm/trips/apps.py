@@ -8,3 +8,12 @@ class TripsConfig(AppConfig):
     name = "crm.trips"
     label = "trips"
     verbose_name = _("Trips")
+
+    def ready(self):
+        from crm.customers import screen_pop
+        from crm.pipeline import hooks as pipeline_hooks
+
+        from . import screen_pop as trips_screen_pop, services
+
+        pipeline_hooks.opportunity_moved.connect(services.trip_follow_opportunity)
+        screen_pop.register(trips_screen_pop.part())

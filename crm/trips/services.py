@@ -167,9 +167,18 @@ def quote_from_opportunity(*, actor: User | None, opportunity: Opportunity) -> T
 
 
 @transaction.atomic
+def trip_follow_opportunity(*, actor: User | None, opportunity: Opportunity) -> None:
+    """Receiver of ``crm.pipeline.hooks.opportunity_moved`` (connected in ``TripsConfig.ready``):
+    the trip follows the opportunity into its new stage."""
+    if opportunity.stage.kind == Stage.Kind.WON:
+        trip_for_won_opportunity(actor=actor, opportunity=opportunity)
+    elif opportunity.stage.kind == Stage.Kind.LOST:
+        quote_cancel_for_lost_opportunity(actor=actor, opportunity=opportunity)
+
+
 def trip_for_won_opportunity(*, actor: User | None, opportunity: Opportunity) -> Trip:
-    """Called by ``pipeline.services.opportunity_move`` when an opportunity is won: the quote
-    becomes the confirmed order, or, with no quote yet, a trip is made from the opportunity."""
+    """An opportunity was won: the quote becomes the confirmed order, or, with no quote yet, a trip
+    is made from the opportunity."""
     trip = Trip.objects.select_for_update().filter(opportunity=opportunity).exclude(status=S.CANCELLED).first()
     if trip is None:
         return _from_opportunity(actor, opportunity, S.CONFIRMED)
@@ -182,7 +191,7 @@ def trip_for_won_opportunity(*, actor: User | None, opportunity: Opportunity) ->
 
 @transaction.atomic
 def quote_cancel_for_lost_opportunity(*, actor: User | None, opportunity: Opportunity) -> None:
-    """Called by ``pipeline.services.opportunity_move`` when an opportunity is lost."""
+    """An opportunity was lost: its quote is cancelled."""
     trip = Trip.objects.select_for_update().filter(opportunity=opportunity, status=S.QUOTE).first()
     if trip is None:
         return

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from crm.customers.demo_journeys import DESTINATIONS, HOTELS
+from crm.care.demo_journeys import DESTINATIONS, HOTELS
 from crm.customers.festivals import FESTIVALS, festival_break
 from crm.customers.models import Customer
 from crm.trips.models import ItineraryItem, Payment, Trip

@@ -8,7 +8,7 @@ from accounts.models import User
 from accounts.roles import Role
 from crm.campaigns.demo import seed_campaigns
 from crm.customers.demo import seed_customers
-from crm.customers.demo_journeys import seed_journeys
+from crm.care.demo_journeys import seed_journeys
 from crm.loyalty.demo import seed_loyalty
 from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
