@@ -45,7 +45,9 @@ def customer_list(*, filters: dict | None = None) -> QuerySet:
     if filters.get("segment"):
         qs = qs.filter(value__segment=filters["segment"])
     if filters.get("quadrant"):
-        qs = qs.filter(value__quadrant=filters["quadrant"], value__r_score__isnull=False)
+        from crm.value.selectors import in_quadrants
+
+        qs = qs.filter(in_quadrants([filters["quadrant"]]))
     if filters.get("rfm"):  # e.g. "5*5": recency 5, any frequency, monetary 5
         pattern = str(filters["rfm"])
         if not RFM_PATTERN.fullmatch(pattern):

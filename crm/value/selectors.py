@@ -38,6 +38,16 @@ SEGMENT_HINTS = {
 }
 
 
+def in_quadrants(quadrants, *, via: str = "value__") -> Q:
+    """The one rule for "in one of these scale × loyalty quadrants", for the customer list, the segment
+    filter and the dashboard (``via=""`` on ``CustomerValue`` itself).
+
+    A customer is in a quadrant only when the value run scored them (a confirmed trip in the RFM
+    window); ``services.value_run`` writes no quadrant otherwise, so a plain match on the column
+    selects the same customers everywhere (docs/customer-value.md)."""
+    return Q(**{f"{via}quadrant__in": list(quadrants)})
+
+
 def can_see_value(user) -> bool:
     return user.can(Cap.VALUE_VIEW)
 
@@ -49,7 +59,7 @@ def card_context(*, customer, user) -> dict:
     row = CustomerValue.objects.filter(customer=customer).first()
     return {"value_card": True, "value_row": row, "value_fit": LifetimeFit.objects.order_by("-fitted_at").first(),
             "value_rules": ValueSettings.objects.first(),
-            "value_strategy": STRATEGIES.get(row.quadrant) if row and row.r_score else None,
+            "value_strategy": STRATEGIES.get(row.quadrant) if row else None,
             "value_warnings": list(ValueWarning.objects.filter(customer=customer, closed_at__isnull=True))}
 
 
@@ -71,9 +81,11 @@ def segment_summary() -> list[dict]:
 
 @replica_report  # nightly figures: a streaming replica serves them when configured
 def quadrant_summary() -> list[dict]:
-    """Per quadrant (customers who traded in the RFM window): customers, margin in the window, strategy."""
-    rows = {r["quadrant"]: r for r in CustomerValue.objects.filter(r_score__isnull=False).values("quadrant").annotate(
-        customers=Count("pk"), value=Sum("monetary"))}
+    """Per quadrant (customers who traded in the RFM window): customers, margin in the window, strategy.
+    Counts what the customer list and the segment filter select for the same quadrant."""
+    scored = CustomerValue.objects.filter(in_quadrants(CustomerValue.Quadrant.values, via=""),
+                                          customer__merged_into__isnull=True)
+    rows = {r["quadrant"]: r for r in scored.values("quadrant").annotate(customers=Count("pk"), value=Sum("monetary"))}
     return [{"quadrant": q.value, "label": q.label, "strategy": STRATEGIES[q],
              "customers": rows.get(q.value, {}).get("customers", 0),
              "value": rows.get(q.value, {}).get("value") or Decimal(0)} for q in CustomerValue.Quadrant]
@@ -149,7 +161,7 @@ def customers_in(*, segment: str = "", quadrant: str = ""):
     if segment:
         rows = rows.filter(segment=segment)
     if quadrant:
-        rows = rows.filter(quadrant=quadrant, r_score__isnull=False)
+        rows = rows.filter(in_quadrants([quadrant], via=""))
     return rows.order_by(F("expected_value_12m").desc(nulls_last=True), "-margin_total", "customer_id")
 
 

@@ -106,7 +106,7 @@ SELECT customer_id, first_at AS first_trip_at, last_at AS last_trip_at, trips_to
             WHEN f + m1 >= 6 AND r <= 2 THEN 'declining'
             WHEN r >= 3 AND (f + m1 >= 5 OR ev >= 4) THEN 'growth'
             ELSE 'low' END AS segment,
-       CASE WHEN r IS NULL THEN 'small_low'
+       CASE WHEN r IS NULL THEN NULL  -- not scored: in no quadrant (selectors.in_quadrants)
             ELSE (CASE WHEN m1 >= 4 THEN 'large' ELSE 'small' END) || '_' ||
                  (CASE WHEN f >= 3 AND r >= 3 THEN 'high' ELSE 'low' END) END AS quadrant,
        p_alive, trips AS expected_trips_12m, value AS expected_value_12m

@@ -137,7 +137,7 @@ class ValueExportView(AgencyPage, View):
         for row in selectors.customers_in(segment=segment, quadrant=quadrant).iterator(chunk_size=2000):
             owner = row.customer.owner
             yield [row.customer_id, row.customer.name, (owner.full_name or owner.email) if owner else "", row.rfm,
-                   row.get_segment_display(), row.get_quadrant_display() if row.r_score else "", row.trips_total,
+                   row.get_segment_display(), row.get_quadrant_display() or "", row.trips_total,
                    row.revenue_total, row.margin_total, "" if row.days_late is None else round(row.days_late, 1),
                    "" if row.p_alive is None else round(row.p_alive * 100),
                    "" if row.expected_trips_12m is None else round(row.expected_trips_12m, 2),
