@@ -15,6 +15,7 @@ from crm.pipeline.models import Task
 from crm.trips.models import Trip
 
 from .care_factories import agency_today, customer, trip, user
+from .task_checks import assert_made_as_task_create
 
 pytestmark = pytest.mark.django_db
 LINK = re.compile(r"https?://([^/\s]+)(/survey/[^/\s]+/)")
@@ -68,6 +69,7 @@ def test_after_trip_job_makes_one_task_survey_and_email_per_returned_trip(alpha,
         call = calls.get(trip=due[0])
         assert call.owner == user(alpha, "sales") and call.key == f"after-trip:{due[0].pk}"
         assert call.customer_id == due[0].customer_id and call.due_at.date() in (today, today - timedelta(days=1))
+        assert_made_as_task_create(call)
         assert not Task.objects.filter(trip__in=others).exists()
         surveys = {s.trip_id: s for s in Survey.objects.all()}
         assert set(surveys) == {t.pk for t in due[:3]}
@@ -91,6 +93,22 @@ def test_after_trip_job_makes_one_task_survey_and_email_per_returned_trip(alpha,
         # A duplicated send message sends nothing either: the claim is taken.
         assert tasks.send_surveys.run([s.pk for s in Survey.objects.all()]) == 0
     assert len(mailbox) == 3
+
+
+def test_an_after_trip_call_made_by_hand_first_is_kept_by_the_job(alpha, inline_worker, mailbox):
+    """The job's set-based insert and task_create share the key: whichever came first stays."""
+    from crm.pipeline.services import task_create
+
+    with tenant_context(alpha):
+        today = agency_today(alpha)
+        back = trip(customer("Early", email="early@example.com"), returned_days_ago=1, today=today)
+        first = task_create(actor=user(alpha, "service"), title="Called already", owner=user(alpha, "service"),
+                            due_at=timezone.now(), kind=Task.Kind.AFTER_TRIP_CALL, customer=back.customer, trip=back,
+                            key=f"after-trip:{back.pk}")
+        result = services.after_trip_run(today=today)
+        assert result["followed_up"] == 1 and result["tasks"] == 0
+        [kept] = Task.objects.filter(trip=back)
+        assert (kept.pk, kept.title, kept.created_by) == (first.pk, "Called already", user(alpha, "service"))
 
 
 def test_job_uses_the_agencys_local_date(alpha, inline_worker, mailbox):

@@ -22,6 +22,7 @@ from crm.customers.models import ChangeLog, Contact, Customer, FamilyDate
 from crm.pipeline.models import Task
 
 from .conftest import staff
+from .task_checks import assert_made_as_task_create
 
 pytestmark = pytest.mark.django_db
 TODAY = date(2027, 3, 10)  # a Wednesday; 2027 is not a leap year
@@ -142,6 +143,7 @@ def test_birthday_greetings_go_once_in_the_customers_language(alpha, mailbox):
         assert g.channel == Greeting.Channel.BOTH and g.sent_at and g.subject == "Happy birthday, Grace Lin!"
         assert g.task.owner == staff(alpha, "sales") and g.task.kind == Task.Kind.GREETING
         assert g.task.due_at.astimezone(ZoneInfo(alpha.time_zone)).date() == TODAY
+        assert_made_as_task_create(g.task)
         assert Contact.objects.filter(customer=chinese, channel=Contact.Channel.EMAIL, summary__contains="wangfang@").exists()
         assert greeted(tomorrow) == []
         # The job runs again (and again): nobody is greeted or mailed twice.

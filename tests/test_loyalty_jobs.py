@@ -21,6 +21,7 @@ from crm.trips.models import Trip
 from crm.value.models import CustomerValue
 
 from .conftest import staff
+from .task_checks import assert_made_as_task_create
 
 pytestmark = pytest.mark.django_db
 PLAN_DAY = date(2026, 1, 1)  # 45 days before the 2026 Spring Festival break (15–23 February)
@@ -85,6 +86,7 @@ def test_last_year_at_this_holiday_finds_the_right_customers_with_co_occurrence(
         assert rows[partly.pk].destinations == ["Bali", "Sanya 三亚"]
         assert sanya.task.kind == Task.Kind.SUGGESTION and sanya.task.owner == staff(alpha, "sales")
         assert "Phuket, Bali, Kyoto" in sanya.task.notes and "Sanya 三亚" in sanya.task.notes
+        assert_made_as_task_create(sanya.task)
         # Every day of the 45 the job runs again: one suggestion per customer, festival and year.
         assert services.suggestions_make(today=PLAN_DAY + timedelta(days=1)) == {"suggestions": 0, "tasks": 0}
         assert Task.objects.filter(kind=Task.Kind.SUGGESTION).count() == 2
@@ -142,6 +144,7 @@ def test_lapsed_and_declining_customers_are_identified_once(alpha):
         assert cases[lapsed.pk].last_trip_on == timezone.localdate() - timedelta(days=400)
         assert cases[declining.pk].why == WinBack.Why.DECLINING
         assert cases[lapsed.pk].task.kind == Task.Kind.WIN_BACK and cases[lapsed.pk].task.owner == staff(alpha, "sales")
+        assert_made_as_task_create(cases[lapsed.pk].task)
         assert services.win_back_identify() == {"cases": 0, "tasks": 0}
         assert not WinBack.objects.filter(customer__in=[once, recent]).exists()
         with pytest.raises(IntegrityError), transaction.atomic():  # one open case per customer, in the database too
@@ -233,6 +236,7 @@ def test_referrals_qualify_with_the_first_trip_and_are_rewarded(alpha):
         qualified = services.referral_record(actor=sales, referrer=referrer, referred=travelled)
         assert qualified.status == Referral.Status.QUALIFIED and qualified.qualifying_trip == first
         assert qualified.task.kind == Task.Kind.REFERRAL and qualified.task.owner == sales
+        assert_made_as_task_create(qualified.task)
         with pytest.raises(ValidationError) as caught:
             services.referral_reward(actor=sales, referral=pending, description="Voucher")
         assert set(caught.value.message_dict) == {"status"}

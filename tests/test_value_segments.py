@@ -14,6 +14,7 @@ from crm.value import selectors, services
 from crm.value.models import CustomerValue, ValueWarning
 
 from .test_value_scores import buyer, trip
+from .task_checks import assert_made_as_task_create
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +117,7 @@ def test_spend_drop_warns_key_customers_once_per_episode(alpha, bravo):
         assert warning.details == {"before": 50000.0, "recent": 0} or warning.details["before"] == 50000
         task = Task.objects.get(key=f"value-warning:{warning.pk}")
         assert task.owner == owner and task.customer == people[4] and task.kind == Task.Kind.VALUE_WARNING
+        assert_made_as_task_create(task)
         # The next night: still dropped, nothing new.
         assert services.value_run(now=now + timedelta(days=1))["warnings"]["spend_drop"] == 0
         assert warnings_of(ValueWarning.Kind.SPEND_DROP).count() == 1

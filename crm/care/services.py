@@ -28,7 +28,7 @@ from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email
 from crm.pipeline.models import Task
-from crm.pipeline.services import IllegalTransition, task_create
+from crm.pipeline.services import IllegalTransition, task_create, tasks_create_sql
 from crm.customers.services import contact_add
 from crm.trips.models import Traveler, Trip
 from tenants.jobs import services as agency_jobs
@@ -78,7 +78,7 @@ def after_trip_run(*, today=None) -> dict:
     with translation.override(agency.language):
         title_prefix = _("After-trip call") + ": "
     now = timezone.now()
-    trip_table, task_table, survey_table = Trip._meta.db_table, Task._meta.db_table, Survey._meta.db_table
+    trip_table, survey_table = Trip._meta.db_table, Survey._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         # Claim the trips first (skip those another run holds), then build on the claimed ids.
         cursor.execute(f"""
@@ -91,12 +91,10 @@ def after_trip_run(*, today=None) -> dict:
         trip_ids = [row[0] for row in cursor.fetchall()]
         tasks = surveys = 0
         if trip_ids:
-            cursor.execute(f"""
-                INSERT INTO {task_table} (title, kind, notes, owner_id, customer_id, trip_id, due_at, key, created_at)
-                SELECT left(%s || t.title, 200), %s, '', t.owner_id, t.customer_id, t.id, %s, 'after-trip:' || t.id, %s
-                FROM {trip_table} t WHERE t.id = ANY(%s)
-                ON CONFLICT (key) DO NOTHING""",
-                           [title_prefix, Task.Kind.AFTER_TRIP_CALL, due_at, now, trip_ids])
+            cursor.execute(tasks_create_sql(f"""
+                SELECT %s || t.title, '', t.owner_id, t.customer_id, t.id, %s, 'after-trip:' || t.id, %s
+                FROM {trip_table} t WHERE t.id = ANY(%s)""", kind=Task.Kind.AFTER_TRIP_CALL, trip=True),
+                           [title_prefix, due_at, now, trip_ids])
             tasks = cursor.rowcount
             cursor.execute(_SURVEY_INSERT.format(survey=survey_table, trip=trip_table,
                                                  customer=Customer._meta.db_table, email=Email._meta.db_table,

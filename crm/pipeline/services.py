@@ -123,6 +123,35 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
     return task
 
 
+# What str.strip() strips, as an SQL string for btrim(): the twin trims exactly as task_create does.
+_STRIPPED = "E'" + "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace()) + "'"
+
+
+def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: bool = False) -> str:
+    """The set-based twin of :func:`task_create`, for jobs that make many tasks in one statement:
+    the text of ``INSERT INTO <task> … SELECT … FROM (rows) … ON CONFLICT (key) DO NOTHING``, to run
+    on its own or to embed as a CTE (``RETURNING id`` with ``returning``).
+
+    ``rows`` is a SELECT giving one row per task, in this order: title, notes, owner_id,
+    customer_id, [trip_id when ``trip``], due_at, key, created_at (the job's clock). The rules are
+    task_create's: title and notes stripped (the title cut to the column's 200 characters), a blank
+    title or no due date refused (the statement fails on the NOT NULL column, as task_create raises),
+    ``kind`` one of :class:`Task.Kind` (checked here, so a wrong kind fails at import), no creator,
+    opportunity or reminder (so no ``pipeline.send_task_reminders`` to schedule), and the key makes
+    it idempotent (so every row needs one): a row whose key exists already — made by a job or by
+    task_create — leaves that task unchanged. The text keeps ``rows``' placeholders (``{customer}``,
+    ``%(now)s``) for the caller to fill; the planner pulls the subquery up, so wrapping costs nothing.
+    """
+    kind = Task.Kind(kind).value  # ValueError for an unknown kind
+    trip_id, its_trip = (" trip_id,", " new.trip_id,") if trip else ("", "")
+    return f"""INSERT INTO {Task._meta.db_table} (title, kind, notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
+SELECT left(nullif(btrim(new.title, {_STRIPPED}), ''), 200), '{kind}', btrim(coalesce(new.notes, ''), {_STRIPPED}),
+       new.owner_id, new.customer_id,{its_trip} new.due_at::timestamptz, new.key, new.created_at::timestamptz
+FROM ({rows}
+) AS new (title, notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
+ON CONFLICT (key) DO NOTHING{" RETURNING id" if returning else ""}"""
+
+
 # --- leads in ---------------------------------------------------------------------------------------
 
 _CUSTOMER_SOURCE = {Opportunity.Source.WEBSITE_FORM: Customer.Source.WEBSITE, Opportunity.Source.WEBSITE: Customer.Source.WEBSITE,

@@ -28,6 +28,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Customer
 from crm.care.models import Complaint
 from crm.pipeline.models import Task
+from crm.pipeline.services import tasks_create_sql
 from crm.trips.models import ItineraryItem, Payment, Trip
 
 from .lifetime import fit_bg_nbd, fit_gamma_gamma
@@ -275,11 +276,10 @@ WITH opened AS (
     ON CONFLICT (customer_id, kind) WHERE closed_at IS NULL DO NOTHING
     RETURNING id, customer_id, kind
 ), tasks AS (
-    INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-    SELECT left((%(titles)s::jsonb ->> o.kind) || ': ' || c.name, 200), 'value_warning', '',
-           c.owner_id, c.id, %(due)s, 'value-warning:' || o.id, %(now)s
-    FROM opened o JOIN {customer} c ON c.id = o.customer_id
-    ON CONFLICT (key) DO NOTHING
+""" + tasks_create_sql("""
+    SELECT (%(titles)s::jsonb ->> o.kind) || ': ' || c.name, '', c.owner_id, c.id, %(due)s, 'value-warning:' || o.id,
+           %(now)s
+    FROM opened o JOIN {customer} c ON c.id = o.customer_id""", kind=Task.Kind.VALUE_WARNING) + """
 )
 SELECT kind FROM opened
 """

@@ -37,6 +37,7 @@ from crm.campaigns import consent
 from crm.customers.festivals import FESTIVALS, festival_days
 from crm.customers.models import Contact, Customer, Email, FamilyDate
 from crm.pipeline.models import Task
+from crm.pipeline.services import tasks_create_sql
 
 from ..models import Greeting, Occasion
 from .common import agency_today, can_manage_occasions, embedded
@@ -276,18 +277,14 @@ ON CONFLICT (customer_id, occasion_id, occasion_date) DO NOTHING
 RETURNING id
 """
 
-_TASKS_SQL = """
-INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-SELECT left(%(title_prefix)s || c.name || ' (' || g.label || ', ' || to_char(g.occasion_date, 'YYYY-MM-DD') || ')', 200),
-       %(kind)s, CASE WHEN g.channel = 'both' THEN %(notes_both)s WHEN o.send_email THEN %(notes_no_mail)s
-                      ELSE %(notes_task)s END,
+_TASKS_SQL = tasks_create_sql("""
+SELECT %(title_prefix)s || c.name || ' (' || g.label || ', ' || to_char(g.occasion_date, 'YYYY-MM-DD') || ')',
+       CASE WHEN g.channel = 'both' THEN %(notes_both)s WHEN o.send_email THEN %(notes_no_mail)s ELSE %(notes_task)s END,
        c.owner_id, c.id,
        greatest((g.occasion_date + %(task_time)s::time) AT TIME ZONE %(tz)s, %(now)s),
        'greeting:' || g.id, %(now)s
 FROM {greeting} g JOIN {customer} c ON c.id = g.customer_id JOIN {occasion} o ON o.id = g.occasion_id
-WHERE g.id = ANY(%(ids)s) AND g.channel IN ('task', 'both')
-ON CONFLICT (key) DO NOTHING
-"""
+WHERE g.id = ANY(%(ids)s) AND g.channel IN ('task', 'both')""", kind=Task.Kind.GREETING)
 
 _LINK_TASKS_SQL = """
 UPDATE {greeting} g SET task_id = t.id FROM {task} t
@@ -345,7 +342,7 @@ def greetings_make(*, today: date | None = None, now: datetime | None = None) ->
             made += [row[0] for row in cursor.fetchall()]
         tasks = 0
         if made:
-            common = {"ids": made, "now": now, **texts, "kind": Task.Kind.GREETING, "task_time": TASK_HOUR,
+            common = {"ids": made, "now": now, **texts, "task_time": TASK_HOUR,
                       "tz": agency.time_zone}
             cursor.execute(_TASKS_SQL.format(**tables), common)
             tasks = cursor.rowcount

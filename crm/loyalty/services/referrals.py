@@ -16,6 +16,7 @@ from accounts.models import User
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
+from crm.pipeline.services import tasks_create_sql
 from crm.customers.services import contact_add
 from crm.trips.models import Trip
 
@@ -39,15 +40,13 @@ WITH first_trip AS (
     FROM first_trip f WHERE r.id = f.id AND r.status = 'pending'
     RETURNING r.id, r.referrer_id, r.referred_id
 ), tasks AS (
-    INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-    SELECT left(%(title_prefix)s || referrer.name, 200), %(kind)s, replace(%(notes)s, '{{referred}}', referred.name),
+""" + tasks_create_sql("""
+    SELECT %(title_prefix)s || referrer.name, replace(%(notes)s, '{{referred}}', referred.name),
            referrer.owner_id, referrer.id, %(due)s, 'referral:' || q.id, %(now)s
     FROM qualified q
     JOIN {customer} referrer ON referrer.id = q.referrer_id
     JOIN {customer} referred ON referred.id = q.referred_id
-    JOIN {user} u ON u.id = referrer.owner_id AND u.is_active
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id
+    JOIN {user} u ON u.id = referrer.owner_id AND u.is_active""", kind=Task.Kind.REFERRAL, returning=True) + """
 )
 SELECT (SELECT count(*) FROM qualified), (SELECT count(*) FROM tasks)
 """
@@ -71,8 +70,7 @@ def referrals_qualify(*, now: datetime | None = None, ids: list[int] | None = No
               "task": Task._meta.db_table, "user": User._meta.db_table}
     due = max(local_moment(agency_today(now) + timedelta(days=TASK_DAYS), TASK_HOUR), now)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_QUALIFY_SQL.format(**tables), {**texts, "done": list(TRIP_DONE), "ids": ids, "now": now,
-                                                       "kind": Task.Kind.REFERRAL, "due": due})
+        cursor.execute(_QUALIFY_SQL.format(**tables), {**texts, "done": list(TRIP_DONE), "ids": ids, "now": now, "due": due})
         qualified, tasks = cursor.fetchone()
         if qualified:
             cursor.execute(_LINK_TASKS_SQL.format(**tables), {"now": now})

@@ -21,7 +21,7 @@ from caravan.tenancy import require_agency
 from crm.customers.festivals import FESTIVALS, festival_break
 from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity, Task
-from crm.pipeline.services import lead_intake
+from crm.pipeline.services import lead_intake, tasks_create_sql
 from crm.trips.models import Trip
 
 from ..models import LoyaltySettings, Suggestion
@@ -77,16 +77,14 @@ WITH last_year AS (
     ON CONFLICT (customer_id, festival, year) DO NOTHING
     RETURNING id, customer_id, last_destination, destinations
 ), tasks AS (
-    INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-    SELECT left(%(title_prefix)s || cu.name, 200), %(kind)s,
+""" + tasks_create_sql("""
+    SELECT %(title_prefix)s || cu.name,
            replace(replace(%(notes)s, '{{last}}', coalesce(nullif(i.last_destination, ''), '—')),
                    '{{suggested}}', coalesce(nullif(array_to_string(i.destinations, ', '), ''), '—')),
            cu.owner_id, cu.id, %(due)s, 'suggestion:' || i.id, %(now)s
     FROM inserted i
     JOIN {customer} cu ON cu.id = i.customer_id
-    JOIN {user} u ON u.id = cu.owner_id AND u.is_active
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id
+    JOIN {user} u ON u.id = cu.owner_id AND u.is_active""", kind=Task.Kind.SUGGESTION, returning=True) + """
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM tasks)
 """
@@ -148,7 +146,7 @@ def festival_suggestions_make(*, festival: str, year: int, this_break: tuple[dat
         cursor.execute(_SUGGEST_SQL.format(**tables), {
             "done": list(TRIP_DONE), "last_start": last_start, "last_end": last_end, "start": start, "end": end,
             "year": year, "festival": festival, "top": TOP_DESTINATIONS, "now": now, "title_prefix": title_prefix,
-            "notes": notes, "kind": Task.Kind.SUGGESTION, "due": max(local_moment(today, TASK_HOUR), now)})
+            "notes": notes, "due": max(local_moment(today, TASK_HOUR), now)})
         made, tasks = cursor.fetchone()
         if made:
             cursor.execute(_LINK_TASKS_SQL.format(**tables), {"now": now})

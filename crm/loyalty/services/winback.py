@@ -19,6 +19,7 @@ from accounts.models import User
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
+from crm.pipeline.services import tasks_create_sql
 from crm.customers.services import contact_add
 from crm.trips.models import Trip
 from crm.value.models import CustomerValue
@@ -80,16 +81,14 @@ WITH travelled AS (
     ON CONFLICT DO NOTHING
     RETURNING id, customer_id, why, trips_before, last_trip_on
 ), tasks AS (
-    INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-    SELECT left(%(title_prefix)s || c.name, 200), %(kind)s,
+""" + tasks_create_sql("""
+    SELECT %(title_prefix)s || c.name,
            replace(replace(CASE WHEN i.why = 'dormant' THEN %(notes_dormant)s ELSE %(notes_declining)s END,
                            '{{trips}}', i.trips_before::text), '{{last}}', coalesce(i.last_trip_on::text, '—')),
            c.owner_id, c.id, %(due)s, 'win-back:' || i.id, %(now)s
     FROM inserted i
     JOIN {customer} c ON c.id = i.customer_id
-    JOIN {user} u ON u.id = c.owner_id AND u.is_active
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id
+    JOIN {user} u ON u.id = c.owner_id AND u.is_active""", kind=Task.Kind.WIN_BACK, returning=True) + """
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM tasks)
 """
@@ -131,7 +130,7 @@ def win_back_identify(*, today=None, now: datetime | None = None) -> dict:
                                       "out why, record the reason, and make them an offer.")}
     params = {**texts, "done": list(TRIP_DONE), "tz": agency.time_zone, "min_trips": rules.dormant_min_trips,
               "dormant_before": today - timedelta(days=rules.dormant_days), "declining": rules.win_back_declining,
-              "now": now, "kind": Task.Kind.WIN_BACK, "cooldown": now - COOLDOWN,
+              "now": now, "cooldown": now - COOLDOWN,
               "due": max(local_moment(today + timedelta(days=TASK_DAYS), TASK_HOUR), now)}
     tables = _tables()
     with transaction.atomic(), connection.cursor() as cursor:
