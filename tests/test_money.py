@@ -126,3 +126,22 @@ def test_the_services_own_parsers_share_the_one_maximum(alpha):
             campaigns._money(over, "cost")
         assert refused.value.message_dict == {"cost": [TOO_LARGE]}
         assert campaigns._money("", "cost") == Decimal("0.00")
+
+
+@pytest.mark.parametrize("value, expected", [("1e3", FORMAT), ("12.345", FORMAT), ("NaN", FORMAT), ("1,000", FORMAT),
+                                             ("10000000000", TOO_LARGE), (1800.5, FORMAT)])
+def test_page_and_api_money_fields_read_by_the_same_rule(value, expected):
+    from rest_framework import serializers
+
+    from caravan.api.fields import MoneyField as ApiMoneyField
+    from caravan.forms import MoneyField as FormMoneyField
+
+    with pytest.raises(serializers.ValidationError) as api_refused:
+        ApiMoneyField(min_value=0).run_validation(value)
+    assert [str(m) for m in api_refused.value.detail] == [expected]
+    if not isinstance(value, float):  # a form posts text
+        with pytest.raises(ValidationError) as form_refused:
+            FormMoneyField(min_value=0, required=False).clean(value)
+        assert form_refused.value.messages == [expected]
+    assert ApiMoneyField().run_validation(" 1234.5 ") == FormMoneyField().clean(" 1234.5 ") == Decimal("1234.50")
+    assert FormMoneyField(required=False).clean("") is None

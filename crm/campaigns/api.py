@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
+from caravan.api.fields import MoneyField
 from caravan.api.views import AgencyViewSet
 from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.models import ChangeLog, Customer
@@ -102,7 +103,7 @@ class CampaignInput(serializers.Serializer):
     template = serializers.PrimaryKeyRelatedField(queryset=EmailTemplate.objects.all(), allow_null=True)
     control_share = serializers.IntegerField(required=False, default=0, help_text="0–50 (%)")
     attribution_days = serializers.IntegerField(required=False, default=30, help_text="1–365")
-    cost = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, default=0)
+    cost = MoneyField(required=False, default=0)
     from_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     reply_to = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
     rate_per_second = serializers.IntegerField(required=False, default=300, help_text="1–2000 e-mails a second")

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan.api.fields import MoneyField
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyViewSet
 from caravan.api.writes import ServiceCreateMixin
@@ -61,8 +62,7 @@ class StatusInput(serializers.Serializer):
     resolution = serializers.CharField(required=False, allow_blank=True, default="")
     compensation = serializers.ChoiceField(choices=Complaint.Compensation.choices, required=False, allow_blank=True,
                                            default="")
-    compensation_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False,
-                                                   allow_null=True, default=None)
+    compensation_amount = MoneyField(min_value=0, required=False, allow_null=True, default=None)
 
 
 class ComplaintAssignInput(serializers.Serializer):

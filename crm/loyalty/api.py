@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
+from caravan.api.fields import MoneyField
 from caravan.api.views import AgencyViewSet
 from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.api import CustomerRef, UserRef
@@ -197,7 +198,7 @@ class ReasonInput(serializers.Serializer):
 
 class OfferInput(serializers.Serializer):
     offer = serializers.CharField(allow_blank=True)
-    value = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True, default=None)
+    value = MoneyField(required=False, allow_null=True, default=None)
 
 
 class LoseInput(serializers.Serializer):
@@ -296,7 +297,7 @@ class ReferralInput(serializers.Serializer):
 
 class RewardInput(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
-    value = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True, default=None)
+    value = MoneyField(required=False, allow_null=True, default=None)
 
 
 class TopReferrerOutput(serializers.Serializer):

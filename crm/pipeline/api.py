@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.api.errors import Conflict
+from caravan.api.fields import MoneyField
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from caravan.tenancy import current_agency
@@ -72,7 +73,7 @@ class OpportunityCreateInput(serializers.Serializer):
     return_on = serializers.DateField(required=False, allow_null=True, default=None)
     adults = serializers.IntegerField(required=False, default=1)
     children = serializers.IntegerField(required=False, default=0)
-    budget = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True, default=None)
+    budget = MoneyField(required=False, allow_null=True, default=None)
     message = serializers.CharField(required=False, allow_blank=True, default="")
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), required=False,
                                                allow_null=True, default=None)
@@ -90,8 +91,8 @@ class OpportunityUpdateInput(serializers.Serializer):
     return_on = serializers.DateField(required=False, allow_null=True)
     adults = serializers.IntegerField(required=False)
     children = serializers.IntegerField(required=False, min_value=0)
-    budget = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
-    value = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
+    budget = MoneyField(required=False, allow_null=True)
+    value = MoneyField(required=False)
     message = serializers.CharField(required=False, allow_blank=True)
     is_key = serializers.BooleanField(required=False)
 

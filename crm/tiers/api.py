@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.roles import Cap
+from caravan.api.fields import MoneyField
 from caravan.api.periods import period_input
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
@@ -21,7 +22,6 @@ from crm.customers.models import Customer
 from . import selectors, services
 from .models import CustomerTier, ServiceClock, ServiceTier, TierChange, TierSettings
 
-MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
 
 
 PeriodInput = period_input(selectors.default_period)
@@ -43,8 +43,8 @@ class TierInput(serializers.Serializer):
     name = serializers.CharField(max_length=60)
     color = serializers.CharField(max_length=7, required=False)
     applies_to = serializers.ChoiceField(choices=ServiceTier.AppliesTo.choices, required=False)
-    min_spend_12m = serializers.DecimalField(required=False, allow_null=True, **MONEY)
-    min_spend_month = serializers.DecimalField(required=False, allow_null=True, **MONEY)
+    min_spend_12m = MoneyField(required=False, allow_null=True, min_value=0)
+    min_spend_month = MoneyField(required=False, allow_null=True, min_value=0)
     min_trips_12m = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     value_segments = serializers.ListField(child=serializers.CharField(), required=False,
                                            help_text="Value segments the customer must be in (any of them); empty: any.")

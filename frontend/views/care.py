@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import errors_onto
+from caravan.forms import MoneyField, errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.care import selectors, services
 from crm.care.models import Complaint, Survey
@@ -56,8 +56,7 @@ class StatusForm(forms.Form):
                                  widget=forms.Textarea(attrs={"rows": 3}))
     compensation = forms.ChoiceField(label=gettext_lazy("Compensation"), choices=Complaint.Compensation.choices,
                                      required=False)
-    compensation_amount = forms.DecimalField(label=gettext_lazy("Amount"), required=False, min_value=0,
-                                             max_digits=12, decimal_places=2)
+    compensation_amount = MoneyField(label=gettext_lazy("Amount"), required=False, min_value=0)
 
 
 class AssignForm(forms.Form):

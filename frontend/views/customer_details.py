@@ -21,7 +21,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import MoneyField, apply_errors
 from crm.customers import selectors, services
 from crm.customers.models import ChangeLog, Customer, Handover, LoyaltyMembership, Preferences, TravelDocument
 
@@ -109,8 +109,7 @@ class PreferencesForm(SectionForm):
                                           required=False, widget=forms.CheckboxSelectMultiple)
     price_sensitivity = forms.ChoiceField(label=_verbose(Preferences, "price_sensitivity"),
                                           choices=_optional(Preferences.Sensitivity.choices), required=False)
-    budget_per_trip = forms.DecimalField(label=_verbose(Preferences, "budget_per_trip"), required=False,
-                                         max_digits=12, decimal_places=2, min_value=0)
+    budget_per_trip = MoneyField(label=_verbose(Preferences, "budget_per_trip"), required=False, min_value=0)
 
     def clean_airlines(self):
         return _words(self.cleaned_data["airlines"], r"[,，、;；\s]+")

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from caravan.forms import errors_onto
+from caravan.forms import MoneyField, errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.loyalty import selectors, services
@@ -219,8 +219,7 @@ class ReasonForm(forms.Form):
 class OfferForm(forms.Form):
     offer = forms.CharField(label=gettext_lazy("Offer"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
                             help_text=gettext_lazy("E.g. 10 percent off their next family trip, a free airport transfer."))
-    value = forms.DecimalField(label=gettext_lazy("Value of the offer"), required=False, min_value=0, max_digits=12,
-                               decimal_places=2)
+    value = MoneyField(label=gettext_lazy("Value of the offer"), required=False, min_value=0)
 
 
 class LoseForm(forms.Form):
@@ -284,8 +283,7 @@ class ReferralForm(forms.Form):
 class RewardForm(forms.Form):
     description = forms.CharField(label=gettext_lazy("Reward"), required=False, max_length=300,
                                   help_text=gettext_lazy("E.g. a 500 yuan travel voucher, a hotel upgrade."))
-    value = forms.DecimalField(label=gettext_lazy("Value"), required=False, min_value=0, max_digits=12,
-                               decimal_places=2)
+    value = MoneyField(label=gettext_lazy("Value"), required=False, min_value=0)
 
 
 class ReferralListView(WorkPage, View):

@@ -30,7 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import errors_onto
+from caravan.forms import MoneyField, errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.models import Customer
 from crm.pipeline import intake, selectors, services
@@ -125,10 +125,8 @@ class OpportunityForm(forms.Form):
     return_on = forms.DateField(label=gettext_lazy("Return"), required=False, widget=DATE_INPUT)
     adults = forms.IntegerField(label=gettext_lazy("Adults"), min_value=1, max_value=99, initial=1)
     children = forms.IntegerField(label=gettext_lazy("Children"), min_value=0, max_value=99, initial=0)
-    budget = forms.DecimalField(label=gettext_lazy("Budget"), required=False, min_value=0, max_digits=12,
-                                decimal_places=2, widget=MONEY_INPUT)
-    value = forms.DecimalField(label=gettext_lazy("Expected value"), min_value=0, max_digits=12, decimal_places=2,
-                               widget=MONEY_INPUT)
+    budget = MoneyField(label=gettext_lazy("Budget"), required=False, min_value=0, widget=MONEY_INPUT)
+    value = MoneyField(label=gettext_lazy("Expected value"), min_value=0, widget=MONEY_INPUT)
     is_key = forms.BooleanField(label=gettext_lazy("Key opportunity"), required=False)
     message = forms.CharField(label=gettext_lazy("Enquiry"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -148,8 +146,7 @@ class LeadForm(forms.Form):
     return_on = forms.DateField(label=gettext_lazy("Return"), required=False, widget=DATE_INPUT)
     adults = forms.IntegerField(label=gettext_lazy("Adults"), min_value=1, max_value=99, initial=1)
     children = forms.IntegerField(label=gettext_lazy("Children"), min_value=0, max_value=99, initial=0)
-    budget = forms.DecimalField(label=gettext_lazy("Budget"), required=False, min_value=0, max_digits=12,
-                                decimal_places=2, widget=MONEY_INPUT)
+    budget = MoneyField(label=gettext_lazy("Budget"), required=False, min_value=0, widget=MONEY_INPUT)
     message = forms.CharField(label=gettext_lazy("Enquiry"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     source = forms.ChoiceField(label=gettext_lazy("Source"), choices=[
         (Opportunity.Source.CALL_CENTER, Opportunity.Source.CALL_CENTER.label),
@@ -251,8 +248,7 @@ class EnquiryForm(forms.Form):
     return_on = forms.DateField(label=gettext_lazy("Return"), required=False, widget=DATE_INPUT)
     adults = forms.IntegerField(label=gettext_lazy("Adults"), min_value=1, max_value=99, initial=2)
     children = forms.IntegerField(label=gettext_lazy("Children"), min_value=0, max_value=99, initial=0)
-    budget = forms.DecimalField(label=gettext_lazy("Budget"), required=False, min_value=0, max_digits=12,
-                                decimal_places=2, widget=MONEY_INPUT)
+    budget = MoneyField(label=gettext_lazy("Budget"), required=False, min_value=0, widget=MONEY_INPUT)
     message = forms.CharField(label=gettext_lazy("Anything else we should know?"), max_length=3000, required=False,
                               widget=forms.Textarea(attrs={"rows": 4}))
 

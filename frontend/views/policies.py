@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.roles import Cap
-from caravan.forms import errors_onto
+from caravan.forms import MoneyField, errors_onto
 from caravan.tenancy import current_agency, require_agency
 from crm.customers.models import Customer
 from crm.policies import documents, engine, selectors, services
@@ -75,8 +75,7 @@ class PolicyForm(forms.Form):
     fare_window_minutes = forms.IntegerField(label=gettext_lazy("Window (± minutes)"), min_value=0,
                                              max_value=24 * 60, initial=120)
     fare_max_stops = forms.IntegerField(label=gettext_lazy("At most stops"), required=False, min_value=0, max_value=5)
-    fare_tolerance_amount = forms.DecimalField(label=gettext_lazy("Tolerance (amount)"), required=False, min_value=0,
-                                               max_digits=12, decimal_places=2)
+    fare_tolerance_amount = MoneyField(label=gettext_lazy("Tolerance (amount)"), required=False, min_value=0)
     fare_tolerance_percent = forms.DecimalField(label=gettext_lazy("Tolerance (%)"), required=False, min_value=0,
                                                 max_value=100, max_digits=5, decimal_places=2)
     advance_days = forms.IntegerField(label=gettext_lazy("Book at least (days ahead)"), required=False, min_value=0,
@@ -147,7 +146,7 @@ class CabinRuleForm(forms.Form):
 
 class HotelCapForm(forms.Form):
     city_tier = forms.TypedChoiceField(label=gettext_lazy("City tier"), choices=[("", "—"), *TIER_CHOICES], coerce=int)
-    nightly_cap = forms.DecimalField(label=gettext_lazy("Nightly cap"), min_value=0, max_digits=12, decimal_places=2)
+    nightly_cap = MoneyField(label=gettext_lazy("Nightly cap"), min_value=0)
     min_grade = forms.CharField(label=gettext_lazy("From grade"), max_length=20, required=False,
                                 validators=[_grade_validator], help_text=gettext_lazy("Empty: everyone"))
     departments = forms.CharField(label=gettext_lazy("Only departments"), max_length=300, required=False)
@@ -282,7 +281,7 @@ class CheckForm(forms.Form):
     duration_minutes = forms.IntegerField(label=gettext_lazy("Flight time (minutes)"), required=False, min_value=1)
     stops = forms.IntegerField(label=gettext_lazy("Stops"), required=False, min_value=0, max_value=5, initial=0)
     cabin = forms.ChoiceField(label=gettext_lazy("Cabin"), choices=[("", "—"), *CABIN_CHOICES], required=False)
-    fare = forms.DecimalField(label=gettext_lazy("Fare"), required=False, min_value=0, max_digits=12, decimal_places=2)
+    fare = MoneyField(label=gettext_lazy("Fare"), required=False, min_value=0)
     distance_km = forms.IntegerField(label=gettext_lazy("Distance (km)"), required=False, min_value=1)
     # Hotel
     property_name = forms.CharField(label=gettext_lazy("Hotel"), max_length=120, required=False)
@@ -291,8 +290,7 @@ class CheckForm(forms.Form):
                            help_text=gettext_lazy("e.g. 上海, Shanghai or SHA"))
     country = forms.CharField(label=gettext_lazy("Country code"), max_length=3, required=False)
     nights = forms.IntegerField(label=gettext_lazy("Nights"), required=False, min_value=1, max_value=365, initial=1)
-    nightly_rate = forms.DecimalField(label=gettext_lazy("Nightly rate"), required=False, min_value=0, max_digits=12,
-                                      decimal_places=2)
+    nightly_rate = MoneyField(label=gettext_lazy("Nightly rate"), required=False, min_value=0)
     check_in = forms.DateField(label=gettext_lazy("Check-in"), required=False, widget=DATE_INPUT)
     currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, required=False)
 
@@ -323,8 +321,7 @@ class AlternativeForm(forms.Form):
     cabin = forms.ChoiceField(label=gettext_lazy("Cabin"), choices=[("", "—"), *CABIN_CHOICES], required=False)
     property_name = forms.CharField(label=gettext_lazy("Hotel"), max_length=120, required=False)
     chain = forms.CharField(label=gettext_lazy("Chain"), max_length=60, required=False)
-    price = forms.DecimalField(label=gettext_lazy("Fare or nightly rate"), required=False, min_value=0,
-                               max_digits=12, decimal_places=2)
+    price = MoneyField(label=gettext_lazy("Fare or nightly rate"), required=False, min_value=0)
     currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, required=False)
 
     def offer(self, kind: str, main: dict) -> dict:

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 from django import forms
 from django.core.exceptions import ValidationError
 
+from caravan.money import MoneyError, error_message, to_money
+
 
 def apply_errors(form: forms.Form, exc: ValidationError) -> None:
     """Put a service's ValidationError on the form's fields (unknown keys become form errors)."""
@@ -38,3 +40,21 @@ def errors_onto(form: forms.Form) -> Iterator[None]:
             route(exc)
         else:
             apply_errors(form, exc)
+
+
+class MoneyField(forms.DecimalField):
+    """An amount read by ``caravan.money``, as the services and the API read it (``"1e3"``, a third
+    decimal, more than ``MAX_AMOUNT`` are refused with their messages); the widget is unchanged."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return to_money(value)
+        except MoneyError as exc:
+            raise ValidationError(error_message(exc), code="invalid") from None

@@ -6,8 +6,9 @@ never rounded: floats (``0.1`` is not 0.1; a JSON number with a fraction arrives
 (``"1e3"``), thousands separators, NaN, infinities, a third decimal.
 
 :func:`to_money` is plain Python (the policy engine, which has no Django, can use it);
-:func:`parse_money` is the one every service, page and API path calls: a ``ValidationError`` keyed
-by the field, with the sign rule of the field. Django is imported inside it only.
+:func:`parse_money` is the one every service calls: a ``ValidationError`` keyed by the field, with the
+sign rule of the field (Django is imported inside it only). Pages and the API read amounts with the
+same rule before the service: ``caravan.forms.MoneyField``, ``caravan.api.fields.MoneyField``.
 """
 import re
 from decimal import Decimal, InvalidOperation
@@ -49,6 +50,15 @@ def to_money(value) -> Decimal:
     return cents if cents else abs(cents)  # never "-0.00"
 
 
+def error_message(error: MoneyError) -> str:
+    """What a person is told (translated) when :func:`to_money` refused their input."""
+    from django.utils.translation import gettext as _
+
+    if error.too_large:
+        return _("The amount is too large.")
+    return _("Give an amount such as 1234.50 (at most two decimals).")
+
+
 def parse_money(value, *, field: str, allow_zero: bool = False, allow_negative: bool = False) -> Decimal:
     """An amount for ``field`` (more than zero unless ``allow_zero``, not negative unless
     ``allow_negative``), or a ``ValidationError`` ``{field: [message]}``."""
@@ -58,8 +68,7 @@ def parse_money(value, *, field: str, allow_zero: bool = False, allow_negative: 
     try:
         amount = to_money(value)
     except MoneyError as exc:
-        raise ValidationError({field: [_("The amount is too large.") if exc.too_large
-                                       else _("Give an amount such as 1234.50 (at most two decimals).")]}) from None
+        raise ValidationError({field: [error_message(exc)]}) from None
     if amount < 0 and not allow_negative:
         raise ValidationError({field: [_("The amount cannot be negative.") if allow_zero
                                        else _("The amount must be more than zero.")]})
