@@ -286,8 +286,9 @@ def test_merge_keeps_contacts_documents_and_history(api_client, alpha):
     assert stale.status_code == 409 and str(keep.pk) in stale.json()["error"]["message"]
     assert client.post(f"{URL}{drop.pk}/contacts/", {"channel": "call", "summary": "x"},
                        format="json").status_code == 409
-    # Merging again, or a customer into itself, is a plain 400.
-    assert client.post(f"{URL}{keep.pk}/merge/", {"drop": drop.pk}, format="json").status_code == 400
+    # Merging again names the survivor (409); a customer into itself is a plain 400.
+    again = client.post(f"{URL}{keep.pk}/merge/", {"drop": drop.pk}, format="json")
+    assert again.status_code == 409 and again.json()["error"]["survivor"]["id"] == keep.pk
     assert client.post(f"{URL}{keep.pk}/merge/", {"drop": keep.pk}, format="json").status_code == 400
     assert "drop" in fields_of(client.post(f"{URL}{keep.pk}/merge/", {}, format="json"))
 

@@ -29,7 +29,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition, task_create, tasks_create_sql
-from crm.customers.services import contact_add
+from crm.customers.services import contact_add, customer_live
 from crm.trips.models import Traveler, Trip
 from tenants.jobs import services as agency_jobs
 
@@ -297,6 +297,7 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
         errors["owner"] = [_("Choose an active colleague.")]
     if errors:
         raise ValidationError(errors)
+    customer_live(customer)  # a merged-away record is refused, naming the survivor
     if trip is None and survey is not None:
         trip = survey.trip
     owner = owner or _default_owner(trip, customer, actor)

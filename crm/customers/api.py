@@ -17,12 +17,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.api.errors import Conflict, conflict_response
+from caravan.api.errors import conflict_response
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 
 from . import selectors, services
@@ -233,12 +232,18 @@ class ChangeOutput(serializers.ModelSerializer):
 
 
 class ConflictOutput(serializers.Serializer):
-    """409: ``{"error": {"code": "conflict", "message": …, "existing": [{id, name, reason, url}]}}``."""
+    """409: ``{"error": {"code": "conflict", "message": …, "existing": [{id, name, reason, url}]}}`` for a
+    duplicate, ``{"error": {"code": "conflict", "message": …, "survivor": {id, name, url}}}`` for a write
+    to a merged-away customer."""
 
     error = serializers.DictField()
 
 
-CONFLICT = OpenApiResponse(ConflictOutput, description="The phone, e-mail or document number is already on file.")
+_DUPLICATE = "The phone, e-mail or document number is already on file (`existing`)."
+_MERGED = "The customer was merged into another (`survivor`): make the change there; nothing was written."
+CONFLICT = OpenApiResponse(ConflictOutput, description=_DUPLICATE)
+MERGED = OpenApiResponse(ConflictOutput, description=_MERGED)
+CONFLICT_OR_MERGED = OpenApiResponse(ConflictOutput, description=f"{_DUPLICATE} Or: {_MERGED}")
 
 
 # --- input ----------------------------------------------------------------------------------------
@@ -380,15 +385,9 @@ class CustomerViewSet(AgencyViewSet):
     }
 
     def agency_queryset(self):
-        # Detail actions find merged-away records too: their card says where they went.
+        # Detail actions find merged-away records too: their card says where they went, and a write
+        # to one is refused by the service (MergedAway: 409 naming the survivor).
         return Customer.objects.all()
-
-    def get_object(self):
-        customer = super().get_object()
-        if customer.merged_into_id and self.request.method not in SAFE_METHODS:
-            raise Conflict(_("This record was merged into customer %(id)s; make changes there.")
-                           % {"id": customer.merged_into_id})
-        return customer
 
     def _filtered_list(self):
         return selectors.customer_list(filters=self._list_filters())
@@ -432,7 +431,7 @@ class CustomerViewSet(AgencyViewSet):
         privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW, via=privacy.Via.API)
         return self._card(customer)
 
-    @extend_schema(request=CustomerInput, responses={200: CardOutput, 409: CONFLICT})
+    @extend_schema(request=CustomerInput, responses={200: CardOutput, 409: CONFLICT_OR_MERGED})
     def partial_update(self, request, pk=None):
         customer = self.get_object()
         data = CustomerInput(data=request.data, partial=True)
@@ -455,7 +454,7 @@ class CustomerViewSet(AgencyViewSet):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactOutput(page, many=True).data)
 
-    @extend_schema(request=ContactInput, responses={201: ContactOutput})
+    @extend_schema(request=ContactInput, responses={201: ContactOutput, 409: MERGED})
     @contacts.mapping.post
     def contacts_add(self, request, pk=None):
         customer = self.get_object()
@@ -475,7 +474,7 @@ class CustomerViewSet(AgencyViewSet):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ChangeOutput(page, many=True).data)
 
-    @extend_schema(request=DocumentInput, responses={201: DocumentOutput, 409: CONFLICT})
+    @extend_schema(request=DocumentInput, responses={201: DocumentOutput, 409: CONFLICT_OR_MERGED})
     @action(detail=True, methods=["post"])
     def documents(self, request, pk=None):
         """Add a travel document; the number is stored encrypted and answered masked."""
@@ -491,7 +490,7 @@ class CustomerViewSet(AgencyViewSet):
             return _conflict(exc)
         return Response(DocumentOutput(document).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PreferencesSerializer, responses=PreferencesSerializer)
+    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer, 409: MERGED})
     @action(detail=True, methods=["put"])
     def preferences(self, request, pk=None):
         """Set the structured travel preferences; fields left out keep their value."""
@@ -501,7 +500,7 @@ class CustomerViewSet(AgencyViewSet):
         preferences = services.customer_preferences_set(actor=request.user, customer=customer, **data.validated_data)
         return Response(PreferencesSerializer(preferences).data)
 
-    @extend_schema(request=MergeInput, responses=CardOutput)
+    @extend_schema(request=MergeInput, responses={200: CardOutput, 409: MERGED})
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):
         """Join ``drop`` into this customer; answers the merged card."""
@@ -520,13 +519,13 @@ class CustomerViewSet(AgencyViewSet):
         found = selectors.similar_customers(name=data.validated_data["name"])
         return Response(CustomerRef(found, many=True).data)
 
-    @extend_schema(request=BulkInput, responses=BulkOutput)
+    @extend_schema(request=BulkInput, responses={200: BulkOutput, 409: MERGED})
     @action(detail=False, methods=["post"])
     def bulk(self, request):
         """Assign an account manager and/or add a tag to many customers (audited per customer)."""
         data = BulkInput(data=request.data)
         data.is_valid(raise_exception=True)
-        customers = Customer.objects.filter(pk__in=data.validated_data["ids"], merged_into__isnull=True)
+        customers = Customer.objects.filter(pk__in=data.validated_data["ids"])
         updated = services.customers_bulk_update(actor=request.user, via=Via.BULK, customers=customers,
                                                  owner=data.validated_data["owner"],
                                                  add_tag=data.validated_data["add_tag"].strip())

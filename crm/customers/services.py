@@ -1,12 +1,15 @@
 """Customer writes. The page, the API, imports, merges and tasks all come through here, so every
 path validates, de-duplicates and audits the same way (R-CUST-5/6/7).
+
+A write to a merged-away customer is refused, naming the survivor (``customer_live``, ``MergedAway``):
+here and in the other apps' services that take a customer (trips, complaints, leads).
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import cycle
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,10 +22,9 @@ from crm.privacy import services as privacy
 from . import crypto, hooks
 from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
                      LoyaltyMembership, Phone, Preferences, TravelDocument)
-from .normalize import email_normal, phone_e164, search_text
+from .normalize import email_normal, passport_latin, phone_e164
+from .snapshot import address_text, changes, customer_search_text, snapshot
 
-# Identity and contact fields whose every change is recorded with who, when, old → new.
-AUDITED = ("kind", "name", "latin_surname", "latin_given", "gender", "birthday", "owner", "phones", "emails", "addresses")
 EDITABLE = ("kind", "name", "latin_surname", "latin_given", "gender", "birthday", "language", "source", "owner",
             "tags", "notes", "industry", "external_ref")
 Via = ChangeLog.Via
@@ -37,6 +39,32 @@ class DuplicateCustomer(Exception):
     def __str__(self):
         return _("This customer may already exist: %(names)s") % {
             "names": ", ".join(f"{c.name} ({reason})" for c, reason in self.matches)}
+
+
+class MergedAway(ValidationError):
+    """A write to a customer merged into another is refused, naming the survivor: the change belongs
+    there. Every write service raises it (``customer_live``); pages show the message and open the
+    survivor's card, the API answers 409 with ``survivor`` (``conflict``, caravan.api.errors)."""
+
+    def __init__(self, customer: Customer, survivor: Customer):
+        self.customer, self.survivor = customer, survivor
+        self.conflict = {"survivor": {"id": survivor.pk, "name": survivor.name, "url": f"/customers/{survivor.pk}/"}}
+        super().__init__(_("%(name)s (#%(id)s) was merged into %(survivor)s (#%(survivor_id)s); make changes there.")
+                         % {"name": customer.name, "id": customer.pk, "survivor": survivor.name,
+                            "survivor_id": survivor.pk}, code="merged_away")
+
+
+def customer_live(customer: Customer) -> Customer:
+    """Refuse a write to a merged-away customer (MergedAway). Called inside the write's transaction:
+    the row is read FOR KEY SHARE (the lock a row referencing it takes anyway, so writers never wait
+    for each other), which a merge's FOR UPDATE waits for and which waits for a merge in flight."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT merged_into_id FROM {connection.ops.quote_name(Customer._meta.db_table)} "
+                       "WHERE id = %s FOR KEY SHARE", [customer.pk])
+        row = cursor.fetchone()
+    if row is not None and row[0] is not None:
+        raise MergedAway(customer, customer_survivor(Customer.objects.get(pk=row[0])))
+    return customer
 
 
 # --- reading back what was typed ----------------------------------------------------------------
@@ -96,7 +124,7 @@ def _clean_fields(fields: dict) -> dict:
     for key in ("latin_surname", "latin_given"):
         if key in fields:
             fields[key] = (fields[key] or "").strip()
-            if fields[key] and not fields[key].replace(" ", "").replace("-", "").replace("'", "").isascii():
+            if fields[key] and not passport_latin(fields[key]):
                 errors[key] = [_("Use Latin letters as printed in the passport.")]
     if "birthday" in fields and fields["birthday"] and fields["birthday"] > date.today():
         errors["birthday"] = [_("The birthday cannot be in the future.")]
@@ -120,21 +148,18 @@ def find_duplicates(*, phones=(), emails=(), exclude: Customer | None = None) ->
 # --- audit ----------------------------------------------------------------------------------
 
 def _snapshot(customer: Customer) -> dict:
-    snap = {name: "" if getattr(customer, name) is None else str(getattr(customer, name))
-            for name in AUDITED if name not in ("phones", "emails", "addresses", "owner")}
-    snap["owner"] = customer.owner.email if customer.owner_id else ""
-    if customer.pk:
-        snap["phones"] = ", ".join(customer.phones.values_list("number", flat=True))
-        snap["emails"] = ", ".join(customer.emails.values_list("address", flat=True))
-        snap["addresses"] = " | ".join(a.line + (f", {a.city}" if a.city else "") for a in customer.addresses.all())
-    return snap
+    owner = customer.owner.email if customer.owner_id else ""
+    if not customer.pk:
+        return snapshot(customer, owner=owner)
+    return snapshot(customer, owner=owner, phones=customer.phones.values_list("number", flat=True),
+                    emails=customer.emails.values_list("address", flat=True),
+                    addresses=[address_text(line, city) for line, city in customer.addresses.values_list("line", "city")])
 
 
 def _audit(customer: Customer, before: dict, actor: User | None, via: str) -> None:
-    after = _snapshot(customer)
     ChangeLog.objects.bulk_create([
-        ChangeLog(customer=customer, actor=actor, via=via, field=name, old=before.get(name, ""), new=after[name])
-        for name in AUDITED if before.get(name, "") != after[name]
+        ChangeLog(customer=customer, actor=actor, via=via, field=name, old=old, new=new)
+        for name, old, new in changes(before, _snapshot(customer))
     ])
 
 
@@ -142,10 +167,9 @@ def refresh_search_text(customer: Customer) -> None:
     companies = []
     if customer.kind == Customer.Kind.PERSON and customer.pk:
         companies = list(Employment.objects.filter(person=customer).values_list("company__name", flat=True))
-    customer.search_text = search_text(customer.name, customer.latin_surname, customer.latin_given,
-                                       f"{customer.latin_given} {customer.latin_surname}",
-                                       *(customer.emails.values_list("address", flat=True) if customer.pk else []),
-                                       *companies)
+    customer.search_text = customer_search_text(
+        name=customer.name, latin_surname=customer.latin_surname, latin_given=customer.latin_given,
+        emails=customer.emails.values_list("address", flat=True) if customer.pk else (), companies=companies)
     Customer.objects.filter(pk=customer.pk).update(search_text=customer.search_text)
 
 
@@ -219,8 +243,10 @@ def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addre
     return _save_guarded(write)
 
 
+@transaction.atomic
 def customer_update(*, actor: User | None, via: str, customer: Customer, phones=None, emails=None, addresses=None,
                     **fields) -> Customer:
+    customer_live(customer)
     fields, phones, emails = _clean_all(dict(fields), phones, emails)
     duplicates = find_duplicates(phones=phones or (), emails=emails or (), exclude=customer)
     if duplicates:
@@ -243,7 +269,9 @@ def customer_update(*, actor: User | None, via: str, customer: Customer, phones=
     return _save_guarded(write)
 
 
+@transaction.atomic
 def customer_preferences_set(*, actor: User | None, customer: Customer, **values) -> Preferences:
+    customer_live(customer)
     prefs, _created = Preferences.objects.get_or_create(customer=customer)
     for key, value in values.items():
         setattr(prefs, key, value)
@@ -257,7 +285,10 @@ def customer_preferences_set(*, actor: User | None, customer: Customer, **values
     return prefs
 
 
+@transaction.atomic
 def employment_set(*, actor: User | None, company: Customer, person: Customer, **values) -> Employment:
+    for customer in sorted((company, person), key=lambda c: c.pk):  # locked in one order, as merges do
+        customer_live(customer)
     if company.kind != Customer.Kind.COMPANY or person.kind != Customer.Kind.PERSON:
         raise ValidationError(_("Link a person to a corporate account."))
     link, _created = Employment.objects.update_or_create(company=company, person=person, defaults=values)
@@ -269,7 +300,9 @@ def employment_set(*, actor: User | None, company: Customer, person: Customer, *
 def customers_bulk_update(*, actor: User, via: str, customers, owner: User | None = None, add_tag: str = "") -> int:
     """Assign an owner and/or add a tag to many customers at once, audited per customer."""
     count = 0
-    for customer in customers.select_for_update(of=("self",)).select_related("owner"):
+    for customer in customers.select_for_update(of=("self",)).select_related("owner").order_by("pk"):
+        if customer.merged_into_id:
+            raise MergedAway(customer, customer_survivor(customer))
         before = _snapshot(customer)
         if owner is not None:
             customer.owner = owner
@@ -314,8 +347,9 @@ def customer_merge(*, actor: User, keep: Customer, drop: Customer, via: str = Vi
         raise ValidationError(_("Choose two different customers."))
     locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[keep.pk, drop.pk]).order_by("pk")}
     keep, drop = locked[keep.pk], locked[drop.pk]
-    if keep.merged_into_id or drop.merged_into_id:
-        raise ValidationError(_("One of these customers was already merged."))
+    for customer in (drop, keep):
+        if customer.merged_into_id:
+            raise MergedAway(customer, customer_survivor(customer))
     if keep.kind != drop.kind:
         raise ValidationError(_("An individual and a corporate account cannot be merged."))
     before = _snapshot(keep)
@@ -373,8 +407,10 @@ def _merge_preferences(keep: Customer, drop: Customer) -> None:
 EXPIRY_WARNING = timedelta(days=183)  # six months
 
 
+@transaction.atomic
 def document_add(*, actor: User | None, customer: Customer, kind: str, issuing_country: str, number: str,
                  via: str, expires_on=None, issued_on=None, valid_for: str = "") -> TravelDocument:
+    customer_live(customer)
     clean = crypto.normalise_number(number)
     errors = {}
     if kind not in TravelDocument.Kind.values:
@@ -430,8 +466,10 @@ def document_expiry(document: TravelDocument, *, on: date | None = None) -> str:
 
 # --- contacts ---------------------------------------------------------------------------------
 
+@transaction.atomic
 def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, direction: str = "out",
                 next_step: str = "", next_step_due=None, at=None) -> Contact:
+    customer_live(customer)
     errors = {}
     if channel not in Contact.Channel.values:
         errors["channel"] = [_("Choose a channel.")]
@@ -458,7 +496,9 @@ def complaint_resolve(*, actor: User, contact: Contact) -> Contact:
     return contact
 
 
+@transaction.atomic
 def loyalty_set(*, actor: User | None, customer: Customer, programme: str, number: str, tier: str = "") -> LoyaltyMembership:
+    customer_live(customer)
     if not programme.strip() or not number.strip():
         raise ValidationError({"number": [_("Give the programme and the member number.")]})
     membership, _created = LoyaltyMembership.objects.update_or_create(
@@ -466,7 +506,9 @@ def loyalty_set(*, actor: User | None, customer: Customer, programme: str, numbe
     return membership
 
 
+@transaction.atomic
 def family_date_add(*, actor: User | None, customer: Customer, label: str, date) -> FamilyDate:
+    customer_live(customer)
     if not (label or "").strip():
         raise ValidationError({"label": [_("Name the occasion.")]})
     return FamilyDate.objects.create(customer=customer, label=label.strip(), date=date)

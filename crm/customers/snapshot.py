@@ -26,8 +26,12 @@ def snapshot(customer, *, owner: str = "", phones=(), emails=(), addresses=()) -
 
 def changes(before: dict, after: dict) -> list[tuple[str, str, str]]:
     """(field, old, new) for every audited field that differs; ``before`` is {} for a new customer."""
-    return [(name, before.get(name, ""), after.get(name, "")) for name in AUDITED
-            if before.get(name, "") != after.get(name, "")]
+    found = []
+    for name in AUDITED:
+        old, new = before.get(name, ""), after.get(name, "")
+        if old != new:
+            found.append((name, old, new))
+    return found
 
 
 def customer_search_text(*, name: str, latin_surname: str = "", latin_given: str = "", emails=(),

@@ -60,7 +60,7 @@ class OpportunityOutput(serializers.ModelSerializer):
 
 
 class OpportunityCreateInput(serializers.Serializer):
-    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.filter(merged_into__isnull=True),
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(),  # merged away: 409 (services)
                                                   required=False, allow_null=True)
     name = serializers.CharField(required=False, allow_blank=True, default="")
     phone = serializers.CharField(required=False, allow_blank=True, default="")

@@ -218,7 +218,7 @@ def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = ""
     if customer is None:
         customer, _created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
                                                   source=_CUSTOMER_SOURCE[source], language=language)
-    customer = crm_services.customer_survivor(customer)
+    crm_services.customer_live(customer)  # a merged-away record is refused, naming the survivor
     destination = (destination or "").strip()
     opportunity = Opportunity.objects.create(
         customer=customer, title=(title or "").strip()[:200] or destination or _("Enquiry"), destination=destination,

@@ -23,7 +23,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Employment
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.pipeline.services import IllegalTransition, opportunity_lock, opportunity_move, stage_of, task_create
-from crm.customers.services import contact_add
+from crm.customers.services import contact_add, customer_live
 from tenants.jobs import services as agency_jobs
 
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
@@ -107,8 +107,6 @@ def trip_create(*, actor: User | None, customer: Customer, title: str, destinati
     """A new trip, a quote unless told otherwise. A person who books travels; a company's
     travelers are added one by one."""
     errors = {}
-    if customer.merged_into_id:
-        errors["customer"] = [_("This record was merged into another customer; use that one.")]
     if not (title or "").strip():
         errors["title"] = [_("Give the trip a title, e.g. Japan in April.")]
     if errors:
@@ -116,6 +114,7 @@ def trip_create(*, actor: User | None, customer: Customer, title: str, destinati
     _check_dates(depart_on, return_on)
     now = timezone.now()
     with transaction.atomic():
+        customer_live(customer)  # a merged-away record is refused, naming the survivor
         trip = Trip.objects.create(
             customer=customer, opportunity=opportunity, title=title.strip(), destination=(destination or "").strip(),
             depart_on=depart_on, return_on=return_on, status=status, currency=require_agency().currency,
@@ -317,8 +316,7 @@ def traveler_add(*, actor: User | None, trip: Trip, customer: Customer, company:
     _require_live(trip, "customer")
     if customer.kind != Customer.Kind.PERSON:
         raise ValidationError({"customer": [_("Travelers are people, not companies.")]})
-    if customer.merged_into_id:
-        raise ValidationError({"customer": [_("This record was merged into another customer; use that one.")]})
+    customer_live(customer)
     if company is None and trip.customer.kind == Customer.Kind.COMPANY:
         company = trip.customer
     if company is not None and not Employment.objects.filter(company=company, person=customer).exists():

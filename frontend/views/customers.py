@@ -148,11 +148,15 @@ class CustomerBulkView(AgencyPage, View):
         elif not form.is_valid():
             messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         else:
-            customers = Customer.objects.filter(pk__in=ids, merged_into__isnull=True)
-            count = services.customers_bulk_update(actor=request.user, via=Via.BULK, customers=customers,
-                                                   owner=form.cleaned_data["owner"],
-                                                   add_tag=form.cleaned_data["tag"].strip())
-            messages.success(request, _("%(count)d customers updated.") % {"count": count})
+            try:  # a merged-away record among them (MergedAway) refuses the whole change
+                count = services.customers_bulk_update(actor=request.user, via=Via.BULK,
+                                                       customers=Customer.objects.filter(pk__in=ids),
+                                                       owner=form.cleaned_data["owner"],
+                                                       add_tag=form.cleaned_data["tag"].strip())
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, _("%(count)d customers updated.") % {"count": count})
         return redirect(back)
 
 
@@ -300,8 +304,6 @@ class CustomerEditView(AgencyPage, View):
 
     def post(self, request, pk):
         customer = self._customer(pk)
-        if customer.merged_into_id:
-            raise Http404
         form = self._form(customer, data=request.POST)
         duplicates = None
         if form.is_valid():
@@ -403,7 +405,7 @@ class ContactAddView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_EDIT
 
     def post(self, request, pk):
-        customer = services.customer_survivor(get_object_or_404(Customer.objects.select_related("merged_into"), pk=pk))
+        customer = get_object_or_404(Customer, pk=pk)
         form = ContactForm(request.POST)
         if form.is_valid():
             try:

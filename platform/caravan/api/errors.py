@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 
 class ErrorDetailOutput(serializers.Serializer):
@@ -64,6 +65,13 @@ def _fields(detail) -> dict:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError) and getattr(exc, "conflict", None):
+        # A service refusing a write for the record's state, not the input, and naming what to use
+        # instead (crm.customers.services.MergedAway: ``survivor``): 409 with those details.
+        body = error_body("conflict", " ".join(exc.messages))
+        body["error"].update(exc.conflict)
+        set_rollback()
+        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
