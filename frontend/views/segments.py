@@ -24,6 +24,7 @@ from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.customers.models import Customer, Preferences
 from crm.segments import selectors, services
 from crm.segments.definition import validate
+from crm.segments import filters
 from crm.segments.models import Segment
 
 from .base import AgencyPage
@@ -131,14 +132,8 @@ class SegmentForm(forms.Form):
         "quadrant": ["quadrant"], "late_payer": ["late_payer"], "p_alive": ["p_alive_min", "p_alive_max"],
         "emailable": ["emailable"],
     }
-    SECTIONS = [
-        (gettext_lazy("Profile"), ["kind", "city", "age", "tier", "owner", "tags"]),
-        (gettext_lazy("Behaviour"), ["trips", "destination", "spend", "last_trip", "festival", "price_sensitivity",
-                                     "discount_share"]),
-        (gettext_lazy("Preferences"), ["airline", "cabin", "hotel_chain", "interest"]),
-        (gettext_lazy("Value"), ["rfm", "value_segment", "quadrant", "late_payer", "p_alive"]),
-        (gettext_lazy("Contact"), ["emailable"]),
-    ]
+    SECTIONS = [(title, [key for key, f in filters.FILTERS.items() if f.group == group])  # crm.segments.filters
+                for group, title in filters.GROUPS.items()]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,0 +1,103 @@
+"""The SQL the trip filters are built from: the rows of live trips per customer, a period on them,
+and the one way a filter narrows the customers by a subquery (``in_subquery``).
+
+The trip facts, as documented in docs/segments.md:
+- a trip counts when it is confirmed or completed;
+- a customer *took part* in a trip they bought (``Trip.customer``) or travel on (``Traveler``):
+  trips, destinations, last trip and festival travel use those; spend and discounted fares use the
+  trips they bought (who pays);
+- a trip's day is its departure, or the day it was confirmed (agency time) when it has none;
+- spend is the sum of the items' sell price (revenue) or sell − cost (margin), at face value;
+- an item is a *discounted fare* when its details say ``"discounted": "true"`` (also ``1``/``yes``).
+
+Trips are read from ``crm.trips.models.TripSummary`` (one narrow row per trip with its item sums,
+kept by the database), so no filter reads the booking lines.
+"""
+from datetime import date
+
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
+
+from crm.customers.models import Customer
+
+from .values import resolve_date
+
+_LIVE = "('confirmed', 'completed')"
+
+
+def _tables() -> dict:
+    from crm.trips.models import Traveler, TripSummary
+
+    return {"summary": TripSummary._meta.db_table, "traveler": Traveler._meta.db_table}
+
+
+def _zone() -> str:
+    from caravan.tenancy import require_agency
+
+    return require_agency().time_zone
+
+
+# A trip's day: its departure, else the day it was confirmed (or created) in the agency's time zone.
+_DAY = "coalesce(s.depart_on, (coalesce(s.confirmed_at, s.created_at) AT TIME ZONE %s)::date)"
+
+
+def took_part() -> tuple[str, list]:
+    """Rows ``(customer_id, day, depart_on, return_on, destination)``: every live trip once for its
+    buyer and once for each other traveler on it."""
+    t, zone = _tables(), _zone()
+    columns = f"{_DAY} AS day, s.depart_on, s.return_on, s.destination"
+    sql = (f"SELECT s.customer_id, {columns} FROM {t['summary']} s WHERE s.status IN {_LIVE} "
+           f"UNION ALL SELECT tr.customer_id, {columns} FROM {t['traveler']} tr "
+           f"JOIN {t['summary']} s ON s.trip_id = tr.trip_id WHERE s.status IN {_LIVE} AND tr.customer_id <> s.customer_id")
+    return sql, [zone, zone]
+
+
+def bought() -> tuple[str, list]:
+    """Rows ``(customer_id, day, sell, cost, items, discounted_items)``: every live trip, for its buyer,
+    with the sums of its items."""
+    return (f"SELECT s.customer_id, {_DAY} AS day, s.sell, s.cost, s.items, s.discounted_items "
+            f"FROM {_tables()['summary']} s WHERE s.status IN {_LIVE}", [_zone()])
+
+
+def in_period(value: dict, today: date) -> tuple[str, list]:
+    """``day`` within the filter's ``from``–``to`` (both included)."""
+    parts, params = ["TRUE"], []
+    if "from" in value:
+        parts.append("p.day >= %s")
+        params.append(resolve_date(value["from"], today=today))
+    if "to" in value:
+        parts.append("p.day <= %s")
+        params.append(resolve_date(value["to"], today=today))
+    return " AND ".join(parts), params
+
+
+def per_buyer(value: dict, today: date) -> tuple[str, list]:
+    """``SELECT p.customer_id … GROUP BY p.customer_id`` over the buyer's live trips in the period;
+    ``p`` has each trip's item sums, so no booking line is read."""
+    rows, row_params = bought()
+    period, period_params = in_period(value, today)
+    return f"SELECT p.customer_id FROM ({rows}) p WHERE {period} GROUP BY p.customer_id", [*row_params, *period_params]
+
+
+def in_subquery(qs, sql: str, params: list, *, negate: bool = False) -> QuerySet:
+    """Customers whose id is (not) among those an uncorrelated subquery gives.
+
+    Written as ``coalesce(id IN (…), false)`` rather than a bare ``IN`` on purpose: PostgreSQL then
+    runs the subquery once and probes its hashed result per customer (a *hashed SubPlan*) instead
+    of turning it into a join. The planner cannot estimate how many customers a ``HAVING sum(…) >=``
+    keeps, and with several filters combined its guess of "1 row" led to nested loops that re-ran
+    a whole-agency aggregate per customer (seconds to minutes on bench/segments.py)."""
+    condition = f'coalesce("{Customer._meta.db_table}"."id" IN ({sql}), false)'
+    return qs.filter(RawSQL(f"NOT {condition}" if negate else condition, params, output_field=BooleanField()))
+
+
+def like(term: str) -> str:
+    """A ``LIKE`` pattern for "contains ``term``", case-folded, with its wildcards escaped."""
+    return "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def festival_window(value: dict, today: date) -> tuple[date, date] | None:
+    """The break a festival filter means: its year, or last year when none is given."""
+    from crm.customers.festivals import festival_break
+
+    return festival_break(value["key"], value.get("year", today.year - 1))
