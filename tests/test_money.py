@@ -145,3 +145,15 @@ def test_page_and_api_money_fields_read_by_the_same_rule(value, expected):
         assert form_refused.value.messages == [expected]
     assert ApiMoneyField().run_validation(" 1234.5 ") == FormMoneyField().clean(" 1234.5 ") == Decimal("1234.50")
     assert FormMoneyField(required=False).clean("") is None
+
+
+def test_a_segment_filter_amount_reads_by_the_same_rule():
+    from crm.segments.values import Invalid, clean_money
+
+    assert clean_money("20000") == "20000.00" and clean_money(7) == "7.00"
+    segment_format = "Give an amount such as 20000 or 1234.50 (at most two decimals)."
+    for value, expected in (("1e3", segment_format), (1000.5, segment_format), ("-5", segment_format),
+                            ("12.345", segment_format), ("10000000000", TOO_LARGE)):
+        with pytest.raises(Invalid) as refused:
+            clean_money(value)
+        assert str(refused.value) == expected

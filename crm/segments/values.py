@@ -9,15 +9,14 @@ turns either into a day, so a saved segment with offsets moves with the calendar
 """
 import re
 from datetime import date, timedelta
-from decimal import Decimal
-
 from django.utils.translation import gettext as _
+
+from caravan.money import MoneyError, to_money
 
 MAX_ITEMS = 50  # values in one list filter
 MAX_TEXT = 120
 _RELATIVE = re.compile(r"^([+-]?)(\d{1,4})([dwmy])$")
 _LIMITS = {"d": 36600, "w": 5300, "m": 1200, "y": 100}
-_MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
 
 
 class Invalid(Exception):
@@ -103,13 +102,16 @@ def clean_int(value, *, low: int, high: int, message: str) -> int:
 
 
 def clean_money(value) -> str:
-    """An amount: an integer or a decimal string with at most two decimals (floats are refused)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    """An amount, zero or more, as ``caravan.money`` reads it (floats, exponents, a third decimal refused)."""
+    try:
+        amount = to_money(value)
+    except MoneyError as exc:
+        if exc.too_large:
+            raise Invalid(_("The amount is too large.")) from None
+        amount = None
+    if amount is None or amount < 0:
         raise Invalid(_("Give an amount such as 20000 or 1234.50 (at most two decimals)."))
-    text = str(value).strip() if isinstance(value, (int, str, Decimal)) else ""
-    if not _MONEY.match(text):
-        raise Invalid(_("Give an amount such as 20000 or 1234.50 (at most two decimals)."))
-    return str(Decimal(text).quantize(Decimal("0.01")))
+    return str(amount)
 
 
 def clean_bool(value) -> bool:
