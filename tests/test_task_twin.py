@@ -1,6 +1,8 @@
 """Tasks are made only by ``task_create`` or its set-based twin ``tasks_create_sql`` (issue 19), and
 the two make the same task from the same inputs, under one key."""
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -18,6 +20,7 @@ from .conftest import staff
 from .task_checks import task_fields
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
 
 ROWS = "SELECT %(title)s, %(notes)s, %(owner)s::bigint, %(customer)s::bigint, %(due)s, %(key)s, %(now)s"
 
@@ -96,3 +99,24 @@ def test_the_twin_links_the_trip_and_writes_the_active_agency_only(alpha, bravo)
     with tenant_context(alpha):
         assert not Task.objects.filter(key="twin-trip:bravo").exists()
         assert Task.objects.filter(key="twin-trip:alpha").count() == 1
+
+
+# Application code only: tests, benches (test data) and migrations may write tasks their own way.
+_MAKES_TASKS = re.compile(r"INSERT\s+INTO\s+(\{task\w*\}|\"?pipeline_task\b|\{Task\._meta)"
+                          r"|\bTask\.objects\.(create|bulk_create|get_or_create|update_or_create)\("
+                          r"|\.tasks\.(create|bulk_create|get_or_create)\(", re.IGNORECASE)
+_THE_HOME = ROOT / "crm" / "pipeline" / "services.py"
+
+
+def test_tasks_are_made_only_in_the_pipeline_services():
+    found = []
+    for folder in ("crm", "frontend", "platform", "integrations", "billing", "tenants"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" in path.parts or path == _THE_HOME:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if _MAKES_TASKS.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, ("Tasks are made through crm.pipeline.services.task_create, or set-based through "
+                       "tasks_create_sql (the INSERT text to embed in a job's statement):\n" + "\n".join(found))
+    assert len(_MAKES_TASKS.findall(_THE_HOME.read_text(encoding="utf-8"))) >= 3  # the pattern does match

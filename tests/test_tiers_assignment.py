@@ -18,6 +18,7 @@ from crm.trips.models import Trip
 
 from .care_factories import customer, user
 from .tier_factories import booking, ladder, tier
+from .task_checks import assert_made_as_task_create
 
 pytestmark = pytest.mark.django_db
 
@@ -317,6 +318,7 @@ def test_tier_changes_notify_the_owner_once_and_only_when_enabled(alpha):
         task = Task.objects.get(kind=Task.Kind.TIER_CHANGE)
         assert task.owner == owner and task.customer == rich and "Standard → Gold" in task.title
         assert "200000.00" in task.notes
+        assert_made_as_task_create(task)
         services.assignment_run()
         assert Task.objects.filter(kind=Task.Kind.TIER_CHANGE).count() == 1
 

@@ -14,6 +14,7 @@ from crm.tiers import services
 
 from .conftest import staff
 from .tier_factories import booking, tier
+from .task_checks import assert_made_as_task_create
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,7 @@ def test_silence_longer_than_the_tier_asks_gives_the_owner_one_task(alpha):
         assert services.outreach_run() == 1
         [task] = outreach_tasks(silent)
         assert task.owner == staff(alpha, "sales") and "王芳 (Gold)" in task.title and "never" in task.notes
+        assert_made_as_task_create(task)
         assert outreach_tasks(recent) == [] and outreach_tasks(small) == []
         assert services.outreach_run() == 0  # one open outreach task at most
         assert services.outreach_run(now=timezone.now() + timedelta(days=1)) == 0
@@ -67,6 +69,25 @@ def test_an_old_contact_counts_as_silence_and_an_inbound_one_does_not_answer(alp
                                  summary="Outreach call")
         assert services.outreach_run() == 0
         assert services.outreach_run(now=timezone.now() + timedelta(days=15)) == 1
+
+
+def test_todays_outreach_key_made_by_hand_is_kept(alpha):
+    """The job's set-based insert and task_create share the key: a task under today's key, done
+    already, is neither duplicated nor changed."""
+    from crm.pipeline.services import task_create
+
+    with tenant_context(alpha):
+        tier("Gold", min_spend_12m=Decimal("10000"), outreach_days=14)
+        customer = placed(alpha, "王芳")
+        services.assignment_run()
+        with timezone.override(alpha.time_zone):
+            today = timezone.localdate()
+        first = task_create(actor=None, title="Outreach by hand", owner=staff(alpha, "manager"), due_at=timezone.now(),
+                            kind=Task.Kind.OUTREACH, customer=customer, key=f"outreach:{customer.pk}:{today.isoformat()}")
+        Task.objects.filter(pk=first.pk).update(done_at=timezone.now())  # done: the job looks again
+        assert services.outreach_run() == 0
+        [kept] = outreach_tasks(customer)
+        assert (kept.pk, kept.title, kept.owner) == (first.pk, "Outreach by hand", staff(alpha, "manager"))
 
 
 def test_no_owner_or_an_inactive_owner_gets_no_task(alpha):

@@ -29,6 +29,7 @@ from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
+from crm.pipeline.services import tasks_create_sql
 from crm.trips.models import ItineraryItem, Trip
 from crm.value.models import CustomerValue
 from tenants.jobs import services as agency_jobs
@@ -307,18 +308,16 @@ WITH trip_totals AS (
     WHERE f.new_tier IS DISTINCT FROM f.old_tier OR f.override_expired
     RETURNING id, customer_id, from_tier_id, to_tier_id, from_name, to_name, spend_12m, spend_month, trips_12m
 ), tasks AS (
-    INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-    SELECT left(%(title_prefix)s || c.name || ': ' || h.from_name || ' → ' || coalesce(nullif(h.to_name, ''), '—'), 200),
-           'tier_change',
+""" + tasks_create_sql("""
+    SELECT %(title_prefix)s || c.name || ': ' || h.from_name || ' → ' || coalesce(nullif(h.to_name, ''), '—'),
            replace(replace(replace(%(notes)s, '{{spend_12m}}', h.spend_12m::text),
                            '{{spend_month}}', h.spend_month::text), '{{trips}}', h.trips_12m::text),
            c.owner_id, c.id, %(due)s, 'tier-change:' || h.id, %(now)s
     FROM history h
     JOIN {customer} c ON c.id = h.customer_id
     JOIN {user} u ON u.id = c.owner_id AND u.is_active
-    WHERE %(notify)s AND h.from_tier_id IS NOT NULL AND h.from_tier_id IS DISTINCT FROM h.to_tier_id
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id
+    WHERE %(notify)s AND h.from_tier_id IS NOT NULL AND h.from_tier_id IS DISTINCT FROM h.to_tier_id""",
+                       kind=Task.Kind.TIER_CHANGE, returning=True) + """
 )
 SELECT (SELECT count(*) FROM measures), (SELECT count(*) FROM upserted), (SELECT count(*) FROM history),
        (SELECT count(*) FROM history h WHERE h.from_tier_id IS NOT NULL AND h.to_tier_id IS NOT NULL),
@@ -390,9 +389,8 @@ def assignment_nightly(*, now: datetime | None = None) -> dict | None:
 
 # Customers whose tier asks for outreach every N days, with an active account manager, no outbound
 # contact from staff in the last N days and no open outreach task: one task each, due today.
-_OUTREACH_SQL = """
-INSERT INTO {task} (title, kind, notes, owner_id, customer_id, due_at, key, created_at)
-SELECT left(%(title_prefix)s || c.name || ' (' || st.name || ')', 200), 'outreach',
+_OUTREACH_SQL = tasks_create_sql("""
+SELECT %(title_prefix)s || c.name || ' (' || st.name || ')',
        replace(replace(%(notes)s, '{{days}}', st.outreach_days::text),
                '{{last}}', coalesce(to_char(last.at AT TIME ZONE %(tz)s, 'YYYY-MM-DD'), %(never)s)),
        c.owner_id, c.id, %(due)s, 'outreach:' || c.id || ':' || %(today)s, %(now)s
@@ -405,9 +403,8 @@ LEFT JOIN LATERAL (
     WHERE k.customer_id = c.id AND k.direction = 'out' AND k.staff_id IS NOT NULL AND k.channel = ANY(%(channels)s)
     ORDER BY k.at DESC LIMIT 1) last ON true
 WHERE (last.at IS NULL OR last.at < %(now)s - make_interval(days => st.outreach_days))
-  AND NOT EXISTS (SELECT 1 FROM {task} t WHERE t.customer_id = c.id AND t.kind = 'outreach' AND t.done_at IS NULL)
-ON CONFLICT (key) DO NOTHING
-"""
+  AND NOT EXISTS (SELECT 1 FROM {task} t WHERE t.customer_id = c.id AND t.kind = 'outreach' AND t.done_at IS NULL)""",
+                                 kind=Task.Kind.OUTREACH)
 
 
 def outreach_run(*, now: datetime | None = None) -> int:
