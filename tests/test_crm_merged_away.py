@@ -186,3 +186,24 @@ def test_a_handover_leaves_merged_away_records_alone(page_client, api_client, al
         assert Customer.objects.get(pk=merged.other.pk).owner_id == service.pk
         assert Customer.objects.get(pk=merged.drop.pk).owner_id == sales.pk
         assert not ChangeLog.objects.filter(customer=merged.drop, field="owner", via="handover").exists()
+
+
+def test_what_older_records_write_on_the_timeline_goes_to_the_survivor(alpha):
+    """Trips and complaints stay with the record they were made for; what they write on the timeline
+    afterwards (a payment, a status) belongs on the person's card: the survivor's (services.timeline_add)."""
+    with tenant_context(alpha):
+        admin = staff(alpha, "admin")
+        keep = services.customer_create(actor=None, via="page", name="王芳", phones=["13800138000"])
+        drop = services.customer_create(actor=None, via="page", name="王 芳", phones=["13900139000"])
+        trip = trips_services.trip_create(actor=admin, customer=drop, title="日本", status=Trip.Status.CONFIRMED)
+        trips_services.item_add(actor=admin, trip=trip, kind="hotel", description="京都", cost="3000", sell="5000")
+        complaint = care_services.complaint_log(actor=admin, customer=drop, category="hotel", severity="medium",
+                                                description="房间很吵")
+        services.customer_merge(actor=admin, keep=keep, drop=drop)
+        trip.refresh_from_db()
+        trips_services.payment_record(actor=admin, trip=trip, kind="deposit", amount="1000", method="bank",
+                                      received_on=date.today())
+        care_services.complaint_set_status(actor=admin, complaint=complaint, status="in_progress")
+        assert trip.customer_id == drop.pk and Contact.objects.filter(customer=drop).count() == 0
+        assert Contact.objects.filter(customer=keep, channel="trip", summary__contains="1,000").exists()
+        assert Contact.objects.filter(customer=keep, channel="complaint").count() == 2  # logged (moved), status

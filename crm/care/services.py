@@ -29,7 +29,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email
 from crm.pipeline.models import Task
 from crm.pipeline.services import IllegalTransition, task_create, tasks_create_sql
-from crm.customers.services import contact_add, customer_live
+from crm.customers.services import customer_live, timeline_add
 from crm.trips.models import Traveler, Trip
 from tenants.jobs import services as agency_jobs
 
@@ -187,8 +187,8 @@ def survey_send(*, survey_id: int, mail_connection=None) -> bool:
         Survey.objects.filter(pk=survey_id, sent_at=claimed_at).update(sent_at=None)
         raise
     with translation.override(agency.language):
-        contact_add(actor=None, customer=survey.customer, channel=Contact.Channel.SURVEY,
-                    direction=Contact.Direction.OUTBOUND,
+        timeline_add(actor=None, customer=survey.customer, channel=Contact.Channel.SURVEY,
+                     direction=Contact.Direction.OUTBOUND,
                     summary=_("Satisfaction survey for “%(trip)s” sent to %(email)s.")
                     % {"trip": survey.trip.title, "email": survey.email})
     return True
@@ -252,8 +252,8 @@ def survey_answer(*, survey: Survey, csat, nps, comment: str = "") -> Survey:
             "trip": survey.trip.title, "csat": csat, "nps": nps}
         if comment:
             summary += "\n" + comment
-        contact_add(actor=None, customer=survey.customer, channel=Contact.Channel.SURVEY,
-                    direction=Contact.Direction.INBOUND, summary=summary)
+        timeline_add(actor=None, customer=survey.customer, channel=Contact.Channel.SURVEY,
+                     direction=Contact.Direction.INBOUND, summary=summary)
         if survey.is_low:
             task_create(actor=None, title=_("Low survey score: call %(name)s") % {"name": survey.customer.name},
                         owner=survey.trip.owner or survey.customer.owner, due_at=timezone.now() + timedelta(hours=24),
@@ -265,8 +265,8 @@ def survey_answer(*, survey: Survey, csat, nps, comment: str = "") -> Survey:
 # --- complaints -----------------------------------------------------------------------------------
 
 def _timeline(complaint: Complaint, actor: User | None, summary: str, direction=Contact.Direction.INTERNAL) -> None:
-    contact_add(actor=actor, customer=complaint.customer, channel=Contact.Channel.COMPLAINT, direction=direction,
-                summary=summary)
+    timeline_add(actor=actor, customer=complaint.customer, channel=Contact.Channel.COMPLAINT, direction=direction,
+                 summary=summary)
 
 
 def _default_owner(trip: Trip | None, customer: Customer, actor: User | None) -> User | None:

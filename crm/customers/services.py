@@ -488,6 +488,14 @@ def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, 
     return contact
 
 
+def timeline_add(*, customer: Customer, **entry) -> Contact:
+    """An entry another record writes on its customer's timeline (a trip's payment, a complaint's status,
+    a survey sent…): it belongs on the person's card, so on the survivor when that customer was merged
+    away since (trips, complaints and surveys stay with the record they were made for). Staff writing
+    to a customer they chose use ``contact_add``, which refuses a merged-away one."""
+    return contact_add(customer=customer_survivor(customer), **entry)
+
+
 def complaint_resolve(*, actor: User, contact: Contact) -> Contact:
     if contact.channel != Contact.Channel.COMPLAINT:
         raise ValidationError(_("Only complaints are resolved."))

@@ -32,7 +32,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email, Employment
 from crm.pipeline.models import Task
 from crm.pipeline.services import task_create
-from crm.customers.services import contact_add
+from crm.customers.services import timeline_add
 from crm.trips.models import ItineraryItem, Trip
 from crm.trips.models import Traveler as TripTraveler
 
@@ -448,8 +448,8 @@ def booking_check_record(*, actor: User | None, item: ItineraryItem, traveler: C
 
 def _timeline(trip: Trip, traveler: Customer, actor: User | None, summary: str) -> None:
     for customer in {trip.customer, traveler}:
-        contact_add(actor=actor, customer=customer, channel=Contact.Channel.TRIP, direction=Contact.Direction.INTERNAL,
-                    summary=summary)
+        timeline_add(actor=actor, customer=customer, channel=Contact.Channel.TRIP, direction=Contact.Direction.INTERNAL,
+                     summary=summary)
 
 
 # --- approvals ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Employment
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.pipeline.services import IllegalTransition, opportunity_lock, opportunity_move, stage_of, task_create
-from crm.customers.services import contact_add, customer_live
+from crm.customers.services import customer_live, timeline_add
 from tenants.jobs import services as agency_jobs
 
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
@@ -519,8 +519,8 @@ def payment_record(*, actor: User | None, trip: Trip, kind: str, amount, method:
     summary = (_("%(kind)s of %(amount)s recorded for trip %(ref)s “%(title)s” (%(method)s).")
                % {"kind": payment.get_kind_display(), "amount": money_display(amount, trip.currency),
                   "ref": trip.reference, "title": trip.title, "method": payment.get_method_display()})
-    contact_add(actor=actor, customer=trip.customer, channel=Contact.Channel.TRIP,
-                direction=Contact.Direction.INTERNAL, summary=summary)
+    timeline_add(actor=actor, customer=trip.customer, channel=Contact.Channel.TRIP,
+                 direction=Contact.Direction.INTERNAL, summary=summary)
     if kind == Payment.Kind.DEPOSIT:
         _deposit_paid(actor, trip)
     return payment

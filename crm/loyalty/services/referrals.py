@@ -17,7 +17,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.pipeline.services import tasks_create_sql
-from crm.customers.services import contact_add
+from crm.customers.services import contact_add, timeline_add
 from crm.trips.models import Trip
 
 from ..models import Referral
@@ -143,9 +143,9 @@ def referral_reward(*, actor: User, referral: Referral, description: str, value=
     referral.save(update_fields=["status", "reward_description", "reward_value", "rewarded_at", "rewarded_by"])
     if referral.task_id:
         Task.objects.filter(pk=referral.task_id, done_at__isnull=True).update(done_at=now, done_by=actor)
-    contact_add(actor=actor, customer=referral.referrer, channel=Contact.Channel.NOTE,
-                direction=Contact.Direction.INTERNAL,
-                summary=_("Reward for referring %(name)s: %(reward)s") % {"name": referral.referred.name,
+    timeline_add(actor=actor, customer=referral.referrer, channel=Contact.Channel.NOTE,
+                 direction=Contact.Direction.INTERNAL,
+                 summary=_("Reward for referring %(name)s: %(reward)s") % {"name": referral.referred.name,
                                                                           "reward": description}
                 + (f" ({amount} {require_agency().currency})" if amount is not None else ""))
     return referral

@@ -20,7 +20,7 @@ from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
 from crm.pipeline.services import tasks_create_sql
-from crm.customers.services import contact_add
+from crm.customers.services import timeline_add
 from crm.trips.models import Trip
 from crm.value.models import CustomerValue
 
@@ -151,8 +151,8 @@ def _lock_open(case: WinBack) -> WinBack:
 
 
 def _note(actor: User, case: WinBack, text: str) -> None:
-    contact_add(actor=actor, customer=case.customer, channel=Contact.Channel.NOTE, direction=Contact.Direction.INTERNAL,
-                summary=text)
+    timeline_add(actor=actor, customer=case.customer, channel=Contact.Channel.NOTE,
+                 direction=Contact.Direction.INTERNAL, summary=text)
 
 
 @transaction.atomic
