@@ -73,7 +73,7 @@ class CustomerValue(models.Model):
     late_payer = models.BooleanField(_("late payer"), default=False)
     segment = models.CharField(_("value segment"), max_length=15, choices=Segment.choices, default=Segment.LOW)
     # None when not scored (no trip in the window): such a customer is in no quadrant, on any page or filter.
-    quadrant = models.CharField(_("scale × loyalty"), max_length=10, choices=Quadrant.choices, null=True, blank=True,
+    quadrant = models.CharField(_("scale × loyalty"), max_length=10, choices=Quadrant.choices, null=True,
                                 default=None)
     # Predicted (BG/NBD + Gamma-Gamma, fitted per agency): the next 12 months.
     p_alive = models.FloatField(_("probability still active"), null=True)

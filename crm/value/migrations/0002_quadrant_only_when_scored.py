@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="customervalue",
             name="quadrant",
-            field=models.CharField(blank=True, choices=[("small_low", "Small scale, low loyalty"),
+            field=models.CharField(choices=[("small_low", "Small scale, low loyalty"),
                                                         ("small_high", "Small scale, high loyalty"),
                                                         ("large_low", "Large scale, low loyalty"),
                                                         ("large_high", "Large scale, high loyalty")],
