@@ -77,10 +77,10 @@ def fill(size: int) -> int:
         if Hotel.objects.filter(supplier=supplier).count() < HOTELS:
             Hotel.objects.bulk_create([Hotel(supplier=supplier, code=f"BB{i:04d}", name=f"Bench {i}", city_code="SHA")
                                        for i in range(HOTELS)], ignore_conflicts=True)
-        feed = Feed.objects.create(supplier=supplier, name=f"bench-bulk-{time.time()}", connector="ota_hotel", mode="push")
+        feed = Feed.objects.unscoped().create(supplier=supplier, name=f"bench-bulk-{time.time()}", connector="ota_hotel", mode="push")
         for _ in range(3):
-            run = FeedRun.objects.create(feed=feed, trigger="push", status="succeeded")
-            QuarantinedRecord.objects.bulk_create([QuarantinedRecord(run=run, position=f"m{i}", reason="bad") for i in range(10)])
+            run = FeedRun.objects.unscoped().create(feed=feed, trigger="push", status="succeeded")
+            QuarantinedRecord.objects.unscoped().bulk_create([QuarantinedRecord(run=run, position=f"m{i}", reason="bad") for i in range(10)])
         first = Hotel.objects.filter(supplier=supplier).order_by("id").values_list("id", flat=True)[0]
         with connection.cursor() as cursor:
             cursor.execute(f"""
@@ -117,7 +117,7 @@ def run_child(mode: str, feed_id: int) -> None:
     from integrations import services
     from integrations.models import Feed, FeedRun, FlightOffer, HotelRate, QuarantinedRecord
 
-    feed = Feed.objects.select_related("supplier", "agency").get(pk=feed_id)
+    feed = Feed.objects.unscoped().select_related("supplier", "agency").get(pk=feed_id)
     if mode == "old":
         from django.db.models.signals import post_delete
         from django_tenants.signals import tenant_delete_callback
@@ -139,7 +139,7 @@ def run_child(mode: str, feed_id: int) -> None:
             cursor.execute(f"DELETE FROM {Feed._meta.db_table} WHERE id = %s", [feed_id])
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert not HotelRate.objects.filter(feed_id=feed_id).exists()
+    assert not HotelRate.objects.unscoped().filter(feed_id=feed_id).exists()
     print(json.dumps({"seconds": seconds, "mb": (peak - base) / 1024}))
 
 

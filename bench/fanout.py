@@ -137,7 +137,7 @@ def steady_state(agencies: list, entries: dict) -> None:
     from tenants.jobs import services as agency_jobs
     from tenants.jobs.models import AgencyJob
 
-    AgencyJob.objects.filter(agency__slug__startswith="bench-fan-").delete()
+    AgencyJob.objects.unscoped().filter(agency__slug__startswith="bench-fan-").delete()
     rows = []
     for job in entries:
         every = agency_jobs.job_for(job).every
@@ -149,7 +149,7 @@ def steady_state(agencies: list, entries: dict) -> None:
             else:
                 due = DAY0
             rows.append(AgencyJob(agency=agency, job=job, due_at=due))
-    AgencyJob.objects.bulk_create(rows, batch_size=5000)
+    AgencyJob.objects.unscoped().bulk_create(rows, batch_size=5000)
     vacuum()
 
 
@@ -188,7 +188,7 @@ def claim_costs(n: int, entries: dict, agencies: list) -> None:
 
     job = "campaigns.tick"
     at = DAY0 + timedelta(days=1)
-    AgencyJob.objects.filter(job=job).update(due_at=at + timedelta(minutes=30))
+    AgencyJob.objects.unscoped().filter(job=job).update(due_at=at + timedelta(minutes=30))
     vacuum()
     idle = []
     for _ in range(QUERIES):  # nothing due: the statement reads and writes nothing
@@ -197,7 +197,7 @@ def claim_costs(n: int, entries: dict, agencies: list) -> None:
         idle.append((time.perf_counter() - started) * 1000)
     busy = []
     for _ in range(QUERIES):
-        AgencyJob.objects.filter(job=job).update(due_at=at - timedelta(minutes=1))
+        AgencyJob.objects.unscoped().filter(job=job).update(due_at=at - timedelta(minutes=1))
         vacuum()
         started = time.perf_counter()
         claimed = claim_due(job, now=at)

@@ -138,7 +138,7 @@ def main() -> int:
         print(child.stdout.strip() or child.stderr[-2000:])
 
         # Search over SEARCH_ROWS rows: grow the table with COPY (synthetic nights for the bench hotels).
-        existing = HotelRate.objects.filter(feed=hotel_feed).count()
+        existing = HotelRate.objects.unscoped().filter(feed=hotel_feed).count()
         missing = max(0, SEARCH_ROWS - existing)
         hotel_rows = list(hotels_supplier.hotels.values_list("id", "city_code"))
         with connection.cursor() as cursor, cursor.copy(
@@ -156,7 +156,7 @@ def main() -> int:
                     written += 1
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {HotelRate._meta.db_table}")
-        total_rows = HotelRate.objects.count()
+        total_rows = HotelRate.objects.unscoped().count()
         from django_tenants.utils import tenant_context
 
         from integrations import search
@@ -244,7 +244,7 @@ def memory_child(feed_id: int, path: Path) -> int:
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    run = ingest(Feed.objects.get(pk=feed_id), path, trigger="manual")
+    run = ingest(Feed.objects.unscoped().get(pk=feed_id), path, trigger="manual")
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"large file: {path.stat().st_size / 1e6:.0f} MB OTA XML, {run.rows_accepted:,} rows in {seconds:.1f} s "

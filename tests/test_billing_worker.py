@@ -92,7 +92,8 @@ def test_trial_subscribe_seats_failed_payment_suspended_paid_through_webhooks_an
         with committed():
             BillingAccount.objects.unscoped().filter(agency=agency).update(
                 past_due_since=timezone.now() - timezone.timedelta(days=8))
-        refresh_agencies.apply_async(queue=app_worker.queue)
+        with committed():  # a PlatformTask is sent on commit
+            refresh_agencies.apply_async(queue=app_worker.queue)
         assert wait_for("suspended", lambda: status(agency) == Agency.Status.SUSPENDED)
 
         # The customer pays the open invoice with a good card, on Stripe's side: active at once.

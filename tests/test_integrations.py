@@ -57,7 +57,7 @@ def run(feed: Feed, name: str | None = None, *, content: bytes | None = None, tm
 
 def rates(feed) -> dict:
     return {(r.hotel.code, r.room_type, r.night): (r.amount, r.available) for r in
-            HotelRate.objects.filter(feed=feed).select_related("hotel")}
+            HotelRate.objects.unscoped().filter(feed=feed).select_related("hotel")}
 
 
 # --- the OTA hotel connector ------------------------------------------------------------------------
@@ -75,12 +75,12 @@ def test_ota_avail_rs_makes_properties_and_nightly_rates_and_quarantines_bad_sta
     assert got[("SHAPUD", "DLK", DEC3)] == (Decimal("1480.00"), 4)  # ExpireDateExclusiveInd: the 4th is not in
     assert ("SHAPUD", "DLK", DEC4) not in got
     assert got[("SHAPUD", "EXT", DEC3)] == (Decimal("980.00"), 2)  # DecimalPlaces="2"
-    assert HotelRate.objects.get(feed=feed, hotel=pudong, room_type="DLK", night=DEC1).board == "BB"
-    reasons = {q.reference: q.reason for q in QuarantinedRecord.objects.filter(run=done)}
+    assert HotelRate.objects.unscoped().get(feed=feed, hotel=pudong, room_type="DLK", night=DEC1).board == "BB"
+    reasons = {q.reference: q.reason for q in QuarantinedRecord.objects.unscoped().filter(run=done)}
     assert "ISO 4217" in reasons["SHABAD"] and "IATA city" in reasons["ZZZ001"]
     assert not Hotel.objects.filter(code="ZZZ001").exists()  # (SHABAD is a valid property; its rate was bad)
     again = run(feed, "ota_hotel_avail_rs.xml")  # the same message again: nothing doubles
-    assert again.status == "succeeded" and HotelRate.objects.filter(feed=feed).count() == 9
+    assert again.status == "succeeded" and HotelRate.objects.unscoped().filter(feed=feed).count() == 9
 
 
 def test_rate_and_availability_notifications_merge_into_the_nights():
@@ -88,7 +88,7 @@ def test_rate_and_availability_notifications_merge_into_the_nights():
     run(feed, "ota_hotel_avail_rs.xml")
     rates_run = run(feed, "ota_rate_amount_notif.xml")
     assert (rates_run.rows_accepted, rates_run.rows_rejected) == (1 + 3, 3)
-    reasons = [q.reason for q in QuarantinedRecord.objects.filter(run=rates_run)]
+    reasons = [q.reason for q in QuarantinedRecord.objects.unscoped().filter(run=rates_run)]
     assert any("before the start" in r for r in reasons) and any("zero or more" in r for r in reasons)
     assert any("unknown property UNKNOWN9" in r for r in reasons)
     got = rates(feed)
@@ -133,7 +133,7 @@ def test_hostile_and_malformed_messages_fail_the_run_and_change_nothing(content,
     before = rates(feed)
     failed = run(feed, content=content, tmp=tmp_path)
     assert failed.status == "failed" and expected.lower() in failed.error.lower()
-    assert rates(feed) == before and not QuarantinedRecord.objects.filter(run=failed).exists()
+    assert rates(feed) == before and not QuarantinedRecord.objects.unscoped().filter(run=failed).exists()
     feed.refresh_from_db()
     assert feed.health == Feed.Health.FAILING
 
@@ -153,7 +153,7 @@ def test_a_message_over_the_size_limit_is_refused(settings, tmp_path):
     feed = hotel_feed()
     failed = run(feed, "ota_hotel_avail_rs.xml")
     assert failed.status == "failed" and "larger than the limit" in failed.error
-    assert not HotelRate.objects.filter(feed=feed).exists()
+    assert not HotelRate.objects.unscoped().filter(feed=feed).exists()
 
 
 # --- the flight-offers connector --------------------------------------------------------------------
@@ -162,14 +162,14 @@ def test_flight_offers_are_normalised_with_local_times_and_bad_ones_quarantined(
     feed = air_feed()
     done = run(feed, "duffel_offers.json")
     assert (done.status, done.rows_accepted, done.rows_rejected) == ("succeeded", 3, 3)
-    ca = FlightOffer.objects.get(offer_id="off_0000AAqH7LhJ0vuA5rqFVb")
+    ca = FlightOffer.objects.unscoped().get(offer_id="off_0000AAqH7LhJ0vuA5rqFVb")
     assert (ca.origin, ca.destination, ca.carrier, ca.flight_numbers, ca.cabin, ca.fare_brand, ca.checked_bags) == (
         "PEK", "SHA", "CA", "CA1501", "economy", "Economy Flex", 1)
     assert ca.departure.isoformat() == "2026-12-01T00:00:00+00:00"  # 08:00 in Beijing
     assert (ca.duration_minutes, ca.stops, ca.price, ca.currency) == (135, 0, Decimal("1260.00"), "CNY")
-    mu = FlightOffer.objects.get(offer_id="off_0000AAqH7LhJ0vuA5rqFVc")
+    mu = FlightOffer.objects.unscoped().get(offer_id="off_0000AAqH7LhJ0vuA5rqFVc")
     assert (mu.flight_numbers, mu.stops, mu.duration_minutes) == ("MU5102/MU5523", 1, 280)
-    reasons = {q.reference: q.reason for q in QuarantinedRecord.objects.filter(run=done)}
+    reasons = {q.reference: q.reason for q in QuarantinedRecord.objects.unscoped().filter(run=done)}
     assert set(reasons) == {"off_bad_airport", "off_bad_price", "off_expired"}
     assert "QQQ" in reasons["off_bad_airport"] and "expired" in reasons["off_expired"]
     # Each message is the supplier's current set: a new one replaces the old offers.
@@ -178,7 +178,7 @@ def test_flight_offers_are_normalised_with_local_times_and_bad_ones_quarantined(
           b' "arriving_at": "2026-12-02T10:20:00", "marketing_carrier": {"iata_code": "CZ"},' \
           b' "marketing_carrier_flight_number": "3100", "passengers": [{"cabin_class": "economy"}]}]}]}]}'
     assert run(feed, content=one).status == "succeeded"
-    assert list(FlightOffer.objects.filter(feed=feed).values_list("offer_id", flat=True)) == ["off_only"]
+    assert list(FlightOffer.objects.unscoped().filter(feed=feed).values_list("offer_id", flat=True)) == ["off_only"]
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -191,7 +191,7 @@ def test_bad_json_fails_the_run_and_keeps_the_offers(content, expected):
     run(feed, "duffel_offers.json")
     failed = run(feed, content=content)
     assert failed.status == "failed" and expected in failed.error
-    assert FlightOffer.objects.filter(feed=feed).count() == 3
+    assert FlightOffer.objects.unscoped().filter(feed=feed).count() == 3
 
 
 # --- delivery: pull, push, health -------------------------------------------------------------------
@@ -240,15 +240,15 @@ def test_a_pulled_feed_fetches_with_its_credentials_on_schedule(supplier_server)
     assert "tok-123" not in services.credential(feed).secret_encrypted  # encrypted at rest
     done = services.run_pull(feed)
     assert (done.status, done.rows_accepted) == ("succeeded", 9)
-    Feed.objects.filter(pk=feed.pk).update(last_run_at=timezone.now())
+    Feed.objects.unscoped().filter(pk=feed.pk).update(last_run_at=timezone.now())
     assert services.due_feeds() == []
-    Feed.objects.filter(pk=feed.pk).update(last_run_at=timezone.now() - timedelta(minutes=61))
+    Feed.objects.unscoped().filter(pk=feed.pk).update(last_run_at=timezone.now() - timedelta(minutes=61))
     assert [f.pk for f in services.due_feeds()] == [feed.pk]
     assert pull_due() == 1 and pull_due() == 0  # claimed: never queued twice
     services.feed_save(feed, secret="wrong")
-    failed = services.run_pull(Feed.objects.get(pk=feed.pk))
+    failed = services.run_pull(Feed.objects.unscoped().get(pk=feed.pk))
     assert failed.status == "failed" and "HTTP 401" in failed.error
-    assert HotelRate.objects.filter(feed=feed).count() == 9
+    assert HotelRate.objects.unscoped().filter(feed=feed).count() == 9
 
 
 def test_a_pulled_feed_needs_an_address_and_the_format_must_fit_the_supplier():
@@ -298,7 +298,7 @@ def test_stale_and_failing_feeds_alert_operators_once(mailbox, tmp_path):
     fresh = hotel_feed(name="Fresh")
     run(fresh, "ota_hotel_avail_rs.xml")
     stale = hotel_feed(name="Stale", stale_after_minutes=60)
-    Feed.objects.filter(pk=stale.pk).update(last_run_at=timezone.now() - timedelta(hours=3),
+    Feed.objects.unscoped().filter(pk=stale.pk).update(last_run_at=timezone.now() - timedelta(hours=3),
                                             last_success_at=timezone.now() - timedelta(hours=3), health="ok")
     failing = hotel_feed(name="Failing")
     run(failing, content=b"<nope", tmp=tmp_path)
@@ -324,7 +324,7 @@ def test_operators_register_suppliers_and_feeds_and_read_the_quarantine(operator
     done = operator_client.post(f"/suppliers/{supplier.pk}/feeds/new/", {
         "name": "Rates", "connector": "ota_hotel", "mode": "push", "auth": "none", "schedule_minutes": "30",
         "stale_after_minutes": "120", "active": "on"})
-    feed = Feed.objects.get(supplier=supplier)
+    feed = Feed.objects.unscoped().get(supplier=supplier)
     assert done.status_code == 302
     detail = operator_client.get(f"/feeds/{feed.pk}/").content.decode()
     assert feed.push_key in detail and 'data-test="push-url"' in detail
@@ -382,7 +382,7 @@ def test_an_agencys_own_rates_are_seen_by_it_alone(alpha, bravo):
     assert run(own, content=cheap).rows_accepted == 4
     air_own = air_feed(agency=alpha)
     run(air_own, "duffel_offers.json")
-    alpha_offer = FlightOffer.objects.filter(feed=air_own).first()
+    alpha_offer = FlightOffer.objects.unscoped().filter(feed=air_own).first()
     with tenant_context(alpha):
         mine = [r for r in search.hotel_search(city="SHA", check_in=DEC2, check_out=DEC3) if r.own_rate]
         assert [(r.rate_plan, r.total) for r in mine] == [("CORP", Decimal("400.00"))]

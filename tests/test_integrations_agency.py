@@ -56,14 +56,14 @@ def test_an_agencys_credentials_are_kept_in_its_own_schema_and_used_for_its_pull
     assert crypto.decrypt(stored.secret_encrypted) == "pw-alpha"
     done = services.run_pull(feed)
     assert (done.status, done.rows_accepted) == ("succeeded", 9)
-    assert set(HotelRate.objects.filter(feed=feed).values_list("agency_id", flat=True)) == {alpha.pk}
+    assert set(HotelRate.objects.unscoped().filter(feed=feed).values_list("agency_id", flat=True)) == {alpha.pk}
     # A shared feed's credentials are the platform's, in the public schema.
     shared = services.feed_save(Feed(supplier=hotels(), name="Shared", connector="ota_hotel", mode="pull",
                                      endpoint=basic_server, auth="bearer"), secret="tok-shared")
     assert len(credentials_in("public", shared)) == 1 and credentials_in(alpha.schema_name, shared) == []
     # Removing the feed removes its credentials and its inventory.
     services.feed_delete(feed)
-    assert credentials_in(alpha.schema_name, feed) == [] and not HotelRate.objects.filter(feed_id=feed.pk).exists()
+    assert credentials_in(alpha.schema_name, feed) == [] and not HotelRate.objects.unscoped().filter(feed_id=feed.pk).exists()
 
 
 def test_an_agencys_pushes_are_signed_with_its_own_key(alpha, client):
@@ -83,7 +83,7 @@ def test_a_feed_stays_with_the_agency_it_was_made_for(alpha, bravo):
     with pytest.raises(ValidationError) as moved:
         services.feed_save(feed)
     assert "agency" in moved.value.message_dict
-    assert Feed.objects.get(pk=feed.pk).agency_id == alpha.pk
+    assert Feed.objects.unscoped().get(pk=feed.pk).agency_id == alpha.pk
 
 
 def test_agency_admins_connect_watch_and_remove_their_own_feeds(alpha, bravo, page_client, operator_client, basic_server):
@@ -98,7 +98,7 @@ def test_agency_admins_connect_watch_and_remove_their_own_feeds(alpha, bravo, pa
     missing = admin.post(f"/settings/suppliers/{supplier.pk}/connect/", form)
     assert missing.status_code == 400 and 'data-field="secret"' in missing.content.decode()
     assert admin.post(f"/settings/suppliers/{supplier.pk}/connect/", {**form, "secret": "pw-alpha"}).status_code == 302
-    feed = Feed.objects.get(name="Our corporate rates")
+    feed = Feed.objects.unscoped().get(name="Our corporate rates")
     assert feed.agency_id == alpha.pk  # the posted agency is ignored: an agency's feed is its own
     detail = admin.get(f"/settings/suppliers/feeds/{feed.pk}/").content.decode()
     assert "alpha-corp" in detail and "pw-alpha" not in detail and 'data-test="health">' in detail
@@ -118,17 +118,17 @@ def test_agency_admins_connect_watch_and_remove_their_own_feeds(alpha, bravo, pa
     assert other.post(f"/settings/suppliers/feeds/{feed.pk}/", {"action": "delete"}).status_code == 404
     assert other.post(f"/settings/suppliers/feeds/{feed.pk}/edit/", {**form, "secret": "stolen"}).status_code == 404
     assert page_client("alpha", "admin", on=host("bravo")).get(f"/settings/suppliers/feeds/{feed.pk}/").status_code != 200
-    assert Feed.objects.filter(pk=feed.pk).exists()
+    assert Feed.objects.unscoped().filter(pk=feed.pk).exists()
     assert crypto.decrypt(credentials_in(alpha.schema_name, feed)[0].secret_encrypted) == "pw-alpha"
     # A new push key is shown once; removing the feed takes its inventory with it.
     pushed = admin.post(f"/settings/suppliers/{supplier.pk}/connect/", {**form, "name": "Pushed", "mode": "push",
                                                                           "endpoint": "", "auth": "none"})
-    push_feed = Feed.objects.get(name="Pushed")
+    push_feed = Feed.objects.unscoped().get(name="Pushed")
     shown = admin.get(pushed["Location"]).content.decode()
     assert services.push_secret(push_feed) in shown and "/integrations/push/" in shown
     assert services.push_secret(push_feed) not in admin.get(pushed["Location"]).content.decode()
     assert admin.post(f"/settings/suppliers/feeds/{feed.pk}/", {"action": "delete"}).status_code == 302
-    assert not Feed.objects.filter(pk=feed.pk).exists() and not HotelRate.objects.filter(feed_id=feed.pk).exists()
+    assert not Feed.objects.unscoped().filter(pk=feed.pk).exists() and not HotelRate.objects.unscoped().filter(feed_id=feed.pk).exists()
 
 
 def test_the_plan_limits_an_agencys_own_feeds(alpha, page_client):
@@ -139,7 +139,7 @@ def test_the_plan_limits_an_agencys_own_feeds(alpha, page_client):
         "name": "Second", "connector": "ota_hotel", "mode": "push", "auth": "none", "schedule_minutes": "60",
         "stale_after_minutes": "1440", "active": "on"})
     assert refused.status_code == 400 and "Starter 入门版" in refused.content.decode()
-    assert not Feed.objects.filter(name="Second").exists()
+    assert not Feed.objects.unscoped().filter(name="Second").exists()
     # A paused one does not count; shared feeds never do.
     services.feed_save(Feed(supplier=hotels(), name="Paused", connector="ota_hotel", mode="push", agency=alpha, active=False))
     services.feed_save(Feed(supplier=hotels(), name="Shared", connector="ota_hotel", mode="push"))

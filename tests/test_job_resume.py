@@ -275,11 +275,11 @@ def test_a_feed_run_killed_mid_message_is_run_again_and_its_offers_land_once(wor
     try:
         with committed(), schema_context("public"):
             services.queue_file(feed, spool, trigger="push")
-            run = FeedRun.objects.filter(feed=feed).get()
+            run = FeedRun.objects.unscoped().filter(feed=feed).get()
 
         def running():
             with committed(), schema_context("public"):
-                row = FeedRun.objects.filter(pk=run.pk).values("status", "lease_owner").get()
+                row = FeedRun.objects.unscoped().filter(pk=run.pk).values("status", "lease_owner").get()
             assert row["status"] == "running", f"the run ended before it could be killed: {row}"
             return row["lease_owner"] != ""
 
@@ -287,22 +287,22 @@ def test_a_feed_run_killed_mid_message_is_run_again_and_its_offers_land_once(wor
         time.sleep(1.0)  # well into reading the message
         first.kill()
         with committed(), schema_context("public"):
-            assert FeedRun.objects.get(pk=run.pk).status == "running"
-            assert not FlightOffer.objects.filter(feed=feed).exists()  # one transaction: nothing half-written
+            assert FeedRun.objects.unscoped().get(pk=run.pk).status == "running"
+            assert not FlightOffer.objects.unscoped().filter(feed=feed).exists()  # one transaction: nothing half-written
         assert spool.exists()  # kept for the next attempt
         worker()
         assert watchdog_until_resumed(committed, None, public=True) == {"resumed": 1, "failed": 0}
 
         def finished():
             with committed(), schema_context("public"):
-                return FeedRun.objects.get(pk=run.pk).status != "running"
+                return FeedRun.objects.unscoped().get(pk=run.pk).status != "running"
 
         wait_for("the resumed run", finished, log=first.log)
         with committed(), schema_context("public"):
-            run = FeedRun.objects.get(pk=run.pk)
-            stored = FlightOffer.objects.filter(feed=feed).count()
-            distinct = FlightOffer.objects.filter(feed=feed).values("offer_id").distinct().count()
-            runs = FeedRun.objects.filter(feed=feed).count()
+            run = FeedRun.objects.unscoped().get(pk=run.pk)
+            stored = FlightOffer.objects.unscoped().filter(feed=feed).count()
+            distinct = FlightOffer.objects.unscoped().filter(feed=feed).values("offer_id").distinct().count()
+            runs = FeedRun.objects.unscoped().filter(feed=feed).count()
         assert (run.status, run.attempts, run.rows_accepted, runs) == ("succeeded", 2, count, 1)
         assert stored == distinct == count and not spool.exists()
     finally:

@@ -393,8 +393,8 @@ def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client, p
     agency = agency_onboard(name="Mike", slug="mike", plan="professional", admin_email="first@mike.test").agency
     _seed(agency)
     supplier = Supplier.objects.create(code="mike-hotels", name="Hotels", kind="hotel")
-    feed = Feed.objects.create(supplier=supplier, name="Own rates", connector="ota_hotel", agency=agency)
-    FeedRun.objects.create(feed=feed, trigger="manual")
+    feed = Feed.objects.unscoped().create(supplier=supplier, name="Own rates", connector="ota_hotel", agency=agency)
+    FeedRun.objects.unscoped().create(feed=feed, trigger="manual")
     export = _export(agency)
     with pytest.raises(ValidationError, match="Suspend the agency"):
         services.deletion_schedule(agency=agency, actor="op@test")
@@ -425,7 +425,7 @@ def test_grace_period_deletion_leaves_nothing(roots, mailbox, operator_client, p
     later = timezone.now() + timezone.timedelta(days=31)
     assert services.purge_due(now=later) == ["mike"]
     assert not schema_exists("mike") and not any(_public_rows_keyed_by(agency.pk).values())
-    assert not FeedRun.objects.filter(feed_id=feed.pk).exists()
+    assert not FeedRun.objects.unscoped().filter(feed_id=feed.pk).exists()
     assert not AgencyExport.objects.unscoped().filter(pk=export.pk).exists()
     assert not services.export_path(export).exists() and not (roots / "media" / "mike").exists()
     assert not list((roots / "exports").glob("mike-*"))

@@ -221,21 +221,21 @@ def test_the_job_is_fanned_out_and_records_when_its_data_next_needs_it(alpha, br
         retention_tasks.run_retention.apply()
         assert documents_left(soon) == [1]  # not yet: the clock started exactly 24 months ago
         expected = services.retention_next_due()
-    row = AgencyJob.objects.get(agency=alpha, job="retention.run")
+    row = AgencyJob.objects.unscoped().get(agency=alpha, job="retention.run")
     assert row.ran_at is not None
     assert row.due_at == expected
     assert timezone.now() < row.due_at <= timezone.now() + timedelta(days=1, hours=4)
-    assert not AgencyJob.objects.filter(agency=bravo, job="retention.run", ran_at__isnull=False).exists()
+    assert not AgencyJob.objects.unscoped().filter(agency=bravo, job="retention.run", ran_at__isnull=False).exists()
 
 
 def test_saving_the_policy_makes_the_job_due_now(alpha, django_capture_on_commit_callbacks):
-    AgencyJob.objects.update_or_create(agency=alpha, job="retention.run",
+    AgencyJob.objects.unscoped().update_or_create(agency=alpha, job="retention.run",
                                        defaults={"due_at": timezone.now() + timedelta(days=1)})
     with tenant_context(alpha):
         with django_capture_on_commit_callbacks(execute=True):
             services.policy_update(actor=staff(alpha, "admin"), document_months=6, inactive_years=None,
                                    email_report=False)
-    assert AgencyJob.objects.get(agency=alpha, job="retention.run").due_at <= timezone.now()
+    assert AgencyJob.objects.unscoped().get(agency=alpha, job="retention.run").due_at <= timezone.now()
 
 
 # --- pages and API --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ due now (new agencies need nothing at onboarding). See ``services`` for the rule
 from django.db import models
 from django.utils import timezone
 
+from caravan.tenancy.scoping import AgencyScopedManager
 from tenants.models import Agency
 
 
@@ -17,6 +18,8 @@ class AgencyJob(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)  # last queued by the fan-out
     ran_at = models.DateTimeField(null=True, blank=True)  # last run that finished and recorded its next due time
     pulled_at = models.DateTimeField(null=True, blank=True)  # last time new work pulled due_at earlier
+
+    objects = AgencyScopedManager()  # the fan-out and the runs use raw SQL (services); platform code .unscoped()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agency", "job"], name="agency_jobs_one_row_per_job")]

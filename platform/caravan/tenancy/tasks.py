@@ -63,8 +63,9 @@ class PlatformTask(TenantTask):
     def apply_async(self, args=None, kwargs=None, **options):
         options = self._public(options)
         task_id = options.setdefault("task_id", uuid())
-        send = super().apply_async
-        transaction.on_commit(lambda: send(args, kwargs, **options))
+        send = functools.partial(super().apply_async, args, kwargs, **options)
+        send.task_name = self.name  # which task a pending on-commit callback sends (tests look)
+        transaction.on_commit(send)
         return self.AsyncResult(task_id)
 
     def apply(self, args=None, kwargs=None, *arg, **kw):  # run here and now (eager), still in public
