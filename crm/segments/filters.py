@@ -117,6 +117,17 @@ def _yes_or_no(value, **_kw) -> bool:
     return clean_bool(value)
 
 
+def _min_max(*, high: int, message, missing) -> Callable[..., dict]:
+    """``clean`` for ``{"min": …, "max": …}``, whole numbers from 0 to ``high``, at least one given
+    (the messages are lazy: read in the language of the request)."""
+    def clean(value, **_kw):
+        cleaned = clean_range(clean_object(value, ("min", "max")), low=0, high=high, message=str(message))
+        if not cleaned:
+            raise Invalid(str(missing))
+        return cleaned
+    return clean
+
+
 # --- profile --------------------------------------------------------------------------------------
 
 def _kind_clean(value, **_kw):
@@ -145,14 +156,6 @@ def _city_narrow(qs, value, today):
     # the planner cannot estimate, a correlated address check could become a nested loop over addresses.
     addresses = Address.objects.annotate(city_lower=Lower("city")).filter(city_lower__in=_city_forms(value))
     return qs.filter(pk__in=addresses.values("customer_id"))
-
-
-def _age_clean(value, **_kw):
-    raw = clean_object(value, ("min", "max"))
-    cleaned = clean_range(raw, low=0, high=120, message=_("Give an age from 0 to 120."))
-    if not cleaned:
-        raise Invalid(_("Give a minimum or a maximum age."))
-    return cleaned
 
 
 def _years_before(day: date, years: int) -> date:
@@ -496,14 +499,6 @@ def _late_payer_narrow(qs, value, today):
     return qs.exclude(value__late_payer=True)
 
 
-def _p_alive_clean(value, **_kw):
-    raw = clean_object(value, ("min", "max"))
-    cleaned = clean_range(raw, low=0, high=100, message=_("Give a probability from 0 to 100 (%)."))
-    if not cleaned:
-        raise Invalid(_("Give a minimum or a maximum probability."))
-    return cleaned
-
-
 def _p_alive_narrow(qs, value, today):
     if "min" in value:
         qs = qs.filter(value__p_alive__gte=value["min"] / 100)
@@ -527,7 +522,10 @@ def _emailable_narrow(qs, value, today):
 FILTERS: dict[str, Filter] = {f.key: f for f in (
     Filter("kind", "profile", gettext_lazy("Kind"), _kind_clean, _kind_narrow, _labelled(Customer.Kind.choices)),
     Filter("city", "profile", gettext_lazy("City"), _choices(None, max_length=100), _city_narrow, _listed),
-    Filter("age", "profile", gettext_lazy("Age"), _age_clean, _age_narrow, lambda value, today: _range_words(value)),
+    Filter("age", "profile", gettext_lazy("Age"),
+           _min_max(high=120, message=gettext_lazy("Give an age from 0 to 120."),
+                    missing=gettext_lazy("Give a minimum or a maximum age.")),
+           _age_narrow, lambda value, today: _range_words(value)),
     Filter("tier", "profile", gettext_lazy("Service tier"), _tier_clean, _tier_narrow, _tier_words),
     Filter("owner", "profile", gettext_lazy("Account manager"), _owner_clean, _owner_narrow, _owner_words),
     Filter("tags", "profile", gettext_lazy("Tags"), _choices(None, max_length=40), _tags_narrow, _listed),
@@ -556,8 +554,10 @@ FILTERS: dict[str, Filter] = {f.key: f for f in (
     Filter("quadrant", "value", gettext_lazy("Scale × loyalty"), _choices(QUADRANTS), _quadrant_narrow,
            _labelled(CustomerValue.Quadrant.choices)),
     Filter("late_payer", "value", gettext_lazy("Late payer"), _yes_or_no, _late_payer_narrow, _yes_no),
-    Filter("p_alive", "value", gettext_lazy("Probability still active"), _p_alive_clean, _p_alive_narrow,
-           lambda value, today: _range_words(value, "%")),
+    Filter("p_alive", "value", gettext_lazy("Probability still active"),
+           _min_max(high=100, message=gettext_lazy("Give a probability from 0 to 100 (%)."),
+                    missing=gettext_lazy("Give a minimum or a maximum probability.")),
+           _p_alive_narrow, lambda value, today: _range_words(value, "%")),
     Filter("emailable", "contact", gettext_lazy("May receive marketing e-mail"), _yes_or_no, _emailable_narrow,
            _yes_no),
 )}
