@@ -1,7 +1,11 @@
 """The scale × loyalty quadrant means the same everywhere (issue 19): the customer list's filter, the
 segment filter (and its count) and the value dashboard select the same customers for every quadrant.
 A customer without RFM scores (no confirmed trip in the window) is in no quadrant."""
+import importlib
+
 import pytest
+from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from crm.customers import services as crm_services
@@ -55,3 +59,19 @@ def test_list_segment_filter_and_dashboard_agree_on_every_quadrant(alpha, bravo)
         scored = set(CustomerValue.objects.filter(r_score__isnull=False, customer__merged_into__isnull=True)
                      .values_list("customer_id", flat=True))
         assert everywhere == scored
+
+
+def test_the_migration_takes_the_quadrant_from_unscored_rows(alpha):
+    """Rows written before the rule (unscored in small-low) lose it; scored rows keep theirs."""
+    migration = importlib.import_module("crm.value.migrations.0002_quadrant_only_when_scored").Migration
+    now = timezone.now()
+    base = {"first_trip_at": now, "last_trip_at": now, "trips_total": 1, "revenue_total": 1, "margin_total": 1}
+    with tenant_context(alpha):
+        old = CustomerValue.objects.create(customer=buyer("旧行"), quadrant="small_low", **base)
+        kept = CustomerValue.objects.create(customer=buyer("有分"), r_score=4, f_score=2, m_score=5,
+                                            quadrant="large_low", **base)
+        with connection.cursor() as cursor:
+            cursor.execute(migration.operations[1].sql)
+        old.refresh_from_db()
+        kept.refresh_from_db()
+        assert old.quadrant is None and kept.quadrant == "large_low"
