@@ -6,6 +6,11 @@ A feed with an ``agency`` carries that agency's own negotiated rates (pulled wit
 credentials): its inventory rows carry the agency too and only that agency's searches see them.
 Shared feeds have no agency. A feed's user name, password or token and push signing key are not
 here: they are kept, encrypted, in the schema of the feed's owner (``integrations.credentials``).
+
+Feeds, their runs and quarantined records (keyed through the feed), hotel rates and flight offers are
+read through ``AgencyScopedManager`` (caravan.tenancy.scoping): inside an agency, the shared rows plus
+its own; with none active, an error. The worker, the scheduler, the push endpoint and the console ask
+for ``.unscoped()``.
 """
 import secrets
 
