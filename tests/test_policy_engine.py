@@ -388,3 +388,14 @@ def test_replacing_an_offer_keeps_the_verdict_pure():
     first = check_flight(policy(), Traveler("P2"), offer, booked_at=BOOKED)
     second = check_flight(policy(), Traveler("P2"), replace(offer), booked_at=BOOKED)
     assert first == second
+
+
+def test_engine_imports_without_django():
+    """The engine is plain Python (ARCHITECTURE): importing it, with caravan.money, loads no Django or Celery."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import crm.policies.engine; "
+            "bad = [m for m in ('django', 'celery') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
