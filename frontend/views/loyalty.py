@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -39,12 +39,8 @@ class CarePage(AgencyPage):
 
     allowed = staticmethod(services.can_see_care)
 
-    def dispatch(self, request, *args, **kwargs):
-        user = request.user
-        if (current_agency() is not None and user.is_authenticated and user.is_active and not user.is_operator
-                and not self.allowed(user)):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
+    def permits(self, user) -> bool:
+        return self.allowed(user)
 
 
 class WorkPage(CarePage):
@@ -244,7 +240,7 @@ class WinBackDetailView(WorkPage, View):
         return render(request, self.template, {"case": case, "trips": trips, "currency": require_agency().currency,
                                                **forms_}, status=status)
 
-    def get(self, request, pk):
+    def get(self, request, pk, verb=None):  # GET on an action URL shows the case
         return self._render(request, self._case(pk))
 
     def post(self, request, pk, verb=None):

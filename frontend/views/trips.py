@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -42,11 +42,8 @@ class TripPage(AgencyPage):
 
     view_caps = (Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW)
 
-    def dispatch(self, request, *args, **kwargs):
-        user = request.user
-        if user.is_authenticated and not user.is_operator and not any(user.can(cap) for cap in self.view_caps):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
+    def permits(self, user) -> bool:
+        return any(user.can(cap) for cap in self.view_caps)
 
 
 def _trip(pk) -> Trip:

@@ -5,9 +5,11 @@ They
 - refuse to serve anywhere but an agency host (404 on the platform domain);
 - always require an authenticated, active staff member of *this* agency;
 - check the view's ``required_caps`` per action (403 otherwise);
-- are sealed: a subclass that overrides ``get_queryset`` or ``get_permissions`` is rejected at
-  import time, so a new endpoint cannot forget the fence. Subclasses implement
-  ``agency_queryset()`` instead, and an id that is missing or not visible answers the same 404.
+- are sealed: a subclass (or a mixin before the base) that overrides ``get_queryset``,
+  ``get_object``, ``get_permissions`` or ``get_authenticators`` is rejected at import time, so a new
+  endpoint cannot forget the fence nor fetch a record outside it. Subclasses implement
+  ``agency_queryset()`` instead: an id that is missing or not visible answers the same 404, and a
+  rule about a found record (a merged-away customer, say) belongs to the service it is written by.
 """
 from django.http import Http404
 from rest_framework import permissions, viewsets
@@ -36,7 +38,7 @@ class HasRequiredCaps(permissions.BasePermission):
         return needed == "authenticated" or request.user.can(needed)
 
 
-_SEALED = ("get_queryset", "get_permissions", "get_authenticators")
+_SEALED = ("get_queryset", "get_object", "get_permissions", "get_authenticators")
 
 
 class _Sealed:
@@ -44,9 +46,13 @@ class _Sealed:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("_fence_base"):
             return
-        for name in _SEALED:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} overrides {name}; implement agency_queryset()/required_caps instead.")
+        for klass in cls.__mro__:
+            if klass.__dict__.get("_fence_base") or klass.__module__.startswith("rest_framework."):
+                continue
+            for name in _SEALED:
+                if name in klass.__dict__:
+                    raise TypeError(f"{cls.__name__} overrides {name} (in {klass.__name__}); implement "
+                                    f"agency_queryset()/required_caps instead.")
 
 
 class _PagesOnlyForLists:
