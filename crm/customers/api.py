@@ -25,10 +25,10 @@ from caravan.api.errors import conflict_response
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 
 from . import selectors, services
-from ..privacy import services as privacy
 from . import exports
 from .api_exports import CustomerExportOutput
 from .exports import export_customers_csv
+from .hooks import Seen, SeenVia, customer_data_seen
 from .models import ChangeLog, Contact, Customer, Employment, Preferences, TravelDocument
 from .normalize import phone_display
 from ..value.models import CustomerValue
@@ -428,7 +428,7 @@ class CustomerViewSet(AgencyViewSet):
     @extend_schema(responses=CardOutput)
     def retrieve(self, request, pk=None):
         customer = self.get_object()
-        privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW, via=privacy.Via.API)
+        customer_data_seen(user=request.user, customer=customer, what=Seen.CARD_VIEW, via=SeenVia.API)
         return self._card(customer)
 
     @extend_schema(request=CustomerInput, responses={200: CardOutput, 409: CONFLICT_OR_MERGED})
@@ -448,8 +448,8 @@ class CustomerViewSet(AgencyViewSet):
     def contacts(self, request, pk=None):
         """The contact timeline, newest first."""
         customer = self.get_object()
-        privacy.access_record(user=request.user, customer=customer, what=privacy.What.API_READ, via=privacy.Via.API,
-                              detail="contacts")
+        customer_data_seen(user=request.user, customer=customer, what=Seen.API_READ, via=SeenVia.API,
+                           detail="contacts")
         queryset = Contact.objects.filter(customer=customer).select_related("staff")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactOutput(page, many=True).data)
@@ -468,8 +468,7 @@ class CustomerViewSet(AgencyViewSet):
     def history(self, request, pk=None):
         """Who changed which identity or contact field, from what to what."""
         customer = self.get_object()
-        privacy.access_record(user=request.user, customer=customer, what=privacy.What.HISTORY_VIEW,
-                              via=privacy.Via.API)
+        customer_data_seen(user=request.user, customer=customer, what=Seen.HISTORY_VIEW, via=SeenVia.API)
         queryset = ChangeLog.objects.filter(customer=customer).select_related("actor")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ChangeOutput(page, many=True).data)
@@ -544,8 +543,8 @@ class CustomerViewSet(AgencyViewSet):
             response = Response(CustomerExportOutput(job).data, status=status.HTTP_202_ACCEPTED)
             response["Location"] = reverse("api:customer_export-detail", args=[job.pk])
             return response  # its download is logged (crm.customers.exports.export_download)
-        privacy.access_record(user=request.user, what=privacy.What.CUSTOMER_EXPORT, via=privacy.Via.API,
-                              detail=request.query_params.urlencode())
+        customer_data_seen(user=request.user, what=Seen.CUSTOMER_EXPORT, via=SeenVia.API,
+                           detail=request.query_params.urlencode())
         body = "".join(export_customers_csv(customers)).encode("utf-8")  # whole before the first byte: never cut silently
         response = StreamingHttpResponse(iter([body]), content_type="text/csv; charset=utf-8")
         response["Content-Length"] = str(len(body))
@@ -650,8 +649,8 @@ class ScreenPopView(AgencyAPIView):
         if customer is None:
             return Response({"number": found["number"], "customer": None,
                              "create_url": "/customers/new/?" + urlencode({"phone": found["number"]})})
-        privacy.access_record(user=request.user, customer=customer, what=privacy.What.CARD_VIEW, via=privacy.Via.API,
-                              detail="screen pop")
+        customer_data_seen(user=request.user, customer=customer, what=Seen.CARD_VIEW, via=SeenVia.API,
+                           detail="screen pop")
         owner = customer.owner
         return Response({
             "number": found["number"],

@@ -28,8 +28,8 @@ from django.utils.translation import gettext as _
 from caravan import leases
 from caravan.tenancy import require_agency
 
+from .hooks import Seen, customer_data_seen
 from .models import CustomerExport
-from ..privacy import services as privacy
 
 log = logging.getLogger(__name__)
 PAGE = 1000  # customers written between two checkpoints
@@ -245,8 +245,8 @@ def export_download(*, job: CustomerExport, actor) -> Path:
         raise ValidationError(_("This export is not available (not ready, or expired)."))
     CustomerExport.objects.filter(pk=job.pk).update(downloads=job.downloads + 1)
     log.info("Customer export %s downloaded by user %s", job.pk, actor.pk)
-    privacy.access_record(user=actor, what=privacy.What.CUSTOMER_EXPORT,
-                          detail=f"export {job.pk}: {urlencode({**job.filters, 'format': job.format})}")
+    customer_data_seen(user=actor, what=Seen.CUSTOMER_EXPORT,
+                       detail=f"export {job.pk}: {urlencode({**job.filters, 'format': job.format})}")
     return path
 
 

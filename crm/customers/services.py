@@ -17,7 +17,6 @@ from accounts.models import User
 from accounts.roles import Cap
 from billing import services as billing_services
 from caravan.tenancy import require_agency
-from crm.privacy import services as privacy
 
 from . import crypto, hooks
 from .models import (Address, ChangeLog, Contact, Customer, DocumentReveal, Email, Employment, FamilyDate, Handover,
@@ -447,8 +446,8 @@ def document_reveal(*, actor: User, document: TravelDocument, via: str) -> str:
     if not actor.can(Cap.DOCUMENTS_REVEAL):
         raise PermissionDenied
     DocumentReveal.objects.create(document=document, user=actor, via=via)
-    privacy.access_record(user=actor, customer_id=document.customer_id, what=privacy.What.DOCUMENT_REVEAL, via=via,
-                          detail=f"{document.kind} {document.masked}")
+    hooks.customer_data_seen(user=actor, customer_id=document.customer_id, what=hooks.Seen.DOCUMENT_REVEAL, via=via,
+                             detail=f"{document.kind} {document.masked}")
     return crypto.decrypt(document.number_encrypted)
 
 

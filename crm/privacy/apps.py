@@ -8,3 +8,11 @@ class PrivacyConfig(AppConfig):
     name = "crm.privacy"
     label = "privacy"
     verbose_name = _("Personal data")
+
+    def ready(self):
+        from crm.customers.hooks import customer_data_seen
+
+        from .services import access_record
+
+        # The customers core announces every access to a customer's data; this logs it (one INSERT).
+        customer_data_seen.connect(access_record)

@@ -8,23 +8,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.customers.hooks import Seen, SeenVia
 from crm.customers.models import Customer
 
 
 class AccessEntry(models.Model):
-    class What(models.TextChoices):
-        CARD_VIEW = "card_view", _("Opened the customer card")
-        HISTORY_VIEW = "history_view", _("Read the change history")
-        API_READ = "api_read", _("Read customer data through the API")
-        DOCUMENT_REVEAL = "document_reveal", _("Revealed a document number")
-        DOCUMENT_FILE = "document_file", _("Downloaded a document scan")
-        CUSTOMER_EXPORT = "customer_export", _("Exported the customer list")
-        DATA_EXPORT = "data_export", _("Downloaded all of a customer's data")
-
-    class Via(models.TextChoices):
-        PAGE = "page", _("Web page")
-        API = "api", _("API")
-        TASK = "task", _("Background job")
+    # The kinds of access are the customers core's words: it announces them (crm.customers.hooks.customer_data_seen).
+    What = Seen
+    Via = SeenVia
 
     at = models.DateTimeField(_("when"), default=timezone.now)
     # Staff are deactivated, not deleted; no constraint to check on every insert (Django applies SET_NULL).

@@ -7,14 +7,21 @@ depends on it connects a function in its ``AppConfig.ready()``. Imports then poi
 
 Unlike Django signals: receivers run in the order they were connected, are held strongly, take
 keyword arguments only, and an exception in one propagates (the caller's transaction rolls back),
-exactly as the direct call it replaces.
+exactly as the direct call it replaces. A hook made with ``required=True`` is one whose event must
+be heard (an access to customer data must be logged): called with no receiver connected, it raises
+:class:`NoReceiver` instead of doing nothing.
 """
 from collections.abc import Callable
 
 
+class NoReceiver(RuntimeError):
+    """A required hook was called and no app had connected to it (its app is missing, or its ready() did not run)."""
+
+
 class Hook:
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, required: bool = False):
         self.name = name
+        self.required = required
         self._receivers: list[Callable[..., object]] = []
 
     def connect(self, receiver: Callable[..., object]) -> Callable[..., object]:
@@ -24,6 +31,8 @@ class Hook:
         return receiver
 
     def __call__(self, **kwargs) -> None:
+        if self.required and not self._receivers:
+            raise NoReceiver(f"hook {self.name} must be heard, and nothing is connected to it")
         for receiver in self._receivers:
             receiver(**kwargs)
 
