@@ -14,17 +14,22 @@ Every route of ``caravan.urls_tenant`` (the agency pages and ``/api/v1/``) is wa
   route neither gives is a failure naming it.
 
 The two agencies (``home``, ``away``) are made for this module, committed, filled once by the demo
-seeders (a few of every kind of record) and deleted after it; their id sequences start at 1,000,000 and
-2,000,000, so an id of one is never a record of the other. Each request runs in the test's rolled-back
-transaction. Sampled: pages are requested with GET when they have one, else POST (an empty form: the
-answer must come before any write); an API route with each of its methods, writes with an empty body;
-format-suffix twins of API routes (``.json``) are skipped, being the same views.
+seeders and ``_seed_rows`` (a few of every kind of record) and deleted after it; their id sequences start
+at 1,000,000 and 2,000,000, so an id of one is never a record of the other (rows both schemas got from the
+template are skipped). Each test runs in its own rolled-back transaction, with clients signed in once.
+
+Sampled, to stay near a minute on two cores: pages are requested with GET when they have one, else POST
+with an empty form (the answer must come before any write); API routes with each of their methods, writes
+with an empty body (``BODIES``: the few actions that check their input before the record). Cross-agency
+requests are made as an admin. Format-suffix twins of API routes (``.json``) are skipped, being the same
+views. Capabilities a view decides itself (``permits()``, ``"authenticated"`` plus a check in the view)
+are not declared, so such routes get the anonymous and cross-agency checks only; ``STRICTER`` names the
+routes that also refuse some holders of their declared capability.
 """
 import re
 from dataclasses import dataclass, field
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -43,6 +48,7 @@ pytestmark = pytest.mark.django_db
 
 URLCONF = "caravan.urls_tenant"
 HOME, AWAY = "home", "away"
+SUPPLIER = "fences"  # the supplier both agencies' feeds are of (platform-wide; deleted after the module)
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -245,7 +251,7 @@ def _seed(agency):
     exports.export_run(exports.export_request(actor=admin, filters={}).pk)  # done: its download answers
     customers.document_add(actor=None, customer=Customer.objects.filter(kind=Customer.Kind.PERSON).latest("pk"),
                            kind="passport", issuing_country="CN", number=f"E{agency.pk:08d}", via="page")
-    supplier = Supplier.objects.get_or_create(code="fences", defaults={"name": "Fences hotels", "kind": "hotel"})[0]
+    supplier = Supplier.objects.get_or_create(code=SUPPLIER, defaults={"name": "Fences hotels", "kind": "hotel"})[0]
     feed = feeds.feed_save(Feed(supplier=supplier, name=f"{agency.slug} rates", connector="ota_hotel", mode="push",
                                 agency=agency))
     feeds.run_create(feed, None, FeedRun.Trigger.MANUAL)
@@ -337,6 +343,9 @@ def sites(django_db_setup, django_db_blocker):
             for slug, agency in made.items():
                 agency.refresh_from_db()
                 agency_delete(agency=agency, confirm_slug=slug, actor="tests")
+            from integrations.models import Supplier
+
+            Supplier.objects.filter(code=SUPPLIER).delete()
 
 
 def _latest_ids(agency, model) -> list:
