@@ -8,3 +8,10 @@ class CampaignsConfig(AppConfig):
     name = "crm.campaigns"
     label = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from crm.segments import filters
+
+        from .consent import segment_filter
+
+        filters.register(segment_filter())  # "may receive marketing e-mail", in segment definitions

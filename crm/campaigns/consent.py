@@ -5,8 +5,10 @@ hard-bounced, they are not a merged-away record, and they have an e-mail address
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from crm.customers.models import Customer, Email
+from crm.segments import filters as segment_filters
 
 from .models import Consent
 
@@ -21,6 +23,18 @@ def emailable(customers: QuerySet | None = None) -> QuerySet:
 
 def may_email(customer: Customer) -> bool:
     return emailable(Customer.objects.filter(pk=customer.pk)).exists()
+
+
+def _emailable_narrow(customers: QuerySet, value: bool, today) -> QuerySet:
+    if value:
+        return emailable(customers)
+    return customers.exclude(pk__in=emailable().values("pk"))
+
+
+def segment_filter() -> segment_filters.Filter:
+    """The segment filter ``emailable`` (docs/segments.md), added to the segments' by CampaignsConfig.ready()."""
+    return segment_filters.Filter("emailable", "contact", gettext_lazy("May receive marketing e-mail"),
+                                  segment_filters.yes_or_no, _emailable_narrow, segment_filters.yes_no)
 
 
 @transaction.atomic

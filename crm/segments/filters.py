@@ -5,7 +5,9 @@ it: the builder group it sits in, its label, how a value given to it is cleaned 
 ``definition.validate``), how it narrows the customers (``narrow``, read by
 ``query.customers_matching``) and how it reads in words (``words``, read by ``selectors.describe``).
 ``FILTERS`` holds them in the builder's order. A new filter is its three functions and one more
-``Filter`` in that list; tests/test_segments.py checks none is half-declared.
+``Filter`` in that list, or, when what it asks belongs to an app built on segments, a ``Filter`` that
+app adds with ``register`` from its ``ready()`` (campaigns: ``emailable``); everything reads
+``FILTERS`` when called. tests/test_segment_filters.py checks none is half-declared.
 
 ``clean(value, *, references, today)`` returns plain JSON or raises ``values.Invalid``;
 ``references`` also checks that tier and colleague ids exist (on save and in the builder, not when a
@@ -104,7 +106,7 @@ def _labelled(choices) -> Callable[[Any, date], str]:
     return words
 
 
-def _yes_no(value, today) -> str:
+def yes_no(value, today) -> str:
     return _("yes") if value else _("no")
 
 
@@ -113,7 +115,7 @@ def _choices(choices, **options) -> Callable[..., list]:
     return lambda value, **_kw: clean_list(value, choices=choices, **options)
 
 
-def _yes_or_no(value, **_kw) -> bool:
+def yes_or_no(value, **_kw) -> bool:
     return clean_bool(value)
 
 
@@ -507,16 +509,6 @@ def _p_alive_narrow(qs, value, today):
     return qs
 
 
-# --- contact --------------------------------------------------------------------------------------
-
-def _emailable_narrow(qs, value, today):
-    from crm.campaigns.consent import emailable
-
-    if value:
-        return emailable(qs)
-    return qs.exclude(pk__in=emailable().values("pk"))
-
-
 # --- the filters, in the builder's order ------------------------------------------------------------
 
 FILTERS: dict[str, Filter] = {f.key: f for f in (
@@ -553,11 +545,17 @@ FILTERS: dict[str, Filter] = {f.key: f for f in (
            _labelled(CustomerValue.Segment.choices)),
     Filter("quadrant", "value", gettext_lazy("Scale × loyalty"), _choices(QUADRANTS), _quadrant_narrow,
            _labelled(CustomerValue.Quadrant.choices)),
-    Filter("late_payer", "value", gettext_lazy("Late payer"), _yes_or_no, _late_payer_narrow, _yes_no),
+    Filter("late_payer", "value", gettext_lazy("Late payer"), yes_or_no, _late_payer_narrow, yes_no),
     Filter("p_alive", "value", gettext_lazy("Probability still active"),
            _min_max(high=100, message=gettext_lazy("Give a probability from 0 to 100 (%)."),
                     missing=gettext_lazy("Give a minimum or a maximum probability.")),
            _p_alive_narrow, lambda value, today: _range_words(value, "%")),
-    Filter("emailable", "contact", gettext_lazy("May receive marketing e-mail"), _yes_or_no, _emailable_narrow,
-           _yes_no),
 )}
+
+
+def register(f: Filter) -> None:
+    """Add a filter that an app built on segments owns (from its ``AppConfig.ready()``; it goes last in
+    the builder's order). Campaigns adds ``emailable``: consent is theirs, and segments import no campaigns."""
+    if f.group not in GROUPS:
+        raise ValueError(f"segment filter {f.key}: no builder group {f.group!r}")
+    FILTERS[f.key] = f
