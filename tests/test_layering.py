@@ -3,22 +3,15 @@
 Read from the source with ``ast`` (module-level and function-level imports alike; migrations
 aside, they are generated): the customers core imports no other crm app, and the apps'
 dependency graph has no cycle. An app tells the apps that depend on it through a hook
-(``caravan.hooks``) or a registry (``crm.customers.screen_pop``), connected in their ``ready()``.
+(``caravan.hooks``) or a registry (``crm.customers.screen_pop``, ``crm.customers.list_filters``,
+``crm.segments.filters.register``), connected in their ``ready()``.
 """
 import ast
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 CRM = Path(__file__).resolve().parent.parent / "crm"
 APPS = sorted(p.name for p in CRM.iterdir() if (p / "apps.py").exists())
-
-# Edges still to remove, each with why it is there. The tests fail when one disappears, so the
-# list only shrinks; a new edge that closes a cycle fails with the cycle named.
-KNOWN = {
-    ("customers", "value"): "the customer list API's segment and quadrant filters take CustomerValue's choices",
-}
 
 
 def _imported(node: ast.AST, package: list[str]) -> list[str]:
@@ -84,23 +77,16 @@ def test_the_graph_sees_function_level_and_relative_imports():
 
 
 def test_the_customers_core_imports_no_other_crm_app():
-    found = {other: where for other, where in app_imports()["customers"].items() if ("customers", other) not in KNOWN}
+    found = app_imports()["customers"]
     assert not found, ("crm.customers must not import the apps that depend on it; give them a hook or a registry "
-                       "(caravan.hooks, crm.customers.screen_pop) instead: " +
+                       "(caravan.hooks, crm.customers.screen_pop, crm.customers.list_filters) instead: " +
                        ", ".join(f"{other} ({where})" for other, where in sorted(found.items())))
 
 
 def test_no_cycle_among_crm_apps():
     graph = app_imports()
-    edges = {app: {other for other in graph[app] if (app, other) not in KNOWN} for app in APPS}
+    edges = {app: set(graph[app]) for app in APPS}
     cycle = find_cycle(edges)
     assert cycle is None, ("import cycle among crm apps: " + " → ".join(cycle) + " (" +
                            "; ".join(f"{a}→{b} at {graph[a][b]}" for a, b in zip(cycle, cycle[1:])) +
                            "). Let the lower app announce a hook that the higher one connects in its ready().")
-
-
-@pytest.mark.parametrize("edge", sorted(KNOWN), ids="→".join)
-def test_a_known_edge_still_exists(edge):
-    """When a known edge is removed, take it off KNOWN so it cannot come back unnoticed."""
-    app, other = edge
-    assert other in app_imports()[app], f"{app} no longer imports {other}: remove {edge} from KNOWN"

@@ -24,14 +24,13 @@ from accounts.roles import Cap
 from caravan.api.errors import conflict_response
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 
-from . import selectors, services
+from . import list_filters, selectors, services
 from . import exports
 from .api_exports import CustomerExportOutput
 from .exports import export_customers_csv
 from .hooks import Seen, SeenVia, customer_data_seen
 from .models import ChangeLog, Contact, Customer, Employment, Preferences, TravelDocument
 from .normalize import phone_display
-from ..value.models import CustomerValue
 
 Via = ChangeLog.Via
 
@@ -277,22 +276,33 @@ class CustomerFilterInput(serializers.Serializer):
     tag = serializers.CharField(required=False)
     company = serializers.IntegerField(required=False, help_text="Customer id of a company: its people.")
     tier = serializers.IntegerField(required=False, help_text="Service tier id: the customers in that tier now.")
-    segment = serializers.ChoiceField(choices=CustomerValue.Segment.choices, required=False,
-                                      help_text="Value segment (needs value.view).")
-    quadrant = serializers.ChoiceField(choices=CustomerValue.Quadrant.choices, required=False,
-                                       help_text="Scale × loyalty quadrant (needs value.view).")
-    rfm = serializers.RegexField(selectors.RFM_PATTERN.pattern, required=False,
-                                 help_text="RFM scores, each 1–5 or * for any, e.g. 5*5 (needs value.view).")
     q = serializers.CharField(required=False, help_text="Name, phone in any format, e-mail, document tail.")
+
+    def get_fields(self):
+        """The fields above, with the other apps' filters (crm.customers.list_filters) before ``q``."""
+        fields = super().get_fields()
+        q = fields.pop("q")
+        for extra in list_filters.registered():
+            fields[extra.key] = _extra_filter_field(extra)
+        fields["q"] = q
+        return fields
 
     def validate(self, data):
         user = self.context.get("user")
-        if user is not None and not user.can(Cap.VALUE_VIEW):
-            refused = {key: [_("You may not filter by customer value.")] for key in ("segment", "quadrant", "rfm")
-                       if key in data}
+        if user is not None:
+            refused = {f.key: [str(f.refused)] for f in list_filters.registered()
+                       if f.cap and f.key in data and not user.can(f.cap)}
             if refused:
                 raise serializers.ValidationError(refused)
         return data
+
+
+def _extra_filter_field(extra: list_filters.ListFilter) -> serializers.Field:
+    if extra.choices:
+        return serializers.ChoiceField(choices=extra.choices, required=False, help_text=extra.help)
+    if extra.pattern:
+        return serializers.RegexField(extra.pattern, required=False, help_text=extra.help)
+    return serializers.CharField(required=False, help_text=extra.help)
 
 
 class ContactInput(serializers.Serializer):
@@ -360,10 +370,8 @@ FILTER_PARAMS = [
     OpenApiParameter("tag", str),
     OpenApiParameter("company", int, description="Customer id of a company: its people."),
     OpenApiParameter("tier", int, description="Service tier id: the customers in that tier now."),
-    OpenApiParameter("segment", str, enum=CustomerValue.Segment.values, description="Value segment (needs value.view)."),
-    OpenApiParameter("quadrant", str, enum=CustomerValue.Quadrant.values,
-                     description="Scale × loyalty quadrant (needs value.view)."),
-    OpenApiParameter("rfm", str, description="RFM scores, each 1–5 or * for any, e.g. 5*5 (needs value.view)."),
+    *(OpenApiParameter(f.key, str, enum=[value for value, _label in f.choices] or None, description=f.help)
+      for f in list_filters.registered()),  # read when this module is imported: after every app's ready()
     OpenApiParameter("q", str, description="Name (Chinese or Latin), phone in any format, e-mail, document tail. "
                                            "Best matches first (at most 500) unless `ordering` is given."),
 ]

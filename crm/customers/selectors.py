@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import User
 from caravan.tenancy import require_agency
 
-from . import crypto
+from . import crypto, list_filters
 from . import screen_pop as screen_pop_parts
 from .models import Contact, Customer, Employment, Phone, TravelDocument
 from .normalize import phone_e164
@@ -21,11 +21,9 @@ _DIGITS = re.compile(r"\d")
 SEARCH_LIST_LIMIT = 500  # a list filtered by a search shows its best matches, at most this many
 
 
-RFM_PATTERN = re.compile(r"[1-5*]{3}")
-
-
 def customer_list(*, filters: dict | None = None) -> QuerySet:
-    """Live customers (merged-away records excluded), filtered by the list page's / API's filters."""
+    """Live customers (merged-away records excluded), filtered by the list page's / API's filters: the
+    core's and those other apps registered (``list_filters``)."""
     filters = filters or {}
     qs = Customer.objects.filter(merged_into__isnull=True).select_related("owner")
     if filters.get("kind"):
@@ -42,19 +40,9 @@ def customer_list(*, filters: dict | None = None) -> QuerySet:
         qs = qs.filter(tier_status__tier_id=filters["tier"]) if str(filters["tier"]).isdigit() else qs.none()
     if filters.get("company"):
         qs = qs.filter(employments__company_id=filters["company"])
-    if filters.get("segment"):
-        qs = qs.filter(value__segment=filters["segment"])
-    if filters.get("quadrant"):
-        from crm.value.selectors import in_quadrants
-
-        qs = qs.filter(in_quadrants([filters["quadrant"]]))
-    if filters.get("rfm"):  # e.g. "5*5": recency 5, any frequency, monetary 5
-        pattern = str(filters["rfm"])
-        if not RFM_PATTERN.fullmatch(pattern):
-            return qs.none()
-        for letter, score in zip("rfm", pattern):
-            if score != "*":
-                qs = qs.filter(**{f"value__{letter}_score": int(score)})
+    for extra in list_filters.registered():  # the other apps' filters (value: segment, quadrant, rfm)
+        if filters.get(extra.key):
+            qs = extra.apply(qs, filters[extra.key])
     if filters.get("q"):
         qs = customers_matching(qs, filters["q"])
     return qs

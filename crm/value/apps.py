@@ -8,3 +8,11 @@ class ValueConfig(AppConfig):
     name = "crm.value"
     label = "value"
     verbose_name = _("Customer value")
+
+    def ready(self):
+        from crm.customers import list_filters
+
+        from .selectors import customer_list_filters
+
+        for f in customer_list_filters():  # segment, quadrant and rfm on the customer list
+            list_filters.register(f)

@@ -2,6 +2,7 @@
 
 Every figure is a set-based query over ``CustomerValue`` (one row per customer, written nightly by
 ``services.value_run``) or the trips themselves, so the dashboard costs a handful of statements."""
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Cap
 from caravan.db.replica import replica_report
+from crm.customers.list_filters import ListFilter
 
 from .models import CustomerValue, LifetimeFit, ValueSettings, ValueWarning
 
@@ -46,6 +48,40 @@ def in_quadrants(quadrants, *, via: str = "value__") -> Q:
     window); ``services.value_run`` writes no quadrant otherwise, so a plain match on the column
     selects the same customers everywhere (docs/customer-value.md)."""
     return Q(**{f"{via}quadrant__in": list(quadrants)})
+
+
+RFM_PATTERN = re.compile(r"[1-5*]{3}")  # the customer list's rfm filter: "5*5" is recency 5, any frequency, monetary 5
+
+
+def _by_segment(customers, segment):
+    return customers.filter(value__segment=segment)
+
+
+def _by_quadrant(customers, quadrant):
+    return customers.filter(in_quadrants([quadrant]))
+
+
+def _by_rfm(customers, pattern):
+    pattern = str(pattern)
+    if not RFM_PATTERN.fullmatch(pattern):
+        return customers.none()
+    for letter, score in zip("rfm", pattern):
+        if score != "*":
+            customers = customers.filter(**{f"value__{letter}_score": int(score)})
+    return customers
+
+
+def customer_list_filters() -> list[ListFilter]:
+    """The customer list's value filters (page, API, export), registered by ValueConfig.ready()."""
+    refused = _("You may not filter by customer value.")
+    return [
+        ListFilter("segment", "Value segment (needs value.view).", _by_segment,
+                   choices=tuple(CustomerValue.Segment.choices), cap=Cap.VALUE_VIEW, refused=refused),
+        ListFilter("quadrant", "Scale × loyalty quadrant (needs value.view).", _by_quadrant,
+                   choices=tuple(CustomerValue.Quadrant.choices), cap=Cap.VALUE_VIEW, refused=refused),
+        ListFilter("rfm", "RFM scores, each 1–5 or * for any, e.g. 5*5 (needs value.view).", _by_rfm,
+                   pattern=RFM_PATTERN.pattern, cap=Cap.VALUE_VIEW, refused=refused),
+    ]
 
 
 def can_see_value(user) -> bool:

@@ -26,7 +26,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan.forms import apply_errors
 from caravan.tenancy import require_agency
-from crm.customers import selectors, services
+from crm.customers import list_filters as extra_filters, selectors, services
 from crm.campaigns import selectors as campaigns_selectors
 from crm.care import selectors as care_selectors
 from crm.loyalty import selectors as loyalty_selectors
@@ -38,7 +38,6 @@ from crm.retention import services as retention
 from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
 from crm.value import selectors as value_selectors
-from crm.value.models import CustomerValue
 from crm.visits import selectors as visits_selectors
 from crm.customers.models import ChangeLog, Contact, Customer
 from crm.customers.normalize import phone_display
@@ -49,8 +48,7 @@ Via = ChangeLog.Via
 PER_PAGE = 50
 SORTS = {"name": ("name", "pk"), "-name": ("-name", "-pk"), "created": ("created_at", "pk"),
          "-created": ("-created_at", "-pk"), "updated": ("updated_at", "pk"), "-updated": ("-updated_at", "-pk")}
-FILTERS = ("q", "kind", "owner", "tag", "source", "tier", "segment", "quadrant", "rfm")
-VALUE_FILTERS = ("segment", "quadrant", "rfm")  # only for those who may see customer value
+FILTERS = ("q", "kind", "owner", "tag", "source", "tier")  # and the other apps' (crm.customers.list_filters)
 TAG_SPLIT = re.compile(r"[,，;；]")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -72,11 +70,13 @@ def _next_url(request, fallback: str) -> str:
 
 def list_filters(params, user=None) -> tuple[dict, dict, dict]:
     """The list's filters from a query string: as typed (every key), those given, and as
-    ``crm.customers.selectors.customer_list`` takes them. The list page and its export share them. Value
-    filters are dropped for a ``user`` who may not see customer value."""
-    filters = {key: params.get(key, "").strip() for key in FILTERS}
-    if user is not None and not user.can(Cap.VALUE_VIEW):
-        filters.update({key: "" for key in VALUE_FILTERS})
+    ``crm.customers.selectors.customer_list`` takes them. The list page and its export share them. A
+    registered filter that needs a capability (value's segment, quadrant, rfm) is dropped for a ``user``
+    without it."""
+    extra = extra_filters.registered()
+    filters = {key: params.get(key, "").strip() for key in FILTERS + tuple(f.key for f in extra)}
+    if user is not None:
+        filters.update({f.key: "" for f in extra if f.cap and not user.can(f.cap)})
     given = {key: value for key, value in filters.items() if value}
     selector_filters = dict(given)
     if filters["owner"] == "none":
@@ -103,13 +103,14 @@ class CustomerListView(AgencyPage, View):
         for c in page:
             c.service_tier = tiers.get(c.pk)
             c.customer_value = values.get(c.pk)
+        choices = {f.key: f.choices for f in extra_filters.registered()}
         context = {
             "page": page, "filters": filters, "sort": sort, "filter_query": urlencode(query),
             "sort_query": urlencode({**query, "sort": sort}),
             "kinds": Customer.Kind.choices, "sources": Customer.Source.choices, "staff": staff_choices(),
             "tiers": tiers_selectors.tier_list(),
-            "sees_value": user.can(Cap.VALUE_VIEW), "segments": CustomerValue.Segment.choices,
-            "quadrants": CustomerValue.Quadrant.choices,
+            "sees_value": user.can(Cap.VALUE_VIEW), "segments": choices.get("segment", ()),
+            "quadrants": choices.get("quadrant", ()),
             "can_edit": user.can(Cap.CUSTOMERS_EDIT), "can_manage": user.can(Cap.CUSTOMERS_MANAGE),
             "can_import": user.can(Cap.CUSTOMERS_IMPORT),
             "sort_links": {key: {"next": f"-{key}" if sort == key else key,
