@@ -5,8 +5,8 @@ Every route of ``caravan.urls_tenant`` (the agency pages and ``/api/v1/``) is wa
 - its view is fenced by its base class (``AgencyPage``, ``AgencyViewSet`` / ``AgencyAPIView``) or named
   on the one public list, ``frontend.public.PUBLIC_ROUTES`` (a new route that is neither fails here);
 - anonymous: a page answers the log-in page redirect, the API 401;
-- every role without the capability a route declares (a page's ``required_cap``, the API's
-  ``required_caps`` for the action) gets 403 — every such role, and every role holding it does not;
+- every role without the capability a route declares (a page's ``required_cap`` and ``permits(user)``,
+  the API's ``required_caps`` for the action) gets 403 — every such role, and every role holding it does not;
 - every detail route (an id in the path): the id of a record of the *other* agency answers 404 on this
   agency's host, and the id of one of this agency's own records of the same kind does not (so the
   404 comes from the fence, not from a wrong URL). Which model a route's id names comes from the
@@ -22,8 +22,8 @@ Sampled, to stay near a minute on two cores: pages are requested with GET when t
 with an empty form (the answer must come before any write); API routes with each of their methods, writes
 with an empty body (``BODIES``: the few actions that check their input before the record). Cross-agency
 requests are made as an admin. Format-suffix twins of API routes (``.json``) are skipped, being the same
-views. Capabilities a view decides itself (``permits()``, ``"authenticated"`` plus a check in the view)
-are not declared, so such routes get the anonymous and cross-agency checks only; ``STRICTER`` names the
+views. Capabilities an API view decides itself (``"authenticated"`` plus a check in ``initial()``) are
+not declared, so such routes get the anonymous and cross-agency checks only; ``STRICTER`` names the
 routes that also refuse some holders of their declared capability.
 """
 import re
@@ -441,7 +441,12 @@ def test_anonymous_is_sent_to_sign_in(sites, route, method):
 
 # --- roles ------------------------------------------------------------------------------------------------
 
-CAPPED = [(r, m) for r, m in CALLS if r.cap(m)]
+def _narrowed(route: Route) -> bool:
+    """A page that overrides ``AgencyPage.permits`` (any of several capabilities opens it)."""
+    return route.fence == "page" and route.cls.permits is not AgencyPage.permits
+
+
+CAPPED = [(r, m) for r, m in CALLS if r.cap(m) or _narrowed(r)]
 # Routes that refuse some holders of their declared capability too, and what else they ask.
 STRICTER = {
     "api:customer-documents": "adding a travel document also needs documents.view",
@@ -459,7 +464,11 @@ def test_roles_without_the_capability_get_403(sites, route, method):
     refused = {role for role, code in answers.items() if code == 403}
     if route.fence == "api":
         assert all(responses[role].json()["error"]["code"] == "permission_denied" for role in refused)
-    lacking = {role for role in Role.values if needed not in ROLE_CAPS[role]}
+    lacking = {role for role in Role.values if needed and needed not in ROLE_CAPS[role]}
+    if _narrowed(route):  # and the page's own permits(user), asked of each role's staff member
+        with tenant_context(home.agency):
+            lacking |= {role for role in Role.values
+                        if not route.cls().permits(User.objects.get(email=f"{role}@{HOME}.test"))}
     assert lacking <= refused, f"{needed}: answers by role {answers}"
     if route.name not in STRICTER:
         assert refused <= lacking, f"{needed}: answers by role {answers} (a stricter view goes in STRICTER)"
