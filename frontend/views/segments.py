@@ -132,9 +132,6 @@ class SegmentForm(forms.Form):
         "quadrant": ["quadrant"], "late_payer": ["late_payer"], "p_alive": ["p_alive_min", "p_alive_max"],
         "emailable": ["emailable"],
     }
-    SECTIONS = [(title, [key for key, f in filters.FILTERS.items() if f.group == group])  # crm.segments.filters
-                for group, title in filters.GROUPS.items()]
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         from crm.tiers.models import ServiceTier
@@ -150,8 +147,9 @@ class SegmentForm(forms.Form):
 
     def sections(self):
         """For the template: ``[(title, [(filter, [bound fields])])]``."""
-        return [(title, [(key, [self[name] for name in self.GROUPS[key]]) for key in keys])
-                for title, keys in self.SECTIONS]
+        return [(title, [(key, [self[name] for name in self.GROUPS[key]])
+                         for key, f in filters.FILTERS.items() if f.group == group])  # read when shown: apps add filters
+                for group, title in filters.GROUPS.items()]
 
     def definition(self) -> dict:
         """What was typed, as a (not yet validated) definition. Call after ``is_valid()``."""
