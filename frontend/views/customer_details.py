@@ -21,7 +21,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import MoneyField, apply_errors
+from caravan.forms import MoneyField, errors_onto
 from crm.customers import selectors, services
 from crm.customers.models import ChangeLog, Customer, Handover, LoyaltyMembership, Preferences, TravelDocument
 
@@ -258,14 +258,13 @@ class DocumentAddView(DocumentsSection):
         form = DocumentForm(request.POST)
         duplicate = None
         if form.is_valid():
-            try:
-                services.document_add(actor=request.user, customer=customer, via=PAGE, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            except services.DuplicateCustomer as exc:
-                duplicate = {"holder": exc.matches[0][0] if exc.matches else None}
-            else:
-                return self.saved(customer)
+            with errors_onto(form):
+                try:
+                    services.document_add(actor=request.user, customer=customer, via=PAGE, **form.cleaned_data)
+                except services.DuplicateCustomer as exc:
+                    duplicate = {"holder": exc.matches[0][0] if exc.matches else None}
+                else:
+                    return self.saved(customer)
         return self.invalid(customer, add_form=form, duplicate=duplicate)
 
 
@@ -313,12 +312,9 @@ class ProfileFormView(ProfileSection):
         customer = _customer(pk)
         form = self.form_class(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 with transaction.atomic():
                     self.write(customer, form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 return self.saved(customer)
         return self.invalid(customer, **{self.form_name: form})
 
@@ -388,20 +384,20 @@ class EmploymentAddView(CompanySection):
         duplicates = []
         if form.is_valid():
             data = form.cleaned_data
-            try:
-                with transaction.atomic():
-                    person = data["person"] or services.customer_create(
-                        actor=request.user, via=PAGE, kind=Customer.Kind.PERSON, name=data["name"],
-                        phones=[data["phones"]], emails=[data["emails"]])
-                    services.employment_set(actor=request.user, company=company, person=person, **form.link_values())
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            except services.DuplicateCustomer as exc:
-                # Offer the people on file instead; the new-person fields start empty again.
-                duplicates = exc.matches
-                form = LinkPersonForm(initial=form.link_values(), company=company)
-            else:
-                return self.saved(company)
+            with errors_onto(form):
+                try:
+                    with transaction.atomic():
+                        person = data["person"] or services.customer_create(
+                            actor=request.user, via=PAGE, kind=Customer.Kind.PERSON, name=data["name"],
+                            phones=[data["phones"]], emails=[data["emails"]])
+                        services.employment_set(actor=request.user, company=company, person=person,
+                                                **form.link_values())
+                except services.DuplicateCustomer as exc:
+                    # Offer the people on file instead; the new-person fields start empty again.
+                    duplicates = exc.matches
+                    form = LinkPersonForm(initial=form.link_values(), company=company)
+                else:
+                    return self.saved(company)
         return self.invalid(company, link_form=form, duplicates=duplicates)
 
 
@@ -464,12 +460,9 @@ class CustomerHandoverView(AgencyPage, View):
     def post(self, request):
         form = HandoverForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 handover = services.customers_handover(actor=request.user, from_user=form.cleaned_data["from_user"],
                                                        to_users=list(form.cleaned_data["to_users"]))
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, self.summary(handover))
                 return redirect("customer_handover")
         return self.page(form, self.preview(request.POST.get("from_user", "")), status=400)

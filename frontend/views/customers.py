@@ -24,7 +24,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.forms import apply_errors
+from caravan.forms import apply_errors, errors_onto
 from caravan.tenancy import require_agency
 from crm.customers import list_filters as extra_filters, selectors, services
 from crm.campaigns import selectors as campaigns_selectors
@@ -270,15 +270,14 @@ class CustomerCreateView(AgencyPage, View):
         form = CustomerForm(request.POST)
         duplicates = None
         if form.is_valid():
-            try:
-                customer = services.customer_create(actor=request.user, via=Via.PAGE, **form.service_kwargs())
-            except services.DuplicateCustomer as exc:
-                duplicates = exc
-            except ValidationError as exc:
-                form.apply_service_errors(exc)
-            else:
-                messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
-                return redirect("customer_detail", pk=customer.pk)
+            with errors_onto(form):
+                try:
+                    customer = services.customer_create(actor=request.user, via=Via.PAGE, **form.service_kwargs())
+                except services.DuplicateCustomer as exc:
+                    duplicates = exc
+                else:
+                    messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
+                    return redirect("customer_detail", pk=customer.pk)
         return render(request, self.template, {"form": form, "duplicates": duplicates},
                       status=409 if duplicates else 400)
 
@@ -312,15 +311,14 @@ class CustomerEditView(AgencyPage, View):
             # The form edits the first address; any further ones (from an import or a merge) are kept.
             kwargs["addresses"] += [{"label": a.label, "line": a.line, "city": a.city, "postcode": a.postcode,
                                      "country": a.country} for a in customer.addresses.all()[1:]]
-            try:
-                services.customer_update(actor=request.user, via=Via.PAGE, customer=customer, **kwargs)
-            except services.DuplicateCustomer as exc:
-                duplicates = exc
-            except ValidationError as exc:
-                form.apply_service_errors(exc)
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("customer_detail", pk=customer.pk)
+            with errors_onto(form):
+                try:
+                    services.customer_update(actor=request.user, via=Via.PAGE, customer=customer, **kwargs)
+                except services.DuplicateCustomer as exc:
+                    duplicates = exc
+                else:
+                    messages.success(request, _("Saved."))
+                    return redirect("customer_detail", pk=customer.pk)
         return render(request, self.template, {"form": form, "customer": customer, "duplicates": duplicates,
                                                "more_addresses": customer.addresses.all()[1:]},
                       status=409 if duplicates else 400)
@@ -409,11 +407,8 @@ class ContactAddView(AgencyPage, View):
         customer = get_object_or_404(Customer, pk=pk)
         form = ContactForm(request.POST)
         if form.is_valid():
-            try:
+            with errors_onto(form):
                 contact = services.contact_add(actor=request.user, customer=customer, **form.cleaned_data)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 if not request.htmx:
                     messages.success(request, _("Contact added."))
                     return redirect("customer_detail", pk=customer.pk)

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from caravan.forms import apply_errors
+from caravan.forms import errors_onto
 from tenants.models import Agency
 
 from integrations import services
@@ -79,12 +79,9 @@ class FeedFormPage:
             saved.supplier = supplier
             if owner is not None:
                 saved.agency = owner
-            try:
+            with errors_onto(form):
                 services.feed_save(saved, username=form.cleaned_data["username"],
                                    secret=form.cleaned_data["secret"] or None)
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(request, _("Feed %(name)s saved.") % {"name": saved.name})
                 if feed is None and saved.mode == Feed.Mode.PUSH:
                     request.session[f"feed-secret-{saved.pk}"] = services.push_secret(saved)
