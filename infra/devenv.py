@@ -228,7 +228,9 @@ def bench(names: list[str]) -> int:
     env.setdefault("API_RATE_PER_MINUTE", "0")
     ensure_database(env["DATABASE_URL"])
     scripts = [ROOT / "bench" / f"{n}.py" for n in names] or sorted((ROOT / "bench").glob("[!_]*.py"))
-    return max((subprocess.call([PYTHON, str(s)], env=env, cwd=ROOT) for s in scripts), default=0)
+    # As modules (``-m bench.<name>``), not as scripts: a script's folder goes first on sys.path, and
+    # bench/integrations.py or bench/billing.py would stand in for the apps of the same name.
+    return max((subprocess.call([PYTHON, "-m", f"bench.{s.stem}"], env=env, cwd=ROOT) for s in scripts), default=0)
 
 
 def main(argv: list[str]) -> int:
