@@ -35,6 +35,22 @@ def password_for(slug: str, role: str) -> str:
     return f"pw-{slug}-{role}-Caravan!"
 
 
+def agency_with_staff(slug: str, *, name: str, plan: str, before_staff=None):
+    """Onboard an agency (committed) with one user per role, ``<role>@<slug>.test``; the admin has a
+    TOTP device. ``before_staff(agency)`` runs first in the new schema (e.g. to move its id sequences)."""
+    agency = agency_onboard(name=name, slug=slug, plan=plan, admin_email=f"first@{slug}.test",
+                            admin_name="First Admin", language="en").agency
+    if before_staff is not None:
+        before_staff(agency)
+    with tenant_context(agency):
+        for role in Role.values:
+            user = User.objects.create_user(f"{role}@{slug}.test", password_for(slug, role), role=role,
+                                            full_name=f"{role.title()} of {slug}", language="en")
+            if role == Role.ADMIN:
+                give_totp_device(user)
+    return agency
+
+
 def host(slug: str | None) -> str:
     return f"{slug}.localhost" if slug else "localhost"
 
@@ -99,14 +115,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
         with schema_context("public"):
             give_totp_device(User.objects.create_superuser(OPERATOR, "operator-pass-1!", full_name="Olga Operator"))
         for slug, name in AGENCIES.items():
-            agency = agency_onboard(name=name, slug=slug, plan="professional", admin_email=f"first@{slug}.test",
-                                    admin_name="First Admin", language="en").agency
-            with tenant_context(agency):
-                for role in Role.values:
-                    user = User.objects.create_user(f"{role}@{slug}.test", password_for(slug, role), role=role,
-                                                    full_name=f"{role.title()} of {slug}", language="en")
-                    if role == Role.ADMIN:
-                        give_totp_device(user)
+            agency = agency_with_staff(slug, name=name, plan="professional")
             if slug == "charlie":
                 agency_suspend(agency=agency, actor="conftest")
         connection.set_schema_to_public()

@@ -42,7 +42,7 @@ from caravan.api.views import AgencyAPIView, AgencyViewSet
 from frontend.public import PUBLIC_ROUTES, reason
 from frontend.views.base import AgencyPage
 
-from .conftest import give_totp_device, mark_verified, password_for
+from .conftest import agency_with_staff, mark_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -319,22 +319,16 @@ def _site(agency) -> Site:
 @pytest.fixture(scope="module")
 def sites(django_db_setup, django_db_blocker):
     """``home`` and ``away``, committed and filled; deleted after the module."""
-    from tenants.services import agency_delete, agency_onboard
+    from tenants.services import agency_delete
 
     made = {}
     with django_db_blocker.unblock():
         try:
             for slug, start in ((HOME, 1_000_000), (AWAY, 2_000_000)):
-                agency = agency_onboard(name=f"Fence {slug}", slug=slug, plan="enterprise", admin_email=f"first@{slug}.test",
-                                        admin_name="First Admin", language="en").agency
+                agency = agency_with_staff(slug, name=f"Fence {slug}", plan="enterprise",
+                                           before_staff=lambda a, start=start: _start_ids_at(a.schema_name, start))
                 made[slug] = agency
-                _start_ids_at(agency.schema_name, start)
                 with tenant_context(agency):
-                    for role in Role.values:
-                        user = User.objects.create_user(f"{role}@{slug}.test", password_for(slug, role), role=role,
-                                                        full_name=f"{role.title()} of {slug}", language="en")
-                        if role == Role.ADMIN:
-                            give_totp_device(user)
                     _seed(agency)
                 connection.set_schema_to_public()
             yield {slug: _site(agency) for slug, agency in made.items()}
