@@ -197,3 +197,16 @@ def test_contacts_need_a_summary_and_complaints_resolve(alpha):
         complaint = services.contact_add(actor=None, customer=customer, channel="complaint", summary="Late pickup")
         services.complaint_resolve(actor=None, contact=complaint)
         assert Contact.objects.get(pk=complaint.pk).resolved
+
+
+@pytest.mark.parametrize("query", ["李 娜", "李娜", " 李　娜 ", "Li Na", "li na", "wang fang", "王 芳"])
+def test_search_ignores_spaces_between_chinese_characters(alpha, query):
+    """'李 娜' finds 李娜 as '李娜' does; Latin words keep their space ('Li Na', 'wang fang')."""
+    with tenant_context(alpha):
+        li = services.customer_create(actor=None, via=API, name="李娜", latin_surname="LI", latin_given="Na", phones=[])
+        wang = services.customer_create(actor=None, via=API, name="王 芳", latin_surname="WANG", latin_given="Fang",
+                                        phones=[])
+        assert Customer.objects.get(pk=wang.pk).search_text.startswith("王芳 ")
+        found = selectors.customer_search(query=query)
+        assert (li if "李" in query or "li" in query.lower() else wang) in found, query
+        assert "wangfang" not in Customer.objects.get(pk=wang.pk).search_text

@@ -1,4 +1,6 @@
 """Normalising what people type: phones to E.164, e-mails to lower case, names for search."""
+import re
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -40,6 +42,16 @@ def passport_latin(text: str) -> bool:
     return text.replace(" ", "").replace("-", "").replace("'", "").isascii()
 
 
+# CJK ideographs, kana and hangul: written without spaces, so a space between two of them means nothing.
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
+_SPACE_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+
+
+def collapse_cjk_spaces(text: str) -> str:
+    """'李 娜' → '李娜': whitespace between two CJK characters is dropped; 'Li Na' keeps its space."""
+    return _SPACE_BETWEEN_CJK.sub("", text)
+
+
 def search_text(*parts: str) -> str:
     """One lower-cased line of everything a search may match (names, phones, e-mails, companies)."""
-    return " ".join(p.strip().lower() for p in parts if p and p.strip())
+    return " ".join(collapse_cjk_spaces(p.strip().lower()) for p in parts if p and p.strip())

@@ -13,7 +13,7 @@ from caravan.tenancy import require_agency
 from . import crypto, list_filters
 from . import screen_pop as screen_pop_parts
 from .models import Contact, Customer, Employment, Phone, TravelDocument
-from .normalize import phone_e164
+from .normalize import collapse_cjk_spaces, phone_e164
 
 _DIGITS = re.compile(r"\d")
 
@@ -80,7 +80,7 @@ def customer_search_ids(*, query: str, limit: int = 10) -> list[int]:
     if 4 <= len(clean) <= 6 and any(ch.isdigit() for ch in clean):
         docs = TravelDocument.objects.filter(tail_hash=crypto.lookup_hash("tail:" + clean[-4:])).values("customer_id")
         found += [pk for pk in live.filter(pk__in=docs).values_list("pk", flat=True)[:limit] if pk not in found]
-    text = query.lower()
+    text = collapse_cjk_spaces(query.lower())  # '李 娜' finds 李娜; 'li na' keeps its space
     seen = set(found)
     if len(text) < 3:
         # Too short for the trigram index, and thousands match: names that start with it, then any
