@@ -37,6 +37,26 @@ OPERATOR_EMAIL = "operator@caravan.localhost"
 DEMO_CUSTOMERS = {"sunrise": {"people": 3000, "companies": 40}, "lotus": {"people": 2000, "companies": 60, "foreign_share": 0.1}}
 
 
+def ensure_demo_staff(staff, *, slug: str, language: str, password: str) -> list[User]:
+    """In the current agency's schema: one log-in per demo role, ``<local>@<slug>.test``, that signs
+    in with ``password`` (the one `make run` prints); admins also get the demo authenticator device.
+    A demo user without a password (never set, or left empty by earlier seeding, which Django counts
+    as usable) gets it; one whose password was changed keeps it."""
+    users = []
+    for role, full_name, local in staff:
+        email = f"{local}@{slug}.test"
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email, password, full_name=full_name, role=role, language=language)
+        elif not user.password or not user.has_usable_password():
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        if role == Role.ADMIN:
+            ensure_demo_device(user, password)
+        users.append(user)
+    return users
+
+
 class Command(BaseCommand):
     help = "Create the demo operator and demo agencies (sunrise, lotus) with staff in every role."
 
@@ -64,14 +84,7 @@ class Command(BaseCommand):
                 # Demo agencies stay usable after the 14-day trial; Billing still shows how to subscribe.
                 billing.set_comped(agency=agency, comped=True, actor="seed_demo", note="demo agency")
             with tenant_context(agency):
-                for role, full_name, local in staff:
-                    user, _ = User.objects.get_or_create(email=f"{local}@{slug}.test",
-                                                         defaults={"full_name": full_name, "role": role, "language": language})
-                    if not user.has_usable_password():
-                        user.set_password(password)
-                        user.save(update_fields=["password"])
-                    if role == Role.ADMIN:
-                        ensure_demo_device(user, password)
+                ensure_demo_staff(staff, slug=slug, language=language, password=password)
                 if not Customer.objects.exists():  # first run only: re-running keeps what was changed
                     seed_customers(agency, **DEMO_CUSTOMERS[slug])
                     self.stdout.write(f"Created demo customers for {slug}")
