@@ -73,6 +73,12 @@ def start_embedded_redis() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def localstripe_command(port: int, var: Path = VAR) -> list[str]:
+    """localstripe with its state in this checkout's var/ (not localstripe's own fixed
+    /tmp/localstripe.pickle, which another checkout's `make run` would share)."""
+    return [PYTHON, "-m", "infra.localstripe_state", "--state", str(var / "localstripe.pickle"), "--port", str(port)]
+
+
 def start_localstripe(webhook_url: str) -> dict:
     """localstripe (a fake, stateful Stripe) for `make run` when no Stripe key is configured, with
     its webhooks delivered, signed, to our endpoint. Returns the STRIPE_* settings that point at it."""
@@ -82,7 +88,7 @@ def start_localstripe(webhook_url: str) -> dict:
 
     port = free_port(int(os.environ.get("LOCALSTRIPE_PORT", "8420")))
     log = open(VAR / "localstripe.log", "ab")
-    process = subprocess.Popen([PYTHON, "-m", "localstripe", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(localstripe_command(port), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     atexit.register(process.terminate)
     deadline = time.monotonic() + 30
     while True:

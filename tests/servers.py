@@ -118,10 +118,13 @@ STRIPE_WEBHOOK_SECRET = "whsec_caravan_tests"
 def stripe_server(tmp_path_factory) -> str:
     """localstripe on a free port for the session; its URL. The Stripe client is real, never patched."""
     port = free_port()
-    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    folder = tmp_path_factory.mktemp("localstripe")
+    log = folder / "localstripe.log"
+    # Its state in this session's folder: localstripe's own /tmp/localstripe.pickle is shared by all.
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
-                                   cwd=tmp_path_factory.getbasetemp(), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "infra.localstripe_state", "--state", str(folder / "state.pickle"),
+                                    "--port", str(port), "--from-scratch"],
+                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, process, log, "localstripe", timeout=30)
