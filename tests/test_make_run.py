@@ -49,6 +49,32 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def _sign_in(port: int, slug: str, email: str, password: str) -> str | None:
+    """Sign in on an agency's page over HTTP, as a browser would; where it sends us (None: refused)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    headers = {"Host": f"{slug}.localhost:{port}"}
+    url = f"http://127.0.0.1:{port}/accounts/login/"
+    with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as page:
+        html = page.read().decode()
+        cookies = "; ".join(c.split(";")[0] for c in page.headers.get_all("Set-Cookie") or [])
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": email, "password": password}).encode()
+    try:
+        with opener.open(urllib.request.Request(url, data=form, headers={**headers, "Cookie": cookies}), timeout=10):
+            return None  # 200: the form again, with an error
+    except urllib.error.HTTPError as e:
+        location = e.headers.get("Location", "")
+        return None if e.code != 302 or location.startswith("/accounts/login") else location
+
+
 def test_make_run_serves_the_demo_agencies_and_stops_on_ctrl_c(tmp_path):
     var = tmp_path / "var"
     port, redis_port = free_port(), free_port()
@@ -112,6 +138,14 @@ def test_make_run_serves_the_demo_agencies_and_stops_on_ctrl_c(tmp_path):
         assert (var / "postgres" / "PG_VERSION").exists(), failure("no embedded PostgreSQL data in CARAVAN_VAR_DIR")
         postmaster = _postmaster_pid(var)
         assert _alive(postmaster), failure("the embedded PostgreSQL is not running")
+        # Six working log-ins per agency with the printed password (admins then go to the second step).
+        for slug in ("sunrise", "lotus"):
+            for local in ("admin", "manager", "sales", "callcenter", "service", "finance"):
+                where = _sign_in(port, slug, f"{local}@{slug}.test", "demo-Pass-for-make-run-test")
+                assert where, failure(f"{local}@{slug}.test cannot sign in with the printed password")
+                assert where.startswith("/accounts/two-step/") == (local == "admin"), failure(f"{local}@{slug}: {where}")
+        # localstripe's state is in this checkout's var/, not in a file every checkout shares.
+        assert (var / "localstripe.pickle").exists(), failure("no localstripe state in var/")
 
         # 2. Ctrl-C stops it all, embedded servers included.
         stopping = time.monotonic()
