@@ -51,12 +51,35 @@ def test_policy_check(alpha, api_client, path):
                      "params": {"cabin": "Business class", "grade": "P2", "duration": "2 h 10 min",
                                 "allowed": "Economy"},
                      "reason": "Business class not allowed for grade P2 on a 2 h 10 min flight (at most Economy)"}
-    assert fare["code"] == "fare.lowest"
+    # The economy fare 30 minutes later is in policy for P2: it is the lowest logical fare (issue 20).
+    assert fare["code"] == "fare.above_lowest" and fare["passed"] is False
+    assert fare["reason"].startswith("Fare CNY 4,000.00 is CNY 2,500.00 above the lowest logical fare CNY 1,500.00 (MU5301, ")
     assert data["cheapest_compliant"]["flight_numbers"] == ["MU5301"]
     assert data["cheapest_compliant"]["price_in_policy_currency"] == "1500.00"
     assert (data["missed_saving"], data["price"], data["currency"]) == ("2500.00", "4000.00", "CNY")
     with tenant_context(alpha):
         assert not BookingCheck.objects.exists()  # a check writes nothing
+
+
+def test_policy_check_proposes_a_cheaper_in_policy_economy_fare_to_a_director(alpha, api_client):
+    """Issue 20: a D1 may fly business, but the CNY 1,300 economy fare 30 minutes later is the lowest
+    logical fare (±2 h, ≤ 1 stop): the CNY 5,200 business fare fails the fare rule and the economy is proposed."""
+    account, _boss, traveler, *_rest = setup_case(alpha)
+    at = (timezone.now() + timedelta(days=20)).replace(hour=9, minute=0, second=0, microsecond=0)
+    body = check_body(account, traveler, grade="D1",
+                      offer=flight_offer(cabin="business", fare="5200", at=at, minutes=130, number="CA1501"),
+                      alternatives=[flight_offer(cabin="economy", fare="1300", at=at + timedelta(minutes=30),
+                                                 minutes=130, number="MU5101")])
+    response = api_client("alpha", "sales").post("/api/v1/policy-check", body, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    [cabin, fare] = data["results"]
+    assert cabin["code"] == "cabin.allowed" and cabin["passed"] is True
+    assert fare["code"] == "fare.above_lowest" and fare["passed"] is False
+    assert "CNY 3,900.00 above the lowest logical fare CNY 1,300.00 (MU5101" in fare["reason"]
+    assert data["compliant"] is False and data["needs_approval"] is True
+    assert data["cheapest_compliant"]["flight_numbers"] == ["MU5101"]
+    assert data["missed_saving"] == "3900.00"
 
 
 def test_policy_check_by_grade_and_hotel(alpha, api_client):
@@ -129,7 +152,8 @@ def test_booking_checks_approvals_and_report(alpha, api_client):
     response = sales.post("/api/v1/booking-checks/", body, format="json")
     assert response.status_code == 201, response.content
     check = response.json()
-    assert check["compliant"] is False and check["failed_codes"] == ["cabin.not_allowed"]
+    # The economy alternative is in policy for P2, so it is also the lowest logical fare (issue 20).
+    assert check["compliant"] is False and check["failed_codes"] == ["cabin.not_allowed", "fare.above_lowest"]
     assert check["approval"]["status"] == "pending"
     assert sales.post("/api/v1/booking-checks/", {**body, "item": 999999}, format="json").json()["error"]["fields"] == {
         "item": ["No such itinerary item."]}
@@ -138,7 +162,8 @@ def test_booking_checks_approvals_and_report(alpha, api_client):
     approval_id = check["approval"]["id"]
     # The requester sees it, cannot decide; sales cannot decide at all; a manager can, once.
     assert sales.get(f"/api/v1/approvals/{approval_id}/").json()["reasons"] == [
-        "Business class not allowed for grade P2 on a 3 h 10 min flight (at most Economy)"]
+        "Business class not allowed for grade P2 on a 3 h 10 min flight (at most Economy)",
+        "Fare CNY 4,000.00 is CNY 2,500.00 above the lowest logical fare CNY 1,500.00 (MU5301, 09:00, within ±2 h)"]
     assert sales.post(f"/api/v1/approvals/{approval_id}/decide/", {"decision": "approved"},
                       format="json").status_code == 403
     manager = api_client("alpha", "manager")
@@ -155,6 +180,8 @@ def test_booking_checks_approvals_and_report(alpha, api_client):
     report = manager.get(f"/api/v1/travel-policies/{version.policy_id}/report/").json()
     assert (report["checked"], report["compliant"], report["compliance_rate"]) == (1, 0, 0.0)
     assert report["exception_reasons"] == [{"code": "cabin.not_allowed", "label": "Cabin above the grade's allowance",
+                                            "count": 1},
+                                           {"code": "fare.above_lowest", "label": "Fare above the lowest logical fare",
                                             "count": 1}]
     assert report["approvals"] == {"pending": 0, "approved": 1, "rejected": 0}
     assert report["proposal"]["saving"] == "2500.00" and report["missed_savings"] == "2500.00"

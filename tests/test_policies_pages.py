@@ -104,6 +104,28 @@ def test_check_a_booking_page(alpha, page_client):
     assert response.status_code == 400 and b'data-field="alt-0-cabin"' in response.content
 
 
+def test_check_page_proposes_a_cheaper_in_policy_economy_fare_for_business(alpha, page_client):
+    """Issue 20: a D1 may fly business, but the form's economy alternative (CNY 1,300, 30 minutes
+    later) is the lowest logical fare: the CNY 5,200 business fare fails the fare rule, and the page
+    proposes the economy flight with the saving missed."""
+    account, *_rest = setup_case(alpha)
+    at = (timezone.localtime() + timedelta(days=20)).replace(hour=9, minute=0)
+    data = {"kind": "flight", "grade": "D1", "department": "Sales", "flight_numbers": "CA1501", "origin": "PEK",
+            "destination": "SHA", "departure": at.strftime("%Y-%m-%dT%H:%M"), "duration_minutes": "130", "stops": "0",
+            "cabin": "business", "fare": "5200", "currency": "CNY", "nights": "1",
+            "requested_departure": at.strftime("%Y-%m-%dT%H:%M"),
+            "alt-TOTAL_FORMS": "3", "alt-INITIAL_FORMS": "0", "alt-MIN_NUM_FORMS": "0", "alt-MAX_NUM_FORMS": "50",
+            "alt-0-flight_numbers": "MU5101", "alt-0-departure": (at + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"),
+            "alt-0-cabin": "economy", "alt-0-price": "1300"}
+    response = page_client("alpha", "sales").post(f"/accounts/{account.pk}/policy/check/", data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'data-compliant="false"' in page
+    assert "Business class allowed for grade D1" in page
+    assert "Fare CNY 5,200.00 is CNY 3,900.00 above the lowest logical fare CNY 1,300.00 (MU5101, " in page
+    assert 'data-test="cheapest"' in page and "CNY 3900.00" in page
+
+
 def test_trip_item_check_records_and_the_trip_shows_it(alpha, page_client):
     account, _boss, traveler, trip, flight, hotel = setup_case(alpha)
     client = page_client("alpha", "sales")

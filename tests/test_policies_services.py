@@ -140,7 +140,8 @@ def test_check_uses_the_travelers_grade_and_explains_every_rule(alpha):
                                         traveler=traveler, requested_departure=at)
         assert outcome.grade == "P2" and outcome.department == "Sales"
         codes = {r.rule: r.code for r in outcome.verdict.results}
-        assert codes == {"cabin": "cabin.not_allowed", "fare": "fare.lowest"}
+        # MU5301 (economy, +30 min) is in policy for P2: the lowest logical fare of the business fare too.
+        assert codes == {"cabin": "cabin.not_allowed", "fare": "fare.above_lowest"}
         assert outcome.verdict.cheapest_compliant.flight_numbers == ("CZ3001",)  # outside the window, still compliant
         assert outcome.verdict.missed_saving == D("2700.00") and outcome.price == D("4000.00")
         reason = selectors.explained(outcome.results)[0]["reason"]
@@ -212,7 +213,7 @@ def recorded(agency, *, offer=None, rules=None, manager_email="boss@acme.example
 def test_an_out_of_policy_trip_item_asks_the_travelers_manager(alpha):
     with tenant_context(alpha):
         check, trip, traveler, boss = recorded(alpha)
-        assert not check.compliant and check.failed_codes == ["cabin.not_allowed"]
+        assert not check.compliant and check.failed_codes == ["cabin.not_allowed", "fare.above_lowest"]
         assert (check.price, check.cheapest_price, check.missed_saving) == (D("4000.00"), D("1500.00"), D("2500.00"))
         approval = Approval.objects.get(booking_check=check)
         assert approval.status == "pending" and approval.approver == boss
@@ -347,7 +348,8 @@ def test_compliance_report_figures(alpha):
         report = selectors.compliance_report(account=account, date_from=today - timedelta(days=1), date_to=today)
         assert (report.checked, report.compliant, report.compliance_rate) == (3, 1, 33.3)
         assert report.missed_savings == D("2500.00") + D("700.00")
-        assert [(code, n) for code, _label, n in report.reasons] == [("cabin.not_allowed", 1), ("hotel_cap.over", 1)]
+        assert [(code, n) for code, _label, n in report.reasons] == [("cabin.not_allowed", 1), ("fare.above_lowest", 1),
+                                                                         ("hotel_cap.over", 1)]
         assert report.approvals == {"pending": 1, "approved": 0, "rejected": 1}
         [row] = report.trips
         assert (row["paid"], row["within_policy"], row["saving"]) == (D("7300.00"), D("4100.00"), D("3200.00"))

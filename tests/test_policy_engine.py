@@ -116,8 +116,22 @@ FLIGHT_CASES = [
      {"alternatives": [flight("CA1501", "09:30", "1200", stops=2)]}, True, [], "lowest logical"),
     ("fare-one-stop-counts", {}, Traveler("P2"), flight("MU5103", "09:00", "1800"),
      {"alternatives": [flight("CA1501", "09:30", "1200", stops=1)]}, False, ["fare.above_lowest"], "CNY 1,200.00"),
-    ("fare-other-cabin-ignored", {}, Traveler("M1"), flight("MU5103", "09:00", "3000", cabin="premium_economy"),
-     {"alternatives": [flight("CA1501", "09:30", "1200")]}, True, [], "lowest logical"),
+    # Issue 20: a cheaper fare in a cabin the traveler may use is the lowest logical fare of every cabin
+    ("fare-cheaper-allowed-cabin-counts", {}, Traveler("M1"), flight("MU5103", "09:00", "3000", cabin="premium_economy"),
+     {"alternatives": [flight("CA1501", "09:30", "1200")]}, False, ["fare.above_lowest"],
+     "Fare CNY 3,000.00 is CNY 1,800.00 above the lowest logical fare CNY 1,200.00 (CA1501, 09:30, within ±2 h)"),
+    ("fare-business-d1-vs-economy", {}, Traveler("D1"), flight("MU5103", "09:00", "5200", cabin="business"),
+     {"alternatives": [flight("CA1501", "09:30", "1300")]}, False, ["fare.above_lowest"],
+     "Fare CNY 5,200.00 is CNY 3,900.00 above the lowest logical fare CNY 1,300.00 (CA1501, 09:30"),
+    ("fare-cheaper-allowed-cabin-outside-window", {}, Traveler("D1"), flight("MU5103", "09:00", "5200", cabin="business"),
+     {"alternatives": [flight("CA1501", "11:01", "1300")]}, True, [], "is the lowest logical fare"),
+    ("fare-cheaper-allowed-cabin-too-many-stops", {}, Traveler("D1"), flight("MU5103", "09:00", "5200", cabin="business"),
+     {"alternatives": [flight("CA1501", "09:30", "1300", stops=2)]}, True, [], "is the lowest logical fare"),
+    ("fare-cheaper-disallowed-cabin-ignored", {}, Traveler("M1"), flight("MU5103", "09:00", "3000", cabin="premium_economy"),
+     {"alternatives": [flight("CA1501", "09:30", "1200", cabin="business")]}, True, [], "lowest logical"),
+    ("fare-long-flight-cabin-counts", {}, Traveler("M3"), flight("MU5103", "09:00", "9000", cabin="first", minutes=400),
+     {"alternatives": [flight("CA1501", "09:30", "6000", cabin="business", minutes=400)]}, False,
+     ["cabin.not_allowed", "fare.above_lowest"], "CNY 3,000.00 above the lowest logical fare CNY 6,000.00"),
     ("best-fare-fails", {"fare_rule": FareRule("best_fare")}, Traveler("P2"), flight("MU5103", "09:00", "1800"),
      {"alternatives": [flight("CA1501", "20:00", "1500", stops=2)]}, False, ["fare.above_best"],
      "Fare CNY 1,800.00 is CNY 300.00 above the best fare CNY 1,500.00 (CA1501)"),
@@ -260,6 +274,23 @@ def test_cheapest_compliant_alternative_and_missed_saving():
     # CA1503 has 2 stops, but stops only shape the logical comparison: its own fare is the lowest.
     assert verdict.cheapest_compliant.flight_numbers == ("CA1503",)
     assert verdict.missed_saving == D("590.00")
+
+
+def test_a_cheaper_in_policy_economy_fare_is_proposed_for_an_allowed_business_fare():
+    """Issue 20: a director may fly business, but an economy fare 30 minutes later at CNY 1,300 is the
+    lowest logical fare (±2 h, ≤ 1 stop): the CNY 5,200 business fare fails the fare rule, and the
+    economy flight is proposed with the saving missed. Same-cabin comparison passed it."""
+    offer = flight("MU5103", "09:00", "5200", cabin="business")
+    economy = flight("CA1501", "09:30", "1300")
+    verdict = check_flight(policy(), Traveler("D1"), offer, alternatives=[economy], booked_at=BOOKED,
+                           requested_departure=NINE)
+    assert [r.code for r in verdict.failed] == ["fare.above_lowest"]
+    assert verdict.results[0].code == "cabin.allowed"  # the cabin itself is granted
+    assert not verdict.compliant and verdict.needs_approval
+    assert verdict.cheapest_compliant is economy and verdict.missed_saving == D("3900.00")
+    again = check_flight(policy(), Traveler("D1"), economy, alternatives=[offer], booked_at=BOOKED,
+                         requested_departure=NINE)
+    assert again.compliant
 
 
 def test_compliant_offer_misses_nothing():

@@ -19,11 +19,15 @@ Choices worth knowing (the policy text leaves them open):
   This keeps both rules monotonic: a higher grade never loses what a lower one had.
 - **Long-flight exception** applies *over* ``over_minutes``: a flight of exactly 360 minutes is not
   over 6 hours.
-- **Fares** are compared in the policy currency. ``lowest_logical`` compares like with like: the
-  offers in the *same cabin* as the judged one, departing within ``±window_minutes`` (inclusive) of
-  the requested time (the offer's own departure when none is given), with at most ``max_stops``.
-  ``best_fare`` compares with every known offer in a cabin the traveler may use. The tolerance is
-  the larger of ``tolerance_amount`` and ``tolerance_percent`` of the lowest fare.
+- **Fares** are compared in the policy currency. ``lowest_logical`` compares with the *logical*
+  offers: departing within ``±window_minutes`` (inclusive) of the requested time (the offer's own
+  departure when none is given), with at most ``max_stops``, and either in a cabin the traveler may
+  use on that flight (a cheaper in-policy economy fare is the lowest logical fare of a business
+  fare too: the policy text names a time window and stops, not a cabin) or in the judged offer's
+  own cabin (like with like, so a disallowed cabin is still compared with its own fares and a
+  disallowed cheaper fare never lowers an allowed one). ``best_fare`` compares with every known
+  offer in a cabin the traveler may use. The tolerance is the larger of ``tolerance_amount`` and
+  ``tolerance_percent`` of the lowest fare.
 - **Preferences** (airlines, hotel chains) are soft: a non-preferred choice fails only when a
   preferred alternative that passes every other rule costs no more than the choice plus the
   fare tolerance. Otherwise the choice passes with a reason saying so.
@@ -507,10 +511,17 @@ def cabin_by_grade(ctx: _Context, o: FlightOffer) -> Outcome:
 
 
 def _lowest_fares(ctx: _Context) -> dict[str, tuple[Decimal, FlightOffer]]:
-    """Per cabin, the lowest known fare and its flight among the offers the fare rule compares with."""
+    """The lowest known fares and their flights among the offers the fare rule compares with:
+    ``lowest_logical`` keys each cabin's lowest by cabin, and the lowest in a cabin the traveler may
+    use under ``"*"``; ``best_fare`` has only ``"*"`` (every offer in a cabin the traveler may use)."""
     def compute():
         fr = ctx.policy.fare_rule
         lowest: dict[str, tuple[Decimal, FlightOffer]] = {}
+
+        def keep(key: str, p: Decimal, o: FlightOffer) -> None:
+            if key not in lowest or p < lowest[key][0]:
+                lowest[key] = (p, o)
+
         if fr.kind == "lowest_logical":
             reference = ctx.requested_departure or ctx.offer.departure
             window = timedelta(minutes=fr.window_minutes)
@@ -520,15 +531,25 @@ def _lowest_fares(ctx: _Context) -> dict[str, tuple[Decimal, FlightOffer]]:
                     continue
                 if fr.max_stops is not None and o.stops > fr.max_stops:
                     continue
-                if o.cabin not in lowest or p < lowest[o.cabin][0]:
-                    lowest[o.cabin] = (p, o)
+                keep(o.cabin, p, o)
+                if _cabin_ok(ctx, o):
+                    keep("*", p, o)
         else:  # best_fare: every offer in a cabin the traveler may use, under one key
             for o in ctx.pool:
                 p = ctx.price(o)
-                if p is not None and _cabin_ok(ctx, o) and ("*" not in lowest or p < lowest["*"][0]):
-                    lowest["*"] = (p, o)
+                if p is not None and _cabin_ok(ctx, o):
+                    keep("*", p, o)
         return lowest
     return ctx.memo("lowest", compute)
+
+
+def _lowest_for(ctx: _Context, o: FlightOffer) -> tuple[Decimal, FlightOffer] | None:
+    """The lowest fare ``o`` is judged against (see the module notes), or None when none is known."""
+    lowest = _lowest_fares(ctx)
+    if ctx.policy.fare_rule.kind != "lowest_logical":
+        return lowest.get("*")
+    found = [x for x in (lowest.get("*"), lowest.get(o.cabin)) if x is not None]
+    return min(found, key=lambda x: x[0]) if found else None
 
 
 @rule("fare", "flight")
@@ -540,7 +561,7 @@ def fare_rule(ctx: _Context, o: FlightOffer) -> Outcome:
         return Outcome(True, "fare.flexible", {"fare": shown})
     if price is None:
         return ctx.fx_missing(o)
-    best = _lowest_fares(ctx).get(o.cabin if fr.kind == "lowest_logical" else "*")
+    best = _lowest_for(ctx, o)
     lowest, cheapest = (price, o) if best is None or best[0] >= price else best
     params = {"fare": _Money(price, ctx.currency), "window": _Minutes(fr.window_minutes)}
     if cheapest is o or lowest >= price:
