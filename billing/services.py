@@ -127,6 +127,41 @@ def card_setup(agency: Agency) -> str:
     return intent.client_secret
 
 
+def card_error_reasons() -> dict[str, str]:
+    """Stripe's card error codes as sentences in the reader's language: the card form shows them in the
+    browser (billing.js) and the refusals of :func:`subscribe` and :func:`update_payment_method` use them,
+    never Stripe's own English (or localstripe's bare "Bad request")."""
+    number, expiry, cvc = (_("The card number is not valid."), _("The expiry date is not valid."),
+                           _("The security code (CVC) is not valid."))
+    declined = _("The card was declined by its bank.")
+    authentication = _("The bank's authentication of the card failed.")
+    return {
+        "card_declined": declined, "do_not_honor": declined, "generic_decline": declined,
+        "insufficient_funds": _("The card has insufficient funds."),
+        "expired_card": _("The card has expired."),
+        "incorrect_number": number, "invalid_number": number, "incomplete_number": number,
+        "invalid_expiry_month": expiry, "invalid_expiry_year": expiry, "incomplete_expiry": expiry,
+        "invalid_expiry_year_past": expiry, "invalid_expiry_month_past": expiry,
+        "incorrect_cvc": cvc, "invalid_cvc": cvc, "incomplete_cvc": cvc,
+        "incorrect_zip": _("The postal code does not match the card."), "incomplete_zip": _("The postal code is missing."),
+        "processing_error": _("The card could not be processed; please try again."),
+        "authentication_required": authentication, "setup_intent_authentication_failure": authentication,
+        "payment_intent_authentication_failure": authentication,
+        # Stripe refused the card's data without a code (localstripe: "Bad request").
+        "": _("The card details are not valid: check the number, expiry date, security code and postal code."),
+    }
+
+
+def _card_refusal(exc: "stripe.CardError") -> ValidationError:
+    """A declined card as a form error: the reason for its code, else Stripe's message for the customer."""
+    reasons = card_error_reasons()
+    for code in (getattr(exc, "decline_code", None), exc.code):
+        if code and code in reasons:
+            return ValidationError({"payment_method": [reasons[code]]})
+    return ValidationError({"payment_method": [_("The card was declined: %(reason)s")
+                                               % {"reason": exc.user_message or exc.code or ""}]})
+
+
 def stripe_js() -> dict:
     """What the card form loads: Stripe.js (localstripe's stand-in when it is the server) and the
     publishable key."""
@@ -155,8 +190,7 @@ def subscribe(*, agency: Agency, plan: Plan, interval: str, payment_method: str,
             "customer": customer, "items": [{"plan": plan.stripe_plan_id(interval), "quantity": seats}],
             "payment_behavior": "error_if_incomplete", "metadata": {"agency": agency.slug}})
     except stripe.CardError as exc:
-        raise ValidationError({"payment_method": [_("The card was declined: %(reason)s")
-                                                  % {"reason": exc.user_message or exc.code or ""}]}) from None
+        raise _card_refusal(exc) from None
     if subscription.status not in PAYING:  # the first payment failed without an error (localstripe does this)
         v1.subscriptions.cancel(subscription.id)
         raise ValidationError({"payment_method": [_("The card was declined: %(reason)s")
@@ -217,8 +251,7 @@ def update_payment_method(*, agency: Agency, payment_method: str) -> BillingAcco
             if invoice.status == "open":
                 v1.invoices.pay(invoice.id)
     except stripe.CardError as exc:
-        raise ValidationError({"payment_method": [_("The card was declined: %(reason)s")
-                                                  % {"reason": exc.user_message or exc.code or ""}]}) from None
+        raise _card_refusal(exc) from None
     return refresh(agency)
 
 

@@ -36,6 +36,8 @@ PUBLIC_ROUTES: dict[str, str] = {
     # The agency's public enquiry form (its website links to it).
     "enquiry_form": "the agency's public enquiry form: creates a lead only, rate-limited per client address",
     "enquiry_thanks": "the enquiry form's thank-you page: static",
+    # What browsers ask for on their own.
+    "favicon": "/favicon.ico: a redirect to the static icon, holds no agency data",
     # API routes that are not agency API views.
     "api:api_token": "exchanges a staff member's password for a token in the agency's own schema",
     "api:website_webhook": "the agency website's events: an HMAC signature with the agency's own secret",

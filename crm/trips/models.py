@@ -121,6 +121,22 @@ class ItineraryItem(models.Model):
     def margin(self):
         return self.sell - self.cost
 
+    @property
+    def details_shown(self) -> list[str]:
+        """The details as a reader takes them in: a flight "CA 1501", "PVG → KIX" (origin first: PostgreSQL
+        keeps a JSON object's keys shortest first, so the stored order put "to" before "from"); a hotel its
+        room then board; then any other value."""
+        details = dict(self.details or {})
+        shown = []
+        flight = " ".join(str(details.pop(key)) for key in ("carrier", "number") if details.get(key))
+        if flight:
+            shown.append(flight)
+        route = [str(details.pop(key)) for key in ("from_airport", "to_airport") if details.get(key)]
+        if route:
+            shown.append(" → ".join(route))
+        shown += [str(details.pop(key)) for key in ("room_type", "board") if details.get(key)]
+        return shown + [str(value) for value in details.values() if str(value)]
+
 
 class TripSummary(models.Model):
     """One trip as a row of figures: who bought it, its status, destination and dates, and the sums of

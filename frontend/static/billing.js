@@ -4,7 +4,17 @@
   const config = document.getElementById("billing-js");
   const form = document.querySelector("[data-card-form]");
   if (!config || !form || typeof Stripe === "undefined") return;
-  const stripe = Stripe(config.dataset.key);
+  // Stripe.js writes its own messages in the page's language ("zh" for zh-Hans).
+  const stripe = Stripe(config.dataset.key, {locale: (config.dataset.locale || "auto").split("-")[0]});
+  const reasons = JSON.parse(document.getElementById("card-reasons").textContent);
+  // The reason in the page's language: ours for a known code; Stripe's message for a card or input error
+  // (Stripe.js localises those); a bare request error ("Bad request") names what to check.
+  const reasonOf = (error) => {
+    if (error.decline_code && reasons[error.decline_code]) return reasons[error.decline_code];
+    if (error.code && reasons[error.code]) return reasons[error.code];
+    if ((error.type === "card_error" || error.type === "validation_error") && error.message) return error.message;
+    return reasons[""] || config.dataset.declined;
+  };
   const card = stripe.elements().create("card");
   card.mount("#card-element");
   const errors = document.getElementById("card-errors");
@@ -17,7 +27,7 @@
     errors.textContent = "";
     const result = await stripe.confirmCardSetup(config.dataset.secret, {payment_method: {card: card}});
     if (result.error) {
-      errors.textContent = result.error.message || config.dataset.declined;
+      errors.textContent = reasonOf(result.error || {});
       button.disabled = false;
       return;
     }

@@ -54,6 +54,7 @@ class BillingView(AgencyPage, View):
         }
         try:
             context.update(client_secret=services.card_setup(agency), stripe_js=services.stripe_js(),
+                           card_reasons=services.card_error_reasons(),
                            invoices=services.invoices(agency))
         except ValidationError as exc:  # Stripe not configured
             context["unavailable"] = exc.messages[0]

@@ -9,7 +9,7 @@ from console.views.signup import SignupView
 from frontend.urls import auth_urlpatterns
 from integrations.webhooks import push as feed_push
 
-from .urls_tenant import TokenView
+from .urls_tenant import FaviconView, TokenView
 
 router = DefaultRouter()
 router.register("agencies", OperatorAgencyViewSet, basename="agency")
@@ -20,6 +20,7 @@ operator_api = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("billing/stripe/webhook/", stripe_webhook, name="stripe_webhook"),
     path("signup/", SignupView.as_view(), name="signup"),
     path("api/operator/", include((operator_api, "operator_api"), namespace="operator_api")),

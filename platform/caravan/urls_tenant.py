@@ -1,5 +1,7 @@
 """URL map for agency hosts (<slug>.<PLATFORM_DOMAIN>)."""
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -7,6 +9,14 @@ from accounts import api as accounts_api
 from accounts.api import TokenView  # noqa: F401  (password → named token; urls_public uses it too)
 from frontend.urls import auth_urlpatterns
 from frontend.urls import urlpatterns as page_urlpatterns
+
+
+class FaviconView(RedirectView):
+    """/favicon.ico, which browsers ask for on their own, answers the static icon (not a 404) on both kinds of host."""
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("favicon.svg")
+
 
 router = DefaultRouter()
 router.register("staff", accounts_api.StaffViewSet, basename="staff")
@@ -35,6 +45,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_tenant_api"), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"), name="api_docs"),
