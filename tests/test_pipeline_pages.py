@@ -1,5 +1,6 @@
 """Pipeline pages: the board, the list, a new lead, the opportunity (move, take, assign, edit, tasks),
 the report, tasks, the pipeline settings and the public enquiry form — by role and across agencies."""
+import re
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -176,6 +177,55 @@ def test_move_legal_and_illegal_from_the_page(page_client, alpha):
         opp.refresh_from_db()
         assert opp.stage == lost and opp.lost_reason == "price"
         assert StageChange.objects.filter(opportunity=opp).count() == 2
+
+
+def menu_options(html: str, marker: str) -> list[tuple[str, bool]]:
+    """The (value, selected) options of the first move menu after ``marker`` in ``html``."""
+    menu = html.split(marker, 1)[1].split('data-test="move-menu"', 1)[1].split("</select>", 1)[0]
+    return [(value, " selected" in attrs) for value, attrs in re.findall(r'<option value="([^"]*)"([^>]*)>', menu)]
+
+
+def test_move_menus_offer_only_allowed_moves_and_start_on_a_placeholder(page_client, alpha):
+    """Issue 20: the menu defaulted to "New" (one click moved a deal backwards) and offered moves the
+    service refuses. Now: a "Move to…" placeholder first and chosen, then only what ALLOWED permits."""
+    with tenant_context(alpha):
+        sales = staff(alpha, "sales")
+        customer = person()
+        at = {code: opportunity(customer, owner=sales, code=code, title=f"At {code}")
+              for code in ("qualified", "deposit", "won", "lost")}
+        Opportunity.objects.filter(pk__in=[at["won"].pk, at["lost"].pk]).update(closed_at=timezone.now())
+        stage = {s.code: s.pk for s in Stage.objects.all()}
+    client = page_client("alpha", "sales")
+    html = client.get("/pipeline/").content.decode()
+    pks = lambda *codes: [str(stage[c]) for c in codes]  # noqa: E731
+    assert menu_options(html, f'data-opportunity="{at["qualified"].pk}"') == [
+        ("", True), *((pk, False) for pk in pks("new", "quoted", "deposit", "won", "lost"))]
+    assert menu_options(html, f'data-opportunity="{at["deposit"].pk}"') == [
+        ("", True), *((pk, False) for pk in pks("won", "lost"))]
+    assert menu_options(html, f'data-opportunity="{at["lost"].pk}"') == [
+        ("", True), *((pk, False) for pk in pks("new", "qualified", "quoted"))]  # reopen only
+    won_card = html.split(f'data-opportunity="{at["won"].pk}"', 1)[1].split("</article>", 1)[0]
+    assert 'data-test="move-menu"' not in won_card  # won is final: no menu
+    assert ">Move to…</option>" in html
+
+    detail = client.get(f"/pipeline/{at['deposit'].pk}/").content.decode()
+    assert menu_options(detail, 'id="move"') == [("", False), *((pk, False) for pk in pks("won", "lost"))]
+    assert ">Move to…</option>" in detail  # the first option, so the one shown
+
+
+def test_an_empty_move_choice_changes_nothing(page_client, alpha):
+    with tenant_context(alpha):
+        opp = opportunity(person(), owner=staff(alpha, "sales"), code="qualified")
+        qualified = opp.stage
+    client = page_client("alpha", "sales")
+    response = client.post(f"/pipeline/{opp.pk}/move/", {"stage": "", "next": "/pipeline/"}, follow=True)
+    assert response.redirect_chain == [("/pipeline/", 302)] and "Choose a stage." in response.content.decode()
+    response = client.post(f"/pipeline/{opp.pk}/move/", {"lost_reason": "price"})  # no stage at all, from its page
+    assert response.status_code == 400 and "Choose a stage." in response.content.decode()
+    with tenant_context(alpha):
+        opp.refresh_from_db()
+        assert opp.stage == qualified and opp.lost_reason == ""
+        assert not StageChange.objects.filter(opportunity=opp).exists()
 
 
 def test_take_by_two_and_assign_by_manager(page_client, alpha):

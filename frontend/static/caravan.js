@@ -8,6 +8,8 @@
 //   <input data-select-on-click>        selects its text when clicked
 //   <a href="/" data-back>              goes back in history (the href when there is none)
 //   <form data-submit-shortcut>         Ctrl/Cmd+Enter submits it
+//   <div data-scroll-cue><div>…</div></div>  data-more="left right" on the frame while its first child
+//                                        can scroll further that way (the CSS draws a fade on that side)
 (function () {
   "use strict";
 
@@ -56,4 +58,24 @@
       form.requestSubmit();
     }
   });
+
+  function scrollCue(frame) {
+    const box = frame.firstElementChild;
+    if (!box) return;
+    const more = [];
+    if (box.scrollLeft > 1) more.push("left");
+    if (box.scrollLeft + box.clientWidth < box.scrollWidth - 1) more.push("right");
+    frame.dataset.more = more.join(" ");
+  }
+  function scrollCues() {
+    for (const frame of document.querySelectorAll("[data-scroll-cue]")) scrollCue(frame);
+  }
+  document.addEventListener("scroll", function (event) {  // scroll does not bubble: caught on the way down
+    const frame = event.target instanceof Element ? event.target.parentElement : null;
+    if (frame && frame.hasAttribute("data-scroll-cue")) scrollCue(frame);
+  }, true);
+  window.addEventListener("resize", scrollCues);
+  document.addEventListener("htmx:afterSettle", scrollCues);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", scrollCues);
+  else scrollCues();
 })();
