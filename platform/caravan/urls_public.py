@@ -7,9 +7,10 @@ from billing.webhooks import stripe_webhook
 from console.api import OperatorAgencyViewSet
 from console.views.signup import SignupView
 from frontend.urls import auth_urlpatterns
+from frontend.views.favicon import FaviconView
 from integrations.webhooks import push as feed_push
 
-from .urls_tenant import FaviconView, TokenView
+from .urls_tenant import TokenView
 
 router = DefaultRouter()
 router.register("agencies", OperatorAgencyViewSet, basename="agency")

@@ -1,7 +1,5 @@
 """URL map for agency hosts (<slug>.<PLATFORM_DOMAIN>)."""
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -9,14 +7,7 @@ from accounts import api as accounts_api
 from accounts.api import TokenView  # noqa: F401  (password → named token; urls_public uses it too)
 from frontend.urls import auth_urlpatterns
 from frontend.urls import urlpatterns as page_urlpatterns
-
-
-class FaviconView(RedirectView):
-    """/favicon.ico, which browsers ask for on their own, answers the static icon (not a 404) on both kinds of host."""
-
-    def get_redirect_url(self, *args, **kwargs):
-        return static("favicon.svg")
-
+from frontend.views.favicon import FaviconView
 
 router = DefaultRouter()
 router.register("staff", accounts_api.StaffViewSet, basename="staff")
