@@ -53,14 +53,26 @@ def first_stage() -> Stage:
     return Stage.objects.filter(kind=K.OPEN, is_active=True).order_by("position", "id").first()
 
 
-def check_move(opportunity: Opportunity, to: Stage) -> None:
-    current = opportunity.stage
+def _move_refused(current: Stage, to: Stage) -> str | None:
+    """Why an opportunity at ``current`` may not move to ``to``, or None: the one rule for moves."""
     if to.pk == current.pk:
-        raise IllegalTransition(_("The opportunity is already at “%(stage)s”.") % {"stage": current})
+        return _("The opportunity is already at “%(stage)s”.") % {"stage": current}
     if not to.is_active:
-        raise IllegalTransition(_("The stage “%(stage)s” is no longer in use.") % {"stage": to})
+        return _("The stage “%(stage)s” is no longer in use.") % {"stage": to}
     if to.kind not in ALLOWED[current.kind]:
-        raise IllegalTransition(_("An opportunity cannot move from “%(from)s” to “%(to)s”.") % {"from": current, "to": to})
+        return _("An opportunity cannot move from “%(from)s” to “%(to)s”.") % {"from": current, "to": to}
+    return None
+
+
+def check_move(opportunity: Opportunity, to: Stage) -> None:
+    refused = _move_refused(opportunity.stage, to)
+    if refused:
+        raise IllegalTransition(refused)
+
+
+def move_targets(stage: Stage, stages) -> list[Stage]:
+    """The stages (of ``stages``) an opportunity at ``stage`` may move to: what its move menu offers."""
+    return [to for to in stages if _move_refused(stage, to) is None]
 
 
 def opportunity_lock(pk: int) -> Opportunity:

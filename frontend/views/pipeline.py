@@ -89,13 +89,6 @@ def _currency() -> str:
     return require_agency().currency
 
 
-def move_targets(stage: Stage, stages) -> list[Stage]:
-    """The stages an opportunity at ``stage`` may move to, by the move service's rules (``services.ALLOWED``
-    by kind, in use, not where it is): what its move menu offers, after a "Move to…" placeholder."""
-    allowed = services.ALLOWED[stage.kind]
-    return [s for s in stages if s.pk != stage.pk and s.is_active and s.kind in allowed]
-
-
 def _errors_to_messages(request, exc: ValidationError) -> None:
     for message in exc.messages:
         messages.error(request, message)
@@ -299,7 +292,7 @@ class BoardView(AgencyPage, View):
         for column in columns:
             column["move_options"] = format_html_join(
                 "", '<option value="{}" data-kind="{}">{}</option>',
-                ((s.pk, s.kind, str(s)) for s in move_targets(column["stage"], stages)))
+                ((s.pk, s.kind, str(s)) for s in services.move_targets(column["stage"], stages)))
             for item in column["items"]:
                 item.days_in_stage = (now - item.stage_changed_at).days
         leads = list(selectors.leads_waiting(limit=LEADS_SHOWN))
@@ -406,7 +399,7 @@ def detail_context(request, opportunity: Opportunity, **given) -> dict:
         "tasks": opportunity.tasks.select_related("owner", "customer").order_by("done_at", "due_at", "pk"),
         "now": timezone.now(), "can_manage": user.can(Cap.PIPELINE_MANAGE),
         "move_form": given.get("move_form") or MoveForm(),
-        "stages": move_targets(opportunity.stage, Stage.objects.filter(is_active=True)),
+        "stages": services.move_targets(opportunity.stage, Stage.objects.filter(is_active=True)),
         "assign_form": given.get("assign_form") or AssignForm(initial={"owner": opportunity.owner_id}),
         "edit_form": given.get("edit_form") or OpportunityForm(initial=edit_initial),
         "task_form": given.get("task_form") or TaskForm(initial=task_initial,
