@@ -106,6 +106,19 @@ def test_csv_in_gb18030_and_utf8_with_bom_read_the_same(tmp_path):
 
 # --- the dry run ------------------------------------------------------------------------------------
 
+def test_a_page_that_loaded_the_job_before_the_worker_read_it_still_shows_the_guessed_mapping(alpha):
+    """The race CI met: the page loads the job (no mapping yet), the worker reads the file, then the page
+    reads the state and finds headers. It must show the worker's guess, not every column left out."""
+    with tenant_context(alpha):
+        job, _headers = imports.job_create(actor=staff(alpha, "admin"),
+                                           upload=SimpleUploadedFile("客户名单.csv", SAMPLE.read_bytes()))
+        loaded_early = ImportJob.objects.get(pk=job.pk)
+        assert loaded_early.mapping == {}
+        work(job)
+        headers, _rows = imports.preview(loaded_early)
+    assert headers and loaded_early.mapping[headers[1]] == "name"
+
+
 def test_dry_run_reports_every_bad_row_and_writes_nothing(alpha):
     job = sample_job(alpha)
     with tenant_context(alpha):

@@ -389,11 +389,18 @@ def _state_path(job: ImportJob) -> Path:
 
 
 def state(job: ImportJob) -> dict:
-    """{"headers", "preview", "task": {kind, state, token, at, message, language}, "mapping", "report"}."""
+    """{"headers", "preview", "task": {kind, state, token, at, message, language}, "mapping", "report"}.
+
+    The worker saves the suggested mapping on the job before it writes the headers here, so a caller
+    whose ``job`` was loaded before that and who now sees headers gets the row again: a page never
+    shows the columns with every select on "leave out"."""
     try:
-        return json.loads(_state_path(job).read_text())
+        known = json.loads(_state_path(job).read_text())
     except (OSError, ValueError):  # nothing read yet, or no file (ValueError from an empty FileField)
         return {}
+    if known.get("headers") is not None and not job.mapping and job.pk:
+        job.refresh_from_db(fields=["mapping"])
+    return known
 
 
 def _update_state(job: ImportJob, change: Callable[[dict], bool | None]) -> dict:
