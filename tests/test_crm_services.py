@@ -210,3 +210,22 @@ def test_search_ignores_spaces_between_chinese_characters(alpha, query):
         found = selectors.customer_search(query=query)
         assert (li if "李" in query or "li" in query.lower() else wang) in found, query
         assert "wangfang" not in Customer.objects.get(pk=wang.pk).search_text
+
+
+def test_rows_saved_before_the_rule_get_their_spaces_collapsed_by_the_migration(alpha):
+    """crm 0006: a customer saved as '王 芳' before the rule (search text '王 芳 …') is found by '王芳' after it."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("crm.customers.migrations.0006_search_text_cjk_spaces")
+    with tenant_context(alpha):
+        wang = services.customer_create(actor=None, via=API, name="王 芳", latin_surname="WANG", latin_given="Fang",
+                                        phones=[])
+        untouched = services.customer_create(actor=None, via=API, name="Li Na", phones=[])
+        Customer.objects.filter(pk=wang.pk).update(search_text="王 芳 wang fang fang wang")
+        assert wang not in selectors.customer_search(query="王芳")
+        migration.collapse(apps, None)
+        assert Customer.objects.get(pk=wang.pk).search_text.startswith("王芳 ")
+        assert wang in selectors.customer_search(query="王 芳")
+        assert Customer.objects.get(pk=untouched.pk).search_text.startswith("li na")
