@@ -164,6 +164,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.shell",
             ],
+            # |money, |num, |percent, |day, |daytime, |time_of_day, |month in every template (caravan.formatting)
+            "builtins": ["caravan.templatetags.fmt"],
         },
     }
 ]
@@ -346,6 +348,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True
+# Our date and number formats per language ("6 Dec 2026", "14:05", "2026年12月6日", thousands by ","):
+# caravan/formats/<lang>/formats.py, shown through caravan.formatting (ARCHITECTURE.md, "Formatting").
+FORMAT_MODULE_PATH = ["caravan.formats"]
 
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -16,7 +16,9 @@ import functools
 import sentry_sdk
 from celery import shared_task
 from celery.utils import uuid
+from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, tenant_context
 from tenant_schemas_celery.task import TenantTask, headers_with_schema
 
@@ -44,7 +46,10 @@ class AgencyTask(TenantTask):
         if connection.schema_name == get_public_schema_name():
             raise NoAgencyError(f"Task {self.name} reached the worker without an agency; refusing to run in public.")
         sentry_sdk.get_isolation_scope().set_tag("agency", connection.tenant.slug)
-        return super().__call__(*args, **kwargs)
+        # The agency's time zone, as a request has it: what the task shows or mails (caravan.formatting)
+        # and the days it computes are the agency's.
+        with timezone.override(getattr(connection.tenant, "time_zone", None) or settings.TIME_ZONE):
+            return super().__call__(*args, **kwargs)
 
 
 class PlatformTask(TenantTask):
