@@ -5,7 +5,7 @@ Everything follows the **active language** (``en`` or ``zh-hans``; formats in ``
 and the **active time zone** (the agency's: ``AgencyContextMiddleware`` for requests,
 ``AgencyTask`` for tasks, ``mail_each`` for e-mail). Templates use the same functions as filters
 (``caravan.templatetags.fmt``, a template builtin: ``{{ x|money:currency }}``, ``|num``, ``|percent``,
-``|day``, ``|daytime``, ``|time_of_day``, ``|month``).
+``|day``, ``|daytime``, ``|time_of_day``, ``|weekday``, ``|month``).
 
 ============  ===========================  ==========================
 function      en                           zh-hans
@@ -17,6 +17,7 @@ day           6 Dec 2026                   2026年12月6日
 daytime       6 Dec 2026, 14:05            2026年12月6日 14:05
 time_of_day   14:05 (24-hour, never a.m.)  14:05
 month         December 2026                2026年12月
+weekday       Tue                          星期二
 ============  ===========================  ==========================
 
 Values may be the Python objects or the raw texts kept in stored parameters: ``"16500.00"`` for an
@@ -157,6 +158,14 @@ def time_of_day(value) -> str:
     if isinstance(value, datetime):
         value = value.time()
     return formats.time_format(value, "TIME_FORMAT")
+
+
+def weekday(value) -> str:
+    """The day of the week, short: "Tue" / "星期二" (a moment: in the active time zone)."""
+    value = _local(_moment(value))
+    if value is None or value == "":
+        return ""
+    return formats.date_format(value, "D")
 
 
 def month(value) -> str:

@@ -3,7 +3,7 @@
 
 ``{{ trip.sell_total|money:trip.currency }}`` · ``{{ amount|money }}`` (the agency's currency) ·
 ``{{ n|num }}`` / ``{{ rate|num:1 }}`` · ``{{ share|percent:1 }}`` · ``{{ at|day }}`` ·
-``{{ at|daytime }}`` · ``{{ at|time_of_day }}`` · ``{{ on|month }}``.
+``{{ at|daytime }}`` · ``{{ at|time_of_day }}`` · ``{{ at|weekday }}`` · ``{{ on|month }}``.
 A value that is not a number or a date shows as it is rather than failing the page."""
 from django import template
 
@@ -52,3 +52,8 @@ def time_of_day(value):
 @register.filter(expects_localtime=False)
 def month(value):
     return _safely(formatting.month, value)
+
+
+@register.filter(expects_localtime=False)
+def weekday(value):
+    return _safely(formatting.weekday, value)
