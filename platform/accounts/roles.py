@@ -42,6 +42,8 @@ class Cap(models.TextChoices):
     ACCESS_LOG_VIEW = "privacy.access_log", _("See who accessed customers' personal data")
     PERSONAL_DATA_EXPORT = "privacy.export", _("Export everything held about one customer")
     CUSTOMERS_ERASE = "customers.erase", _("Erase a customer's personal data (irreversible)")
+    KNOWLEDGE_VIEW = "knowledge.view", _("Read the destination knowledge base")
+    KNOWLEDGE_EDIT = "knowledge.edit", _("Write destination articles and visa notes")
 
 
 _ALL = set(Cap)
@@ -52,16 +54,18 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
                                     Cap.PERSONAL_DATA_EXPORT}),
     Role.SALES: frozenset({
         Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.DOCUMENTS_VIEW, Cap.DOCUMENTS_REVEAL,
-        Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW, Cap.VALUE_VIEW,
+        Cap.PIPELINE_WORK, Cap.PAYMENTS_VIEW, Cap.VALUE_VIEW, Cap.KNOWLEDGE_VIEW, Cap.KNOWLEDGE_EDIT,
     }),
     # Call-center agents see cards and take calls; they never see travel documents.
-    Role.CALL_CENTER: frozenset({Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.PIPELINE_WORK, Cap.COMPLAINTS_HANDLE}),
+    Role.CALL_CENTER: frozenset({Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.PIPELINE_WORK, Cap.COMPLAINTS_HANDLE,
+                                 Cap.KNOWLEDGE_VIEW}),
     Role.SERVICE: frozenset({
         Cap.CUSTOMERS_VIEW, Cap.CUSTOMERS_EDIT, Cap.DOCUMENTS_VIEW, Cap.DOCUMENTS_REVEAL,
-        Cap.PIPELINE_WORK, Cap.COMPLAINTS_HANDLE,
+        Cap.PIPELINE_WORK, Cap.COMPLAINTS_HANDLE, Cap.KNOWLEDGE_VIEW, Cap.KNOWLEDGE_EDIT,
     }),
     Role.FINANCE: frozenset({
         Cap.CUSTOMERS_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_RECORD, Cap.REPORTS_VIEW, Cap.VALUE_VIEW,
+        Cap.KNOWLEDGE_VIEW,
     }),
 }
 

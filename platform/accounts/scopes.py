@@ -37,6 +37,7 @@ AREAS: dict[str, tuple] = {
     "loyalty": (_("Loyalty and greetings"), {Cap.CUSTOMERS_VIEW}, {Cap.CUSTOMERS_EDIT, Cap.CAMPAIGNS_MANAGE}),
     "integrations": (_("Suppliers and integrations"), {Cap.PIPELINE_WORK, Cap.SETTINGS_MANAGE},
                      {Cap.PIPELINE_WORK, Cap.SETTINGS_MANAGE}),
+    "destinations": (_("Destination knowledge base"), {Cap.KNOWLEDGE_VIEW}, {Cap.KNOWLEDGE_EDIT}),
     "staff": (_("Staff, agency settings and API tokens"), {Cap.STAFF_VIEW}, {Cap.STAFF_MANAGE, Cap.SETTINGS_MANAGE}),
 }
 
@@ -54,6 +55,7 @@ AREA_BY_MODULE: dict[str, str] = {
     "crm.segments.": "segments",
     "crm.value.": "value",
     "crm.loyalty.": "loyalty",
+    "crm.destinations.": "destinations",
     "integrations.": "integrations",
     "accounts.": "staff",
     "console.": OPERATOR,

@@ -68,6 +68,8 @@ SHARED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp_webauthn",
     "accounts.mfa",
+    # The destination knowledge base: in public the operators' shared base, in each agency its own articles.
+    "crm.destinations",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -89,6 +91,7 @@ TENANT_APPS = [
     "crm.loyalty",
     "crm.privacy",  # label privacy: the access log and the per-customer data export
     "crm.retention",
+    "crm.destinations",  # also a shared app: the operators' shared base lives in public
     "integrations.credentials",
     "django_otp",
     "django_otp.plugins.otp_totp",
