@@ -4,6 +4,8 @@ Won and Lost cut off, and the menu defaulted to "New", so one click moved a deal
 
 The admin's deals, one per stage, are committed for the app server and deleted afterwards.
 """
+import re
+
 import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
@@ -96,3 +98,112 @@ def test_board_fits_at_1400_and_390_and_menus_start_on_the_placeholder(app_serve
 
     with committed(), tenant_context(Agency.objects.get(slug="alpha")):
         assert not StageChange.objects.filter(opportunity_id__in=[o.pk for o in made.values()]).exists()
+
+
+def stage_of(committed, pk) -> str:  # noqa: F811
+    from crm.pipeline.models import Opportunity
+    from tenants.models import Agency
+
+    with committed(), tenant_context(Agency.objects.get(slug="alpha")):
+        return Opportunity.objects.select_related("stage").get(pk=pk).stage.code
+
+
+def test_drag_a_card_to_an_allowed_column_moves_it_and_a_refused_column_refuses(app_server, deals, committed):  # noqa: F811
+    """Issue 20: cards drag to another column under the move service's rules; the drop posts the move menu's form."""
+    from playwright.sync_api import expect
+
+    made, stages = deals
+    with chromium_page() as page:
+        sign_in(page, app_server, "alpha", "admin")
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(app_server.url("alpha", "/pipeline/"))
+        card = page.locator(f"[data-opportunity='{made['qualified'].pk}']")
+        expect(card).to_have_attribute("draggable", "true")
+        expect(page.locator(f"[data-opportunity='{made['won'].pk}']")).not_to_have_attribute("draggable", "true")
+
+        # While a deposit card is carried, the columns it may not reach are marked (only won and lost are open).
+        deposit = page.locator(f"[data-opportunity='{made['deposit'].pk}']")
+        deposit.dispatch_event("dragstart", {"dataTransfer": page.evaluate_handle("() => new DataTransfer()")})
+        for code in ("new", "qualified", "quoted"):
+            expect(page.locator(f"[data-stage='{stages[code]}']")).to_have_class(re.compile(r"\bboard-refused\b"))
+        for code in ("won", "lost"):
+            expect(page.locator(f"[data-stage='{stages[code]}']")).to_have_class(re.compile(r"\bboard-allowed\b"))
+        deposit.dispatch_event("dragend")
+        expect(page.locator(".board-refused, .board-allowed")).to_have_count(0)
+
+        # Refused: deposit back to New. Nothing is posted, the reason is shown, the card stays.
+        deposit.drag_to(page.locator(f"[data-stage='{stages['new']}'] header"), source_position={"x": 3, "y": 3})
+        expect(page.locator("[data-test=board-status]")).to_have_text(
+            "An opportunity cannot move from “Deposit paid” to “New”.")
+        expect(page.locator(f"[data-stage='{stages['deposit']}'] [data-opportunity='{made['deposit'].pk}']")).to_be_visible()
+        expect(page).to_have_url(app_server.url("alpha", "/pipeline/"))
+
+        # Allowed: qualified → quoted. The page comes back with the move service's message.
+        card.drag_to(page.locator(f"[data-stage='{stages['quoted']}'] header"), source_position={"x": 3, "y": 3})
+        expect(page.locator(".flash-success")).to_contain_text("moved to")
+        expect(page.locator(f"[data-stage='{stages['quoted']}'] [data-opportunity='{made['qualified'].pk}']")).to_be_visible()
+
+    assert stage_of(committed, made["qualified"].pk) == "quoted"
+    assert stage_of(committed, made["deposit"].pk) == "deposit"
+
+
+def test_keyboard_moves_a_card_and_the_hint_says_how_in_both_languages(app_server, deals, committed):  # noqa: F811
+    from django.utils import translation
+    from playwright.sync_api import expect
+
+    hint = ("Drag a card to another column. With the keyboard: focus a card, press Space to pick it up, the Left and "
+            "Right arrows to choose a column, Enter to drop it, Escape to cancel.")
+    with translation.override("zh-hans"):
+        hint_zh = translation.gettext(hint)
+        refused_zh = translation.gettext("An opportunity cannot move from “%(from)s” to “%(to)s”.")
+    made, stages = deals
+    with chromium_page() as page:
+        sign_in(page, app_server, "alpha", "admin")
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(app_server.url("alpha", "/pipeline/"))
+        expect(page.locator("[data-test=board-hint]")).to_have_text(hint)
+        status = page.locator("[data-test=board-status]")
+
+        card = page.locator(f"[data-opportunity='{made['new'].pk}']")
+        card.focus()
+        page.keyboard.press("Space")
+        expect(status).to_contain_text("Picked up “Board new 看板”")
+        page.keyboard.press("ArrowRight")  # qualified
+        expect(status).to_have_text("“Qualified”: press Enter to move the opportunity here.")
+        page.keyboard.press("Escape")  # cancelled: nothing moves
+        expect(status).to_have_text("Move cancelled.")
+        expect(page.locator(".board-over")).to_have_count(0)
+
+        # Picked up again, two columns on, dropped with Enter: moved through the move menu's form.
+        card.focus()
+        page.keyboard.press("Enter")
+        for _ in range(2):
+            page.keyboard.press("ArrowRight")  # quoted
+        expect(status).to_have_text("“Quoted”: press Enter to move the opportunity here.")
+        page.keyboard.press("Enter")
+        expect(page.locator(".flash-success")).to_contain_text("moved to")
+        expect(page.locator(f"[data-stage='{stages['quoted']}'] [data-opportunity='{made['new'].pk}']")).to_be_visible()
+
+        # Lost → won is refused from the keyboard too, and stays put.
+        lost = page.locator(f"[data-opportunity='{made['lost'].pk}']")
+        lost.focus()
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowLeft")  # won
+        expect(status).to_have_text("An opportunity cannot move from “Lost” to “Won”.")
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("An opportunity cannot move from “Lost” to “Won”.")
+        expect(page).to_have_url(app_server.url("alpha", "/pipeline/"))
+
+        page.click('button[data-lang="zh-hans"]')
+        expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+        page.goto(app_server.url("alpha", "/pipeline/"))
+        expect(page.locator("[data-test=board-hint]")).to_have_text(hint_zh)
+        lost.focus()
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowLeft")
+        won_name = page.locator(f"[data-stage='{stages['won']}']").get_attribute("data-name")
+        lost_name = page.locator(f"[data-stage='{stages['lost']}']").get_attribute("data-name")
+        expect(status).to_have_text(refused_zh % {"from": lost_name, "to": won_name})
+
+    assert stage_of(committed, made["new"].pk) == "quoted"
+    assert stage_of(committed, made["lost"].pk) == "lost"
