@@ -150,4 +150,4 @@ def test_build_a_segment_send_a_test_schedule_a_campaign_and_see_its_results(mai
         expect(page.locator('[data-test="delivered"]')).to_have_text("2")
         expect(page.locator('[data-test="send-group"]')).to_contain_text("Mailed (send group)")
         expect(page.locator('[data-test="control-group"] td').nth(1)).to_have_text("1")
-        expect(page.locator('[data-test="net-margin"]')).to_contain_text("-120.00")
+        expect(page.locator('[data-test="net-margin"]')).to_contain_text("-CNY 120.00")

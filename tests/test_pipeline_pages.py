@@ -341,7 +341,7 @@ def test_report_conversion_and_by_salesperson(page_client, alpha):
         services.lead_intake(source="staff", customer=customer, owner=sales)
     manager = page_client("alpha", "manager")
     html = manager.get("/pipeline/report/").content.decode()
-    assert '<dd data-test="win-rate">50.0 %</dd>' in html and "Booked elsewhere" in html and "5,000.00" in html
+    assert '<dd data-test="win-rate">50.0%</dd>' in html and "Booked elsewhere" in html and "5,000.00" in html
     assert 'data-test="by-salesperson"' in html and "Sales of alpha" in html
     assert '<p class="bignum" data-test="total">3 ' in manager.get(f"/pipeline/report/?owner={sales.pk}").content.decode()
     other = manager.get(f"/pipeline/report/?owner={staff(alpha, 'service').pk}").content.decode()

@@ -94,7 +94,7 @@ def test_check_a_booking_page(alpha, page_client):
     page = response.content.decode()
     assert 'data-compliant="false"' in page
     assert "Business class not allowed for grade P2 on a 2 h 10 min flight (at most Economy)" in page
-    assert 'data-test="cheapest"' in page and "MU5301" in page and "CNY 2500.00" in page
+    assert 'data-test="cheapest"' in page and "MU5301" in page and "CNY 2,500.00" in page
     # Field errors: the offer and an alternative row.
     response = client.post(f"/accounts/{account.pk}/policy/check/", {**data, "cabin": ""})
     assert response.status_code == 400 and b'data-field="cabin"' in response.content
@@ -123,7 +123,7 @@ def test_check_page_proposes_a_cheaper_in_policy_economy_fare_for_business(alpha
     assert 'data-compliant="false"' in page
     assert "Business class allowed for grade D1" in page
     assert "Fare CNY 5,200.00 is CNY 3,900.00 above the lowest logical fare CNY 1,300.00 (MU5101, " in page
-    assert 'data-test="cheapest"' in page and "CNY 3900.00" in page
+    assert 'data-test="cheapest"' in page and "CNY 3,900.00" in page
 
 
 def test_trip_item_check_records_and_the_trip_shows_it(alpha, page_client):
@@ -207,7 +207,7 @@ def test_report_page_and_csv(alpha, page_client):
     page = client.get(f"/accounts/{account.pk}/policy/report/")
     assert page.status_code == 200
     assert b'data-test="compliance-rate">0.0%' in page.content and b'data-code="cabin.not_allowed"' in page.content
-    assert b'data-test="proposed-saving">2500.00' in page.content
+    assert b'data-test="proposed-saving">2,500.00' in page.content
     bad = client.get(f"/accounts/{account.pk}/policy/report/?date_from=2026-05-02&date_to=2026-05-01")
     assert b'data-field="date_to"' in bad.content
     csv = b"".join(client.get(f"/accounts/{account.pk}/policy/report/?format=csv").streaming_content).decode()

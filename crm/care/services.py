@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan import signing
+from caravan import formatting
 from caravan.mail import mail_each
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
@@ -369,7 +370,7 @@ def complaint_set_status(*, actor: User | None, complaint: Complaint, status: st
         if complaint.compensation:
             summary += "\n" + _("Compensation: %(kind)s") % {"kind": complaint.get_compensation_display()}
             if complaint.compensation_amount is not None:
-                summary += f" {complaint.compensation_amount} {complaint.currency}"
+                summary += " " + formatting.money(complaint.compensation_amount, complaint.currency)
     _timeline(complaint, actor, summary)
     hooks.complaint_status_set(complaint=complaint, actor=actor)  # tiers: in progress / resolved answers the clock
     if status in OPEN_STATUSES:  # reopened: escalated if it is (or becomes) overdue

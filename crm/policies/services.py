@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import signing
+from caravan import formatting
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email, Employment
@@ -91,7 +92,7 @@ def policy_save(*, actor: User | None, account: Customer, rules: dict, currency:
     if latest and effective_from < latest.effective_from:
         raise ValidationError({"effective_from": [_("Version %(number)d is in force from %(when)s: a new version "
                                                     "cannot start before it.") % {
-            "number": latest.number, "when": timezone.localtime(latest.effective_from).strftime("%Y-%m-%d %H:%M")}]})
+            "number": latest.number, "when": formatting.daytime(latest.effective_from)}]})
     return PolicyVersion.objects.create(
         policy=policy, number=(latest.number + 1) if latest else 1, effective_from=effective_from, rules=rules,
         currency=currency, travel_manager=travel_manager, note=note, created_by=actor, created_at=now)

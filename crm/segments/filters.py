@@ -23,10 +23,10 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from django.db.models import Q, QuerySet
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from caravan.formatting import day as date_shown
 from crm.customers.festivals import FESTIVALS, festival_break
 from crm.customers.models import Address, Customer, Preferences
 from crm.value.models import CustomerValue
@@ -64,7 +64,7 @@ class Filter:
 def _day(value: str, today: date) -> str:
     """``2025-05-01`` as a date; an offset such as ``-12m`` as "12 months ago (date)"."""
     day = resolve_date(value, today=today)
-    shown = date_format(day, "SHORT_DATE_FORMAT")
+    shown = date_shown(day)
     if value[0].isdigit() and len(value) == 10:
         return shown
     sign, amount, unit = (value[0], value[1:-1], value[-1]) if value[0] in "+-" else ("+", value[:-1], value[-1])
@@ -403,7 +403,7 @@ def _festival_words(value, today):
     window = festival_window(value, today)
     text = f"{FESTIVALS[value['key']][0]} {value.get('year', today.year - 1)}"
     if window:
-        text += f" ({date_format(window[0], 'SHORT_DATE_FORMAT')}–{date_format(window[1], 'SHORT_DATE_FORMAT')})"
+        text += f" ({date_shown(window[0])}–{date_shown(window[1])})"
     if "year" not in value:
         text += " · " + _("always last year")
     return text

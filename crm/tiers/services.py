@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan import leases, money
+from caravan import formatting
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
@@ -706,7 +707,7 @@ def clocks_next_due():
 
 def _local_text(moment: datetime, agency) -> str:
     with timezone.override(agency.time_zone):
-        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+        return formatting.daytime(moment)
 
 
 def _breach_mail(clocks, agency) -> None:

@@ -13,7 +13,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -68,7 +67,10 @@ def agency_today() -> date:
 
 
 def money_display(amount: Decimal, currency: str) -> str:
-    return f"{currency} {number_format(amount, 2, force_grouping=True)}"
+    """The amount as people read it, in the active language (caravan.formatting)."""
+    from caravan import formatting
+
+    return formatting.money(amount, currency)
 
 
 def _lock(trip: Trip) -> Trip:

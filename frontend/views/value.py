@@ -20,6 +20,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import formatting
 from caravan.forms import errors_onto
 from caravan.tenancy import require_agency
 from crm.customers.exports import _Line, _row
@@ -64,7 +65,7 @@ class ValueDashboardView(AgencyPage, View):
                          "series": [_("Customers"), _("Share of margin (%)")]},
             "quadrants": {"labels": [str(q["label"]) for q in quadrants], "customers": [q["customers"] for q in quadrants],
                           "value": [float(q["value"]) for q in quadrants], "series": [_("Customers")]},
-            "trend": {"labels": [row["month"].strftime("%Y-%m") for row in trend],
+            "trend": {"labels": [formatting.month(row["month"]) for row in trend],
                       "revenue": [float(row["revenue"]) for row in trend],
                       "margin": [float(row["margin"]) for row in trend],
                       "series": [_("Revenue"), _("Margin")]},

@@ -16,6 +16,7 @@ from accounts import signin, tokens
 from accounts.models import ApiToken
 from billing import services as billing
 from billing.models import Plan
+from caravan import formatting
 from caravan.forms import errors_onto
 from tenants import services
 from tenants.models import Agency, AgencyEvent
@@ -108,12 +109,12 @@ class AgencyDetailView(OperatorRequired, View):
                 except ValueError:
                     raise ValidationError(_("Extend by 1 to 90 days.")) from None
                 agency = billing.extend_trial(agency=agency, days=days, actor=request.user.email)
-                messages.success(request, _("Trial extended to %(day)s.") % {"day": agency.trial_ends_at.date()})
+                messages.success(request, _("Trial extended to %(day)s.") % {"day": formatting.day(agency.trial_ends_at)})
             elif action == "credit":
                 credit = billing.grant_credit(agency=agency, amount=request.POST.get("amount", ""),
                                               reason=request.POST.get("reason", ""), actor=request.user.email)
-                messages.success(request, _("%(amount)s %(currency)s will come off the next invoice.")
-                                 % {"amount": credit["amount"], "currency": credit["currency"]})
+                messages.success(request, _("%(amount)s will come off the next invoice.")
+                                 % {"amount": formatting.money(credit["amount"], credit["currency"])})
             elif action == "export":
                 portability.export_request(agency=agency, actor=request.user.email, by_operator=True)
                 messages.success(request, _("The export is being prepared; it appears below when ready."))
