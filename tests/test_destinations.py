@@ -79,3 +79,222 @@ def test_article_for_place_and_customer(alpha):
         for destination in ("东京", "Osaka", "Tokyo", "Paris"):
             Trip.objects.create(customer=customer, title=destination, destination=destination, currency="CNY")
         assert selectors.articles_for_customer(customer) == [japan, tokyo, osaka]
+
+
+def test_visa_notes_staleness_and_documents(alpha):
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        article = _article(admin)
+        with pytest.raises(ValidationError) as refused:
+            services.visa_note_save(actor=admin, article=article, nationality="ZZ",
+                                    data={"requirement": "maybe", "documents": ["passport", "toothbrush"]})
+        assert {"nationality", "requirement", "documents"} <= set(refused.value.message_dict)
+        note = services.visa_note_save(actor=admin, article=article, nationality="cn",
+                                       data={"requirement": "visa", "stay_days": 15, "documents": ["passport", "photos"]})
+        assert note.nationality == "CN" and note.checked_on is None and note.is_stale and article.is_stale
+        assert list(selectors.stale_visa_notes()) == [note]
+        note = services.visa_note_save(actor=admin, article=article, nationality="CN", data={"checked": True})
+        assert note.checked_on == timezone.localdate() and note.checked_by == admin and not note.is_stale
+        assert note.documents == ["passport", "photos"]  # a check changes nothing else
+        assert selectors.visa_note_for(article, "cn") == note and selectors.visa_note_for(article, "US") is None
+        VisaNote.objects.filter(pk=note.pk).update(checked_on=timezone.localdate() - timedelta(days=STALE_AFTER_DAYS + 1))
+        assert list(selectors.stale_visa_notes()) == [note] and list(selectors.stale_articles()) == [article]
+        assert article.changes.first().kind == ArticleChange.Kind.VISA_CHECKED
+
+
+def test_attachments_bounds_and_files_per_agency(alpha, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        article = _article(admin)
+        for upload in (SimpleUploadedFile("x.svg", b"<svg onload=alert(1)>", "image/svg+xml"),
+                       SimpleUploadedFile("x.pdf", b"MZ\x90\x00 not a pdf", "application/pdf")):
+            with pytest.raises(ValidationError):
+                services.attachment_add(actor=admin, article=article, upload=upload)
+        big = SimpleUploadedFile("big.pdf", b"%PDF-" + b"0" * services.ATTACHMENT_MAX_BYTES, "application/pdf")
+        with pytest.raises(ValidationError):
+            services.attachment_add(actor=admin, article=article, upload=big)
+        attachment = services.attachment_add(actor=admin, article=article, title="Map",
+                                             upload=SimpleUploadedFile("map.png", PNG, "text/plain"))
+        assert attachment.content_type == "image/png" and attachment.size == len(PNG)
+        path = tmp_path / alpha.schema_name / attachment.file.name
+        assert path.read_bytes() == PNG
+        services.attachment_remove(actor=admin, attachment=attachment)
+        assert not article.attachments.exists()
+
+
+def _shared(operator, **data):
+    with schema_context("public"):
+        article = services.article_save(actor=operator, article=None, data={**TOKYO, **data})
+        services.visa_note_save(actor=operator, article=article, nationality="CN",
+                                data={"requirement": "visa", "documents": ["passport"], "checked": True})
+        return article
+
+
+def test_copy_from_the_shared_base(alpha, bravo):
+    with schema_context("public"):
+        operator = User.objects.get(email=OPERATOR)
+    shared = _shared(operator, tips_en="Shared tip.")
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        assert shared.pk in [a.pk for a in selectors.shared_articles("东京")]
+        assert not Article.objects.filter(tips_en="Shared tip.").exists()
+        copy = services.article_copy_shared(actor=admin, shared_id=shared.pk)
+        assert copy.copied_from == shared.pk and copy.tips_en == "Shared tip." and copy.search_text
+        note = copy.visa_notes.get()
+        assert note.requirement == "visa" and note.checked_by is None and note.checked_on == timezone.localdate()
+        with pytest.raises(services.AlreadyCopied):
+            services.article_copy_shared(actor=admin, shared_id=shared.pk)
+        assert selectors.copies_of_shared() == {shared.pk: copy.pk}
+    with schema_context("public"):
+        services.article_save(actor=operator, article=Article.objects.get(pk=shared.pk), data={"tips_en": "New tip."})
+        assert Article.objects.filter(pk=shared.pk).exists()
+    with tenant_context(alpha):
+        copy = services.article_update_from_shared(actor=admin, article=Article.objects.get(pk=copy.pk))
+        assert copy.tips_en == "New tip."
+    with tenant_context(bravo):  # the copy is alpha's alone
+        assert not Article.objects.filter(copied_from=shared.pk).exists()
+
+
+MARKDOWN = """---
+country: JP
+city: Kyoto
+title_zh: 京都
+title_en: Kyoto
+tags: temples, 寺庙
+---
+## Overview
+Old capital.
+
+## 概况
+古都。
+
+## 交通
+地铁和公交。
+"""
+
+
+def test_import_markdown_and_spreadsheet_all_or_nothing(alpha):
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("kyoto.md", MARKDOWN.encode()))
+        assert report["saved"] and report["created"] == 1 and not report["errors"]
+        kyoto = Article.objects.get(city="Kyoto")
+        assert (kyoto.overview_en, kyoto.overview_zh, kyoto.transport_zh) == ("Old capital.", "古都。", "地铁和公交。")
+        assert kyoto.tags == ["temples", "寺庙"] and kyoto.changes.first().kind == ArticleChange.Kind.IMPORTED
+        assert list(selectors.search("jingdu")) == [kyoto]
+        # Again: the same place is updated, not duplicated.
+        report = services.import_articles(actor=admin, upload=SimpleUploadedFile(
+            "kyoto.md", MARKDOWN.replace("Old capital.", "The old capital.").encode()))
+        assert report["updated"] == 1 and Article.objects.get(city="Kyoto").overview_en == "The old capital."
+
+        good = "kind,country,city,title_en,title_zh,overview_en,visa_nationality,visa_requirement,visa_documents\n" \
+               "city,TH,Bangkok,Bangkok,曼谷,Temples.,CN,on_arrival,passport photos\n"
+        bad_rows = good + "city,XX,Nowhere,Nowhere,,,,,\ncity,FR,,,,,,,\n"
+        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.csv", bad_rows.encode()))
+        assert not report["saved"] and report["created"] == 0
+        where = {(e["where"], e["field"]) for e in report["errors"]}
+        assert ("row 3", "country") in where and ("row 4", "city") in where and ("row 4", "title_en") in where
+        assert not Article.objects.filter(city="Bangkok").exists()  # nothing half-applied
+        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.csv", good.encode()))
+        assert report["saved"] and report["created"] == 1
+        bangkok = Article.objects.get(city="Bangkok")
+        assert bangkok.visa_notes.get().documents == ["passport", "photos"]
+        with pytest.raises(ValidationError):
+            services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.exe", b"MZ"))
+        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("bad.md", b"no header here"))
+        assert not report["saved"] and report["errors"][0]["where"] == "bad.md"
+
+
+# --- the API ---------------------------------------------------------------------------------------
+
+def test_api_articles_search_visa_notes_and_schema(alpha, api_client):
+    client = api_client("alpha", "sales")
+    answer = client.post("/api/v1/destinations/articles/", {**TOKYO, "iata_codes": ["NRT"]}, format="json")
+    assert answer.status_code == 201, answer.content
+    pk = answer.json()["id"]
+    assert answer.json()["created_by"]["full_name"] == "Sales of alpha"
+    bad = client.post("/api/v1/destinations/articles/", {"country": "XX", "kind": "city"}, format="json")
+    assert bad.status_code == 400 and {"country", "city"} <= set(bad.json()["error"]["fields"])
+    for query in ("东京", "dongjing", "tokyo"):
+        found = client.get("/api/v1/destinations/articles/", {"search": query}).json()
+        assert [a["id"] for a in found["results"]] == [pk], query
+    assert client.get("/api/v1/destinations/articles/", {"search": "巴黎"}).json()["results"] == []
+    answer = client.post(f"/api/v1/destinations/articles/{pk}/visa-notes/",
+                         {"nationality": "CN", "requirement": "visa", "documents": ["passport"], "checked": True},
+                         format="json")
+    assert answer.status_code == 200 and answer.json()["checked_by"]["full_name"] == "Sales of alpha"
+    answer = client.patch(f"/api/v1/destinations/articles/{pk}/", {"tips_en": "Go early."}, format="json")
+    assert answer.status_code == 200 and answer.json()["tips_en"] == "Go early."
+    assert answer.json()["visa_notes"][0]["is_stale"] is False
+    changes = client.get(f"/api/v1/destinations/articles/{pk}/changes/").json()["results"]
+    assert [c["kind"] for c in changes] == ["updated", "visa_checked", "created"]
+    # Finance reads but does not write; the call center reads.
+    assert api_client("alpha", "finance").get(f"/api/v1/destinations/articles/{pk}/").status_code == 200
+    assert api_client("alpha", "finance").patch(f"/api/v1/destinations/articles/{pk}/", {"tips_en": "x"},
+                                                format="json").status_code == 403
+    assert client.delete(f"/api/v1/destinations/articles/{pk}/visa-notes/CN/").status_code == 204
+    assert client.delete(f"/api/v1/destinations/articles/{pk}/").status_code == 204
+    schema = api_client("alpha").get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    for path in ("/api/v1/destinations/articles/", "/api/v1/destinations/shared/", "/api/v1/destinations/shared/{id}/copy/",
+                 "/api/v1/destinations/articles/import/"):
+        assert path in schema, path
+
+
+def test_api_shared_base_and_copy(alpha, api_client):
+    with schema_context("public"):
+        operator = User.objects.get(email=OPERATOR)
+    shared = _shared(operator)
+    client = api_client("alpha", "manager")
+    listed = client.get("/api/v1/destinations/shared/", {"search": "dongjing"}).json()
+    assert [a["id"] for a in listed] == [shared.pk] and listed[0]["copy_id"] is None
+    answer = client.post(f"/api/v1/destinations/shared/{shared.pk}/copy/")
+    assert answer.status_code == 201 and answer.json()["copied_from"] == shared.pk
+    again = client.post(f"/api/v1/destinations/shared/{shared.pk}/copy/")
+    assert again.status_code == 409 and again.json()["error"]["copy_id"] == answer.json()["id"]
+    assert client.get(f"/api/v1/destinations/shared/{shared.pk}/").json()["copy_id"] == answer.json()["id"]
+    assert client.post("/api/v1/destinations/shared/999999/copy/").status_code == 404
+    assert api_client("alpha", "finance").post(f"/api/v1/destinations/shared/{shared.pk}/copy/").status_code == 403
+
+
+def test_api_import(alpha, api_client):
+    client = api_client("alpha", "admin")
+    answer = client.post("/api/v1/destinations/articles/import/",
+                         {"file": SimpleUploadedFile("kyoto.md", MARKDOWN.encode())}, format="multipart")
+    assert answer.status_code == 200 and answer.json()["saved"] and answer.json()["created"] == 1
+
+
+# --- fences ----------------------------------------------------------------------------------------
+
+def test_fences_between_agencies_and_the_shared_base(alpha, bravo, api_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        article = _article(admin)
+        attachment = services.attachment_add(actor=admin, article=article, upload=SimpleUploadedFile("m.png", PNG))
+    connection.set_schema_to_public()
+    base = f"/api/v1/destinations/articles/{article.pk}/"
+    file_url = f"{base}attachments/{attachment.pk}/file/"
+    alpha_client = api_client("alpha", "sales")
+    assert alpha_client.get(base).status_code == 200
+    answer = alpha_client.get(file_url)
+    assert answer.status_code == 200 and b"".join(answer.streaming_content) == PNG
+    # Alpha's ids on bravo's host, with bravo's token: not found.
+    bravo_client = api_client("bravo", "admin")
+    for url in (base, file_url, f"{base}changes/"):
+        assert bravo_client.get(url).status_code == 404, url
+    assert bravo_client.patch(base, {"tips_en": "x"}, format="json").status_code == 404
+    assert bravo_client.delete(f"{base}attachments/{attachment.pk}/").status_code == 404
+    # Alpha's token on bravo's host: refused.
+    assert api_client("alpha", "sales", on="bravo.localhost").get(base).status_code == 401
+    # The shared base is read-only to agencies: no write route; a copy lands in the agency only.
+    with schema_context("public"):
+        operator = User.objects.get(email=OPERATOR)
+    shared = _shared(operator)
+    for method in ("put", "patch", "delete"):
+        assert getattr(bravo_client, method)(f"/api/v1/destinations/shared/{shared.pk}/").status_code in (403, 405)
+    assert bravo_client.post("/api/v1/destinations/shared/", {**TOKYO}, format="json").status_code in (403, 405)
+    with schema_context("public"):
+        assert Article.objects.filter(pk=shared.pk, tips_en="").exists() and Article.objects.count() == 1
+    # Anonymous: nothing.
+    assert api_client("alpha").get(base).status_code == 401

@@ -4,7 +4,7 @@ shared base (``public``), which agencies read and copy."""
 from datetime import timedelta
 
 from django.contrib.postgres.search import TrigramWordSimilarity
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -20,12 +20,16 @@ def articles() -> QuerySet[Article]:
 
 def search(query: str, *, limit=50) -> QuerySet[Article]:
     """Articles matching ``query``: every word found in the article's search text (titles, place names in
-    English and Chinese, airport codes, pinyin full or initials, tags), or for a Latin word of three
+    English and Chinese, airport codes, pinyin full or initials, tags), or for a Latin word of four
     letters or more, close to a word of it (a typo). Best matches first; every article when blank."""
+    return matching(articles(), query)[:limit]
+
+
+def matching(qs: QuerySet[Article], query: str) -> QuerySet[Article]:
+    """``qs`` narrowed to the articles matching ``query`` (as :func:`search`), best first, not sliced."""
     terms = query_terms(query)
-    qs = articles()
     if not terms:
-        return qs.order_by("country", "region", "city", "id")[:limit]
+        return qs.order_by("country", "region", "city", "id")
     condition = Q()
     for term in terms:
         near = Q(search_text__contains=term)
@@ -35,7 +39,7 @@ def search(query: str, *, limit=50) -> QuerySet[Article]:
     whole = " ".join(terms)
     return (qs.filter(condition)
             .annotate(rank=TrigramWordSimilarity(whole, "search_text"))
-            .order_by("-rank", "country", "city", "id")[:limit])
+            .order_by("-rank", "country", "city", "id"))
 
 
 def article_for_place(text: str) -> Article | None:
@@ -111,8 +115,7 @@ def shared_articles(query="") -> list[Article]:
     """The operators' shared base (``public``), searched like the agency's own, as a list read now (the
     rows come from ``public`` whatever agency is active)."""
     with schema_context(get_public_schema_name()):
-        return list(search(query, limit=200).prefetch_related(
-            Prefetch("visa_notes", queryset=VisaNote.objects.order_by("nationality"))))
+        return list(search(query, limit=200))
 
 
 def shared_article(shared_id: int) -> Article | None:

@@ -361,6 +361,7 @@ class AlreadyCopied(ValidationError):
         super().__init__({"shared": [_("This article is already in your knowledge base; update your copy "
                                        "from the shared base instead.")]})
         self.copy_id = copy_id
+        self.conflict = {"copy_id": copy_id}  # the API answers 409 naming the copy (caravan.api.errors)
 
 
 def _require_agency():

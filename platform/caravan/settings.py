@@ -393,7 +393,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CustomerKindEnum": "crm.customers.models.Customer.Kind",
-                            "DocumentKindEnum": "crm.customers.models.TravelDocument.Kind"},
+                            "DocumentKindEnum": "crm.customers.models.TravelDocument.Kind",
+                            "DestinationKindEnum": "crm.destinations.models.Article.Kind",
+                            "ArticleChangeKindEnum": "crm.destinations.models.ArticleChange.Kind"},
     # Not part of `check --deploy`: that check generates one schema from ROOT_URLCONF with no request
     # (no agency, no user, which the sealed viewsets refuse); the two real schemas (agency and
     # operator URL maps) are generated and checked against the API by tests/test_api_contract.py.

@@ -31,6 +31,7 @@ api_v1 = [
     path("", include("crm.segments.api_urls")),
     path("", include("crm.value.api_urls")),
     path("", include("crm.privacy.api_urls")),
+    path("", include("crm.destinations.api_urls")),
     path("", include("integrations.api_urls")),
     path("", include(router.urls)),
 ]
