@@ -436,7 +436,7 @@ def test_export_holds_only_this_agencys_customers_with_chinese_intact(page_clien
     assert response.status_code == 200 and response["Content-Type"] == XLSX
     sheet = load_workbook(io.BytesIO(response.content), read_only=True).active
     values = list(sheet.values)
-    assert [v[2] for v in values[1:]] == ["王芳"] and values[1][5] == "+8613800138000"
+    assert [v[2] for v in values[1:]] == ["王芳"] and values[1][7] == "+8613800138000"
 
 
 def test_exports_read_customers_page_by_page_in_order(alpha):
@@ -454,22 +454,56 @@ def test_exports_read_customers_page_by_page_in_order(alpha):
         assert [row[2] for row in rows[1:]] == [f"客户{i}" for i in range(7)]
 
 
+def _as_imported(customer) -> dict:
+    """Everything of a customer the import reads, to compare an exported and re-imported one field by field."""
+    job = customer.employments.select_related("company").first()
+    address = customer.addresses.first()
+    return {"name": customer.name, "latin_surname": customer.latin_surname, "latin_given": customer.latin_given,
+            "gender": customer.gender, "birthday": customer.birthday, "source": customer.source,
+            "tags": sorted(customer.tags), "notes": customer.notes, "external_ref": customer.external_ref,
+            "phones": sorted(p.number for p in customer.phones.all()),
+            "emails": sorted(e.address for e in customer.emails.all()),
+            "address": (address.line, address.city) if address else None,
+            "job": (job.company.name, job.department, job.job_grade, job.title, job.is_booker) if job else None}
+
+
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-def test_an_export_imports_back_as_updates(page_client, alpha, language):
+def test_an_export_imports_back_as_updates(page_client, alpha, bravo, language):
+    """Issue 20: an export carries every field the import reads, under headers it maps by itself, so it
+    imports back: into the same agency as updates changing nothing, into a fresh agency as equal customers."""
     with tenant_context(alpha):
-        services.customer_create(actor=None, via="page", name="王芳", phones=["13800138000"],
-                                 emails=["wf@example.com"], latin_surname="WANG", latin_given="Fang")
+        wang = services.customer_create(
+            actor=None, via="page", name="王芳", phones=["13800138000"], emails=["wf@example.com"],
+            latin_surname="WANG", latin_given="Fang", gender="F", birthday=date(1985, 3, 2), source="wechat",
+            tags=["VIP", "亲子"], notes="喜欢海岛\nprefers aisle seats", external_ref="OLD-0042",
+            addresses=[{"line": "南京西路 1266 号", "city": "上海"}])
+        acme = services.customer_create(actor=None, via="page", name="Acme 旅游科技", kind=Customer.Kind.COMPANY)
+        services.employment_set(actor=None, company=acme, person=wang, department="市场部", job_grade="P7",
+                                title="Marketing lead", is_booker=True)
+        expected = _as_imported(wang)
     client = page_client("alpha", "admin")
     client.cookies["django_language"] = language
-    content = client.get("/customers/export/?format=xlsx").content
+    content = client.get("/customers/export/?format=xlsx&q=王芳").content
     headers = next(load_workbook(io.BytesIO(content), read_only=True).active.values)
     assert ("名称" in headers) == (language == "zh-hans")
     job = upload(alpha, content, "export.xlsx")
-    assert set(job.mapping.values()) == {"", "name", "latin_surname", "latin_given", "phone", "email", "source",
-                                         "tags"}, job.mapping
+    assert set(job.mapping.values()) == {"", *imports.FIELDS}, job.mapping  # every field, none by hand
     with tenant_context(alpha):
         imports.run(job)
-    assert (job.created_count, job.updated_count, job.errors) == (0, 1, [])
+        assert (job.created_count, job.updated_count, job.errors) == (0, 1, [])
+        wang.refresh_from_db()
+        assert _as_imported(wang) == expected
+
+    csv_content = b"".join(client.get("/customers/export/?format=csv&q=王芳").streaming_content)
+    for content, name in ((content, "export.xlsx"), (csv_content, "export.csv")):
+        fresh = upload(bravo, content, name)
+        assert set(fresh.mapping.values()) == {"", *imports.FIELDS}, fresh.mapping
+        with tenant_context(bravo):
+            imports.run(fresh)
+            assert (fresh.created_count, fresh.errors) == (1, []), fresh.errors
+            copy = Customer.objects.get(external_ref="OLD-0042")
+            assert _as_imported(copy) == expected
+            Customer.objects.filter(pk=copy.pk).delete()
 
 
 # --- API ------------------------------------------------------------------------------------------------

@@ -76,24 +76,51 @@ def export_customers_csv(queryset: QuerySet) -> Iterator[str]:
         yield _csv_line(writer, customer)
 
 
+def _headers() -> list[str]:
+    """The columns, in the active language. Every column the import reads is headed with the import's own
+    label for it (imports.FIELDS, recognised in every language), so an export imports back unmapped by
+    hand; id, kind, account manager and created are the import's known bookkeeping columns, left out."""
+    from .imports import FIELDS
+
+    return [_("id"), _("kind"), _("name"), _("surname (as in passport)"), _("given names (as in passport)"),
+            str(FIELDS["gender"]), str(FIELDS["birthday"]), _("phones"), _("e-mails"), str(FIELDS["address"]),
+            str(FIELDS["city"]), _("account manager e-mail"), _("source channel"), _("tags"), str(FIELDS["notes"]),
+            str(FIELDS["company"]), str(FIELDS["department"]), str(FIELDS["job_grade"]), str(FIELDS["title"]),
+            str(FIELDS["is_booker"]), str(FIELDS["external_ref"]), _("created")]
+
+
+def _values(customer) -> list:
+    """A customer's cells, in the order of :func:`_headers`. One address and one employment per row, as the
+    import reads them: the first on file (the active one for the employment)."""
+    address = next(iter(customer.addresses.all()), None)
+    job = next(iter(customer.employments.all()), None)
+    return [
+        customer.pk, customer.kind, customer.name, customer.latin_surname, customer.latin_given, customer.gender,
+        customer.birthday.isoformat() if customer.birthday else "",
+        "; ".join(p.number for p in customer.phones.all()), "; ".join(e.address for e in customer.emails.all()),
+        address.line if address else "", address.city if address else "",
+        customer.owner.email if customer.owner_id else "", customer.source, "; ".join(customer.tags), customer.notes,
+        job.company.name if job else "", job.department if job else "", job.job_grade if job else "",
+        job.title if job else "", ("yes" if job.is_booker else "no") if job else "", customer.external_ref,
+    ]
+
+
 def _csv_header(writer) -> str:
-    return "\ufeff" + _row(writer, [_("id"), _("kind"), _("name"), _("surname (as in passport)"),
-                                    _("given names (as in passport)"), _("phones"), _("e-mails"),
-                                    _("account manager e-mail"), _("source channel"), _("tags"), _("created")])
+    return "\ufeff" + _row(writer, _headers())
 
 
 def _csv_line(writer, customer) -> str:
-    return _row(writer, [
-        customer.pk, customer.kind, customer.name, customer.latin_surname, customer.latin_given,
-        "; ".join(p.number for p in customer.phones.all()),
-        "; ".join(e.address for e in customer.emails.all()),
-        customer.owner.email if customer.owner_id else "", customer.source, "; ".join(customer.tags),
-        timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M"),
-    ])
+    return _row(writer, [*_values(customer), timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M")])
 
 
 def _for_export(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("owner").prefetch_related("phones", "emails").order_by("pk")
+    from django.db.models import Prefetch
+
+    from .models import Employment
+
+    jobs = Employment.objects.filter(active=True).select_related("company").order_by("id")
+    return queryset.select_related("owner").prefetch_related(
+        "phones", "emails", "addresses", Prefetch("employments", queryset=jobs)).order_by("pk")
 
 
 def export_customers_xlsx(queryset: QuerySet) -> bytes:
@@ -112,17 +139,10 @@ def export_customers_xlsx(queryset: QuerySet) -> bytes:
         cell.data_type = "s"
         return cell
 
-    sheet.append([text(h) for h in (_("id"), _("kind"), _("name"), _("surname (as in passport)"),
-                                     _("given names (as in passport)"), _("phones"), _("e-mails"),
-                                     _("account manager e-mail"), _("source channel"), _("tags"), _("created"))])
+    sheet.append([text(h) for h in _headers()])
     for customer in in_pages(_for_export(queryset)):
-        sheet.append([
-            customer.pk, text(customer.kind), text(customer.name), text(customer.latin_surname),
-            text(customer.latin_given), text("; ".join(p.number for p in customer.phones.all())),
-            text("; ".join(e.address for e in customer.emails.all())),
-            text(customer.owner.email if customer.owner_id else ""), text(customer.source),
-            text("; ".join(customer.tags)), timezone.localtime(customer.created_at).replace(tzinfo=None),
-        ])
+        pk, *rest = _values(customer)
+        sheet.append([pk, *(text(v) for v in rest), timezone.localtime(customer.created_at).replace(tzinfo=None)])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
