@@ -370,3 +370,21 @@ def test_demo_tiers_are_seeded_once_and_assigned(alpha):
     seed_tiers(alpha)
     with tenant_context(alpha):
         assert ServiceTier.objects.count() == 4
+
+
+def test_a_freshly_seeded_demo_agency_has_customers_in_more_than_one_tier(alpha):
+    """Issue 20: seed_demo assigned tiers before it seeded the trade history, so every demo customer was
+    "Standard" until someone pressed "Recompute". The trade history step now assigns them after it."""
+    from crm.customers.demo import seed_customers
+    from tenants.management.commands.seed_demo import seed_trade_history
+
+    with tenant_context(alpha):
+        seed_customers(alpha, people=80, companies=4)
+    seed_tiers(alpha)  # seed_demo's order: tiers first, with nobody having bought anything yet
+    with tenant_context(alpha):
+        assert set(CustomerTier.objects.values_list("tier__name", flat=True).distinct()) == {"Standard"}
+        counts = seed_trade_history(alpha, buyers=80)
+        assert counts["trips"] and counts["tiers"]["customers"] >= 80
+        tiers = set(CustomerTier.objects.values_list("tier__name", flat=True).distinct())
+        assert len(tiers) > 1 and "Standard" in tiers, tiers
+        assert seed_trade_history(alpha, buyers=80) == {"trips": 0}  # seeded once

@@ -37,6 +37,19 @@ OPERATOR_EMAIL = "operator@caravan.localhost"
 DEMO_CUSTOMERS = {"sunrise": {"people": 3000, "companies": 40}, "lotus": {"people": 2000, "companies": 60, "foreign_share": 0.1}}
 
 
+def seed_trade_history(agency, **sizes) -> dict:
+    """The demo trade history (crm.value.demo), then what is computed from it: customer value (seed_value
+    does it) and service tiers, which the tiers step before it assigned when nobody had bought anything yet
+    (every demo customer was "Standard" until someone pressed "Recompute"). Counts; trips 0: seeded before."""
+    from crm.tiers import services as tiers
+
+    counts = seed_value(agency, **sizes)
+    if counts["trips"]:
+        with tenant_context(agency):
+            counts["tiers"] = tiers.assignment_run()
+    return counts
+
+
 def ensure_demo_staff(staff, *, slug: str, language: str, password: str) -> list[User]:
     """In the current agency's schema: one log-in per demo role, ``<local>@<slug>.test``, that signs
     in with ``password`` (the one `make run` prints); admins also get the demo authenticator device.
@@ -103,10 +116,11 @@ class Command(BaseCommand):
                 if counts["policies"]:
                     self.stdout.write(f"Created demo travel policies for {slug}: "
                                       + ", ".join(f"{v} {k}" for k, v in counts.items()))
-                counts = seed_value(agency)
+                counts = seed_trade_history(agency)
                 if counts["trips"]:
                     self.stdout.write(f"Created demo trade history for {slug}: {counts['trips']} trips; customer value "
-                                      f"computed for {counts['customers']} customers")
+                                      f"computed for {counts['customers']} customers; service tiers assigned to "
+                                      f"{counts['tiers']['customers']} customers")
                 counts = seed_loyalty(agency)
                 if counts["referrals"]:
                     self.stdout.write(f"Created demo care automation for {slug}: "
