@@ -5,7 +5,11 @@ the reader's language: ``REASONS[code] % params``. Each text here is the engine'
 text unchanged, wrapped in gettext so that ``make messages`` extracts it (a test checks that
 every engine code has its entry and the same placeholders).
 """
+import re
+
 from django.utils.translation import gettext_lazy, pgettext_lazy
+
+from caravan import formatting
 
 from . import engine
 
@@ -70,6 +74,7 @@ CABIN_LABELS = {
 }
 _CABIN_BY_ENGLISH = {english: CABIN_LABELS[code] for code, english in engine.CABIN_LABELS.items()}
 _CABIN_PARAMS = ("cabin", "allowed")
+_ENGINE_MONEY = re.compile(r"([A-Z]{3}) (-?[0-9][0-9,]*\.[0-9]{2})")  # engine.format_money's output
 
 
 def reason(code: str, params: dict) -> str:
@@ -78,6 +83,10 @@ def reason(code: str, params: dict) -> str:
     for key in _CABIN_PARAMS:
         if key in params and params[key] in _CABIN_BY_ENGLISH:
             params[key] = str(_CABIN_BY_ENGLISH[params[key]])
+    for key, value in params.items():  # the engine writes "CNY 1,234.50": shown in the reader's language
+        amount = _ENGINE_MONEY.fullmatch(value) if isinstance(value, str) else None
+        if amount:
+            params[key] = formatting.money(amount[2].replace(",", ""), amount[1])
     text = REASONS.get(code) or engine.MESSAGES.get(code)
     return str(text) % params if text else code
 

@@ -1,5 +1,5 @@
 # English for agency staff (mostly in China): day-month-year with the month's short name, 24-hour
-# clock (never "a.m."), Monday first. "6 Dec 2026", "6 Dec 2026, 14:05", "14:05", "December 2026".
+# clock (no AM/PM marker), Monday first. "6 Dec 2026", "6 Dec 2026, 14:05", "14:05", "December 2026".
 DATE_FORMAT = "j M Y"
 SHORT_DATE_FORMAT = "j M Y"
 DATETIME_FORMAT = "j M Y, H:i"
