@@ -24,7 +24,6 @@ from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan import signing
 from caravan import formatting
-from caravan import formatting
 from caravan.mail import mail_each
 from caravan.money import parse_money
 from caravan.tenancy import require_agency

@@ -28,7 +28,6 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan import signing
 from caravan import formatting
-from caravan import formatting
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Email, Employment

@@ -27,7 +27,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from caravan.formatting import day as date_shown
-from caravan.formatting import day as date_shown
 from crm.customers.festivals import FESTIVALS, festival_break
 from crm.customers.models import Address, Customer, Preferences
 from crm.value.models import CustomerValue

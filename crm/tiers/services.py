@@ -26,7 +26,6 @@ from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan import leases, money
 from caravan import formatting
-from caravan import formatting
 from caravan.mail import mail_each
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer

@@ -21,7 +21,6 @@ from django.views import View
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import formatting
-from caravan import formatting
 from caravan.forms import errors_onto
 from caravan.tenancy import require_agency
 from crm.customers.exports import _Line, _row

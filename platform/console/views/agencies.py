@@ -17,7 +17,6 @@ from accounts.models import ApiToken
 from billing import services as billing
 from billing.models import Plan
 from caravan import formatting
-from caravan import formatting
 from caravan.forms import errors_onto
 from tenants import services
 from tenants.models import Agency, AgencyEvent
