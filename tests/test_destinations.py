@@ -298,3 +298,33 @@ def test_fences_between_agencies_and_the_shared_base(alpha, bravo, api_client, s
         assert Article.objects.filter(pk=shared.pk, tips_en="").exists() and Article.objects.count() == 1
     # Anonymous: nothing.
     assert api_client("alpha").get(base).status_code == 401
+
+
+# --- the operators' console ------------------------------------------------------------------------
+
+def test_console_shared_base_pages(operator_client, page_client, alpha):
+    form = {"action": "save", "kind": "city", "country": "JP", "city": "Osaka", "iata_codes": "KIX, ITM",
+            "title_en": "Osaka", "title_zh": "大阪", "tags": "food, 美食", "overview_zh": "美食之都。",
+            "climate": "\n".join(["9 / 2 / 45 / dry"] * 12)}
+    bad = operator_client.post("/destinations/new/", {**form, "country": "", "title_en": "", "title_zh": ""})
+    assert bad.status_code == 400
+    answer = operator_client.post("/destinations/new/", form)
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    with schema_context("public"):
+        article = Article.objects.get(city="Osaka")
+        assert article.iata_codes == ["KIX", "ITM"] and article.tags == ["food", "美食"]
+        assert article.climate[0] == {"high": 9, "low": 2, "rain_mm": 45, "note": "dry"}
+    page = operator_client.get("/destinations/", {"q": "daban"})
+    assert page.status_code == 200 and "大阪" in page.content.decode()
+    assert operator_client.get(f"/destinations/{article.pk}/").status_code == 200
+    answer = operator_client.post(f"/destinations/{article.pk}/", {"action": "visa", "nationality": "CN",
+                                                                  "requirement": "visa", "documents": ["passport"],
+                                                                  "checked": "on"})
+    assert answer.status_code == 302
+    with schema_context("public"):
+        assert article.visa_notes.get().checked_on == timezone.localdate()
+    # Agencies' staff never reach the console (their session is not known on the platform domain).
+    assert page_client("alpha", "admin", on="localhost").get("/destinations/").status_code in (302, 403)
+    assert operator_client.post(f"/destinations/{article.pk}/", {"action": "delete"}).status_code == 302
+    with schema_context("public"):
+        assert not Article.objects.filter(pk=article.pk).exists()

@@ -2,6 +2,7 @@
 from django.urls import path
 
 from ..views import agencies as views
+from ..views import destinations
 
 app_name = "console"
 urlpatterns = [
@@ -15,4 +16,7 @@ urlpatterns = [
     path("billing/", views.BillingOverviewView.as_view(), name="billing"),
     path("billing/plans/new/", views.PlanFormView.as_view(), name="plan_create"),
     path("billing/plans/<int:pk>/", views.PlanFormView.as_view(), name="plan_edit"),
+    path("destinations/", destinations.SharedArticleListView.as_view(), name="destinations"),
+    path("destinations/new/", destinations.SharedArticleFormView.as_view(), name="destination_create"),
+    path("destinations/<int:pk>/", destinations.SharedArticleFormView.as_view(), name="destination"),
 ]
