@@ -267,3 +267,22 @@ def test_an_e_mail_is_written_in_the_agencys_time_zone_whatever_is_active(alpha,
     assert len(bodies) == 2
     assert "6 Dec 2026, 10:14" in bodies[0] and "02:14" not in bodies[0]
     assert "2026年12月6日 10:14" in bodies[1]
+
+
+def _zone_and_time():
+    return timezone.get_current_timezone_name(), formatting.daytime(AT)
+
+
+@pytest.mark.django_db
+def test_an_agency_task_runs_in_the_agencys_time_zone(alpha):
+    from celery import shared_task
+    from django_tenants.utils import tenant_context
+
+    from caravan.tenancy.tasks import AgencyTask
+    from tenants.models import Agency
+
+    task = shared_task(base=AgencyTask, name="tests.formatting.zone_and_time")(_zone_and_time)
+    Agency.objects.filter(pk=alpha.pk).update(time_zone="America/New_York")  # rolled back with the test
+    with tenant_context(Agency.objects.get(pk=alpha.pk)), timezone.override("UTC"), translation.override("en"):
+        assert task.apply().get() == ("America/New_York", "5 Dec 2026, 21:14")
+        assert timezone.get_current_timezone_name() == "UTC"  # and puts the caller's zone back
