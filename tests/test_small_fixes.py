@@ -44,6 +44,7 @@ def test_a_flight_item_shows_origin_then_destination(page_client, alpha):
         page = client.get(url).content.decode()
         assert "MU 515 · PVG → KIX" in page, url
         assert "KIX · PVG" not in page, url
+    assert 'rel="icon" href="/static/favicon' in page  # the printable quote, standalone, links it too
 
 
 def test_a_declined_card_reads_its_reason_in_the_readers_language():
@@ -91,3 +92,30 @@ def test_a_card_the_stripe_server_refuses_shows_what_to_check_not_bad_request(ap
         page.click('[data-test="subscribe"]')
         expect(page.locator("#card-errors")).to_contain_text("check the number, expiry date")
         expect(page.locator("#card-errors")).not_to_contain_text("Bad request")
+
+
+def test_every_standalone_template_links_the_favicon():
+    """base.html links the favicon; a template with a <head> of its own (the printable quote, the error pages
+    answered without base.html) must too, or its tab shows no icon (issue 20)."""
+    import re
+    from pathlib import Path
+
+    from django.template import engines
+
+    heads = re.compile(r"<head[\s>]")
+    folders = {Path(d) for engine in engines.all() for d in engine.engine.dirs}
+    folders |= {Path(d) for engine in engines.all() for loader in engine.engine.template_loaders
+                for d in getattr(loader, "get_dirs", lambda: [])()}
+    ours = [folder for folder in folders if "site-packages" not in folder.parts]  # not Django's or DRF's own
+    standalone = {path for folder in ours for path in folder.rglob("*.html") if heads.search(path.read_text())}
+    assert {p.name for p in standalone} >= {"base.html", "quote.html", "500.html", "database_unavailable.html"}
+    missing = [str(p) for p in standalone
+               if """<link rel="icon" href="{% static 'favicon.svg' %}" type="image/svg+xml">""" not in p.read_text()]
+    assert missing == []
+
+
+def test_the_error_pages_answer_with_the_favicon():
+    from django.template.loader import render_to_string
+
+    for name in ("500.html", "errors/database_unavailable.html"):
+        assert 'rel="icon" href="/static/favicon' in render_to_string(name, {"message": "x"}), name
