@@ -328,3 +328,30 @@ def test_console_shared_base_pages(operator_client, page_client, alpha):
     assert operator_client.post(f"/destinations/{article.pk}/", {"action": "delete"}).status_code == 302
     with schema_context("public"):
         assert not Article.objects.filter(pk=article.pk).exists()
+
+
+# --- demo ------------------------------------------------------------------------------------------
+
+def test_demo_articles_for_top_destinations_and_shared_base(alpha):
+    from crm.customers.models import Customer
+    from crm.destinations.demo import seed_destinations, seed_shared
+    from crm.trips.models import Trip
+
+    with tenant_context(alpha):
+        customer = Customer.objects.create(name="李娜")
+        for destination, times in (("泰国 普吉岛", 3), ("日本 东京 · 京都", 2), ("马尔代夫", 1), ("瑞士 少女峰", 4)):
+            for _ in range(times):
+                Trip.objects.create(customer=customer, title=destination, destination=destination, currency="CNY")
+    counts = seed_destinations(alpha, limit=6)
+    assert counts == {"articles": 3, "stale": 1}
+    assert seed_destinations(alpha) == {"articles": 0}  # idempotent
+    with tenant_context(alpha):
+        assert [a.title_en for a in Article.objects.order_by("id")] == ["Phuket", "Tokyo", "Maldives"]
+        assert all(a.title_zh and a.overview_en and a.overview_zh for a in Article.objects.all())
+        stale = list(selectors.stale_articles())
+        assert [a.title_en for a in stale] == ["Maldives"] and stale[0].is_stale
+        assert selectors.article_for_place("日本 东京 · 京都").title_en == "Tokyo"
+        assert VisaNote.objects.filter(nationality="CN").count() == 3
+    assert seed_shared()["shared"] == 3
+    with tenant_context(alpha):
+        assert {a.title_zh for a in selectors.shared_articles()} == {"首尔", "曼谷", "迪拜"}

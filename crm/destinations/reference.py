@@ -17,12 +17,17 @@ COUNTRY_ZH_COMMON = {
     "GB": "英国", "AE": "阿联酋", "CZ": "捷克", "NL": "荷兰", "NZ": "新西兰",
 }
 
+# Other names people write for a country (lower-case), checked before airport codes ("USA" is one too).
+COUNTRY_ALIASES = {"usa": "US", "us": "US", "america": "US", "uk": "GB", "england": "GB", "scotland": "GB",
+                   "uae": "AE", "holland": "NL", "korea": "KR", "south korea": "KR", "russia": "RU",
+                   "vietnam": "VN", "laos": "LA", "taiwan": "TW", "bali": "ID", "巴厘": "ID", "欧洲": "", "港澳": ""}
+
 # English city name (as airportsdata spells it) → (Chinese name, country).
 CITY_ZH = {
     "Tokyo": ("东京", "JP"), "Osaka": ("大阪", "JP"), "Kyoto": ("京都", "JP"), "Sapporo": ("札幌", "JP"),
     "Okinawa": ("冲绳", "JP"), "Naha": ("那霸", "JP"), "Nagoya": ("名古屋", "JP"), "Fukuoka": ("福冈", "JP"),
     "Seoul": ("首尔", "KR"), "Busan": ("釜山", "KR"), "Jeju": ("济州", "KR"),
-    "Bangkok": ("曼谷", "TH"), "Phuket": ("普吉", "TH"), "Chiang Mai": ("清迈", "TH"),
+    "Bangkok": ("曼谷", "TH"), "Phuket": ("普吉岛", "TH"), "Chiang Mai": ("清迈", "TH"),
     "Singapore": ("新加坡", "SG"), "Kuala Lumpur": ("吉隆坡", "MY"), "Kota Kinabalu": ("亚庇", "MY"),
     "Denpasar": ("巴厘岛", "ID"), "Jakarta": ("雅加达", "ID"), "Manila": ("马尼拉", "PH"), "Cebu": ("宿务", "PH"),
     "Hanoi": ("河内", "VN"), "Ho Chi Minh City": ("胡志明市", "VN"), "Da Nang": ("岘港", "VN"),
@@ -40,11 +45,11 @@ CITY_ZH = {
     "Las Vegas": ("拉斯维加斯", "US"), "Honolulu": ("檀香山", "US"), "Seattle": ("西雅图", "US"),
     "Vancouver": ("温哥华", "CA"), "Toronto": ("多伦多", "CA"),
     "Sydney": ("悉尼", "AU"), "Melbourne": ("墨尔本", "AU"), "Brisbane": ("布里斯班", "AU"), "Cairns": ("凯恩斯", "AU"),
-    "Auckland": ("奥克兰", "NZ"), "Queenstown": ("皇后镇", "NZ"), "Nadi": ("楠迪", "FJ"), "Saipan": ("塞班", "MP"),
+    "Auckland": ("奥克兰", "NZ"), "Queenstown": ("皇后镇", "NZ"), "Interlaken": ("因特拉肯", "CH"), "Nadi": ("楠迪", "FJ"), "Saipan": ("塞班", "MP"),
     "Hong Kong": ("香港", "HK"), "Macau": ("澳门", "MO"), "Taipei": ("台北", "TW"),
     "Beijing": ("北京", "CN"), "Shanghai": ("上海", "CN"), "Guangzhou": ("广州", "CN"), "Chengdu": ("成都", "CN"),
     "Sanya": ("三亚", "CN"), "Xi'an": ("西安", "CN"), "Kunming": ("昆明", "CN"), "Lijiang": ("丽江", "CN"),
-    "Guilin": ("桂林", "CN"), "Lhasa": ("拉萨", "CN"), "Harbin": ("哈尔滨", "CN"), "Xiamen": ("厦门", "CN"),
+    "Guilin": ("桂林", "CN"), "Dali": ("大理", "CN"), "Lhasa": ("拉萨", "CN"), "Harbin": ("哈尔滨", "CN"), "Xiamen": ("厦门", "CN"),
 }
 
 
@@ -120,6 +125,8 @@ def _country_by_name() -> dict[str, str]:
     for code, entry in countries().items():
         for name in entry["names"]:
             found.setdefault(name.lower(), code)
+        if getattr(pycountry.countries.get(alpha_2=code), "alpha_3", None):
+            found.setdefault(pycountry.countries.get(alpha_2=code).alpha_3.lower(), code)
     return found
 
 
@@ -151,41 +158,61 @@ def find_place(text: str) -> dict:
     found = {"city": "", "country": "", "iata": ""}
     if not text:
         return found
-    parts = [p.strip() for p in re.split(r"[,，、/·\-–—()（）]+|\s{2,}", text) if p.strip()] or [text]
-    # Whole text first, then its parts ("Tokyo, Japan" → "Tokyo", "Japan").
-    for part in [text, *parts]:
-        if re.fullmatch(r"[A-Za-z]{3}", part) and part.upper() in airports():
-            entry = airport_city(part)
-            found["iata"] = part.upper()
-            if entry and not found["city"]:
-                found["city"], found["country"] = entry["city"], entry["country"]
-            continue
-        if part in _city_by_zh() and not found["city"]:
-            entry = _city_by_zh()[part]
-            found["city"], found["country"] = entry["city"], entry["country"]
-            continue
-        code = _country_by_name().get(part.lower())
-        if code is None and re.fullmatch(r"[A-Za-z]{2}", part) and part.upper() in countries():
-            code = part.upper()
-        if code:
-            found["country"] = found["country"] or code
-            continue
-        if not found["city"]:
-            matches = [entry for (name, _cc), entry in cities().items() if name == part.lower()]
-            if matches:
-                # Several countries have a city of that name: prefer the one with Chinese name, then most airports.
-                best = sorted(matches, key=lambda e: (not e["name_zh"], -len(e["iata"])))[0]
-                found["city"] = best["city"]
-                found["country"] = found["country"] or best["country"]
-    # A Chinese text that contains a known city or country name ("日本东京五日游").
-    if not found["city"] and not found["country"]:
-        for zh, entry in _city_by_zh().items():
-            if zh in text:
+    parts = [p.strip() for p in re.split(r"[,，、/·\-–—()（）]+", text) if p.strip()] or [text]
+    # Whole text first, then its parts ("Tokyo, Japan" → "Tokyo", "Japan"), and a part that names nothing
+    # as a whole, word by word ("日本 东京" → "日本", "东京").
+    candidates = [text]
+    for part in parts:
+        candidates.append(part)
+        words = part.split()
+        if len(words) > 1:
+            candidates.extend(words)
+    for part in candidates:
+        _read_part(part, found, word=part not in parts and part != text)
+    # A Chinese text that contains a known city or country name ("日本东京五日游", "泰国 普吉岛").
+    if not found["city"]:
+        for zh, entry in sorted(_city_by_zh().items(), key=lambda item: -len(item[0])):
+            if zh in text and (not found["country"] or entry["country"] == found["country"]):
                 found["city"], found["country"] = entry["city"], entry["country"]
                 break
-        else:
-            for code, entry in countries().items():
-                if entry["name_zh"] and entry["name_zh"] in text:
-                    found["country"] = code
-                    break
+    if not found["country"]:
+        for code, entry in countries().items():
+            if entry["name_zh"] and entry["name_zh"] in text:
+                found["country"] = code
+                break
     return found
+
+
+def _read_part(part: str, found: dict, *, word: bool = False) -> None:
+    """Fill what ``part`` names into ``found`` (a city, its country, an airport code), keeping what is set.
+    A ``word`` of a longer part is read as an airport code only when written in capitals ("NRT", not "New")."""
+    alias = COUNTRY_ALIASES.get(part.lower())
+    if alias is not None:
+        found["country"] = found["country"] or alias
+        return
+    if (re.fullmatch(r"[A-Za-z]{3}", part) and part.upper() in airports()
+            and (not word or part.isupper())):
+        entry = airport_city(part)
+        found["iata"] = found["iata"] or part.upper()
+        if entry and not found["city"]:
+            found["city"], found["country"] = entry["city"], entry["country"]
+        return
+    if part in _city_by_zh():
+        if not found["city"]:
+            entry = _city_by_zh()[part]
+            found["city"], found["country"] = entry["city"], entry["country"]
+        return
+    code = _country_by_name().get(part.lower())
+    if code is None and re.fullmatch(r"[A-Za-z]{2}", part) and part.upper() in countries():
+        code = part.upper()
+    if code:
+        found["country"] = found["country"] or code
+        return
+    if not found["city"]:
+        matches = [entry for (name, _cc), entry in cities().items() if name == part.lower()
+                   and (not found["country"] or entry["country"] == found["country"])]
+        if matches:
+            # Several countries have a city of that name: prefer one with a Chinese name, then most airports.
+            best = sorted(matches, key=lambda e: (not e["name_zh"], -len(e["iata"])))[0]
+            found["city"] = best["city"]
+            found["country"] = found["country"] or best["country"]

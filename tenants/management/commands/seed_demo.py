@@ -8,6 +8,7 @@ from accounts.models import User
 from accounts.roles import Role
 from crm.campaigns.demo import seed_campaigns
 from crm.customers.demo import seed_customers
+from crm.destinations.demo import seed_destinations, seed_shared
 from crm.care.demo_journeys import seed_journeys
 from crm.loyalty.demo import seed_loyalty
 from crm.customers.models import Customer
@@ -132,6 +133,13 @@ class Command(BaseCommand):
                 if counts["campaigns"]:
                     self.stdout.write(f"Created demo campaigns for {slug}: "
                                       + ", ".join(f"{v} {k}" for k, v in counts.items()))
+                counts = seed_destinations(agency)
+                if counts["articles"]:
+                    self.stdout.write(f"Created demo destination articles for {slug}: {counts['articles']}")
+        with schema_context("public"):
+            counts = seed_shared(User.objects.get(email=OPERATOR_EMAIL))
+        if counts["shared"]:
+            self.stdout.write(f"Created the demo shared destination base: {counts['shared']} articles")
         from integrations.demo import seed_inventory
 
         counts = seed_inventory(own_rates_for=Agency.objects.filter(slug="lotus").first())
