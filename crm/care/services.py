@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
+from caravan import texts
 from caravan import signing
 from caravan import formatting
 from caravan.mail import mail_each
@@ -93,8 +94,9 @@ def after_trip_run(*, today=None) -> dict:
         tasks = surveys = 0
         if trip_ids:
             cursor.execute(tasks_create_sql(f"""
-                SELECT %s || t.title, '', t.owner_id, t.customer_id, t.id, %s, 'after-trip:' || t.id, %s
-                FROM {trip_table} t WHERE t.id = ANY(%s)""", kind=Task.Kind.AFTER_TRIP_CALL, trip=True),
+                SELECT %s || t.title, 'after_trip_call', jsonb_build_object('trip', t.title), '', t.owner_id,
+                       t.customer_id, t.id, %s, 'after-trip:' || t.id, %s
+                FROM {trip_table} t WHERE t.id = ANY(%s)""", kind=Task.Kind.AFTER_TRIP_CALL, trip=True, texts=True),
                            [title_prefix, due_at, now, trip_ids])
             tasks = cursor.rowcount
             cursor.execute(_SURVEY_INSERT.format(survey=survey_table, trip=trip_table,
@@ -259,7 +261,7 @@ def survey_answer(*, survey: Survey, csat, nps, comment: str = "") -> Survey:
             task_create(actor=None, title=_("Low survey score: call %(name)s") % {"name": survey.customer.name},
                         owner=survey.trip.owner or survey.customer.owner, due_at=timezone.now() + timedelta(hours=24),
                         kind=Task.Kind.CALL, customer=survey.customer, trip=survey.trip, notes=summary,
-                        key=f"low-score:{survey.pk}")
+                        key=f"low-score:{survey.pk}", text=texts.store("low_survey_score", name=survey.customer.name))
     return survey
 
 
@@ -313,7 +315,8 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
     task_create(actor=actor, title=_("Complaint from %(name)s: %(category)s") % {
         "name": customer.name, "category": complaint.get_category_display()},
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=customer, trip=trip,
-        notes=complaint.description, key=f"complaint:{complaint.pk}")
+        notes=complaint.description, key=f"complaint:{complaint.pk}",
+        text=texts.store("complaint", name=customer.name, category=complaint.category))
     hooks.complaint_logged(complaint=complaint)  # tiers: the complaint's service-level clock
     agency_jobs.due("care.escalate_complaints", complaint.deadline_at)
     return complaint
@@ -395,7 +398,8 @@ def complaint_assign(*, actor: User | None, complaint: Complaint, owner: User) -
     task_create(actor=actor, title=_("Complaint from %(name)s: %(category)s") % {
         "name": complaint.customer.name, "category": complaint.get_category_display()},
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=complaint.customer,
-        trip=complaint.trip, notes=complaint.description, key=f"complaint:{complaint.pk}:to:{owner.pk}")
+        trip=complaint.trip, notes=complaint.description, key=f"complaint:{complaint.pk}:to:{owner.pk}",
+        text=texts.store("complaint", name=complaint.customer.name, category=complaint.category))
     return complaint
 
 
@@ -428,7 +432,8 @@ def complaints_escalate(*, now=None) -> int:
             task_create(actor=None, title=_("Escalated complaint from %(name)s: %(category)s") % {
                 "name": complaint.customer.name, "category": complaint.get_category_display()},
                 owner=manager, due_at=now, kind=Task.Kind.COMPLAINT, customer=complaint.customer, trip=complaint.trip,
-                notes=complaint.description, key=f"escalated:{complaint.pk}")
+                notes=complaint.description, key=f"escalated:{complaint.pk}",
+                text=texts.store("complaint_escalated", name=complaint.customer.name, category=complaint.category))
     return len(claimed)
 
 

@@ -229,10 +229,14 @@ class TaskOutput(serializers.ModelSerializer):
     owner = UserRef(allow_null=True)
     customer = CustomerRef(allow_null=True)
     is_overdue = serializers.BooleanField(read_only=True)
+    title = serializers.CharField(source="display_title", read_only=True,
+                                  help_text="In the request's language when the system wrote it (see text_kind).")
+    text_kind = serializers.CharField(read_only=True,
+                                      help_text="The kind of a title the system wrote (blank: typed by a person).")
 
     class Meta:
         model = Task
-        fields = ["id", "title", "kind", "notes", "owner", "customer", "opportunity", "trip", "due_at", "remind_at",
+        fields = ["id", "title", "text_kind", "kind", "notes", "owner", "customer", "opportunity", "trip", "due_at", "remind_at",
                   "reminded_at", "done_at", "is_overdue", "created_at"]
 
 

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from caravan import texts
 from crm.customers.models import Customer
 
 
@@ -185,7 +186,11 @@ class Task(models.Model):
         REFERRAL = "referral", _("Referral reward")
         OTHER = "other", _("Other")
 
-    title = models.CharField(_("title"), max_length=200)
+    title = models.CharField(_("title"), max_length=200)  # as typed, or as written in the agency's language
+    # A title the system wrote: shown from its kind and params in the reader's language (caravan.texts).
+    text_kind = models.CharField(max_length=40, blank=True, default="", db_default="", editable=False)
+    text_params = models.JSONField(default=dict, blank=True, editable=False,
+                                   db_default=models.Value({}, output_field=models.JSONField()))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.FOLLOW_UP)
     notes = models.TextField(_("notes"), blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
@@ -214,7 +219,12 @@ class Task(models.Model):
         ]
 
     def __str__(self):
-        return self.title
+        return self.display_title
+
+    @property
+    def display_title(self) -> str:
+        """The title in the active language: rendered from its kind when the system wrote it."""
+        return texts.display(self.text_kind, self.text_params, self.title)
 
     @property
     def is_overdue(self) -> bool:

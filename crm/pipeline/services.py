@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import texts
 from caravan.tenancy import require_agency
 from crm.customers import crypto
 from crm.customers import services as crm_services
@@ -111,9 +112,15 @@ def opportunity_move(*, actor: User | None, opportunity: Opportunity, to: Stage,
 
 def task_create(*, actor: User | None, title: str, owner: User | None, due_at: datetime, kind: str = Task.Kind.FOLLOW_UP,
                 customer=None, opportunity=None, trip=None, notes: str = "", remind_at: datetime | None = None,
-                key: str | None = None) -> Task:
+                key: str | None = None, text: tuple[str, dict] | None = None) -> Task:
     """Create a task. With ``key``, a second call with the same key returns the first task unchanged,
-    so jobs that run twice make each task once."""
+    so jobs that run twice make each task once. ``text``: a title the system writes, as
+    ``caravan.texts.store(kind, **params)``; ``title`` is then its rendering (kept as the fallback)
+    and may be left out (rendered in the agency's language)."""
+    text_kind, text_params = text or ("", {})
+    if text_kind and not (title or "").strip():
+        with translation.override(require_agency().language):
+            title = texts.render(text_kind, text_params)
     errors = {}
     if not (title or "").strip():
         errors["title"] = [_("Say what needs doing.")]
@@ -125,7 +132,7 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
         errors["kind"] = [_("Choose a kind of task.")]
     if errors:
         raise ValidationError(errors)
-    fields = dict(title=title.strip(), kind=kind, owner=owner, due_at=due_at, remind_at=remind_at, customer=customer,
+    fields = dict(title=title.strip()[:200], text_kind=text_kind, text_params=text_params, kind=kind, owner=owner, due_at=due_at, remind_at=remind_at, customer=customer,
                   opportunity=opportunity, trip=trip, notes=(notes or "").strip(), created_by=actor)
     if remind_at:
         agency_jobs.due("pipeline.send_task_reminders", remind_at)
@@ -139,13 +146,16 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
 _STRIPPED = "E'" + "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace()) + "'"
 
 
-def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: bool = False) -> str:
+def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: bool = False, texts: bool = False) -> str:
     """The set-based twin of :func:`task_create`, for jobs that make many tasks in one statement:
     the text of ``INSERT INTO <task> … SELECT … FROM (rows) … ON CONFLICT (key) DO NOTHING``, to run
     on its own or to embed as a CTE (``RETURNING id`` with ``returning``).
 
-    ``rows`` is a SELECT giving one row per task, in this order: title, notes, owner_id,
-    customer_id, [trip_id when ``trip``], due_at, key, created_at (the job's clock). The rules are
+    ``rows`` is a SELECT giving one row per task, in this order: title, [text_kind, text_params when
+    ``texts``], notes, owner_id, customer_id, [trip_id when ``trip``], due_at, key, created_at (the
+    job's clock). With ``texts`` the title is a system text (``caravan.texts``): its kind and its
+    params (jsonb) are stored, and the title column keeps the rendering in the agency's language as
+    the fallback. The rules are
     task_create's: title and notes stripped (the title cut to the column's 200 characters), a blank
     title or no due date refused (the statement fails on the NOT NULL column, as task_create raises),
     ``kind`` one of :class:`Task.Kind` (checked here, so a wrong kind fails at import), no creator,
@@ -156,11 +166,14 @@ def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: boo
     """
     kind = Task.Kind(kind).value  # ValueError for an unknown kind
     trip_id, its_trip = (" trip_id,", " new.trip_id,") if trip else ("", "")
-    return f"""INSERT INTO {Task._meta.db_table} (title, kind, notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
-SELECT left(nullif(btrim(new.title, {_STRIPPED}), ''), 200), '{kind}', btrim(coalesce(new.notes, ''), {_STRIPPED}),
+    text_cols, its_text = ((" text_kind, text_params,", " coalesce(new.text_kind, ''), coalesce(new.text_params::jsonb, jsonb_build_object()),")
+                           if texts else (" text_kind, text_params,", " '', jsonb_build_object(),"))
+    given_text = " text_kind, text_params," if texts else ""
+    return f"""INSERT INTO {Task._meta.db_table} (title,{text_cols} kind, notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
+SELECT left(nullif(btrim(new.title, {_STRIPPED}), ''), 200),{its_text} '{kind}', btrim(coalesce(new.notes, ''), {_STRIPPED}),
        new.owner_id, new.customer_id,{its_trip} new.due_at::timestamptz, new.key, new.created_at::timestamptz
 FROM ({rows}
-) AS new (title, notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
+) AS new (title,{given_text} notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
 ON CONFLICT (key) DO NOTHING{" RETURNING id" if returning else ""}"""
 
 
@@ -327,7 +340,8 @@ def opportunity_assign(*, actor: User | None, opportunity: Opportunity, owner: U
     opportunity = _set_owner(opportunity, owner)
     if actor is not None and actor.pk != owner.pk:
         task_create(actor=actor, owner=owner, customer=opportunity.customer, opportunity=opportunity, kind=Task.Kind.CALL,
-                    title=_("New lead: %(title)s") % {"title": opportunity.title}, due_at=timezone.now() + timedelta(hours=2))
+                    title=_("New lead: %(title)s") % {"title": opportunity.title}, due_at=timezone.now() + timedelta(hours=2),
+                    text=texts.store("new_lead", title=opportunity.title))
     return opportunity
 
 
@@ -371,6 +385,10 @@ def task_update(*, actor: User, task: Task, **fields) -> Task:
     for name, value in fields.items():
         if name not in allowed:
             raise ValidationError({name: [_("This field cannot be changed here.")]})
+        if name == "title":
+            if task.text_kind and (value or "").strip() == task.display_title:
+                continue  # the system's title, unchanged: it stays in the reader's language
+            task.text_kind, task.text_params = "", {}  # typed over: the person's text from now on
         setattr(task, name, value)
     if not (task.title or "").strip():
         raise ValidationError({"title": [_("Say what needs doing.")]})

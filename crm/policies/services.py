@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import texts
 from caravan import signing
 from caravan import formatting
 from caravan.money import parse_money
@@ -585,5 +586,7 @@ def approval_decide(*, approval: Approval, decision: str, comment: str = "", act
             _timeline(trip, approval.traveler, None if by_link else actor, summary)
             task_create(actor=None, title=_("Approval %(status)s: %(item)s for %(name)s") % values,
                         owner=trip.owner, due_at=now, kind=Task.Kind.APPROVAL, customer=trip.customer, trip=trip,
-                        notes=summary, key=f"approval-decided:{approval.pk}")
+                        notes=summary, key=f"approval-decided:{approval.pk}",
+                        text=texts.store("approval_decided", status=approval.status, item=values["item"],
+                                         name=values["name"]))
     return approval

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
+from caravan import texts
 from caravan import leases, money
 from caravan import formatting
 from caravan.mail import mail_each
@@ -311,6 +312,7 @@ WITH trip_totals AS (
 ), tasks AS (
 """ + tasks_create_sql("""
     SELECT %(title_prefix)s || c.name || ': ' || h.from_name || ' → ' || coalesce(nullif(h.to_name, ''), '—'),
+           'tier_changed', jsonb_build_object('name', c.name, 'from', h.from_name, 'to', h.to_name),
            replace(replace(replace(%(notes)s, '{{spend_12m}}', h.spend_12m::text),
                            '{{spend_month}}', h.spend_month::text), '{{trips}}', h.trips_12m::text),
            c.owner_id, c.id, %(due)s, 'tier-change:' || h.id, %(now)s
@@ -318,7 +320,7 @@ WITH trip_totals AS (
     JOIN {customer} c ON c.id = h.customer_id
     JOIN {user} u ON u.id = c.owner_id AND u.is_active
     WHERE %(notify)s AND h.from_tier_id IS NOT NULL AND h.from_tier_id IS DISTINCT FROM h.to_tier_id""",
-                       kind=Task.Kind.TIER_CHANGE, returning=True) + """
+                       kind=Task.Kind.TIER_CHANGE, returning=True, texts=True) + """
 )
 SELECT (SELECT count(*) FROM measures), (SELECT count(*) FROM upserted), (SELECT count(*) FROM history),
        (SELECT count(*) FROM history h WHERE h.from_tier_id IS NOT NULL AND h.to_tier_id IS NOT NULL),
@@ -392,6 +394,7 @@ def assignment_nightly(*, now: datetime | None = None) -> dict | None:
 # contact from staff in the last N days and no open outreach task: one task each, due today.
 _OUTREACH_SQL = tasks_create_sql("""
 SELECT %(title_prefix)s || c.name || ' (' || st.name || ')',
+       'outreach', jsonb_build_object('name', c.name, 'tier', st.name),
        replace(replace(%(notes)s, '{{days}}', st.outreach_days::text),
                '{{last}}', coalesce(to_char(last.at AT TIME ZONE %(tz)s, 'YYYY-MM-DD'), %(never)s)),
        c.owner_id, c.id, %(due)s, 'outreach:' || c.id || ':' || %(today)s, %(now)s
@@ -405,7 +408,7 @@ LEFT JOIN LATERAL (
     ORDER BY k.at DESC LIMIT 1) last ON true
 WHERE (last.at IS NULL OR last.at < %(now)s - make_interval(days => st.outreach_days))
   AND NOT EXISTS (SELECT 1 FROM {task} t WHERE t.customer_id = c.id AND t.kind = 'outreach' AND t.done_at IS NULL)""",
-                                 kind=Task.Kind.OUTREACH)
+                                 kind=Task.Kind.OUTREACH, texts=True)
 
 
 def outreach_run(*, now: datetime | None = None) -> int:
@@ -488,7 +491,9 @@ def _notify_owner(customer: Customer, change: TierChange, actor: User | None) ->
     with translation.override(owner.language or agency.language):
         task_create(actor=actor, owner=owner, customer=customer, kind=Task.Kind.TIER_CHANGE,
                     title=_("Service tier changed") + f": {customer.name}: {change.from_name or '—'} → {change.to_name or '—'}",
-                    notes=change.note, due_at=timezone.now() + TIER_CHANGE_DUE, key=f"tier-change:{change.pk}")
+                    notes=change.note, due_at=timezone.now() + TIER_CHANGE_DUE, key=f"tier-change:{change.pk}",
+                    text=texts.store("tier_changed", name=customer.name, **{"from": change.from_name,
+                                                                            "to": change.to_name}))
 
 
 def _status(customer: Customer) -> CustomerTier:
@@ -687,7 +692,9 @@ def clocks_check(*, now: datetime | None = None) -> dict:
                         notes=_("First response due %(due)s (%(tier)s: %(hours)d h).") % {
                             "due": _local_text(clock.due_at, agency), "tier": clock.tier_name,
                             "hours": clock.target_hours},
-                        key=f"sla-{'breach' if is_breach else 'near'}:{clock.pk}")
+                        key=f"sla-{'breach' if is_breach else 'near'}:{clock.pk}",
+                        text=texts.store("sla_breached" if is_breach else "sla_at_risk", kind=clock.kind,
+                                         name=clock.customer.name))
     if breached:
         try:
             _breach_mail(ServiceClock.objects.filter(pk__in=breached).select_related("customer", "owner")

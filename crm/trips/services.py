@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import texts
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Employment
@@ -550,7 +551,8 @@ def _deposit_paid(actor: User | None, trip: Trip) -> None:
     task_create(actor=actor, title=_("Deposit received for %(ref)s: call %(name)s today")
                 % {"ref": trip.reference, "name": trip.customer.name},
                 owner=owner, due_at=timezone.now(), kind=Task.Kind.DEPOSIT_CALL, customer=trip.customer,
-                opportunity=opportunity, trip=trip, key=f"deposit-call:{trip.pk}")
+                opportunity=opportunity, trip=trip, key=f"deposit-call:{trip.pk}",
+                text=texts.store("deposit_received", ref=trip.reference, name=trip.customer.name))
 
 
 # --- document checklist ---------------------------------------------------------------------------

@@ -277,9 +277,9 @@ WITH opened AS (
     RETURNING id, customer_id, kind
 ), tasks AS (
 """ + tasks_create_sql("""
-    SELECT (%(titles)s::jsonb ->> o.kind) || ': ' || c.name, '', c.owner_id, c.id, %(due)s, 'value-warning:' || o.id,
-           %(now)s
-    FROM opened o JOIN {customer} c ON c.id = o.customer_id""", kind=Task.Kind.VALUE_WARNING) + """
+    SELECT (%(titles)s::jsonb ->> o.kind) || ': ' || c.name, 'value_' || o.kind, jsonb_build_object('name', c.name),
+           '', c.owner_id, c.id, %(due)s, 'value-warning:' || o.id, %(now)s
+    FROM opened o JOIN {customer} c ON c.id = o.customer_id""", kind=Task.Kind.VALUE_WARNING, texts=True) + """
 )
 SELECT kind FROM opened
 """

@@ -79,7 +79,7 @@ def feed(user: User, *, host: str) -> str:
         minutes = plan.duration_minutes if plan else 60
         lines += ["BEGIN:VEVENT", f"UID:visit-{task.pk}@{host}", f"DTSTAMP:{now}",
                   f"DTSTART:{_stamp(task.due_at)}", f"DTEND:{_stamp(task.due_at + timedelta(minutes=minutes))}",
-                  f"SUMMARY:{_escape(task.title)}", "STATUS:CONFIRMED"]
+                  f"SUMMARY:{_escape(task.display_title)}", "STATUS:CONFIRMED"]
         if plan and plan.location:
             lines.append(f"LOCATION:{_escape(plan.location)}")
         if task.notes:

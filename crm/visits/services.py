@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan import texts
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer, Employment
 from crm.pipeline.models import Task
@@ -134,7 +135,8 @@ def plan_sync(plan: VisitPlan, *, today: date | None = None) -> dict:
         if day.isoformat() in existing or day.isoformat() in done:
             continue
         task_create(actor=None, title=title, owner=plan.owner, due_at=slot_start(plan, day), kind=Task.Kind.VISIT,
-                    customer=plan.account, notes=notes, key=plan.task_key(day))
+                    customer=plan.account, notes=notes, key=plan.task_key(day),
+                    text=texts.store("visit_slot", account=plan.account.name))
         made += 1
     return {"made": made, "moved": moved, "removed": removed}
 
@@ -307,5 +309,5 @@ def visit_record(*, actor: User, account: Customer, visited_at: datetime, staff:
             task_create(actor=actor, title=_("Follow up the visit to %(account)s") % {"account": account.name},
                         owner=account.owner if account.owner and account.owner.is_active else visit.owner or actor,
                         due_at=due_at, kind=Task.Kind.FOLLOW_UP, customer=account, notes=visit.next_steps,
-                        key=f"visit-follow-up:{visit.pk}")
+                        key=f"visit-follow-up:{visit.pk}", text=texts.store("visit_follow_up", account=account.name))
     return visit

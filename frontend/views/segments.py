@@ -19,6 +19,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
+from caravan.texts import lazy_format
 from crm.customers.exports import export_customers_csv
 from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.customers.models import Customer, Preferences
@@ -102,8 +103,8 @@ class SegmentForm(forms.Form):
     airline = _text(gettext_lazy("Preferred airline"), help_text=gettext_lazy("IATA codes: CA, MU."))
     cabin = _checks(gettext_lazy("Cabin"), Preferences.Cabin.choices)
     hotel_chain = _text(gettext_lazy("Hotel chain"), help_text=gettext_lazy("As on the card: 万豪, Hilton."))
-    interest = _text(gettext_lazy("Interests"), help_text=gettext_lazy("Any of: %(list)s.")
-                     % {"list": ", ".join(Preferences.INTERESTS)})
+    interest = _text(gettext_lazy("Interests"), help_text=lazy_format(gettext_lazy("Any of: %(list)s."),
+                                                                            list=", ".join(Preferences.INTERESTS)))
     # value
     r_min, r_max = (forms.ChoiceField(label=label, required=False, choices=SCORES)
                     for label in (gettext_lazy("Recency from"), gettext_lazy("Recency to")))

@@ -15,6 +15,7 @@ from accounts.models import ApiToken
 from accounts.roles import Cap
 from caravan.clients import rate_hit, request_address
 from caravan.forms import errors_onto
+from caravan.texts import lazy_format
 
 from .base import AgencyPage
 
@@ -66,7 +67,8 @@ class TokenForm(forms.Form):
     scopes = forms.MultipleChoiceField(label=gettext_lazy("May use"), widget=forms.CheckboxSelectMultiple,
                                        help_text=gettext_lazy("Write includes read. Only what your role can use is offered."))
     days = forms.TypedChoiceField(label=gettext_lazy("Expires after"), coerce=int, initial=90,
-                                  choices=[(d, gettext_lazy("%(days)s days") % {"days": d}) for d in tokens.EXPIRY_CHOICES])
+                                  choices=[(d, lazy_format(gettext_lazy("%(days)s days"), days=d))
+                                           for d in tokens.EXPIRY_CHOICES])
 
     def __init__(self, *args, role: str, **kwargs):
         super().__init__(*args, **kwargs)

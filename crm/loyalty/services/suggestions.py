@@ -78,13 +78,14 @@ WITH last_year AS (
     RETURNING id, customer_id, last_destination, destinations
 ), tasks AS (
 """ + tasks_create_sql("""
-    SELECT %(title_prefix)s || cu.name,
+    SELECT %(title_prefix)s || cu.name, 'holiday_suggestion',
+           jsonb_build_object('name', cu.name, 'festival', %(festival)s::text, 'year', %(year)s::int),
            replace(replace(%(notes)s, '{{last}}', coalesce(nullif(i.last_destination, ''), '—')),
                    '{{suggested}}', coalesce(nullif(array_to_string(i.destinations, ', '), ''), '—')),
            cu.owner_id, cu.id, %(due)s, 'suggestion:' || i.id, %(now)s
     FROM inserted i
     JOIN {customer} cu ON cu.id = i.customer_id
-    JOIN {user} u ON u.id = cu.owner_id AND u.is_active""", kind=Task.Kind.SUGGESTION, returning=True) + """
+    JOIN {user} u ON u.id = cu.owner_id AND u.is_active""", kind=Task.Kind.SUGGESTION, returning=True, texts=True) + """
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM tasks)
 """

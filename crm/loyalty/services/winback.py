@@ -82,13 +82,13 @@ WITH travelled AS (
     RETURNING id, customer_id, why, trips_before, last_trip_on
 ), tasks AS (
 """ + tasks_create_sql("""
-    SELECT %(title_prefix)s || c.name,
+    SELECT %(title_prefix)s || c.name, 'win_back', jsonb_build_object('name', c.name),
            replace(replace(CASE WHEN i.why = 'dormant' THEN %(notes_dormant)s ELSE %(notes_declining)s END,
                            '{{trips}}', i.trips_before::text), '{{last}}', coalesce(i.last_trip_on::text, '—')),
            c.owner_id, c.id, %(due)s, 'win-back:' || i.id, %(now)s
     FROM inserted i
     JOIN {customer} c ON c.id = i.customer_id
-    JOIN {user} u ON u.id = c.owner_id AND u.is_active""", kind=Task.Kind.WIN_BACK, returning=True) + """
+    JOIN {user} u ON u.id = c.owner_id AND u.is_active""", kind=Task.Kind.WIN_BACK, returning=True, texts=True) + """
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM tasks)
 """

@@ -11,7 +11,9 @@ They
   ``agency_queryset()`` instead: an id that is missing or not visible answers the same 404, and a
   rule about a found record (a merged-away customer, say) belongs to the service it is written by.
 """
+from django.conf import settings
 from django.http import Http404
+from django.utils import translation
 from rest_framework import permissions, viewsets
 from rest_framework.views import APIView
 
@@ -69,7 +71,20 @@ class _PagesOnlyForLists:
         return super().paginator
 
 
-class AgencyAPIView(_Sealed, APIView):
+class _ReaderLanguage:
+    """A token-authenticated request is known to be a person only once DRF has authenticated it
+    (after the middleware chose the agency's language): answer in that person's language, as the
+    pages do, so the texts the system wrote read in it (``caravan.texts``)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        language = getattr(request.user, "language", "")
+        if language and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+
+
+class AgencyAPIView(_ReaderLanguage, _Sealed, APIView):
     _fence_base = True
     required_caps: dict[str, str] = {}
 
@@ -77,7 +92,7 @@ class AgencyAPIView(_Sealed, APIView):
         return [IsAgencyStaff(), HasRequiredCaps()]
 
 
-class AgencyViewSet(_Sealed, _PagesOnlyForLists, viewsets.GenericViewSet):
+class AgencyViewSet(_ReaderLanguage, _Sealed, _PagesOnlyForLists, viewsets.GenericViewSet):
     _fence_base = True
     required_caps: dict[str, str] = {}
     # Agency records have integer keys: anything else in their place is a 404 from the router,

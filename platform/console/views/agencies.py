@@ -18,6 +18,7 @@ from billing import services as billing
 from billing.models import Plan
 from caravan import formatting
 from caravan.forms import errors_onto
+from caravan.texts import lazy_format
 from tenants import services
 from tenants.models import Agency, AgencyEvent
 from tenants.portability import services as portability
@@ -121,7 +122,7 @@ class AgencyDetailView(OperatorRequired, View):
             elif action == "schedule_deletion":
                 agency = portability.deletion_schedule(agency=agency, actor=request.user.email, note=note)
                 messages.success(request, _("Deletion scheduled for %(day)s; the agency's admins were told and offered "
-                                            "an export.") % {"day": agency.deletion_due_at.date()})
+                                            "an export.") % {"day": formatting.day(agency.deletion_due_at)})
             elif action == "cancel_deletion":
                 portability.deletion_cancel(agency=agency, actor=request.user.email, note=note)
                 messages.success(request, _("Deletion cancelled; the agency stays suspended."))
@@ -238,7 +239,8 @@ class OperatorTokenForm(forms.Form):
                                        choices=[("operator:read", gettext_lazy("Operator API: read")),
                                                 ("operator:write", gettext_lazy("Operator API: write"))])
     days = forms.TypedChoiceField(label=gettext_lazy("Expires after"), coerce=int, initial=30,
-                                  choices=[(d, gettext_lazy("%(days)s days") % {"days": d}) for d in tokens.EXPIRY_CHOICES])
+                                  choices=[(d, lazy_format(gettext_lazy("%(days)s days"), days=d))
+                                           for d in tokens.EXPIRY_CHOICES])
 
 
 class OperatorTokensView(OperatorRequired, View):

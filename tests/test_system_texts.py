@@ -1,0 +1,301 @@
+"""Texts the system writes are stored as kind + params and read in the reader's language (issue 20).
+
+The demo data of an agency whose language is Chinese is seeded the way ``seed_demo`` does (a subset,
+through the same seeders, as tests/test_fences.py does), then the jobs and services that write the
+other texts run; every task title the system wrote is read as a colleague whose language is English
+and as one whose language is Chinese, on the tasks page and through the API.
+"""
+import html
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone, translation
+from django_tenants.utils import tenant_context
+
+from accounts.models import User
+from caravan import texts
+from crm.customers.models import Customer
+from crm.pipeline.models import Task
+from tenants.models import Agency
+
+CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _seed(agency):
+    """The demo seeders of ``seed_demo`` (fewer records), then the services that write the other
+    system texts, as the jobs and pages call them."""
+    from crm.care import services as care
+    from crm.care.demo_journeys import seed_journeys
+    from crm.care.models import Survey
+    from crm.customers.demo import seed_customers
+    from crm.loyalty.demo import seed_loyalty
+    from crm.loyalty.services import winback
+    from crm.policies.demo import seed_policies
+    from crm.tiers import services as tiers
+    from crm.tiers.demo import seed_tiers
+    from crm.tiers.models import CustomerTier, ServiceTier
+    from crm.trips import services as trips
+    from crm.value.demo import seed_value
+    from crm.visits import services as visits
+    from crm.visits.demo import seed_visits
+
+    seed_customers(agency, people=30, companies=4)
+    seed_journeys(agency, opportunities=12)
+    seed_tiers(agency)
+    seed_visits(agency, accounts=2)
+    seed_policies(agency, accounts=2)
+    seed_value(agency, buyers=10)
+    seed_loyalty(agency)
+
+    sales, manager, service = (User.objects.get(email=f"{role}@{agency.slug}.test")
+                               for role in ("sales", "manager", "service"))
+    people = list(Customer.objects.filter(kind=Customer.Kind.PERSON, merged_into__isnull=True).order_by("pk")[:6])
+    Customer.objects.filter(pk__in=[p.pk for p in people]).update(owner=sales)
+    for person in people:
+        person.refresh_from_db()
+    now = timezone.now()
+    with translation.override(agency.language):  # as a request or job of the agency would run
+        trip = trips.trip_create(actor=None, customer=people[0], title="京都赏樱", owner=sales,
+                                 depart_on=now.date() - timedelta(days=9), return_on=now.date() - timedelta(days=2),
+                                 status="confirmed")
+        trips.item_add(actor=None, trip=trip, kind="hotel", description="京都酒店", cost="3000", sell="5000")
+        trips.payment_record(actor=None, trip=trip, kind="deposit", amount="1000.00", method="bank",
+                             received_on=now.date())
+        care.after_trip_run()
+        survey = Survey.objects.filter(trip=trip).first() or Survey.objects.create(
+            trip=trip, customer=people[0], email="k@example.com", comment="")
+        care.survey_answer(survey=survey, csat=1, nps=2)
+        complaint = care.complaint_log(actor=service, customer=people[1], category="hotel", severity="medium",
+                                       description="房间很吵")
+        care.complaint_assign(actor=service, complaint=complaint, owner=manager)
+        care.complaints_escalate(now=complaint.deadline_at + timedelta(hours=1))
+        tiers.clock_start(kind="lead", customer=people[2], key="lead:texts", owner=sales)
+        tiers.clocks_check(now=now + timedelta(days=30))
+        current = CustomerTier.objects.filter(customer=people[3]).values_list("tier_id", flat=True).first()
+        tier = ServiceTier.objects.exclude(pk=current).order_by("-rank").first()
+        tiers.override_set(actor=manager, customer=people[3], tier=tier, reason="VIP")
+        account = Customer.objects.filter(kind=Customer.Kind.COMPANY).order_by("pk").first()
+        visits.visit_record(actor=sales, account=account, visited_at=now, staff=[sales], topics="续约", met_others="采购经理",
+                            next_steps="发送报价")
+        winback.win_back_identify()
+
+
+@pytest.fixture
+def seeded(alpha):
+    """Alpha, its language Chinese, seeded: the stored fallbacks are Chinese."""
+    Agency.objects.filter(pk=alpha.pk).update(language="zh-hans")
+    alpha.language = "zh-hans"
+    with tenant_context(alpha):
+        _seed(alpha)
+    return alpha
+
+
+def _set_language(agency, role: str, language: str) -> None:
+    with tenant_context(agency):
+        User.objects.filter(email=f"{role}@{agency.slug}.test").update(language=language)
+
+
+def _data(kind: str, params: dict) -> list[str]:
+    """The params shown as given (names, titles, dates): not words of the template."""
+    spec = texts.KINDS[kind]
+    return sorted((str(v) for k, v in params.items() if k not in spec.choices and v not in (None, "")),
+                  key=len, reverse=True)
+
+
+def _without_data(text: str, kind: str, params: dict) -> str:
+    for value in _data(kind, params):
+        text = text.replace(value, " ")
+    return text
+
+
+def assert_in_language(text: str, kind: str, params: dict, language: str) -> None:
+    rest = _without_data(text, kind, params)
+    if language == "en":
+        assert not CJK.search(rest), f"{kind}: Chinese in an English reading: {text!r}"
+        assert LATIN_WORD.search(rest), text
+    else:
+        assert CJK.search(text), f"{kind}: no Chinese in a Chinese reading: {text!r}"
+        assert not LATIN_WORD.search(rest), f"{kind}: English template words in a Chinese reading: {text!r}"
+
+
+# Kinds the seeded demo and the services above must have written (the others have tests of their own jobs).
+EXPECTED = {"new_lead", "deposit_received", "approval_decided", "low_survey_score", "complaint", "complaint_escalated",
+            "sla_breached", "visit_slot", "visit_follow_up", "tier_changed", "value_spend_drop", "after_trip_call",
+            "win_back"}
+
+
+def _api_tasks(client) -> list[dict]:
+    """Everyone's tasks, open and done, through the API."""
+    found = []
+    for done in ("false", "true"):
+        page = 1
+        while True:
+            answer = client.get("/api/v1/tasks/", {"everyone": "true", "done": done, "page": page, "page_size": 100})
+            assert answer.status_code == 200, answer.content
+            body = answer.json()
+            found += body["results"]
+            if not body.get("next"):
+                break
+            page += 1
+    return found
+
+
+def test_every_system_text_reads_in_the_readers_language_on_pages_and_in_the_api(seeded, page_client, api_client):
+    with tenant_context(seeded):
+        system = {t.pk: t for t in Task.objects.exclude(text_kind="")}
+        typed = list(Task.objects.filter(text_kind="").values_list("title", flat=True))
+    assert EXPECTED <= {t.text_kind for t in system.values()}
+    # The demo's follow-ups were typed by people: they stay as typed.
+    assert typed and all(not texts.recognise(title) for title in typed)
+    for language in ("en", "zh-hans"):
+        _read_in(seeded, system, language, page_client, api_client)
+
+
+def _read_in(seeded, system, language, page_client, api_client):  # noqa: C901
+    _set_language(seeded, "manager", language)
+    with translation.override(language):
+        expected = {pk: texts.render(t.text_kind, t.text_params) for pk, t in system.items()}
+    stored_in_chinese = set()
+    for pk, task in system.items():
+        assert expected[pk], task.text_kind
+        assert_in_language(expected[pk], task.text_kind, task.text_params, language)
+        if CJK.search(_without_data(task.title, task.text_kind, task.text_params)):
+            stored_in_chinese.add(pk)  # written in the agency's language, Chinese
+            if language == "en":
+                assert expected[pk] != task.title
+    assert len(stored_in_chinese) >= 10
+
+    # The API, in the person's language (a token: the language is the user's, not the agency's).
+    answered = {row["id"]: row for row in _api_tasks(api_client(seeded.slug, "manager"))}
+    for pk, task in system.items():
+        assert answered[pk]["title"] == expected[pk]
+        assert answered[pk]["text_kind"] == task.text_kind
+
+    # The tasks page (open tasks, everyone's) and a task's edit page.
+    page = page_client(seeded.slug, "manager").get("/tasks/", {"everyone": "1"})
+    assert page.status_code == 200
+    content = page.content.decode()
+    open_ones = [t for t in system.values() if t.done_at is None]
+    assert open_ones
+    for task in open_ones:
+        assert html.escape(expected[task.pk]) in content, (task.text_kind, expected[task.pk])
+        if language == "en" and task.pk in stored_in_chinese:
+            assert html.escape(task.title) not in content
+    task = open_ones[0]
+    edit = page_client(seeded.slug, "manager").get(f"/tasks/{task.pk}/")
+    assert edit.status_code == 200 and html.escape(expected[task.pk]) in edit.content.decode()
+
+
+def test_texts_written_in_english_read_in_chinese(alpha, api_client):
+    """The other way round: an English agency's texts, read by a colleague whose language is Chinese."""
+    from crm.care import services as care
+    from crm.trips import services as trips
+
+    with tenant_context(alpha):
+        sales = User.objects.get(email="sales@alpha.test")
+        customer = Customer.objects.create(kind=Customer.Kind.PERSON, name="Li Lei", owner=sales)
+        with translation.override("en"):
+            trip = trips.trip_create(actor=None, customer=customer, title="Kyoto", owner=sales, status="confirmed")
+            trips.item_add(actor=None, trip=trip, kind="hotel", description="Kyoto hotel", cost="30", sell="50")
+            trips.payment_record(actor=None, trip=trip, kind="deposit", amount="10.00", method="cash",
+                                 received_on=timezone.now().date())
+            care.complaint_log(actor=None, customer=customer, category="flight", severity="medium",
+                               description="Lost luggage", owner=sales)
+        made = {t.text_kind: t for t in Task.objects.filter(customer=customer)}
+    assert set(made) == {"deposit_received", "complaint"}
+    assert made["complaint"].title == "Complaint from Li Lei: Flight"  # the fallback, in the agency's language
+    _set_language(alpha, "sales", "zh-hans")
+    rows = {row["id"]: row for row in _api_tasks(api_client("alpha", "sales"))}
+    assert rows[made["complaint"].pk]["title"] == "Li Lei 的投诉：机票"
+    assert rows[made["deposit_received"].pk]["title"] == f"{trip.reference} 已收订金：请今天致电 Li Lei"
+
+
+def test_a_system_title_typed_over_is_the_persons_text(alpha, page_client):
+    with tenant_context(alpha):
+        sales = User.objects.get(email="sales@alpha.test")
+        customer = Customer.objects.create(kind=Customer.Kind.PERSON, name="王芳", owner=sales)
+        from crm.pipeline.services import task_create, task_update
+
+        task = task_create(actor=None, owner=sales, customer=customer, due_at=timezone.now(), title="",
+                           text=texts.store("low_survey_score", name="王芳"))
+        assert task.title == "Low survey score: call 王芳"  # alpha writes in English
+        with translation.override("zh-hans"):
+            assert task.display_title == "调查低分：请致电 王芳"
+            task_update(actor=sales, task=task, title="调查低分：请致电 王芳")  # saved unchanged: stays a kind
+        task.refresh_from_db()
+        assert task.text_kind == "low_survey_score"
+        task_update(actor=sales, task=task, title="Call 王芳 about the refund")
+        task.refresh_from_db()
+        assert (task.text_kind, task.text_params, task.display_title) == ("", {}, "Call 王芳 about the refund")
+
+
+def test_store_refuses_an_unknown_kind_and_missing_params_and_render_falls_back():
+    with pytest.raises(texts.UnknownKind):
+        texts.store("no_such_kind", name="x")
+    with pytest.raises(KeyError):
+        texts.store("complaint", name="x")  # no category
+    assert texts.render("no_such_kind", {"name": "x"}, "as stored") == "as stored"
+    assert texts.render("complaint", {"name": "x"}, "as stored") == "as stored"  # params that do not fit
+    with translation.override("en"):
+        assert texts.render("complaint", {"name": "x", "category": "retired_code"}) == "Complaint from x: retired_code"
+
+
+# --- the data migration of old rows (pipeline 0008) -------------------------------------------------
+
+OLD_ROWS = [  # (task kind, title the old code wrote, kind and params expected)
+    ("deposit_call", "Deposit received for T000042: call 王芳 today", ("deposit_received", {"ref": "T000042", "name": "王芳"})),
+    ("deposit_call", "T000042 已收订金：请今天致电 王芳", ("deposit_received", {"ref": "T000042", "name": "王芳"})),
+    ("complaint", "Complaint from Li Lei: Hotel", ("complaint", {"name": "Li Lei", "category": "hotel"})),
+    ("complaint", "Li Lei 的投诉：酒店", ("complaint", {"name": "Li Lei", "category": "hotel"})),
+    ("complaint", "Escalated complaint from Li Lei: Our service",
+     ("complaint_escalated", {"name": "Li Lei", "category": "service"})),
+    ("approval", "Approval rejected: Hilton Tokyo for Bob", ("approval_decided",
+                                                            {"status": "rejected", "item": "Hilton Tokyo", "name": "Bob"})),
+    ("service_level", "Service level breached: Lead from 张三", ("sla_breached", {"kind": "lead", "name": "张三"})),
+    ("service_level", "服务时限即将超时：张三 的投诉", ("sla_at_risk", {"kind": "complaint", "name": "张三"})),
+    ("tier_change", "Service tier changed: 王芳: 金卡 → 白金", ("tier_changed", {"name": "王芳", "from": "金卡", "to": "白金"})),
+    ("tier_change", "服务等级已变更: 王芳: — → 金卡", ("tier_changed", {"name": "王芳", "from": "", "to": "金卡"})),
+    ("outreach", "主动联络: 王芳 (金卡)", ("outreach", {"name": "王芳", "tier": "金卡"})),
+    ("value_warning", "Gone dormant: Li Lei", ("value_dormant", {"name": "Li Lei"})),
+    ("value_warning", "消费下降: Li Lei", ("value_spend_drop", {"name": "Li Lei"})),
+    ("greeting", "Greeting: 王芳 (生日, 2026-05-01)", ("greeting", {"name": "王芳", "label": "生日", "date": "2026-05-01"})),
+    ("suggestion", "假期出行建议（劳动节 2026）: 王芳", ("holiday_suggestion",
+                                                {"festival": "may_day", "year": "2026", "name": "王芳"})),
+    ("win_back", "Win back: Li Lei", ("win_back", {"name": "Li Lei"})),
+    ("referral", "发放推荐奖励: 王芳", ("referral_reward", {"name": "王芳"})),
+    ("after_trip_call", "After-trip call: 日本 7 日", ("after_trip_call", {"trip": "日本 7 日"})),
+    ("call", "New lead: Bali in May", ("new_lead", {"title": "Bali in May"})),
+    ("call", "调查低分：请致电 王芳", ("low_survey_score", {"name": "王芳"})),
+    ("visit", "拜访 Acme 公司", ("visit_slot", {"account": "Acme 公司"})),
+    ("follow_up", "Follow up the visit to Acme", ("visit_follow_up", {"account": "Acme"})),
+]
+NOT_RECOGNISED = [("call", "Call back about hotel options"), ("complaint", "Complaint from Li Lei: 房间太吵"),
+                  ("follow_up", "Follow up the visit to Acme")]  # the last: no visit key, typed by a person
+
+
+def test_the_migration_reads_old_english_and_chinese_titles_into_kinds(alpha):
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    migration = importlib.import_module("crm.pipeline.migrations.0008_task_titles_to_text_kinds")
+    with tenant_context(alpha):
+        now = timezone.now()
+        made = [(Task.objects.create(title=title, kind=kind, due_at=now,
+                                     key=f"visit-follow-up:{n}" if kind == "follow_up" else None), want)
+                for n, (kind, title, want) in enumerate(OLD_ROWS)]
+        left = [Task.objects.create(title=title, kind=kind, due_at=now) for kind, title in NOT_RECOGNISED]
+        migration.recognise_titles(global_apps, None)
+        for task, (kind, params) in made:
+            task.refresh_from_db()
+            assert (task.text_kind, task.text_params) == (kind, params), task.title
+        for task in left:
+            title = task.title
+            task.refresh_from_db()
+            assert (task.text_kind, task.title) == ("", title)
+        # Read back in the other language: the migrated Chinese row reads in English.
+        deposit_zh = made[1][0]
+        with translation.override("en"):
+            assert deposit_zh.display_title == "Deposit received for T000042: call 王芳 today"
