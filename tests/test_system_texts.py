@@ -299,3 +299,33 @@ def test_the_migration_reads_old_english_and_chinese_titles_into_kinds(alpha):
         deposit_zh = made[1][0]
         with translation.override("en"):
             assert deposit_zh.display_title == "Deposit received for T000042: call 王芳 today"
+
+
+# --- texts translated once, at import ---------------------------------------------------------------
+
+def test_the_segment_builder_help_is_in_the_readers_language(alpha, page_client):
+    """``gettext_lazy(...) % {...}`` in a form's class body was translated at import, in the language
+    active then: the English builder showed the interests' help in Chinese."""
+    from crm.customers.models import Preferences
+    from frontend.views.segments import SegmentForm
+
+    listed = ", ".join(Preferences.INTERESTS)
+    shown = {}
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            shown[language] = str(SegmentForm.base_fields["interest"].help_text)
+        _set_language(alpha, "manager", language)
+        page = page_client("alpha", "manager").get("/segments/new/")
+        assert page.status_code == 200
+        assert html.escape(shown[language]) in page.content.decode()
+    assert shown["en"] == f"Any of: {listed}."
+    assert CJK.search(shown["zh-hans"]) and listed in shown["zh-hans"]
+
+
+def test_token_expiry_choices_follow_the_reader():
+    from frontend.views.signin_guard import TokenForm
+
+    for language, word in (("en", "days"), ("zh-hans", "天")):
+        with translation.override(language):
+            labels = [str(label) for _days, label in TokenForm.base_fields["days"].choices]
+        assert labels and all(word in label for label in labels), labels

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 from django.views import View
 
 from accounts import scopes as scope_rules
@@ -67,7 +67,7 @@ class TokenForm(forms.Form):
     scopes = forms.MultipleChoiceField(label=gettext_lazy("May use"), widget=forms.CheckboxSelectMultiple,
                                        help_text=gettext_lazy("Write includes read. Only what your role can use is offered."))
     days = forms.TypedChoiceField(label=gettext_lazy("Expires after"), coerce=int, initial=90,
-                                  choices=[(d, lazy_format(gettext_lazy("%(days)s days"), days=d))
+                                  choices=[(d, lazy_format(ngettext_lazy("%(days)s day", "%(days)s days", d), days=d))
                                            for d in tokens.EXPIRY_CHOICES])
 
     def __init__(self, *args, role: str, **kwargs):

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 from django.views import View
 
 from accounts import signin, tokens
@@ -239,7 +239,7 @@ class OperatorTokenForm(forms.Form):
                                        choices=[("operator:read", gettext_lazy("Operator API: read")),
                                                 ("operator:write", gettext_lazy("Operator API: write"))])
     days = forms.TypedChoiceField(label=gettext_lazy("Expires after"), coerce=int, initial=30,
-                                  choices=[(d, lazy_format(gettext_lazy("%(days)s days"), days=d))
+                                  choices=[(d, lazy_format(ngettext_lazy("%(days)s day", "%(days)s days", d), days=d))
                                            for d in tokens.EXPIRY_CHOICES])
 
 
