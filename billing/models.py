@@ -88,6 +88,13 @@ class BillingAccount(models.Model):
     def __str__(self):
         return f"{self.agency.slug}: {self.stripe_status or '-'}"
 
+    @property
+    def plan_label(self) -> str:
+        """The plan as pages name it (``services.plan_label``, the one rule)."""
+        from .services import plan_label
+
+        return plan_label(self.agency, self)
+
 
 class StripeEvent(models.Model):
     """A webhook event received, stored by id so each is processed once however often it comes."""

@@ -415,6 +415,24 @@ def overview() -> dict:
             "paying": sum(1 for r in rows if r["mrr"] > 0)}
 
 
+def plan_label(agency: Agency, account: BillingAccount | None = None) -> str:
+    """The agency's plan as every page names it — the Billing page, the dashboard, the console: one rule.
+
+    A live subscription: its plan. Free use granted by an operator (comped): the agency's plan, free of
+    charge. No subscription during the trial: the agency's plan, on trial. Otherwise the agency's plan."""
+    if account is None:
+        with schema_context(get_public_schema_name()):
+            account = BillingAccount.objects.unscoped().select_related("plan").filter(agency=agency).first()
+    if account is not None and account.plan_id and account.stripe_subscription_id and account.stripe_status not in ENDED:
+        return account.plan.name
+    name = agency.plan_name
+    if account is not None and account.comped:
+        return _("%(plan)s · free of charge") % {"plan": name}
+    if agency.status == Agency.Status.TRIAL:
+        return _("%(plan)s · trial") % {"plan": name}
+    return name
+
+
 def set_comped(*, agency: Agency, comped: bool, actor: str, note: str = "") -> BillingAccount:
     """Grant (or withdraw) free use: the agency is active without a subscription."""
     account = account_for(agency)

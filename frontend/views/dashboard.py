@@ -5,6 +5,7 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap, Role
+from billing import services as billing_services
 from caravan.tenancy import require_agency
 from crm.care import selectors as care_selectors
 from crm.loyalty import selectors as loyalty_selectors
@@ -35,6 +36,7 @@ class DashboardView(AgencyPage, View):
             if request.user.can(Cap.STAFF_VIEW) else []
         return render(request, "frontend/dashboard.html", {
             "counts": counts, "roles": roles, "trial_days": trial_days, "recent_logins": recent,
+            "plan_label": billing_services.plan_label(agency),
             **pipeline_selectors.dashboard_context(user=request.user),
             **trips_selectors.dashboard_context(user=request.user),
             **care_selectors.dashboard_context(user=request.user),
