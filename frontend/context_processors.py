@@ -23,6 +23,8 @@ def shell(request):
             nav.append((reverse("approval_list"), _("Approvals")))
         if user.can(Cap.PIPELINE_WORK) or user.can(Cap.PAYMENTS_VIEW):
             nav.append((reverse("trip_list"), _("Trips")))
+        if user.can(Cap.KNOWLEDGE_VIEW):
+            nav.append((reverse("destination_list"), _("Destinations")))
         if user.can(Cap.COMPLAINTS_HANDLE):
             nav.append((reverse("complaint_list"), _("Complaints")))
         if user.can(Cap.COMPLAINTS_HANDLE) or user.can(Cap.REPORTS_VIEW):

@@ -131,6 +131,7 @@ def id_models():
     from crm.campaigns.models import Campaign, EmailTemplate
     from crm.care.models import Complaint
     from crm.customers.models import Customer, CustomerExport, ImportJob, TravelDocument
+    from crm.destinations.models import Article, Attachment, VisaNote
     from crm.loyalty.models import Occasion, Referral, Suggestion, WinBack
     from crm.pipeline.models import Opportunity, Task
     from crm.policies.models import Approval, TravelPolicy
@@ -153,6 +154,7 @@ def id_models():
         "settings/suppliers/runs/": FeedRun, "staff/": User, "settings/export/": AgencyExport,
         "tokens/": ApiToken, "customer-exports/": CustomerExport, "service-clocks/": ServiceClock,
         "visit-plans/": VisitPlan,
+        "destinations/": Article, "destinations/visa/": VisaNote, "destinations/attachments/": Attachment,
     }
 
 
@@ -161,11 +163,15 @@ NOT_AGENCY_IDS = {
     "agency_feeds:feed_create": "the id is a platform-wide supplier any agency may connect to",
     "screen_pop": "a phone number, looked up in the agency's own schema",
     "value_export": "the name of a chart",
+    "destination_shared_copy": "the id of an article of the operators' shared base (public), which every agency may copy",
+    "api:destination_shared": "the id of an article of the operators' shared base (public), which every agency reads",
+    "api:destination_shared_copy": "the id of an article of the operators' shared base (public), which every agency may copy",
 }
 # Other values in a detail path: what makes the route reach its record lookup.
 EXTRA = {
     "trip_traveler_action": {"action": "lead"}, "trip_checklist_traveler": {"action": "add"},
     "trip_checklist_item": {"action": "status"}, "campaign_action": {"action": "cancel"},
+    "api:destination_article-visa-note-delete": {"nationality": "CN"},
     "care_suggestion_action": {"verb": "dismiss"}, "care_win_back_action": {"verb": "reason"},
 }
 # Bodies that pass an API action's input check, so that it goes on to look the record up.
@@ -287,6 +293,15 @@ def _seed_rows(admin):
                               year=now.year + 1, break_starts_on=now.date(), break_ends_on=now.date() + timedelta(days=3))
     WinBack.objects.create(customer=people[1], why=WinBack.Why.values[0])
     referrals.referral_record(actor=admin, referrer=people[1], referred=people[2])
+    from django.core.files.base import ContentFile
+
+    from crm.destinations import services as destinations
+
+    article = destinations.article_save(actor=admin, article=None, data={
+        "kind": "city", "country": "JP", "city": "Tokyo", "title_en": "Tokyo", "title_zh": "东京"})
+    destinations.visa_note_save(actor=admin, article=article, nationality="CN", data={"requirement": "visa",
+                                                                                      "checked": True})
+    destinations.attachment_add(actor=admin, article=article, upload=ContentFile(b"%PDF-1.4 fences", name="f.pdf"))
 
 
 @dataclass

@@ -6,21 +6,24 @@ cancellation have their own small tables. Money is ``Decimal`` in the trip's cur
 is never edited (a mistake is corrected with a refund), and payments lock the trip so two finance
 colleagues cannot refund past the limit at the same moment.
 """
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import texts
+from caravan import formatting
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
-from crm.customers.models import Contact, Customer, Employment
+from crm.customers.models import Contact, Customer, Employment, TravelDocument
 from crm.pipeline.models import Opportunity, Stage, Task
 from crm.pipeline.services import IllegalTransition, opportunity_lock, opportunity_move, stage_of, task_create
 from crm.customers.services import customer_live, timeline_add
@@ -603,3 +606,71 @@ def checklist_item_set_status(*, actor: User | None, item: ChecklistItem, status
         item.note = note.strip()[:300]
     item.save(update_fields=["status", "received_at", "returned_at", "changed_by", "note"])
     return item
+
+
+# --- the checklist from a destination's visa notes --------------------------------------------------
+
+DEFAULT_NATIONALITY = "CN"
+
+
+def traveler_nationalities(trip: Trip) -> dict[int, str]:
+    """{traveler id: nationality}: the issuing country of the traveler's passport (the one that expires
+    last), else :data:`DEFAULT_NATIONALITY`."""
+    travelers = list(trip.travelers.values_list("pk", "customer_id"))
+    passports = (TravelDocument.objects.filter(customer_id__in=[c for _t, c in travelers],
+                                               kind=TravelDocument.Kind.PASSPORT)
+                 .order_by("customer_id", F("expires_on").asc(nulls_first=True), "id")
+                 .values_list("customer_id", "issuing_country"))
+    country = {customer: issuing.upper() for customer, issuing in passports if issuing}  # the last one wins
+    return {pk: country.get(customer, DEFAULT_NATIONALITY) for pk, customer in travelers}
+
+
+@transaction.atomic
+def checklist_from_visa_notes(*, actor: User | None, trip: Trip, article_title: str,
+                              note_for: Callable[[str], Any]) -> dict:
+    """Each traveler's checklist from the destination article's visa note for their nationality
+    (:func:`traveler_nationalities`): the note's ``documents`` the traveler does not have yet become
+    checklist items, each with a note naming the article and the date the note was checked.
+
+    The knowledge base sits above trips (crm.destinations imports crm.trips), so the caller passes
+    the article's title and ``note_for(nationality) -> note | None``; a note has ``documents`` (checklist
+    document kinds), ``checked_on`` (date or None) and ``is_stale``. The trip becomes a visa trip.
+    Returns {"added": n, "travelers": [{"traveler", "nationality", "found", "added", "stale"}],
+    "missing": [nationalities without a note], "stale": any note used is stale}.
+    """
+    trip = _lock(trip)
+    _require_live(trip, "document")
+    nationalities = traveler_nationalities(trip)
+    if not nationalities:
+        raise ValidationError({"document": [_("Add travelers first.")]})
+    notes: dict[str, Any] = {}
+    rows, added_total, missing = [], 0, []
+    travelers = {t.pk: t for t in trip.travelers.select_related("customer")}
+    for traveler_id, nationality in nationalities.items():
+        if nationality not in notes:
+            notes[nationality] = note_for(nationality)
+        note = notes[nationality]
+        traveler = travelers[traveler_id]
+        if note is None:
+            missing.append(nationality)
+            rows.append({"traveler": traveler, "nationality": nationality, "found": False, "added": 0, "stale": False})
+            continue
+        if note.checked_on:
+            source = _("From the visa notes of “%(article)s” (%(nationality)s), checked on %(date)s.") % {
+                "article": article_title, "nationality": nationality, "date": formatting.day(note.checked_on)}
+        else:
+            source = _("From the visa notes of “%(article)s” (%(nationality)s), never checked.") % {
+                "article": article_title, "nationality": nationality}
+        have = set(ChecklistItem.objects.filter(traveler_id=traveler_id).values_list("document", flat=True))
+        wanted = [d for d in dict.fromkeys(note.documents or []) if d in ChecklistItem.Document.values and d not in have]
+        ChecklistItem.objects.bulk_create([ChecklistItem(traveler_id=traveler_id, document=document,
+                                                         note=source[:300], changed_by=actor) for document in wanted])
+        added_total += len(wanted)
+        rows.append({"traveler": traveler, "nationality": nationality, "found": True, "added": len(wanted),
+                     "stale": bool(note.is_stale)})
+    if not trip.needs_visa:
+        trip.needs_visa = True
+        trip.save(update_fields=["needs_visa"])
+        checklist_ensure(trip=trip)  # a traveler without a note gets the default documents, as on any visa trip
+    return {"added": added_total, "travelers": rows, "missing": sorted(set(missing)),
+            "stale": any(row["stale"] for row in rows)}

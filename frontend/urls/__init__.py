@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("frontend.urls.suppliers")),
     path("", include("frontend.urls.privacy")),
     path("", include("frontend.urls.retention")),
+    path("", include("frontend.urls.destinations")),
     path("", dashboard.DashboardView.as_view(), name="home"),
     path("search/", search.SearchView.as_view(), name="search"),
     path("staff/", staff.StaffListView.as_view(), name="staff_list"),

@@ -28,6 +28,7 @@ from crm.customers.selectors import customer_search
 from crm.trips import selectors, services
 from crm.trips.models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
 
+from . import destinations
 from .base import AgencyPage
 from .customers import DATE_INPUT, _next_url, staff_choices
 
@@ -252,6 +253,7 @@ def detail_context(request, trip: Trip, **forms_given) -> dict:
     if context["can_see_payments"]:
         context["payments"] = selectors.trip_payments(trip)
     context.update(policy_selectors.trip_context(trip=trip, user=user))  # policy checks and approvals
+    context.update(destinations.trip_destination_context(trip, user))  # the destination's article, visa notes
     return context
 
 
