@@ -203,7 +203,7 @@ def test_targets_are_calendar_hours_across_a_dst_change(alpha, mailbox):
         real = started.astimezone(UTC)  # (Python adds hours to a zoned time on the wall clock)
         assert services.clocks_check(now=real + timedelta(hours=23, minutes=59)) == {"near": 1, "breached": 0}
         assert services.clocks_check(now=real + timedelta(hours=24, minutes=1)) == {"near": 0, "breached": 1}
-        assert "2025-03-09 13:00" in mailbox[0].get_payload(decode=True).decode()
+        assert "9 Mar 2025, 13:00" in mailbox[0].get_payload(decode=True).decode()
 
 
 def test_clocks_do_not_depend_on_where_staff_are(alpha):
