@@ -245,7 +245,8 @@ def test_a_row_whose_phone_and_email_belong_to_two_customers_is_skipped(alpha):
     with tenant_context(alpha):
         imports.run(job)
         assert (job.created_count, job.updated_count) == (0, 0)
-        assert job.errors == [{"row": 2, "field": "email", "message": "yi@example.com belongs to another customer, 乙."}]
+        assert job.errors == [{"row": 2, "field": "email", "message": "yi@example.com belongs to another customer, 乙.",
+                               "text_kind": "import_taken", "text_params": {"value": "yi@example.com", "name": "乙"}}]
         assert not Customer.objects.filter(name="丙").exists()
 
 

@@ -329,3 +329,72 @@ def test_token_expiry_choices_follow_the_reader():
         with translation.override(language):
             labels = [str(label) for _days, label in TokenForm.base_fields["days"].choices]
         assert labels and all(word in label for label in labels), labels
+
+
+# --- import row errors ------------------------------------------------------------------------------
+
+def test_import_row_errors_read_in_the_readers_language(alpha, page_client, api_client, settings, tmp_path):
+    """A file checked and imported by a worker whose language was Chinese: its row errors read in
+    English for an English colleague (page and API), and in Chinese for a Chinese one."""
+    from pathlib import Path
+
+    from django.core.files.storage import storages
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from crm.customers import imports
+    from crm.customers.models import ImportJob
+    from crm.customers.tasks import check_import
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    storages["default"].__dict__.pop("relative_media_root", None)
+    sample = (Path(__file__).parent / "data" / "customers_zh.csv").read_bytes()
+    try:
+        with tenant_context(alpha), translation.override("zh-hans"):
+            admin = User.objects.get(email="admin@alpha.test")
+            job, _headers = imports.job_create(actor=admin, upload=SimpleUploadedFile("客户.csv", sample))
+            check_import.apply(args=[job.pk, imports.state(job)["task"]["token"]]).get()
+            job.refresh_from_db()
+            imports.run(job)  # as the worker's task does, which then records the outcome
+            ImportJob.objects.filter(pk=job.pk).update(errors=job.errors, error_count=job.error_count,
+                                                       status=ImportJob.Status.DONE)
+            job = ImportJob.objects.get(pk=job.pk)
+        assert job.errors and all(e.get("text_kind", "").startswith("import_") for e in job.errors), job.errors
+        assert all(CJK.search(_without_data(e["message"], e["text_kind"], e["text_params"])) for e in job.errors)
+        for language in ("en", "zh-hans"):
+            _set_language(alpha, "manager", language)
+            answer = api_client("alpha", "manager").get(f"/api/v1/imports/{job.pk}/")
+            assert answer.status_code == 200
+            page = page_client("alpha", "manager").get(f"/customers/import/{job.pk}/")
+            assert page.status_code == 200
+            for error, shown in zip(job.errors, answer.json()["errors"]):
+                assert_in_language(shown["message"], error["text_kind"], error["text_params"], language)
+                assert html.escape(shown["message"]) in page.content.decode()
+    finally:
+        storages["default"].__dict__.pop("relative_media_root", None)
+
+
+def test_the_migration_reads_old_import_errors_into_kinds(alpha):
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    from crm.customers.models import ImportJob
+
+    migration = importlib.import_module("crm.customers.migrations.0007_import_errors_to_text_kinds")
+    old = [{"row": 3, "field": "birthday", "message": "“1985-13-45” is not a date we can read; write it as 1985-03-02."},
+           {"row": 4, "field": "phone", "message": "+8613800000000 属于另一位客户：王芳。"},
+           {"row": 5, "field": "name", "message": "Enter the customer's name."},
+           {"row": 6, "field": "gender", "message": "Something a person wrote"}]
+    with tenant_context(alpha):
+        job = ImportJob.objects.create(original_name="old.csv", errors=old,
+                                       created_by=User.objects.get(email="admin@alpha.test"))
+        migration.recognise_errors(global_apps, None)
+        job.refresh_from_db()
+        kinds = [(e.get("text_kind", ""), e.get("text_params")) for e in job.errors]
+    with translation.override("zh-hans"):
+        zh_taken = texts.render("import_taken", {"value": "+8613800000000", "name": "王芳"})
+    assert kinds[0] == ("import_bad_date", {"value": "1985-13-45"})
+    assert kinds[2] == ("import_no_name", {})
+    assert kinds[3] == ("", None) and job.errors[3]["message"] == "Something a person wrote"
+    # The Chinese rendering is the .po's: the test row above is only right if it matches it.
+    assert old[1]["message"] == zh_taken and kinds[1] == ("import_taken", {"value": "+8613800000000", "name": "王芳"})

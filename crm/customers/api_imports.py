@@ -52,6 +52,8 @@ class ImportJobOutput(serializers.ModelSerializer):
     headers = serializers.SerializerMethodField(help_text="The file's column names; null until a worker has read them.")
     check = serializers.SerializerMethodField()
     failure = serializers.SerializerMethodField(help_text="Why the job failed, in words for its user ('' if it did not).")
+    errors = serializers.SerializerMethodField(help_text="[{row, field, message, text_kind?, text_params?}] (first "
+                                                         "1,000): each message in the request's language.")
 
     class Meta:
         model = ImportJob
@@ -69,10 +71,17 @@ class ImportJobOutput(serializers.ModelSerializer):
     def get_headers(self, job):
         return self._progress(job)["headers"]
 
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_errors(self, job) -> list:
+        return imports.errors_shown(job.errors)
+
     @extend_schema_field(CheckOutput)
     def get_check(self, job) -> dict:
         progress = self._progress(job)
-        return {"state": progress["state"], "message": progress["message"], "report": progress["report"]}
+        report = progress["report"]
+        if report:
+            report = {**report, "errors": imports.errors_shown(report["errors"])}
+        return {"state": progress["state"], "message": progress["message"], "report": report}
 
     def get_failure(self, job) -> str:
         return getattr(job, "failure", "") or ""

@@ -42,8 +42,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from billing import services as billing_services
-from caravan import leases, unpack
+from caravan import leases, texts, unpack
 from caravan.tenancy import require_agency
+from caravan.texts import Text
 
 from .models import Address, ChangeLog, Customer, Email, Employment, ImportJob, Phone
 from .normalize import email_normal, passport_latin, phone_e164
@@ -759,19 +760,18 @@ def _parse(row: Row, ctx: _Context) -> Parsed:
             try:
                 day = parse_date(cells[0])
             except (ValueError, KeyError, OverflowError):
-                errors.append(("birthday", _("“%(value)s” is not a date we can read; write it as 1985-03-02.")
-                               % {"value": cells[0]}))
+                errors.append(("birthday", Text("import_bad_date", value=cells[0])))
                 continue
             if day > ctx.today:
-                errors.append(("birthday", _("The birthday cannot be in the future.")))
+                errors.append(("birthday", Text("import_future_birthday")))
             elif day.year < 1900:
-                errors.append(("birthday", _("“%(value)s” is too long ago for a birthday.") % {"value": cells[0]}))
+                errors.append(("birthday", Text("import_old_birthday", value=cells[0])))
             else:
                 values["birthday"] = day
         elif target == "tags":
             tags = {t for cell in cells for t in _SPLIT_MULTI.split(str(cell)) if t}
             if any(len(t) > MAX_LENGTH["tag"] for t in tags):
-                errors.append(("tags", _("A tag has at most 40 characters.")))
+                errors.append(("tags", Text("import_long_tag")))
             else:
                 values["tags"] = sorted(tags)
         elif target == "notes":
@@ -779,11 +779,11 @@ def _parse(row: Row, ctx: _Context) -> Parsed:
         else:
             _parse_single(target, str(cells[0]), values, errors, ctx)
     if not values.get("name"):
-        errors.append(("name", _("Enter the customer's name.")))
+        errors.append(("name", Text("import_no_name")))
     if "company" not in values:
         for key in ("department", "job_grade", "title", "is_booker"):
             if key in values:
-                errors.append((key, _("Give the company as well.")))
+                errors.append((key, Text("import_no_company")))
                 break
     return parsed
 
@@ -799,36 +799,50 @@ def _parse_contacts(target: str, cells: list, parsed: Parsed, ctx: _Context) -> 
             try:
                 value = normal(raw)
             except ValidationError as exc:
-                parsed.errors.append((target, exc.messages[0]))
+                parsed.errors.append((target, _contact_error(exc)))
                 continue
             if value not in found:
                 found.append(value)
 
 
+# normalize.py's refusals, by message: saved as kinds, read in the reader's language
+_CONTACT_KINDS = {"“%(raw)s” is not a phone number.": "import_not_phone",
+                  "“%(raw)s” is not a valid phone number.": "import_invalid_phone",
+                  "“%(raw)s” is not an e-mail address.": "import_not_email"}
+
+
+def _contact_error(exc: ValidationError):
+    error = exc.error_list[0]
+    for msgid, kind in _CONTACT_KINDS.items():
+        if str(error.message) == _(msgid) and "raw" in (error.params or {}):
+            return Text(kind, raw=error.params["raw"])
+    return exc.messages[0]
+
+
 def _parse_single(target: str, text: str, values: dict, errors: list, ctx: _Context) -> None:
     if target in MAX_LENGTH and len(text) > MAX_LENGTH[target]:
-        errors.append((target, _("At most %(count)s characters.") % {"count": MAX_LENGTH[target]}))
+        errors.append((target, Text("import_too_long", count=MAX_LENGTH[target])))
     elif target == "gender":
         gender = GENDERS.get(text.lower().rstrip("."))
         if gender is None:
-            errors.append(("gender", _("“%(value)s” is not a gender we know (男/女, M/F).") % {"value": text}))
+            errors.append(("gender", Text("import_gender", value=text)))
         else:
             values["gender"] = gender
     elif target == "source":
         source = ctx.sources.get(text.lower())
         if source is None:
-            errors.append(("source", _("“%(value)s” is not a source channel we know.") % {"value": text}))
+            errors.append(("source", Text("import_source", value=text)))
         else:
             values["source"] = source
     elif target == "is_booker":
         flag = BOOLEANS.get(text.lower())
         if flag is None:
-            errors.append(("is_booker", _("Write yes or no (是/否).")))
+            errors.append(("is_booker", Text("import_yes_no")))
         else:
             values["is_booker"] = flag
     elif target in ("latin_surname", "latin_given"):
         if not passport_latin(text):
-            errors.append((target, _("Use Latin letters as printed in the passport.")))
+            errors.append((target, Text("import_latin")))
         else:
             values[target] = text
     else:
@@ -844,7 +858,7 @@ def _claim(parsed: Parsed, ctx: _Context) -> None:
     for key in keys:
         first = ctx.seen.setdefault(key, parsed.number)
         if first != parsed.number:
-            parsed.errors.append((key[0], _("Duplicate of row %(row)s in this file.") % {"row": first}))
+            parsed.errors.append((key[0], Text("import_duplicate_row", row=first)))
 
 
 def _match(batch: list[Parsed], ctx: _Context) -> None:
@@ -883,19 +897,15 @@ def _match_valid(valid: list[Parsed], ctx: _Context) -> None:
         target = candidates[0]
         for number in parsed.phones:
             if by_phone.get(number, target) != target:
-                parsed.errors.append(("phone", _("%(value)s belongs to another customer, %(name)s.")
-                                      % {"value": number, "name": names[by_phone[number]]}))
+                parsed.errors.append(("phone", Text("import_taken", value=number, name=names[by_phone[number]])))
         for address in parsed.emails:
             if by_email.get(address, target) != target:
-                parsed.errors.append(("email", _("%(value)s belongs to another customer, %(name)s.")
-                                      % {"value": address, "name": names[by_email[address]]}))
+                parsed.errors.append(("email", Text("import_taken", value=address, name=names[by_email[address]])))
         if target in companies:
-            parsed.errors.append(("name", _("This row matches the corporate account %(name)s, not a person.")
-                                  % {"name": names[target]}))
+            parsed.errors.append(("name", Text("import_corporate", name=names[target])))
         first = ctx.seen.setdefault(("customer", target), parsed.number)
         if first != parsed.number:
-            parsed.errors.append(("name", _("Row %(row)s of this file already updates the same customer.")
-                                  % {"row": first}))
+            parsed.errors.append(("name", Text("import_same_customer", row=first)))
         parsed.customer_id = target
 
 
@@ -932,8 +942,7 @@ def _plan(batch: list[Parsed], ctx: _Context) -> list[Parsed]:
             if ctx.room > 0:
                 ctx.room -= 1
             else:
-                parsed.errors.append(("name", _("Not imported: the plan's customer limit is reached (updates of "
-                                                "existing customers still apply).")))
+                parsed.errors.append(("name", Text("import_plan_limit")))
     missing = list({p.values["company"] for p in batch if not p.errors and p.values.get("company")}
                    - ctx.companies.keys())
     if missing:
@@ -956,8 +965,14 @@ def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
+def errors_shown(errors: list[dict]) -> list[dict]:
+    """Saved row errors (``ImportJob.errors``, a report's ``errors``) with each message in the active
+    language (``caravan.texts``: saved with its kind and params; older entries as they were written)."""
+    return [{**error, "message": texts.entry_text(error)} for error in errors or []]
+
+
 def _errors_of(parsed: Parsed) -> list[dict]:
-    return [{"row": parsed.number, "field": f, "message": str(m)} for f, m in parsed.errors]
+    return [{"row": parsed.number, "field": f, **texts.entry(m)} for f, m in parsed.errors]
 
 
 # --- dry run --------------------------------------------------------------------------------------
@@ -1031,8 +1046,7 @@ def run(job: ImportJob, progress: Callable[[ImportJob], None] | None = None) -> 
             if ctx.room is not None:  # the batch's new rows were not written: their room is free again
                 ctx.room += fresh
             for parsed in good:
-                parsed.errors.append(("", _("Not imported: this batch clashed with a change made at the same "
-                                            "time. Import the file again to pick these rows up.")))
+                parsed.errors.append(("", Text("import_batch_clash")))
             _tally(job, plan, 0, 0)
             if progress is not None:
                 with transaction.atomic():

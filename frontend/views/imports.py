@@ -135,8 +135,8 @@ class ImportMappingView(AgencyPage, View):
         labels = {key: str(label) for key, label in imports.FIELDS.items()}
         report = progress["report"]
         if report:
-            for error in report["errors"]:
-                error["label"] = labels.get(error["field"], "")
+            report = {**report, "errors": [{**error, "label": labels.get(error["field"], "")}
+                                           for error in imports.errors_shown(report["errors"])]}
         return render(request, "frontend/imports/mapping.html", {
             "job": job, "form": form, "columns": list(zip(form.headers, form)), "rows": rows, "report": report,
             "progress": progress, "working": progress["state"] in ImportMappingView.WORKING,
@@ -153,7 +153,7 @@ class ImportDetailView(AgencyPage, View):
         if job.status in (Status.UPLOADED, Status.CHECKED):
             return redirect("customer_import_mapping", pk=job.pk)
         labels = {key: str(label) for key, label in imports.FIELDS.items()}
-        errors = [{**e, "label": labels.get(e["field"], "")} for e in job.errors]
+        errors = [{**e, "label": labels.get(e["field"], "")} for e in imports.errors_shown(job.errors)]
         context = {"job": job, "errors": errors,
                    "skipped": max(job.processed_rows - job.created_count - job.updated_count, 0),
                    "percent": min(100, job.processed_rows * 100 // job.total_rows) if job.total_rows else 0}

@@ -73,6 +73,29 @@ KINDS: dict[str, TextKind] = {
     "win_back": TextKind(_("Win back"), tail="%(name)s"),
     "referral_reward": TextKind(_("Reward the referral"), tail="%(name)s"),
     "after_trip_call": TextKind(_("After-trip call"), tail="%(trip)s"),
+    # customer import: a row's errors (crm.customers.imports; ImportJob.errors and the dry run's report)
+    "import_bad_date": TextKind(_("“%(value)s” is not a date we can read; write it as 1985-03-02.")),
+    "import_future_birthday": TextKind(_("The birthday cannot be in the future.")),
+    "import_old_birthday": TextKind(_("“%(value)s” is too long ago for a birthday.")),
+    "import_long_tag": TextKind(_("A tag has at most 40 characters.")),
+    "import_no_name": TextKind(_("Enter the customer's name.")),
+    "import_no_company": TextKind(_("Give the company as well.")),
+    "import_too_long": TextKind(_("At most %(count)s characters.")),
+    "import_gender": TextKind(_("“%(value)s” is not a gender we know (男/女, M/F).")),
+    "import_source": TextKind(_("“%(value)s” is not a source channel we know.")),
+    "import_yes_no": TextKind(_("Write yes or no (是/否).")),
+    "import_latin": TextKind(_("Use Latin letters as printed in the passport.")),
+    "import_duplicate_row": TextKind(_("Duplicate of row %(row)s in this file.")),
+    "import_taken": TextKind(_("%(value)s belongs to another customer, %(name)s.")),
+    "import_corporate": TextKind(_("This row matches the corporate account %(name)s, not a person.")),
+    "import_same_customer": TextKind(_("Row %(row)s of this file already updates the same customer.")),
+    "import_plan_limit": TextKind(_("Not imported: the plan's customer limit is reached (updates of existing "
+                                    "customers still apply).")),
+    "import_not_phone": TextKind(_("“%(raw)s” is not a phone number.")),
+    "import_invalid_phone": TextKind(_("“%(raw)s” is not a valid phone number.")),
+    "import_not_email": TextKind(_("“%(raw)s” is not an e-mail address.")),
+    "import_batch_clash": TextKind(_("Not imported: this batch clashed with a change made at the same time. Import "
+                                     "the file again to pick these rows up.")),
 }
 
 
@@ -113,6 +136,35 @@ def render(kind: str, params: dict | None, fallback: str = "") -> str:
     except (KeyError, TypeError, ValueError):
         return fallback
     return text
+
+
+class Text:
+    """A system text not saved yet (an import row's error): ``str()`` renders it in the active
+    language; ``entry(...)`` gives what to save of it."""
+
+    __slots__ = ("kind", "params")
+
+    def __init__(self, kind: str, /, **params):
+        self.kind, self.params = store(kind, **params)
+
+    def __str__(self) -> str:
+        return render(self.kind, self.params)
+
+    def __repr__(self) -> str:
+        return f"Text({self.kind!r}, {self.params!r})"
+
+
+def entry(message) -> dict:
+    """A message to save in a JSON list (``{"message", "text_kind", "text_params"}``): the text as
+    written now (the fallback), plus its kind and params when the system wrote it."""
+    if isinstance(message, Text):
+        return {"message": str(message), "text_kind": message.kind, "text_params": message.params}
+    return {"message": str(message)}
+
+
+def entry_text(saved: dict) -> str:
+    """A saved entry's message in the active language."""
+    return display(saved.get("text_kind", ""), saved.get("text_params"), saved.get("message", ""))
 
 
 def display(kind: str, params: dict | None, fallback: str) -> str:
