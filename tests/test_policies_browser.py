@@ -118,7 +118,7 @@ def test_define_a_policy_check_an_offer_see_why_and_approve_it(app_server, polic
         expect(checks).to_contain_text("Out of policy")
         expect(checks).to_contain_text("Business class not allowed for grade P3 on a 3 h 15 min flight "
                                        "(at most Economy)")
-        expect(checks).to_contain_text("3400.00")  # the saving missed against MU5301
+        expect(checks).to_contain_text("CNY 3,400.00")  # the saving missed against MU5301
         expect(page.locator('[data-test="approval-status"]')).to_have_text("Pending")
 
         # 4. The manager approves it from the dashboard, with a comment.
