@@ -94,6 +94,7 @@ def _fits(page) -> None:
 
 
 def _snap(page, name: str, width: int) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top, not over the middle of the shot
     page.screenshot(path=str(_shots() / f"destinations-{name}-{width}.png"), full_page=True)
 
 
@@ -147,6 +148,8 @@ def test_trip_article_card_panel_and_checklist_from_visa_notes(app_server, journ
         for label in (("护照", "照片", "在职证明") if zh else ("Passport", "Photos", "Employment certificate")):
             expect(checklist).to_contain_text(label)
         expect(page.locator(".flash").first).to_be_visible()
+        expect(page.locator(".flash-warning")).to_be_visible()  # the note used is stale
+        expect(checklist.locator('[data-test="checklist-note"]').first).to_contain_text(title)  # names the article
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             _fits(page)

@@ -91,6 +91,7 @@ def test_list_searches_live_in_chinese_pinyin_english_filters_tags_and_flags_sta
         assert rows(query, **live) == {tokyo.pk}, query
     assert rows("q=巴黎", **live) == {paris.pk}
     assert rows("tag=honeymoon") == {paris.pk}
+    assert rows("q=巴黎&tag=honeymoon", **live) == {paris.pk} and rows("q=巴黎&tag=family", **live) == set()
     assert rows("stale=1") == {tokyo.pk}
     fragment = html_of(client.get("/destinations/?q=tokyo", **live))
     assert "<h1>" not in fragment and 'data-test="stale"' in fragment  # only the rows, with the flag

@@ -84,7 +84,10 @@ class CountryField(forms.ChoiceField):
 
 
 def place_of(article: Article) -> str:
-    parts = [article.city, article.region] if article.kind != Article.Kind.COUNTRY else []
+    city = article.city
+    if city and reader_is_zh():
+        city = reference.city_zh(city, article.country) or city
+    parts = [city, article.region] if article.kind != Article.Kind.COUNTRY else []
     return " · ".join([p for p in parts if p] + [country_name(article.country)])
 
 
@@ -227,10 +230,11 @@ class DestinationListView(KnowledgePage, View):
         query = request.GET.get("q", "").strip()[:100]
         tag = request.GET.get("tag", "").strip()[:40]
         stale_only = request.GET.get("stale") == "1"
-        articles = selectors.search(query, limit=LIST_LIMIT) if query else Article.objects.all()
-        if tag:
-            articles = articles.filter(tags__contains=[tag])
-        articles = list(articles[:LIST_LIMIT])
+        if query:  # best matches first (a sliced queryset: the tag is applied to what it found)
+            articles = [a for a in selectors.search(query, limit=LIST_LIMIT) if not tag or tag in (a.tags or [])]
+        else:
+            found = Article.objects.filter(tags__contains=[tag]) if tag else Article.objects.all()
+            articles = list(found[:LIST_LIMIT])
         stale = _stale_ids(a.pk for a in articles)
         if stale_only:
             articles = [a for a in articles if a.pk in stale]
@@ -268,6 +272,7 @@ def article_context(request, article: Article, **given) -> dict:
         if shown:
             sections.append({"name": name, "label": label, **shown})
     climate = [{"month": MONTHS[m], **(month or {})} for m, month in enumerate((article.climate or [])[:12])]
+    climate_notes = any((month.get("note") or "").strip() for month in climate)
     note_rows = []
     for note in notes:
         form = given.get("note_forms", {}).get(note.pk) or VisaNoteForm.for_note(note)
@@ -282,7 +287,7 @@ def article_context(request, article: Article, **given) -> dict:
     title = bilingual(article.title_en, article.title_zh)
     return {
         "article": article, "title": title, "place": place_of(article), "sections": sections,
-        "climate": climate, "notes": note_rows, "stale": any(n.is_stale for n in notes),
+        "climate": climate, "climate_notes": climate_notes, "notes": note_rows, "stale": any(n.is_stale for n in notes),
         "attachments": list(article.attachments.select_related("uploaded_by")), "changes": changes,
         "can_edit": can_edit, "note_form": given.get("note_form") or VisaNoteForm(prefix="new"),
         "attachment_form": given.get("attachment_form") or AttachmentForm(),
@@ -410,7 +415,7 @@ class AttachmentDownloadView(KnowledgePage, View):
         except (FileNotFoundError, ValueError):
             raise Http404 from None
         name = attachment.file.name.rsplit("/", 1)[-1]
-        inline = attachment.content_type in ("application/pdf",) or attachment.is_image
+        inline = attachment.is_image  # photos show in the browser; a PDF is saved (no viewer in a sandboxed answer)
         response = FileResponse(handle, as_attachment=not inline, filename=name,
                                 content_type=attachment.content_type or "application/octet-stream")
         response["X-Content-Type-Options"] = "nosniff"
