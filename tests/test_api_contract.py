@@ -137,6 +137,11 @@ def _seed(admin, agency):
     ladder()
     campaign(name="Spring"), campaign(name="Autumn")
     setup_account(agency)
+    from crm.destinations import services as knowledge
+
+    for city, title in (("Tokyo", "东京"), ("Osaka", "大阪")):
+        article = knowledge.article_save(actor=admin, article=None, data={"country": "JP", "city": city, "title_zh": title})
+        knowledge.visa_note_save(actor=admin, article=article, nationality="CN", data={"requirement": "visa"})
 
 
 @pytest.fixture(scope="module")

@@ -274,7 +274,7 @@ def test_fences_between_agencies_and_the_shared_base(alpha, bravo, api_client, s
         attachment = services.attachment_add(actor=admin, article=article, upload=SimpleUploadedFile("m.png", PNG))
     connection.set_schema_to_public()
     base = f"/api/v1/destinations/articles/{article.pk}/"
-    file_url = f"{base}attachments/{attachment.pk}/file/"
+    file_url = f"/api/v1/destinations/attachments/{attachment.pk}/file/"
     alpha_client = api_client("alpha", "sales")
     assert alpha_client.get(base).status_code == 200
     answer = alpha_client.get(file_url)
@@ -284,7 +284,7 @@ def test_fences_between_agencies_and_the_shared_base(alpha, bravo, api_client, s
     for url in (base, file_url, f"{base}changes/"):
         assert bravo_client.get(url).status_code == 404, url
     assert bravo_client.patch(base, {"tips_en": "x"}, format="json").status_code == 404
-    assert bravo_client.delete(f"{base}attachments/{attachment.pk}/").status_code == 404
+    assert bravo_client.delete(f"/api/v1/destinations/attachments/{attachment.pk}/").status_code == 404
     # Alpha's token on bravo's host: refused.
     assert api_client("alpha", "sales", on="bravo.localhost").get(base).status_code == 401
     # The shared base is read-only to agencies: no write route; a copy lands in the agency only.

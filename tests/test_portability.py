@@ -67,6 +67,13 @@ def _seed(agency: Agency) -> None:
         trips.payment_record(actor=admin, trip=trip, kind="deposit", amount=Decimal("1000"), method="bank",
                              received_on=date(2027, 1, 5))
         default_storage.save("documents/scan.pdf", ContentFile(b"%PDF scan " + "护照".encode()))
+        from crm.destinations import services as knowledge  # an article with a visa note and an attachment
+
+        article = knowledge.article_save(actor=admin, article=None, data={"country": "JP", "city": "Tokyo",
+                                                                          "title_zh": "东京"})
+        knowledge.visa_note_save(actor=admin, article=article, nationality="CN", data={"requirement": "visa",
+                                                                                        "checked": True})
+        knowledge.attachment_add(actor=admin, article=article, upload=ContentFile(b"%PDF-1.4 map", name="map.pdf"))
         cache.set("k", "value")
     connection.set_schema_to_public()
 
@@ -155,6 +162,9 @@ def test_round_trip_export_delete_restore_gives_every_row_back(roots, monkeypatc
         from django.core.files.storage import default_storage
 
         assert default_storage.open("documents/scan.pdf").read() == b"%PDF scan " + "护照".encode()
+        from crm.destinations.models import Attachment
+
+        assert Attachment.objects.get().file.open("rb").read() == b"%PDF-1.4 map"  # knowledge-base files too
         assert cache.get("k") is None
         assert TripSummary.objects.count() == 1
         document = TravelDocument.objects.get()

@@ -183,10 +183,10 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCr
     input_serializer = ArticleInput
     lookup_value_regex = "[0-9]+"
     required_caps = {"list": Cap.KNOWLEDGE_VIEW, "retrieve": Cap.KNOWLEDGE_VIEW, "changes": Cap.KNOWLEDGE_VIEW,
-                     "attachment_file": Cap.KNOWLEDGE_VIEW, "stale": Cap.KNOWLEDGE_VIEW,
+                     "stale": Cap.KNOWLEDGE_VIEW,
                      "create": Cap.KNOWLEDGE_EDIT, "partial_update": Cap.KNOWLEDGE_EDIT, "destroy": Cap.KNOWLEDGE_EDIT,
                      "visa_notes": Cap.KNOWLEDGE_EDIT, "visa_note_delete": Cap.KNOWLEDGE_EDIT,
-                     "attachments": Cap.KNOWLEDGE_EDIT, "attachment_delete": Cap.KNOWLEDGE_EDIT,
+                     "attachments": Cap.KNOWLEDGE_EDIT,
                      "update_from_shared": Cap.KNOWLEDGE_EDIT, "import_file": Cap.KNOWLEDGE_EDIT}
 
     def agency_queryset(self):
@@ -253,26 +253,6 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCr
                                              title=data.validated_data["title"])
         return Response(AttachmentOutput(attachment).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={204: None})
-    @action(detail=True, methods=["delete"], url_path=r"attachments/(?P<attachment_id>[0-9]+)")
-    def attachment_delete(self, request, pk=None, attachment_id=None):
-        attachment = get_object_or_404(Attachment, article=self.get_object(), pk=attachment_id)
-        services.attachment_remove(actor=request.user, attachment=attachment)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>[0-9]+)/file")
-    def attachment_file(self, request, pk=None, attachment_id=None):
-        """The attachment's file."""
-        attachment = get_object_or_404(Attachment, article=self.get_object(), pk=attachment_id)
-        try:
-            handle = attachment.file.open("rb")
-        except OSError:
-            raise Http404 from None
-        return FileResponse(handle, content_type=attachment.content_type,
-                            as_attachment=not attachment.is_image,
-                            filename=f"{attachment.title or 'attachment'}{services.ATTACHMENT_TYPES[attachment.content_type]}")
-
     @extend_schema(request=None, responses={200: ArticleOutput})
     @action(detail=True, methods=["post"], url_path="update-from-shared")
     def update_from_shared(self, request, pk=None):
@@ -289,6 +269,33 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCr
         data.is_valid(raise_exception=True)
         report = services.import_articles(actor=request.user, upload=data.validated_data["file"])
         return Response(ImportReportOutput(report).data)
+
+
+class AttachmentViewSet(AgencyViewSet):
+    """An article's attachment: its file, or deleting it (adding one: ``POST …/articles/{id}/attachments/``)."""
+
+    serializer_class = AttachmentOutput
+    lookup_value_regex = "[0-9]+"
+    required_caps = {"file": Cap.KNOWLEDGE_VIEW, "destroy": Cap.KNOWLEDGE_EDIT}
+
+    def agency_queryset(self):
+        return Attachment.objects.select_related("article")
+
+    def destroy(self, request, pk=None):
+        services.attachment_remove(actor=request.user, attachment=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def file(self, request, pk=None):
+        """The attachment's file (a photo shown inline, a PDF downloaded)."""
+        attachment = self.get_object()
+        try:
+            handle = attachment.file.open("rb")
+        except OSError:
+            raise Http404 from None
+        return FileResponse(handle, content_type=attachment.content_type, as_attachment=not attachment.is_image,
+                            filename=f"{attachment.title or 'attachment'}{services.ATTACHMENT_TYPES[attachment.content_type]}")
 
 
 # --- the operators' shared base --------------------------------------------------------------------

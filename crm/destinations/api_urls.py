@@ -6,6 +6,7 @@ from . import api
 
 router = SimpleRouter()
 router.register("destinations/articles", api.ArticleViewSet, basename="destination_article")
+router.register("destinations/attachments", api.AttachmentViewSet, basename="destination_attachment")
 
 urlpatterns = [
     path("destinations/shared/", api.SharedListView.as_view(), name="destination_shared_list"),
