@@ -138,6 +138,18 @@ def test_trip_article_card_panel_and_checklist_from_visa_notes(app_server, journ
             panel.locator(f'a[href="/destinations/{article.pk}/"]').click()
             expect(page).to_have_url(re.compile(rf"/destinations/{article.pk}/$"))
 
+            # The list finds it by pinyin as you type; the form, as its writer sees it.
+            page.goto(app_server.url("alpha", "/destinations/"))
+            page.fill('[data-test="destination-filters"] input[name=q]', "dongjing")
+            expect(page.locator(f'[data-article="{article.pk}"]')).to_be_visible()
+            expect(page.locator(f'[data-article="{article.pk}"] [data-test="stale"]')).to_be_visible()
+            _fits(page)
+            _snap(page, f"list-{language}", width)
+            page.goto(app_server.url("alpha", f"/destinations/{article.pk}/edit/"))
+            expect(page.locator('[data-test="article-form"]')).to_be_visible()
+            _fits(page)
+            _snap(page, f"form-{language}", width)
+
         # The checklist from the visa notes (at 1400 px), then how it looks at both widths.
         page.set_viewport_size({"width": 1400, "height": 900})
         page.goto(app_server.url("alpha", f"/trips/{trip.pk}/"))
