@@ -136,7 +136,7 @@ def id_models():
     from crm.pipeline.models import Opportunity, Task
     from crm.policies.models import Approval, TravelPolicy
     from crm.segments.models import Segment
-    from crm.tiers.models import ServiceClock
+    from crm.tiers.models import ServiceClock, TierRecompute
     from crm.trips.models import ChecklistItem, ItineraryItem, Traveler, Trip
     from crm.visits.models import Visit, VisitPlan
     from integrations.models import Feed, FeedRun
@@ -153,7 +153,7 @@ def id_models():
         "care/referrals/": Referral, "segments/": Segment, "settings/suppliers/feeds/": Feed,
         "settings/suppliers/runs/": FeedRun, "staff/": User, "settings/export/": AgencyExport,
         "tokens/": ApiToken, "customer-exports/": CustomerExport, "service-clocks/": ServiceClock,
-        "visit-plans/": VisitPlan,
+        "visit-plans/": VisitPlan, "settings/tiers/recompute/": TierRecompute,
         "destinations/": Article, "destinations/visa/": VisaNote, "destinations/attachments/": Attachment,
     }
 
@@ -276,7 +276,7 @@ def _seed_rows(admin):
     from crm.customers.models import Customer
     from crm.loyalty.models import Occasion, Suggestion, WinBack
     from crm.loyalty.services import referrals
-    from crm.tiers.models import ServiceClock
+    from crm.tiers.models import ServiceClock, TierRecompute
     from crm.trips.models import ChecklistItem, Traveler, Trip
 
     now = timezone.now()
@@ -288,6 +288,7 @@ def _seed_rows(admin):
     ChecklistItem.objects.create(traveler=Traveler.objects.latest("pk"), document=ChecklistItem.Document.PASSPORT)
     ServiceClock.objects.create(kind=ServiceClock.Kind.values[0], customer=people[0], tier_name="Gold", target_hours=4,
                                 started_at=now, due_at=now + timedelta(hours=4), key=f"fences-{people[0].pk}")
+    TierRecompute.objects.create(requested_by=admin, status=TierRecompute.Status.DONE, finished_at=now)
     Occasion.objects.create(name="Fences", kind=Occasion.Kind.values[0], days_before=3, active=False)
     Suggestion.objects.create(customer=people[0], festival=Suggestion._meta.get_field("festival").choices[0][0],
                               year=now.year + 1, break_starts_on=now.date(), break_ends_on=now.date() + timedelta(days=3))

@@ -94,6 +94,45 @@ def test_recompute_now_queues_the_assignment_in_this_agency(page_client, alpha_t
     assert response.status_code == 302 and queued == ["alpha"]
 
 
+
+def test_recompute_now_shows_its_progress_until_done(page_client, alpha_tiers, alpha, monkeypatch):
+    """Issue 20: "recompute now" said "in a minute or two" and showed nothing more; now its progress is
+    polled (htmx) like an import's: waiting for a worker, recomputing (how many customers), done with counts."""
+    from crm.customers.models import Customer
+    from crm.tiers import tasks
+    from crm.tiers.models import TierRecompute
+
+    monkeypatch.setattr(tasks.assign_tiers_now, "delay", lambda: None)  # the worker's part is run below
+    admin = page_client("alpha", "admin")
+    response = admin.post("/settings/tiers/", {"action": "recompute"}, follow=True)
+    body = response.content.decode()
+    assert "its progress shows below" in body and "in a minute or two" not in body
+    with tenant_context(alpha):
+        job = TierRecompute.objects.get()
+        population = Customer.objects.filter(merged_into__isnull=True).count()
+    url = f"/settings/tiers/recompute/{job.pk}/"
+    assert f'hx-get="{url}" hx-trigger="every 1s"' in body and 'data-test="recompute-waiting"' in body
+
+    with tenant_context(alpha):  # a worker holds it
+        TierRecompute.objects.filter(pk=job.pk).update(lease_owner="worker-1", lease_until=timezone.now())
+    fragment = admin.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-status="running"' in fragment and "hx-trigger" in fragment
+    assert f"Recomputing: measuring {population} customer" in fragment and population >= 1
+
+    with tenant_context(alpha):
+        TierRecompute.objects.filter(pk=job.pk).update(lease_owner="", lease_until=None)
+        result = services.recompute_run()
+        assert result["recomputed"] == 1
+    fragment = admin.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-status="done"' in fragment and "hx-trigger" not in fragment  # the polling stops
+    assert f"{result['customers']} customers measured, {result['changes']} tier changes." in fragment
+    assert 'data-test="recompute-done"' in admin.get("/settings/tiers/").content.decode()
+
+    # Fenced: another agency's admin, and a role without the tier settings, never see it.
+    assert page_client("bravo", "admin").get(url).status_code == 404
+    assert page_client("alpha", "sales").get(url).status_code == 403
+
+
 # --- card, customer tier page, override -----------------------------------------------------------
 
 def test_card_shows_the_tier_why_service_and_history(page_client, alpha_tiers):

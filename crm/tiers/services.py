@@ -461,6 +461,12 @@ def recompute_run() -> dict:
     return result
 
 
+def assignment_population() -> int:
+    """How many customers an assignment measures (every customer not merged away): a running
+    recompute's progress names it."""
+    return Customer.objects.filter(merged_into__isnull=True).count()
+
+
 def recompute_latest() -> TierRecompute | None:
     """The latest "recompute now", for the settings page (running, or failed with its reason)."""
     return TierRecompute.objects.first()

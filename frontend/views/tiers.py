@@ -27,7 +27,7 @@ from caravan.tenancy import require_agency
 from crm.customers.exports import _Line, _row
 from crm.customers.models import Customer
 from crm.tiers import selectors, services
-from crm.tiers.models import ServiceClock, ServiceTier, TierSettings
+from crm.tiers.models import ServiceClock, ServiceTier, TierRecompute, TierSettings
 from crm.value.models import CustomerValue
 
 from .base import AgencyPage
@@ -109,7 +109,7 @@ class TierSettingsView(AgencyPage, View):
             "rules_form": given.get("rules") or TierSettingsForm(instance=services.tier_settings(), prefix="rules"),
             "rules": services.tier_settings(), "currency": currency,
             "has_default": any(tier.is_default for tier in tiers),
-            "recompute": services.recompute_latest(),
+            **recompute_context(services.recompute_latest()),
         }
 
     def get(self, request):
@@ -153,7 +153,25 @@ class TierSettingsView(AgencyPage, View):
 
     def recompute(self, request, target):
         services.assignment_queue(actor=request.user)
-        return self._saved(_("Recomputing the tiers now; the new tiers show in a minute or two."))
+        return self._saved(_("Recomputing the tiers now; its progress shows below."))
+
+
+def recompute_context(recompute: TierRecompute | None) -> dict:
+    """What the "recompute now" progress shows (frontend/tiers/_recompute.html)."""
+    running = recompute is not None and recompute.status == TierRecompute.Status.RUNNING
+    return {"recompute": recompute, "recompute_started": running and bool(recompute.lease_owner),
+            "recompute_measuring": services.assignment_population() if running else None}
+
+
+class TierRecomputeView(AgencyPage, View):
+    """The progress of one "recompute now", polled by its fragment (htmx) while it runs, as imports and
+    campaign sends show theirs: waiting for a worker, recomputing (how many customers), done with its counts."""
+
+    required_cap = Cap.POLICIES_MANAGE
+
+    def get(self, request, pk):
+        recompute = get_object_or_404(TierRecompute, pk=pk)
+        return render(request, "frontend/tiers/_recompute.html", recompute_context(recompute))
 
 
 # --- one customer's tier --------------------------------------------------------------------------
