@@ -286,3 +286,13 @@ def test_an_agency_task_runs_in_the_agencys_time_zone(alpha):
     with tenant_context(Agency.objects.get(pk=alpha.pk)), timezone.override("UTC"), translation.override("en"):
         assert task.apply().get() == ("America/New_York", "5 Dec 2026, 21:14")
         assert timezone.get_current_timezone_name() == "UTC"  # and puts the caller's zone back
+
+
+def test_an_itinerary_items_stored_price_is_shown_through_the_layer():
+    from crm.trips.models import ItineraryItem
+
+    item = ItineraryItem(details={"room_type": "STD", "price": "1240.00 CNY", "note": "2 beds"})
+    with translation.override("en"):
+        assert item.details_shown == ["STD", "CNY 1,240.00", "2 beds"]
+    with translation.override("zh-hans"):
+        assert item.details_shown == ["STD", "¥1,240.00", "2 beds"]

@@ -5,6 +5,8 @@ opportunity is won, so nothing is typed twice. Money is ``Decimal`` in the trip'
 agency's); totals are computed from the items and payments. The one stored copy, ``TripSummary``, is
 kept by the database itself (triggers) for the queries that add up a whole agency's trips.
 """
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -12,6 +14,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.customers.models import Customer
+
+# A price as the inventory stores it in an item's details: "1240.00 CNY".
+_STORED_PRICE = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?) ([A-Z]{3})")
+
+
+def _shown_value(value) -> str:
+    """A detail as people read it: a stored price through the formatting layer, else as it is."""
+    price = _STORED_PRICE.fullmatch(value) if isinstance(value, str) else None
+    if price:
+        from caravan import formatting
+
+        return formatting.money(price[1], price[2])
+    return str(value)
+
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -135,7 +151,7 @@ class ItineraryItem(models.Model):
         if route:
             shown.append(" → ".join(route))
         shown += [str(details.pop(key)) for key in ("room_type", "board") if details.get(key)]
-        return shown + [str(value) for value in details.values() if str(value)]
+        return shown + [_shown_value(value) for value in details.values() if str(value)]
 
 
 class TripSummary(models.Model):
