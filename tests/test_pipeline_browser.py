@@ -138,13 +138,25 @@ def test_drag_a_card_to_an_allowed_column_moves_it_and_a_refused_column_refuses(
         expect(page.locator(f"[data-stage='{stages['deposit']}'] [data-opportunity='{made['deposit'].pk}']")).to_be_visible()
         expect(page).to_have_url(app_server.url("alpha", "/pipeline/"))
 
+        # Lost needs a reason: the drop picks Lost in the card's menu and asks why, then Move posts it.
+        deposit.drag_to(page.locator(f"[data-stage='{stages['lost']}'] header"), source_position={"x": 3, "y": 3})
+        expect(page.locator("[data-test=board-status]")).to_have_text("Choose why it was lost, then press Move.")
+        reason = deposit.locator("select[name=lost_reason]")
+        expect(reason).to_be_visible()
+        expect(reason).to_be_focused()
+        expect(deposit.locator("select[name=stage]")).to_have_value(str(stages["lost"]))
+        expect(page).to_have_url(app_server.url("alpha", "/pipeline/"))
+        reason.select_option(index=1)
+        deposit.locator("button[type=submit]").click()
+        expect(page.locator(f"[data-stage='{stages['lost']}'] [data-opportunity='{made['deposit'].pk}']")).to_be_visible()
+
         # Allowed: qualified → quoted. The page comes back with the move service's message.
         card.drag_to(page.locator(f"[data-stage='{stages['quoted']}'] header"), source_position={"x": 3, "y": 3})
         expect(page.locator(".flash-success")).to_contain_text("moved to")
         expect(page.locator(f"[data-stage='{stages['quoted']}'] [data-opportunity='{made['qualified'].pk}']")).to_be_visible()
 
     assert stage_of(committed, made["qualified"].pk) == "quoted"
-    assert stage_of(committed, made["deposit"].pk) == "deposit"
+    assert stage_of(committed, made["deposit"].pk) == "lost"  # refused to New, then moved to Lost with a reason
 
 
 def test_keyboard_moves_a_card_and_the_hint_says_how_in_both_languages(app_server, deals, committed):  # noqa: F811
