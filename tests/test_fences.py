@@ -380,26 +380,15 @@ def _request(site: Site, role: str | None, route: Route, method: str, **values):
 
 
 PLACEHOLDERS = {"int": 1, "uuid": "00000000-0000-4000-8000-000000000001"}  # any other converter: "x"
-# A second id in a path, under the route's id (an article's attachment): kwarg → (model, column naming the first id).
-SECOND_IDS = {"attachment_id": ("destinations.Attachment", "article_id")}
 
 
-def _values(route: Route, pk=None, agency=None) -> dict:
-    """Values for the route's path: ``pk`` for its id (a placeholder of the right shape when None); with ``agency``,
-    a second id (``SECOND_IDS``) is that agency's first row under ``pk``."""
+def _values(route: Route, pk=None) -> dict:
+    """Values for the route's path: ``pk`` for its id (a placeholder of the right shape when None)."""
     converters = {name: kind for kind, name in re.findall(r"(?<!\?P)<(\w+):(\w+)>", route.pattern)}
     values = {k: PLACEHOLDERS.get(converters.get(k, "int" if "(?P<" + k in route.pattern else "str"), "x")
               for k in route.kwargs}
     if pk is not None:
         values.update({k: pk for k in route.kwargs if k in ID_KWARGS})
-    if pk is not None and agency is not None:
-        from django.apps import apps
-
-        for name in set(route.kwargs) & set(SECOND_IDS):
-            label, column = SECOND_IDS[name]
-            with tenant_context(agency):
-                found = apps.get_model(label)._base_manager.filter(**{column: pk}).values_list("pk", flat=True).first()
-            values[name] = found if found is not None else values[name]
     return {**values, **EXTRA.get(route.name, {})}
 
 
@@ -508,7 +497,7 @@ def test_the_other_agencys_id_is_not_found(sites, route, method):
     theirs = next((pk for pk in away_ids if pk not in set(own)), None)
     assert own and theirs, f"the seeded agencies have no {name} of their own: add one to tests/test_fences.py _seed"
     own = own[0]
-    mine = _request(home, Role.ADMIN, route, method, **_values(route, own, home.agency)).status_code
+    mine = _request(home, Role.ADMIN, route, method, **_values(route, own)).status_code
     assert mine != 404, f"{route.name}: this agency's own {name} {own} is not found either"
-    other = _request(home, Role.ADMIN, route, method, **_values(route, theirs, away.agency)).status_code
+    other = _request(home, Role.ADMIN, route, method, **_values(route, theirs)).status_code
     assert other == 404, f"{route.name}: {name} {theirs} of the other agency answered {other}"
