@@ -15,7 +15,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from caravan import texts
-from crm.customers.models import Customer
+from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
 from tenants.models import Agency
 
@@ -126,6 +126,10 @@ EXPECTED = {"new_lead", "deposit_received", "approval_decided", "low_survey_scor
             "win_back"}
 
 
+TIMELINE = {"survey_answered", "complaint_logged", "complaint_reassigned", "complaint_passed_deadline",
+            "payment_recorded", "policy_check_approval"}
+
+
 def _api_tasks(client) -> list[dict]:
     """Everyone's tasks, open and done, through the API."""
     found = []
@@ -149,8 +153,30 @@ def test_every_system_text_reads_in_the_readers_language_on_pages_and_in_the_api
     assert EXPECTED <= {t.text_kind for t in system.values()}
     # The demo's follow-ups were typed by people: they stay as typed.
     assert typed and all(not texts.recognise(title) for title in typed)
+    with tenant_context(seeded):
+        entries = {c.pk: c for c in Contact.objects.exclude(text_kind="")}
+    assert TIMELINE <= {c.text_kind for c in entries.values()}
     for language in ("en", "zh-hans"):
         _read_in(seeded, system, language, page_client, api_client)
+        _read_timeline_in(seeded, entries, language, page_client, api_client)
+
+
+def _read_timeline_in(seeded, entries, language, page_client, api_client):
+    """Timeline entries the system wrote, on each customer's card and through the API."""
+    _set_language(seeded, "manager", language)
+    with translation.override(language):
+        expected = {pk: texts.render(c.text_kind, c.text_params) for pk, c in entries.items()}
+    for pk, contact in entries.items():
+        assert_in_language(expected[pk], contact.text_kind, contact.text_params, language)
+    client, api = page_client(seeded.slug, "manager"), api_client(seeded.slug, "manager")
+    for customer_id in {c.customer_id for c in entries.values()}:
+        card = client.get(f"/customers/{customer_id}/")
+        assert card.status_code == 200
+        rows = api.get(f"/api/v1/customers/{customer_id}/contacts/", {"page_size": 100}).json()["results"]
+        answered = {row["id"]: row for row in rows}
+        for pk in (pk for pk, c in entries.items() if c.customer_id == customer_id):
+            assert html.escape(expected[pk]).replace("\n", "<br>") in card.content.decode(), expected[pk]
+            assert answered[pk]["summary"] == expected[pk] and answered[pk]["text_kind"] == entries[pk].text_kind
 
 
 def _read_in(seeded, system, language, page_client, api_client):  # noqa: C901
@@ -398,3 +424,49 @@ def test_the_migration_reads_old_import_errors_into_kinds(alpha):
     assert kinds[3] == ("", None) and job.errors[3]["message"] == "Something a person wrote"
     # The Chinese rendering is the .po's: the test row above is only right if it matches it.
     assert old[1]["message"] == zh_taken and kinds[1] == ("import_taken", {"value": "+8613800000000", "name": "王芳"})
+
+
+def test_the_migration_reads_old_timeline_entries_into_kinds(alpha):
+    import importlib
+
+    from django.apps import apps as global_apps
+    from django.utils.translation import gettext
+
+    migration = importlib.import_module("crm.customers.migrations.0009_contacts_to_text_kinds")
+    with translation.override("zh-hans"):  # as the old code wrote them in a Chinese agency
+        survey_zh = gettext("Survey answered for “%(trip)s”: satisfaction %(csat)d/5, would recommend "
+                            "%(nps)d/10.") % {"trip": "日本 7 日", "csat": 2, "nps": 3} + "\n酒店太吵"
+        approver = gettext("the approver")
+    rows = [  # (channel, summary the old code wrote, kind and params expected; None: kept as written)
+        ("complaint", "已登记投诉（中，酒店）：房间很吵",
+         ("complaint_logged", {"severity": "medium", "category": "hotel", "description": "房间很吵"})),
+        ("complaint", "Complaint logged (High, Flight): Lost luggage\nand a second line",
+         ("complaint_logged", {"severity": "high", "category": "flight",
+                               "description": "Lost luggage\nand a second line"})),
+        ("complaint", "Complaint “Hotel”: Open → In progress.",
+         ("complaint_moved", {"category": "hotel", "from": "open", "to": "in_progress"})),
+        ("complaint", "Complaint “Hotel”: Open → Resolved.\nResolution: refunded one night", None),
+        ("survey", survey_zh, ("survey_answered", {"trip": "日本 7 日", "csat": 2, "nps": 3, "comment": "酒店太吵"})),
+        ("survey", "Survey answered for “Bali”: satisfaction 5/5, would recommend 10/10.",
+         ("survey_answered", {"trip": "Bali", "csat": 5, "nps": 10, "comment": ""})),
+        ("trip", "Deposit of CNY 1,000.00 recorded for trip T000007 “Kyoto” (Bank transfer).",
+         ("payment_recorded", {"kind": "deposit", "amount": "CNY 1,000.00", "ref": "T000007", "title": "Kyoto",
+                               "method": "bank"})),
+        ("trip", f"Out-of-policy booking “Hilton” for Bob approved by {approver}.", None),
+        ("note", "Called, no answer", None),
+    ]
+    with tenant_context(alpha):
+        customer = Customer.objects.create(kind=Customer.Kind.PERSON, name="王芳")
+        made = [(Contact.objects.create(customer=customer, channel=channel, direction="none", summary=summary), want)
+                for channel, summary, want in rows]
+        migration.recognise_contacts(global_apps, None)
+        for contact, want in made:
+            summary = contact.summary
+            contact.refresh_from_db()
+            if want is None:
+                assert (contact.text_kind, contact.summary) == ("", summary)
+            else:
+                assert (contact.text_kind, contact.text_params) == want, summary
+        with translation.override("en"):
+            assert made[0][0].display_summary == "Complaint logged (Medium, Hotel): 房间很吵"
+            assert made[4][0].display_summary == "Survey answered for “日本 7 日”: satisfaction 2/5, would recommend 3/10.\n酒店太吵"

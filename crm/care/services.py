@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
 from caravan import texts
+from caravan.texts import Text
 from caravan import signing
 from caravan import formatting
 from caravan.mail import mail_each
@@ -192,8 +193,7 @@ def survey_send(*, survey_id: int, mail_connection=None) -> bool:
     with translation.override(agency.language):
         timeline_add(actor=None, customer=survey.customer, channel=Contact.Channel.SURVEY,
                      direction=Contact.Direction.OUTBOUND,
-                    summary=_("Satisfaction survey for “%(trip)s” sent to %(email)s.")
-                    % {"trip": survey.trip.title, "email": survey.email})
+                     summary=Text("survey_sent", trip=survey.trip.title, email=survey.email))
     return True
 
 
@@ -251,12 +251,10 @@ def survey_answer(*, survey: Survey, csat, nps, comment: str = "") -> Survey:
     survey.save(update_fields=["csat", "nps", "comment", "answered_at"])
     agency = require_agency()
     with translation.override(agency.language):  # staff read the timeline and their tasks
-        summary = _("Survey answered for “%(trip)s”: satisfaction %(csat)d/5, would recommend %(nps)d/10.") % {
-            "trip": survey.trip.title, "csat": csat, "nps": nps}
-        if comment:
-            summary += "\n" + comment
+        entry = Text("survey_answered", trip=survey.trip.title, csat=csat, nps=nps, comment=comment)
+        summary = str(entry)
         timeline_add(actor=None, customer=survey.customer, channel=Contact.Channel.SURVEY,
-                     direction=Contact.Direction.INBOUND, summary=summary)
+                     direction=Contact.Direction.INBOUND, summary=entry)
         if survey.is_low:
             task_create(actor=None, title=_("Low survey score: call %(name)s") % {"name": survey.customer.name},
                         owner=survey.trip.owner or survey.customer.owner, due_at=timezone.now() + timedelta(hours=24),
@@ -267,7 +265,8 @@ def survey_answer(*, survey: Survey, csat, nps, comment: str = "") -> Survey:
 
 # --- complaints -----------------------------------------------------------------------------------
 
-def _timeline(complaint: Complaint, actor: User | None, summary: str, direction=Contact.Direction.INTERNAL) -> None:
+def _timeline(complaint: Complaint, actor: User | None, summary: "str | Text",
+              direction=Contact.Direction.INTERNAL) -> None:
     timeline_add(actor=actor, customer=complaint.customer, channel=Contact.Channel.COMPLAINT, direction=direction,
                  summary=summary)
 
@@ -309,9 +308,8 @@ def complaint_log(*, actor: User | None, customer: Customer, category: str, seve
         customer=customer, trip=trip, survey=survey, category=category, severity=severity,
         description=description.strip(), owner=owner, deadline_at=Complaint.deadline_for(severity, now),
         currency=require_agency().currency, created_by=actor, created_at=now)
-    _timeline(complaint, actor, _("Complaint logged (%(severity)s, %(category)s): %(description)s") % {
-        "severity": complaint.get_severity_display(), "category": complaint.get_category_display(),
-        "description": complaint.description}, direction=Contact.Direction.INBOUND)
+    _timeline(complaint, actor, Text("complaint_logged", severity=complaint.severity, category=complaint.category,
+                                     description=complaint.description), direction=Contact.Direction.INBOUND)
     task_create(actor=actor, title=_("Complaint from %(name)s: %(category)s") % {
         "name": customer.name, "category": complaint.get_category_display()},
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=customer, trip=trip,
@@ -363,12 +361,12 @@ def complaint_set_status(*, actor: User | None, complaint: Complaint, status: st
     elif status == Status.IN_PROGRESS and complaint.status == Status.RESOLVED:
         complaint.resolved_at = None
         fields.append("resolved_at")
-    previous = complaint.get_status_display()
+    previous = complaint.status
     complaint.status = status
     complaint.save(update_fields=fields)
-    summary = _("Complaint “%(category)s”: %(from)s → %(to)s.") % {
-        "category": complaint.get_category_display(), "from": previous, "to": complaint.get_status_display()}
-    if status == Status.RESOLVED:
+    summary = Text("complaint_moved", category=complaint.category, to=complaint.status, **{"from": previous})
+    if status == Status.RESOLVED:  # with the resolution and compensation: written as it reads now
+        summary = str(summary)
         summary += "\n" + _("Resolution: %(text)s") % {"text": complaint.resolution}
         if complaint.compensation:
             summary += "\n" + _("Compensation: %(kind)s") % {"kind": complaint.get_compensation_display()}
@@ -393,8 +391,7 @@ def complaint_assign(*, actor: User | None, complaint: Complaint, owner: User) -
         return complaint
     complaint.owner = owner
     complaint.save(update_fields=["owner"])
-    _timeline(complaint, actor, _("Complaint “%(category)s” reassigned to %(name)s.") % {
-        "category": complaint.get_category_display(), "name": owner})
+    _timeline(complaint, actor, Text("complaint_reassigned", category=complaint.category, name=str(owner)))
     task_create(actor=actor, title=_("Complaint from %(name)s: %(category)s") % {
         "name": complaint.customer.name, "category": complaint.get_category_display()},
         owner=owner, due_at=complaint.deadline_at, kind=Task.Kind.COMPLAINT, customer=complaint.customer,
@@ -426,8 +423,7 @@ def complaints_escalate(*, now=None) -> int:
             raise
         pending.discard(complaint.pk)
         with translation.override(agency.language):
-            _timeline(complaint, None, _("Complaint “%(category)s” passed its deadline and was escalated to the managers.")
-                      % {"category": complaint.get_category_display()})
+            _timeline(complaint, None, Text("complaint_passed_deadline", category=complaint.category))
             manager = next((m for m in recipients if m.pk != complaint.owner_id), recipients[0] if recipients else None)
             task_create(actor=None, title=_("Escalated complaint from %(name)s: %(category)s") % {
                 "name": complaint.customer.name, "category": complaint.get_category_display()},

@@ -216,10 +216,15 @@ class CardOutput(serializers.ModelSerializer):
 
 class ContactOutput(serializers.ModelSerializer):
     staff = UserRef(allow_null=True)
+    summary = serializers.CharField(source="display_summary", read_only=True,
+                                    help_text="In the request's language when the system wrote it (see text_kind).")
+    text_kind = serializers.CharField(read_only=True,
+                                      help_text="The kind of an entry the system wrote (blank: written by a person).")
 
     class Meta:
         model = Contact
-        fields = ["id", "at", "channel", "direction", "summary", "next_step", "next_step_due", "resolved", "staff"]
+        fields = ["id", "at", "channel", "direction", "summary", "text_kind", "next_step", "next_step_due", "resolved",
+                  "staff"]
 
 
 class ChangeOutput(serializers.ModelSerializer):
@@ -670,7 +675,7 @@ class ScreenPopView(AgencyAPIView):
             "recent_trips": [{key: t[key] for key in ScreenPopTrip().fields} for t in found["trips"]],
             "open_complaints": [{key: c[key] for key in ("id", "at", "deadline_at", "severity", "summary", "url")}
                                 for c in found["open_complaints"]],
-            "last_contacts": [{"at": c.at, "channel": c.channel, "summary": c.summary,
+            "last_contacts": [{"at": c.at, "channel": c.channel, "summary": c.display_summary,
                                "staff": c.staff.full_name if c.staff else None} for c in found["last_contacts"]],
         })
 

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from caravan import texts
 from caravan.leases import Leased
 
 
@@ -276,7 +277,11 @@ class Contact(models.Model):
     at = models.DateTimeField(_("when"), default=timezone.now)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     direction = models.CharField(_("direction"), max_length=4, choices=Direction.choices, default=Direction.OUTBOUND)
-    summary = models.TextField(_("summary"))
+    summary = models.TextField(_("summary"))  # as typed, or as the system wrote it then (the fallback)
+    # An entry the system wrote: shown from its kind and params in the reader's language (caravan.texts).
+    text_kind = models.CharField(max_length=40, blank=True, default="", db_default="", editable=False)
+    text_params = models.JSONField(default=dict, blank=True, editable=False,
+                                   db_default=models.Value({}, output_field=models.JSONField()))
     next_step = models.CharField(_("next step"), max_length=300, blank=True)
     next_step_due = models.DateField(_("due"), null=True, blank=True)
     resolved = models.BooleanField(_("resolved"), default=False, help_text=_("For complaints."))
@@ -284,6 +289,11 @@ class Contact(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["customer", "-at"])]
+
+    @property
+    def display_summary(self) -> str:
+        """The summary in the active language: rendered from its kind when the system wrote it."""
+        return texts.display(self.text_kind, self.text_params, self.summary)
 
 
 class ChangeLog(models.Model):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from billing import services as billing_services
+from caravan import texts
 from caravan.tenancy import require_agency
 
 from . import crypto, hooks
@@ -466,7 +467,7 @@ def document_expiry(document: TravelDocument, *, on: date | None = None) -> str:
 # --- contacts ---------------------------------------------------------------------------------
 
 @transaction.atomic
-def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, direction: str = "out",
+def contact_add(*, actor: User, customer: Customer, channel: str, summary: "str | texts.Text", direction: str = "out",
                 next_step: str = "", next_step_due=None, at=None) -> Contact:
     customer_live(customer)
     errors = {}
@@ -474,6 +475,9 @@ def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, 
         errors["channel"] = [_("Choose a channel.")]
     if direction not in Contact.Direction.values:
         errors["direction"] = [_("Choose a direction.")]
+    text_kind, text_params = "", {}
+    if isinstance(summary, texts.Text):  # the system writes it: shown in each reader's language
+        text_kind, text_params, summary = summary.kind, summary.params, str(summary)
     if not (summary or "").strip():
         errors["summary"] = [_("Write what was said or done.")]
     if next_step_due and not (next_step or "").strip():
@@ -481,7 +485,8 @@ def contact_add(*, actor: User, customer: Customer, channel: str, summary: str, 
     if errors:
         raise ValidationError(errors)
     contact = Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
-                                     summary=summary.strip(), next_step=(next_step or "").strip(),
+                                     summary=summary.strip(), text_kind=text_kind, text_params=text_params,
+                                     next_step=(next_step or "").strip(),
                                      next_step_due=next_step_due, at=at or timezone.now())
     hooks.contact_added(contact=contact)  # tiers: a response stops service-level clocks; a request starts one
     return contact

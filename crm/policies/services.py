@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import texts
+from caravan.texts import Text
 from caravan import signing
 from caravan import formatting
 from caravan.money import parse_money
@@ -433,22 +434,16 @@ def booking_check_record(*, actor: User | None, item: ItineraryItem, traveler: C
         results=outcome.results, booked_at=outcome.booked_at, checked_by=actor)
     agency = require_agency()
     with translation.override(agency.language):
-        if verdict.compliant:
-            summary = _("Policy check of “%(item)s” for %(name)s: in policy (version %(version)d).")
-        elif verdict.forbidden:
-            summary = _("Policy check of “%(item)s” for %(name)s: out of policy, and the policy forbids it "
-                        "(version %(version)d).")
-        else:
-            summary = _("Policy check of “%(item)s” for %(name)s: out of policy (version %(version)d); "
-                        "approval requested.")
-        summary = summary % {"item": item.description, "name": traveler.name, "version": outcome.version.number}
-        _timeline(trip, traveler, actor, summary)
+        kind = ("policy_check_in" if verdict.compliant else "policy_check_forbidden" if verdict.forbidden
+                else "policy_check_approval")
+        _timeline(trip, traveler, actor, Text(kind, item=item.description, name=traveler.name,
+                                              version=outcome.version.number))
     if verdict.needs_approval:
         _approval_request(check=check, version=outcome.version, actor=actor)
     return check
 
 
-def _timeline(trip: Trip, traveler: Customer, actor: User | None, summary: str) -> None:
+def _timeline(trip: Trip, traveler: Customer, actor: User | None, summary: "str | Text") -> None:
     for customer in {trip.customer, traveler}:
         timeline_add(actor=actor, customer=customer, channel=Contact.Channel.TRIP, direction=Contact.Direction.INTERNAL,
                      summary=summary)
@@ -580,10 +575,12 @@ def approval_decide(*, approval: Approval, decision: str, comment: str = "", act
             trip, check = approval.trip, approval.booking_check
             values = {"item": check.item.description if check.item else trip.title, "name": approval.traveler.name,
                       "status": approval.get_status_display().lower(), "who": approval.decider or _("the approver")}
-            summary = _("Out-of-policy booking “%(item)s” for %(name)s %(status)s by %(who)s.") % values
-            if comment:
-                summary += "\n" + comment
-            _timeline(trip, approval.traveler, None if by_link else actor, summary)
+            entry = (Text("approval_decided_note", item=values["item"], name=values["name"], status=approval.status,
+                          who=approval.decider, comment=comment or "") if approval.decider else None)
+            summary = str(entry) if entry else (
+                _("Out-of-policy booking “%(item)s” for %(name)s %(status)s by %(who)s.") % values
+                + ("\n" + comment if comment else ""))
+            _timeline(trip, approval.traveler, None if by_link else actor, entry or summary)
             task_create(actor=None, title=_("Approval %(status)s: %(item)s for %(name)s") % values,
                         owner=trip.owner, due_at=now, kind=Task.Kind.APPROVAL, customer=trip.customer, trip=trip,
                         notes=summary, key=f"approval-decided:{approval.pk}",

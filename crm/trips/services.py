@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import texts
+from caravan.texts import Text
 from caravan import formatting
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
@@ -522,9 +523,8 @@ def payment_record(*, actor: User | None, trip: Trip, kind: str, amount, method:
     payment = Payment.objects.create(trip=trip, kind=kind, amount=amount, currency=trip.currency, method=method,
                                      received_on=received_on, reference=(reference or "").strip(),
                                      note=(note or "").strip(), refund_of=refund_of, recorded_by=actor)
-    summary = (_("%(kind)s of %(amount)s recorded for trip %(ref)s “%(title)s” (%(method)s).")
-               % {"kind": payment.get_kind_display(), "amount": money_display(amount, trip.currency),
-                  "ref": trip.reference, "title": trip.title, "method": payment.get_method_display()})
+    summary = Text("payment_recorded", kind=payment.kind, amount=money_display(amount, trip.currency),
+                   ref=trip.reference, title=trip.title, method=payment.method)
     timeline_add(actor=actor, customer=trip.customer, channel=Contact.Channel.TRIP,
                  direction=Contact.Direction.INTERNAL, summary=summary)
     if kind == Payment.Kind.DEPOSIT:

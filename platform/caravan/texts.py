@@ -38,10 +38,15 @@ class TextKind:
     tail: str = ""  # data only, not translated, after ": "
     choices: dict = field(default_factory=dict)  # param -> dotted path of choices (code stored, label shown)
     lower: tuple = ()  # choice params shown in lower case inside a sentence
+    note: str = ""  # a param (text people typed: a comment) shown on its own line after, when given
 
 
 _PATHS = {
     "category": "crm.care.models.Complaint.Category",
+    "severity": "crm.care.models.Complaint.Severity",
+    "complaint_status": "crm.care.models.Complaint.Status",
+    "payment": "crm.trips.models.Payment.Kind",
+    "method": "crm.trips.models.Payment.Method",
     "clock": "crm.tiers.models.ServiceClock.Kind",
     "approval": "crm.policies.models.Approval.Status",
     "festival": "crm.customers.festivals.FESTIVAL_CHOICES",
@@ -73,6 +78,28 @@ KINDS: dict[str, TextKind] = {
     "win_back": TextKind(_("Win back"), tail="%(name)s"),
     "referral_reward": TextKind(_("Reward the referral"), tail="%(name)s"),
     "after_trip_call": TextKind(_("After-trip call"), tail="%(trip)s"),
+    # timeline entries the system writes (crm.customers Contact)
+    "survey_sent": TextKind(_("Satisfaction survey for “%(trip)s” sent to %(email)s.")),
+    "survey_answered": TextKind(_("Survey answered for “%(trip)s”: satisfaction %(csat)d/5, would recommend "
+                                  "%(nps)d/10."), note="comment"),
+    "complaint_logged": TextKind(_("Complaint logged (%(severity)s, %(category)s): %(description)s"),
+                                 choices={"severity": _PATHS["severity"], "category": _PATHS["category"]}),
+    "complaint_moved": TextKind(_("Complaint “%(category)s”: %(from)s → %(to)s."),
+                                choices={"category": _PATHS["category"], "from": _PATHS["complaint_status"],
+                                         "to": _PATHS["complaint_status"]}),
+    "complaint_reassigned": TextKind(_("Complaint “%(category)s” reassigned to %(name)s."),
+                                     choices={"category": _PATHS["category"]}),
+    "complaint_passed_deadline": TextKind(_("Complaint “%(category)s” passed its deadline and was escalated to the "
+                                            "managers."), choices={"category": _PATHS["category"]}),
+    "payment_recorded": TextKind(_("%(kind)s of %(amount)s recorded for trip %(ref)s “%(title)s” (%(method)s)."),
+                                 choices={"kind": _PATHS["payment"], "method": _PATHS["method"]}),
+    "policy_check_in": TextKind(_("Policy check of “%(item)s” for %(name)s: in policy (version %(version)d).")),
+    "policy_check_forbidden": TextKind(_("Policy check of “%(item)s” for %(name)s: out of policy, and the policy "
+                                         "forbids it (version %(version)d).")),
+    "policy_check_approval": TextKind(_("Policy check of “%(item)s” for %(name)s: out of policy (version "
+                                        "%(version)d); approval requested.")),
+    "approval_decided_note": TextKind(_("Out-of-policy booking “%(item)s” for %(name)s %(status)s by %(who)s."),
+                                      choices={"status": _PATHS["approval"]}, lower=("status",), note="comment"),
     # customer import: a row's errors (crm.customers.imports; ImportJob.errors and the dry run's report)
     "import_bad_date": TextKind(_("“%(value)s” is not a date we can read; write it as 1985-03-02.")),
     "import_future_birthday": TextKind(_("The birthday cannot be in the future.")),
@@ -109,6 +136,8 @@ def store(kind: str, /, **params) -> tuple[str, dict]:
     spec = KINDS.get(kind)
     if spec is None:
         raise UnknownKind(kind)
+    if spec.note:
+        params.setdefault(spec.note, "")
     missing = set(_names(spec)) - set(params)
     if missing:
         raise KeyError(f"{kind}: missing params {sorted(missing)}")
@@ -135,6 +164,8 @@ def render(kind: str, params: dict | None, fallback: str = "") -> str:
             text += ": " + spec.tail % values
     except (KeyError, TypeError, ValueError):
         return fallback
+    if spec.note and params.get(spec.note):
+        text += "\n" + str(params[spec.note])
     return text
 
 
@@ -185,14 +216,18 @@ def recognise(text: str, kinds=None) -> tuple[str, dict] | None:
     text = (text or "").strip()
     for kind in kinds or KINDS:
         for language in WRITTEN_IN:
-            pattern, choice_codes = _pattern(kind, language)
+            pattern, choice_codes, numbers = _pattern(kind, language)
             match = pattern.match(text)
             if match is None:
                 continue
             params = {}
             for name, value in match.groupdict().items():
+                if value is None:  # an optional note not given
+                    value = ""
                 if name in choice_codes:
                     value = choice_codes[name].get(value, value)
+                elif name in numbers:
+                    value = int(value)
                 elif value == EMPTY:
                     value = ""
                 params[name] = value
@@ -215,6 +250,7 @@ def _pattern(kind: str, language: str):
                         codes[label] = codes[label.lower()] = code
             choice_codes[name] = codes
     full = template + (": " + spec.tail if spec.tail else "")
+    numbers = set()  # %(name)d: read back as a number
     seen = set()
 
     def group(match):
@@ -222,6 +258,8 @@ def _pattern(kind: str, language: str):
         if name in seen:
             return f"(?P={name})"
         seen.add(name)
+        if conversion == "d":
+            numbers.add(name)
         if name in choice_codes:
             return f"(?P<{name}>" + "|".join(re.escape(label) for label in sorted(choice_codes[name], key=len,
                                                                                         reverse=True)) + ")"
@@ -230,7 +268,9 @@ def _pattern(kind: str, language: str):
     parts = re.split(r"(%\(\w+\)[sd])", full)
     regex = "".join(group(re.match(r"%\((\w+)\)([sd])", part)) if part.startswith("%(") else re.escape(part)
                     for part in parts)
-    return re.compile(f"^{regex}$", re.S), choice_codes
+    if spec.note:
+        regex += f"(?:\\n(?P<{spec.note}>.*))?"
+    return re.compile(f"^{regex}$", re.S), choice_codes, numbers
 
 
 def _names(spec: TextKind) -> list[str]:
