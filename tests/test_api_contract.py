@@ -229,8 +229,11 @@ def test_every_list_that_advertises_search_honours_it(api_client, operator_clien
     lists that do not honour it do not offer it (caravan.api.filters)."""
     from .policy_factories import person
 
+    from crm.destinations import services as knowledge
+
     with tenant_context(alpha):
         person("王芳 Wang Fang")
+        knowledge.article_save(actor=None, article=None, data={"country": "JP", "city": "Tokyo", "title_zh": "东京"})
     checked = []
     for name, urlconf, client in (("agency", "caravan.urls_tenant_api", api_client("alpha", "admin")),
                                   ("operator", "caravan.urls_public_api", operator_client)):

@@ -104,6 +104,7 @@ def test_visa_notes_staleness_and_documents(alpha):
 
 def test_attachments_bounds_and_files_per_agency(alpha, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"  # django-tenants' storage re-reads MEDIA_ROOT only then
     admin = staff(alpha, "admin")
     with tenant_context(alpha):
         article = _article(admin)
@@ -246,7 +247,7 @@ def test_api_shared_base_and_copy(alpha, api_client):
         operator = User.objects.get(email=OPERATOR)
     shared = _shared(operator)
     client = api_client("alpha", "manager")
-    listed = client.get("/api/v1/destinations/shared/", {"search": "dongjing"}).json()
+    listed = client.get("/api/v1/destinations/shared/", {"q": "dongjing"}).json()
     assert [a["id"] for a in listed] == [shared.pk] and listed[0]["copy_id"] is None
     answer = client.post(f"/api/v1/destinations/shared/{shared.pk}/copy/")
     assert answer.status_code == 201 and answer.json()["copied_from"] == shared.pk
@@ -268,6 +269,7 @@ def test_api_import(alpha, api_client):
 
 def test_fences_between_agencies_and_the_shared_base(alpha, bravo, api_client, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
     admin = staff(alpha, "admin")
     with tenant_context(alpha):
         article = _article(admin)

@@ -301,15 +301,16 @@ class AttachmentViewSet(AgencyViewSet):
 # --- the operators' shared base --------------------------------------------------------------------
 
 class SharedListView(AgencyAPIView):
-    """The operators' shared base, which every agency reads and may copy into its own (``search``: as for
-    the agency's articles; at most 200)."""
+    """The operators' shared base, which every agency reads and may copy into its own: at most 200, one
+    array (not pages); ``q`` searches as ``search`` does the agency's articles."""
 
     required_caps = {"get": Cap.KNOWLEDGE_VIEW}
 
-    @extend_schema(parameters=[OpenApiParameter("search", str, required=False)],
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=False,
+                                                description="Chinese, pinyin (full or initials) or English.")],
                    responses=SharedArticleOutput(many=True))
     def get(self, request):
-        articles = selectors.shared_articles(request.query_params.get("search", ""))
+        articles = selectors.shared_articles(request.query_params.get("q", ""))
         return Response(SharedArticleOutput(articles, many=True, context={"copies": selectors.copies_of_shared()}).data)
 
 
