@@ -317,7 +317,7 @@ def test_tier_changes_notify_the_owner_once_and_only_when_enabled(alpha):
         assert result["moves"] == 2 and result["tasks"] == 1
         task = Task.objects.get(kind=Task.Kind.TIER_CHANGE)
         assert task.owner == owner and task.customer == rich and "Standard → Gold" in task.title
-        assert "200000.00" in task.notes
+        assert "CNY 200,000.00" in task.notes
         assert_made_as_task_create(task)
         services.assignment_run()
         assert Task.objects.filter(kind=Task.Kind.TIER_CHANGE).count() == 1

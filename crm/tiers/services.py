@@ -313,8 +313,9 @@ WITH trip_totals AS (
 """ + tasks_create_sql("""
     SELECT %(title_prefix)s || c.name || ': ' || h.from_name || ' → ' || coalesce(nullif(h.to_name, ''), '—'),
            'tier_changed', jsonb_build_object('name', c.name, 'from', h.from_name, 'to', h.to_name),
-           replace(replace(replace(%(notes)s, '{{spend_12m}}', h.spend_12m::text),
-                           '{{spend_month}}', h.spend_month::text), '{{trips}}', h.trips_12m::text),
+           replace(replace(replace(%(notes)s, '{{spend_12m}}', %(money)s || to_char(h.spend_12m, '{grouped}')),
+                           '{{spend_month}}', %(money)s || to_char(h.spend_month, '{grouped}')),
+                   '{{trips}}', h.trips_12m::text),
            c.owner_id, c.id, %(due)s, 'tier-change:' || h.id, %(now)s
     FROM history h
     JOIN {customer} c ON c.id = h.customer_id
@@ -341,12 +342,15 @@ def assignment_run(*, now: datetime | None = None) -> dict:
         windows = measure_windows(now=now)
     with translation.override(agency.language):
         title_prefix = _("Service tier changed") + ": "
-        notes = _("Spend in the last 12 months: {spend_12m} %(currency)s; last full month: {spend_month} "
-                  "%(currency)s; trips in the last 12 months: {trips}.") % {"currency": agency.currency}
+        notes = _("Spend in the last 12 months: {spend_12m}; last full month: {spend_month}; trips in the last "
+                  "12 months: {trips}.")
+        # The amounts are written by the statement: the currency as caravan.formatting puts it ("CNY " / "¥"),
+        # then the amount grouped by thousands with two decimals.
+        money_before = formatting.money(0, agency.currency)[:-len("0.00")]
     params = {**windows, "now": now, "keep": (Decimal(100) - rules.hysteresis_percent) / Decimal(100),
               "min_since": now - timedelta(days=rules.min_days_in_tier), "notify": rules.notify_owner,
-              "title_prefix": title_prefix, "notes": notes, "due": now + TIER_CHANGE_DUE}
-    sql = _ASSIGN_SQL.format(trip=Trip._meta.db_table, item=ItineraryItem._meta.db_table,
+              "title_prefix": title_prefix, "notes": notes, "money": money_before, "due": now + TIER_CHANGE_DUE}
+    sql = _ASSIGN_SQL.format(grouped="FM9,999,999,990.00", trip=Trip._meta.db_table, item=ItineraryItem._meta.db_table,
                              customer=Customer._meta.db_table, customer_tier=CustomerTier._meta.db_table,
                              tier=ServiceTier._meta.db_table, change=TierChange._meta.db_table,
                              task=Task._meta.db_table, user=User._meta.db_table,
