@@ -73,8 +73,6 @@ def agency_today() -> date:
 
 def money_display(amount: Decimal, currency: str) -> str:
     """The amount as people read it, in the active language (caravan.formatting)."""
-    from caravan import formatting
-
     return formatting.money(amount, currency)
 
 
