@@ -4,7 +4,7 @@ shared base (``public``), which agencies read and copy."""
 from datetime import timedelta
 
 from django.contrib.postgres.search import TrigramWordSimilarity
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -71,16 +71,13 @@ def article_for_place(text: str) -> Article | None:
 def articles_for_customer(customer) -> list[Article]:
     """Articles for the destinations in the customer's interests and of their last five trips (newest
     first), each once."""
+    from crm.customers.models import Preferences
     from crm.trips.models import Trip
 
-    places: list[str] = []
-    preferences = getattr(customer, "preferences", None)
-    try:
-        places.extend(preferences.interests if preferences else [])
-    except Exception:  # noqa: BLE001 - no preferences row (RelatedObjectDoesNotExist)
-        pass
+    places: list[str] = list(Preferences.objects.filter(customer=customer).values_list("interests", flat=True).first()
+                             or [])
     places.extend(Trip.objects.filter(customer=customer).exclude(destination="")
-                  .order_by("-depart_on", "-id").values_list("destination", flat=True)[:5])
+                  .order_by(F("depart_on").desc(nulls_last=True), "-id").values_list("destination", flat=True)[:5])
     found: list[Article] = []
     seen: set[int] = set()
     for place in places:
