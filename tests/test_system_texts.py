@@ -454,6 +454,12 @@ def test_the_migration_reads_old_timeline_entries_into_kinds(alpha):
                                "method": "bank"})),
         ("trip", f"Out-of-policy booking “Hilton” for Bob approved by {approver}.", None),
         ("note", "Called, no answer", None),
+        ("note", "Won back: the customer booked “Kyoto”.", ("won_back_note", {"trip": "Kyoto"})),
+        ("note", "Win-back: reason for leaving recorded — Price. 嫌贵",
+         ("win_back_reason", {"reason": "price", "note": "嫌贵"})),
+        ("note", "Win-back case closed: customer lost.", ("win_back_lost", {"note": ""})),
+        ("note", "Greeting for 生日: a task for the account manager to get in touch personally.",
+         ("greeting_note", {"label": "生日"})),
     ]
     with tenant_context(alpha):
         customer = Customer.objects.create(kind=Customer.Kind.PERSON, name="王芳")
@@ -467,6 +473,10 @@ def test_the_migration_reads_old_timeline_entries_into_kinds(alpha):
                 assert (contact.text_kind, contact.summary) == ("", summary)
             else:
                 assert (contact.text_kind, contact.text_params) == want, summary
+        with translation.override("zh-hans"):
+            for contact, want in made[-4:]:
+                assert CJK.search(_without_data(contact.display_summary, contact.text_kind, contact.text_params))
         with translation.override("en"):
             assert made[0][0].display_summary == "Complaint logged (Medium, Hotel): 房间很吵"
+            assert made[-3][0].display_summary == "Win-back: reason for leaving recorded — Price. 嫌贵"
             assert made[4][0].display_summary == "Survey answered for “日本 7 日”: satisfaction 2/5, would recommend 3/10.\n酒店太吵"

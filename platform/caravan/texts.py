@@ -39,10 +39,20 @@ class TextKind:
     choices: dict = field(default_factory=dict)  # param -> dotted path of choices (code stored, label shown)
     lower: tuple = ()  # choice params shown in lower case inside a sentence
     note: str = ""  # a param (text people typed: a comment) shown on its own line after, when given
+    note_sep: str = "\n"  # what goes between the text and the note
+    braces: bool = False  # the msgid names its params {name}, not %(name)s (older texts filled in SQL)
+
+    def template_text(self) -> str:
+        """The template in the active language, with %(name)s placeholders."""
+        text = str(self.template)
+        if self.braces:
+            text = re.sub(r"\{(\w+)\}", r"%(\1)s", text.replace("%", "%%"))
+        return text
 
 
 _PATHS = {
     "category": "crm.care.models.Complaint.Category",
+    "reason": "crm.loyalty.models.WinBack.Reason",
     "severity": "crm.care.models.Complaint.Severity",
     "complaint_status": "crm.care.models.Complaint.Status",
     "payment": "crm.trips.models.Payment.Kind",
@@ -100,6 +110,14 @@ KINDS: dict[str, TextKind] = {
                                         "%(version)d); approval requested.")),
     "approval_decided_note": TextKind(_("Out-of-policy booking “%(item)s” for %(name)s %(status)s by %(who)s."),
                                       choices={"status": _PATHS["approval"]}, lower=("status",), note="comment"),
+    "won_back_note": TextKind(_("Won back: the customer booked “{trip}”."), braces=True),
+    "greeting_note": TextKind(_("Greeting for {label}: a task for the account manager to get in touch personally."),
+                              braces=True),
+    "referral_rewarded": TextKind(_("Reward for referring %(name)s: %(reward)s")),
+    "win_back_reason": TextKind(_("Win-back: reason for leaving recorded — %(reason)s."),
+                                choices={"reason": _PATHS["reason"]}, note="note", note_sep=" "),
+    "win_back_offer": TextKind(_("Win-back offer: %(offer)s")),
+    "win_back_lost": TextKind(_("Win-back case closed: customer lost."), note="note", note_sep=" "),
     # customer import: a row's errors (crm.customers.imports; ImportJob.errors and the dry run's report)
     "import_bad_date": TextKind(_("“%(value)s” is not a date we can read; write it as 1985-03-02.")),
     "import_future_birthday": TextKind(_("The birthday cannot be in the future.")),
@@ -159,13 +177,13 @@ def render(kind: str, params: dict | None, fallback: str = "") -> str:
         if value is None or value == "":
             values[name] = EMPTY
     try:
-        text = str(spec.template) % values
+        text = spec.template_text() % values
         if spec.tail:
             text += ": " + spec.tail % values
     except (KeyError, TypeError, ValueError):
         return fallback
     if spec.note and params.get(spec.note):
-        text += "\n" + str(params[spec.note])
+        text += spec.note_sep + str(params[spec.note])
     return text
 
 
@@ -239,7 +257,7 @@ def recognise(text: str, kinds=None) -> tuple[str, dict] | None:
 def _pattern(kind: str, language: str):
     spec = KINDS[kind]
     with translation.override(language):
-        template = str(spec.template)
+        template = spec.template_text()
         choice_codes = {}
         for name, path in spec.choices.items():
             codes = {}
@@ -269,13 +287,13 @@ def _pattern(kind: str, language: str):
     regex = "".join(group(re.match(r"%\((\w+)\)([sd])", part)) if part.startswith("%(") else re.escape(part)
                     for part in parts)
     if spec.note:
-        regex += f"(?:\\n(?P<{spec.note}>.*))?"
+        regex += f"(?:{re.escape(spec.note_sep)}(?P<{spec.note}>.*))?"
     return re.compile(f"^{regex}$", re.S), choice_codes, numbers
 
 
 def _names(spec: TextKind) -> list[str]:
     with translation.override(None):  # the msgid
-        template = str(spec.template)
+        template = spec.template_text()
     return re.findall(r"%\((\w+)\)", template) + re.findall(r"%\((\w+)\)", spec.tail)
 
 

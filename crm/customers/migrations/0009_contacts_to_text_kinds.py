@@ -1,5 +1,6 @@
 """Timeline entries written by the system before they had kinds (a survey sent or answered, a
-complaint logged, moved, reassigned or escalated, a payment recorded, a policy check or decision):
+complaint logged, moved, reassigned or escalated, a payment recorded, a policy check or decision,
+a win-back, greeting or referral note):
 an entry the old code rendered (in English or in Chinese) gets its kind and params (``caravan.texts``),
 so it reads in each reader's language. Entries not recognised (written by people, or with lines
 added: a resolution) keep their text. The reverse is a no-op: the summary was never changed."""
@@ -11,6 +12,8 @@ CANDIDATES = {
     "complaint": ("complaint_logged", "complaint_moved", "complaint_reassigned", "complaint_passed_deadline"),
     "trip": ("payment_recorded", "policy_check_in", "policy_check_forbidden", "policy_check_approval",
              "approval_decided_note"),
+    "note": ("won_back_note", "greeting_note", "referral_rewarded", "win_back_reason", "win_back_offer",
+             "win_back_lost"),
 }
 
 

@@ -294,8 +294,10 @@ WHERE g.id = ANY(%(ids)s) AND g.task_id IS NULL AND t.key = 'greeting:' || g.id
 
 # Greetings by task only reach the timeline now; e-mailed ones when the e-mail has gone.
 _NOTES_SQL = """
-INSERT INTO {contact} (customer_id, staff_id, at, channel, direction, summary, next_step, next_step_due, resolved)
-SELECT g.customer_id, NULL, %(now)s, 'note', 'none', replace(%(summary)s, '{{label}}', g.label), '', NULL, false
+INSERT INTO {contact} (customer_id, staff_id, at, channel, direction, summary, text_kind, text_params, next_step,
+                       next_step_due, resolved)
+SELECT g.customer_id, NULL, %(now)s, 'note', 'none', replace(%(summary)s, '{{label}}', g.label),
+       'greeting_note', jsonb_build_object('label', g.label), '', NULL, false
 FROM {greeting} g WHERE g.id = ANY(%(ids)s) AND g.channel = 'task'
 """
 

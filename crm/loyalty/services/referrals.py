@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from caravan.texts import Text
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
@@ -146,7 +147,7 @@ def referral_reward(*, actor: User, referral: Referral, description: str, value=
         Task.objects.filter(pk=referral.task_id, done_at__isnull=True).update(done_at=now, done_by=actor)
     timeline_add(actor=actor, customer=referral.referrer, channel=Contact.Channel.NOTE,
                  direction=Contact.Direction.INTERNAL,
-                 summary=_("Reward for referring %(name)s: %(reward)s") % {"name": referral.referred.name,
-                                                                          "reward": description}
-                + (f" ({amount} {require_agency().currency})" if amount is not None else ""))
+                 summary=Text("referral_rewarded", name=referral.referred.name,
+                              reward=description + (f" ({amount} {require_agency().currency})"
+                                                    if amount is not None else "")))
     return referral

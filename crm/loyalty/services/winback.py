@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from caravan.texts import Text
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
@@ -47,8 +48,10 @@ WITH won AS (
     UPDATE {task} t SET done_at = %(now)s FROM closed WHERE t.id = closed.task_id AND t.done_at IS NULL
     RETURNING t.id
 ), notes AS (
-    INSERT INTO {contact} (customer_id, staff_id, at, channel, direction, summary, next_step, next_step_due, resolved)
-    SELECT closed.customer_id, NULL, %(now)s, 'note', 'none', replace(%(summary)s, '{{trip}}', tr.title), '', NULL, false
+    INSERT INTO {contact} (customer_id, staff_id, at, channel, direction, summary, text_kind, text_params, next_step,
+                           next_step_due, resolved)
+    SELECT closed.customer_id, NULL, %(now)s, 'note', 'none', replace(%(summary)s, '{{trip}}', tr.title),
+           'won_back_note', jsonb_build_object('trip', tr.title), '', NULL, false
     FROM closed JOIN {trip} tr ON tr.id = closed.trip_id
     RETURNING id
 )
@@ -150,7 +153,7 @@ def _lock_open(case: WinBack) -> WinBack:
     return case
 
 
-def _note(actor: User, case: WinBack, text: str) -> None:
+def _note(actor: User, case: WinBack, text: Text) -> None:
     timeline_add(actor=actor, customer=case.customer, channel=Contact.Channel.NOTE,
                  direction=Contact.Direction.INTERNAL, summary=text)
 
@@ -174,8 +177,7 @@ def win_back_record_reason(*, actor: User, case: WinBack, reason: str, note: str
     case.reason, case.reason_note = reason, note
     case.reason_recorded_at, case.reason_recorded_by = timezone.now(), actor
     case.save(update_fields=["reason", "reason_note", "reason_recorded_at", "reason_recorded_by"])
-    _note(actor, case, _("Win-back: reason for leaving recorded — %(reason)s.") % {"reason": case.get_reason_display()}
-          + (f" {note}" if note else ""))
+    _note(actor, case, Text("win_back_reason", reason=case.reason, note=note or ""))
     return case
 
 
@@ -197,8 +199,8 @@ def win_back_offer(*, actor: User, case: WinBack, offer: str, value=None) -> Win
     case.offer, case.offer_value = offer, amount
     case.offered_at, case.offered_by, case.status = timezone.now(), actor, WinBack.Status.OFFERED
     case.save(update_fields=["offer", "offer_value", "offered_at", "offered_by", "status"])
-    _note(actor, case, _("Win-back offer: %(offer)s") % {"offer": offer}
-          + (f" ({amount} {require_agency().currency})" if amount is not None else ""))
+    _note(actor, case, Text("win_back_offer", offer=offer + (f" ({amount} {require_agency().currency})"
+                                                             if amount is not None else "")))
     return case
 
 
@@ -215,5 +217,5 @@ def win_back_lose(*, actor: User, case: WinBack, note: str = "") -> WinBack:
     case.save(update_fields=["status", "closed_at", "closed_by"])
     if case.task_id:
         Task.objects.filter(pk=case.task_id, done_at__isnull=True).update(done_at=now, done_by=actor)
-    _note(actor, case, _("Win-back case closed: customer lost.") + (f" {note.strip()}" if (note or "").strip() else ""))
+    _note(actor, case, Text("win_back_lost", note=(note or "").strip()))
     return case
