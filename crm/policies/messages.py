@@ -75,6 +75,7 @@ CABIN_LABELS = {
 _CABIN_BY_ENGLISH = {english: CABIN_LABELS[code] for code, english in engine.CABIN_LABELS.items()}
 _CABIN_PARAMS = ("cabin", "allowed")
 _ENGINE_MONEY = re.compile(r"([A-Z]{3}) (-?[0-9][0-9,]*\.[0-9]{2})")  # engine.format_money's output
+_ENGINE_DURATION = re.compile(r"(?:([0-9]+) h)? ?(?:([0-9]+) min)?")  # engine.format_duration's output
 
 
 def reason(code: str, params: dict) -> str:
@@ -87,8 +88,21 @@ def reason(code: str, params: dict) -> str:
         amount = _ENGINE_MONEY.fullmatch(value) if isinstance(value, str) else None
         if amount:
             params[key] = formatting.money(amount[2].replace(",", ""), amount[1])
+    for key, value in params.items():  # and "2 h 50 min" (engine.format_duration) in the reader's units
+        duration = _ENGINE_DURATION.fullmatch(str(value)) if isinstance(value, (str, int)) else None
+        if duration and any(duration.groups()):
+            params[key] = duration_shown(*(int(n) if n else 0 for n in duration.groups()))
     text = REASONS.get(code) or engine.MESSAGES.get(code)
     return str(text) % params if text else code
+
+
+def duration_shown(hours: int, minutes: int) -> str:
+    """A flight's duration as ``engine.format_duration`` writes it, in the active language."""
+    if hours and minutes:
+        return gettext_lazy("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    if hours:
+        return gettext_lazy("%(hours)s h") % {"hours": hours}
+    return gettext_lazy("%(minutes)s min") % {"minutes": minutes}
 
 
 def rule_label(rule: str) -> str:

@@ -33,6 +33,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.roles import Cap, Role
@@ -259,19 +260,38 @@ def is_erased(customer: Customer) -> bool:
     return Erasure.objects.filter(customer_ids__contains=[customer.pk]).exists()
 
 
+# What the erasure page calls the records of models without a translated name of their own (Django's default
+# "phones", "visit-customer relationship" would show in English, or half in Chinese).
+PREVIEW_LABELS = {
+    "crm.Phone": gettext_lazy("Phones"), "crm.Email": gettext_lazy("E-mails"),
+    "crm.Address": gettext_lazy("Addresses"), "crm.FamilyDate": gettext_lazy("Family dates"),
+    "crm.Preferences": gettext_lazy("Preferences"), "crm.LoyaltyMembership": gettext_lazy("Loyalty programmes"),
+    "crm.DocumentReveal": gettext_lazy("Document views"), "crm.TravelDocument": gettext_lazy("Travel documents"),
+    "crm.Employment": gettext_lazy("Company links"), "crm.Contact": gettext_lazy("Contacts"),
+    "crm.ChangeLog": gettext_lazy("Change history"), "pipeline.InboundEvent": gettext_lazy("Website enquiries"),
+    "pipeline.StageChange": gettext_lazy("Stage changes"), "visits.Visit_met_people": gettext_lazy("People met"),
+    "visits.Visit_staff": gettext_lazy("Staff on visits"),
+}
+
+
+def preview_label(model) -> str:
+    return str(PREVIEW_LABELS.get(model._meta.label, model._meta.verbose_name_plural))
+
+
 def erasure_preview(customer: Customer) -> dict:
-    """What erasing ``customer`` deletes, anonymises and keeps: {model label: rows}, for the page."""
+    """What erasing ``customer`` deletes, anonymises and keeps: {translated name of the records: rows}, for the
+    page."""
     from crm.customers.services import customer_survivor
 
     found = customer_record_ids(customer_survivor(customer))
     plan = {"delete": {}, "anonymise": {}, "keep": {}}
     for model, ids in found.items():
         if model is Customer:
-            plan["anonymise"][model._meta.verbose_name_plural] = len(ids)
+            plan["anonymise"][preview_label(model)] = len(ids)
             continue
         rules = RULES.get(model._meta.label, ())
         bucket = "delete" if any(r.delete for r in rules) else "anonymise" if any(r.blank for r in rules) else "keep"
-        plan[bucket][str(model._meta.verbose_name_plural)] = len(ids)
+        plan[bucket][preview_label(model)] = len(ids)
     return plan
 
 
