@@ -337,7 +337,9 @@ def test_trip_without_an_article_offers_to_write_one_prefilled(page_client, alph
     page = html_of(page_client("alpha", "sales").get(f"/trips/{trip.pk}/"))
     assert 'data-test="write-article"' in page and "/destinations/new/?place=Reykjavik" in page
     form = html_of(page_client("alpha", "sales").get("/destinations/new/?place=Reykjavik"))
-    assert 'value="Reykjavik"' in form
+    assert 'value="Reykjavik"' in form and '<option value="IS" selected>' in form  # the place read: Iceland
+    form = html_of(page_client("alpha", "sales").get("/destinations/new/?place=大阪"))
+    assert 'name="city" value="Osaka"' in form and 'value="大阪"' in form and '<option value="JP" selected>' in form
     assert page_client("bravo", "sales").post(f"/trips/{trip.pk}/checklist-from-visa-notes/").status_code == 404
 
 

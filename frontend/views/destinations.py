@@ -146,6 +146,16 @@ class ArticleForm(forms.Form):
             if place:
                 has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in place)
                 initial["title_zh" if has_cjk else "title_en"] = place.strip()
+                found = reference.find_place(place)  # "东京" → Tokyo, JP; "日本" → JP
+                if found["country"]:
+                    initial["country"] = found["country"]
+                if found["city"]:
+                    initial.update(city=found["city"], title_en=found["city"],
+                                   title_zh=reference.city_zh(found["city"], found["country"]) or initial.get("title_zh", ""))
+                    if found["iata"]:
+                        initial["iata_codes"] = found["iata"]
+                elif found["country"]:
+                    initial["kind"] = Article.Kind.COUNTRY
             return initial
         initial = {name: getattr(article, name) for name in ("kind", "country", "region", "city", "title_en",
                                                               "title_zh")}
