@@ -276,6 +276,7 @@ def test_history_lists_changes_newest_first(page_client, alpha):
     assert "<html" not in html and 'data-test="history"' in html
     assert "Sales of alpha" in html and "Web page" in html and "API" in html
     assert "张伟</span> → <span class=\"new\">张伟伟" in html
+    assert "<td>Name</td>" in html and "<td>name</td>" not in html  # the field by its name in the reader's language
     assert html.index("张伟伟") < html.index("<td>API</td>")
     full = client.get(f"/customers/{customer.pk}/history/").content.decode()
     assert "<html" in full and "张伟伟" in full

@@ -247,6 +247,7 @@ def agency_pages(agency, unopened: list[str]) -> list[Page]:
 
 def console_pages(agency, unopened: list[str]) -> list[Page]:
     from billing.models import Plan
+    from crm.destinations.models import Article
     from integrations.models import Feed, FeedRun, Supplier
     from tenants.portability.models import AgencyExport
 
@@ -263,6 +264,9 @@ def console_pages(agency, unopened: list[str]) -> list[Page]:
         "integrations:feed_edit": {"pk": feed.pk},
         "integrations:run": {"pk": FeedRun.objects.unscoped().filter(feed=feed).latest("pk").pk},
     }
+    shared = Article.objects.order_by("-pk").values_list("pk", flat=True).first()  # the operators' shared base
+    if shared:
+        values["console:destination"] = {"pk": shared}
     pages = []
     for route in _walk(get_resolver("caravan.urls_public")):
         if route.name in SKIPPED or route.pattern.startswith("api/"):
@@ -365,7 +369,7 @@ def plan(django_db_setup, django_db_blocker):
     from integrations.models import Supplier
     from tenants.services import agency_delete
 
-    agency, operator_session = None, None
+    agency, operator_session, shared_before = None, None, None
     with django_db_blocker.unblock():
         try:
             agency = agency_with_staff(SLUG, name=AGENCY_NAME, plan="enterprise")
@@ -384,7 +388,12 @@ def plan(django_db_setup, django_db_blocker):
                 strings = data_strings(agency)
             connection.set_schema_to_public()
             with schema_context("public"):
+                from crm.destinations.demo import seed_shared
+                from crm.destinations.models import Article
+
+                shared_before = set(Article.objects.values_list("pk", flat=True))
                 operator = User.objects.get(email=OPERATOR)
+                seed_shared(operator)  # the operators' shared destination base (when it has none)
                 client = Client(HTTP_HOST="localhost")
                 client.force_login(operator)
                 mark_verified(client, operator)
@@ -404,6 +413,11 @@ def plan(django_db_setup, django_db_blocker):
                 agency_delete(agency=agency, confirm_slug=SLUG, actor="tests")
             Supplier.objects.filter(code=SUPPLIER).delete()
             Plan.objects.filter(code=PLAN).delete()
+            if shared_before is not None:
+                from crm.destinations.models import Article
+
+                with schema_context("public"):
+                    Article.objects.exclude(pk__in=shared_before).delete()
 
 
 # --- the visits ------------------------------------------------------------------------------------------------

@@ -428,6 +428,26 @@ class ContactAddView(AgencyPage, View):
                       CustomerDetailView.context(request, customer.pk, form), status=400)
 
 
+# What the history calls a change's field: a customer field by its translated name, else what the audit writes.
+HISTORY_FIELDS = {
+    "phones": gettext_lazy("Phones"), "emails": gettext_lazy("E-mails"), "addresses": gettext_lazy("Addresses"),
+    "documents": gettext_lazy("Travel documents"), "created": gettext_lazy("Record created"),
+    "merged": gettext_lazy("Records merged"),
+}
+
+
+def history_field_label(name: str) -> str:
+    from django.core.exceptions import FieldDoesNotExist
+    from django.utils.text import capfirst
+
+    if name in HISTORY_FIELDS:
+        return str(HISTORY_FIELDS[name])
+    try:
+        return capfirst(Customer._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
 class CustomerHistoryView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_VIEW
 
@@ -435,7 +455,9 @@ class CustomerHistoryView(AgencyPage, View):
         customer = get_object_or_404(Customer, pk=pk)
         privacy.access_record(user=request.user, customer=customer, what=privacy.What.HISTORY_VIEW,
                               via=privacy.Via.PAGE)
-        changes = ChangeLog.objects.filter(customer=customer).select_related("actor")
+        changes = list(ChangeLog.objects.filter(customer=customer).select_related("actor"))
+        for change in changes:
+            change.field_label = history_field_label(change.field)
         template = "frontend/customers/_history.html" if request.htmx else "frontend/customers/history.html"
         return render(request, template, {"customer": customer, "changes": changes})
 
