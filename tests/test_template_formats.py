@@ -30,3 +30,16 @@ def test_a_visit_slot_prints_its_weekday_and_time():
     with translation.override("en"):
         text = template.render(Context({"at": when}))
     assert text.startswith("Tue ") and "2026" in text and "RCST" not in text and "th" not in text.split()[0]
+
+
+def test_no_filter_argument_looks_through_a_relation_that_may_be_empty():
+    """``{{ x.owner.full_name|default:x.owner.email }}`` raises when ``owner`` is None (a filter's
+    argument must resolve); a user is shown as ``{{ x.owner|default:"—" }}`` (User.__str__)."""
+    pattern = re.compile(r"\.full_name\|default:[\w.]+\.email")
+    found = []
+    for path in [*ROOT.glob("frontend/templates/**/*.html"), *ROOT.glob("platform/*/templates/**/*.html"),
+                 *ROOT.glob("crm/*/templates/**/*.html")]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{number}")
+    assert not found, "\n".join(found)
