@@ -13,8 +13,9 @@ Data: one committed agency, ``pages`` (enterprise plan, one staff member per rol
 seeding (the demo seeders at a small size — customers, corporate accounts and policies, opportunities, tasks,
 trips, visits, campaigns, segments, complaints, loyalty, value — and a few rows of each kind they leave out);
 deleted after the module. Each role, and the operator, is signed in once, server-side (a session cookie, the
-second step passed), in one browser context per role and language (the language cookie); the pages run in two
-parallel browser pages (``WORKERS``) of one Chromium.
+second step passed), in one browser context per role and language (the language cookie); the pages run in three
+parallel browser pages (``WORKERS``) of one Chromium (the app server has two gunicorn workers: a third page keeps
+them busy while the browser renders). About three minutes on two busy cores (1,000 visits and refusals).
 
 Every visit fails on:
 
@@ -40,7 +41,7 @@ such an answer is no failure, and that visit is made again by the admin. Files (
 downloads) are fetched, not rendered: only their status counts. A fragment (no stylesheet: the live-search pieces)
 is checked for status, errors and language, not for overflow.
 
-Sampling, to stay within about four minutes on two cores: each page is visited at each of the four
+Sampling, to stay within four minutes on two cores: each page is visited at each of the four
 width × language combinations once, and more often when more roles may see it: visit k of page i is made at
 combination (i + k) mod 4 by the (i + k)-th role of those that may see it, so every role sees every page it may
 see at least once, and every page is seen at both widths in both languages. Each role that may not see a page is
@@ -85,7 +86,7 @@ PLAN = "pages-test"  # a plan the console's plan page opens (not the agency's: n
 WIDTHS = (390, 1400)
 LANGUAGES = ("en", "zh-hans")
 COMBOS = [(390, "en"), (1400, "zh-hans"), (1400, "en"), (390, "zh-hans")]  # visit k of page i: COMBOS[(i+k) % 4]
-WORKERS = 2
+WORKERS = 3
 ONLY = os.environ.get("PAGETEST_ONLY", "")  # a debugging aid: only the pages whose URL name matches this regex
 HEIGHT = 900
 OPERATOR_ROLE, ANONYMOUS_ROLE = "operator", "anonymous"
