@@ -370,7 +370,9 @@ def plan(django_db_setup, django_db_blocker):
     from integrations.models import Supplier
     from tenants.services import agency_delete
 
-    agency, operator_session, shared_before = None, None, None
+    from accounts.mfa.models import KnownDevice, SessionRecord
+
+    agency, operator_session, shared_before, devices_before = None, None, None, None
     with django_db_blocker.unblock():
         try:
             agency = agency_with_staff(SLUG, name=AGENCY_NAME, plan="enterprise")
@@ -394,6 +396,7 @@ def plan(django_db_setup, django_db_blocker):
 
                 shared_before = set(Article.objects.values_list("pk", flat=True))
                 operator = User.objects.get(email=OPERATOR)
+                devices_before = set(KnownDevice.objects.filter(user=operator).values_list("pk", flat=True))
                 seed_shared(operator)  # the operators' shared destination base (when it has none)
                 client = Client(HTTP_HOST="localhost")
                 client.force_login(operator)
@@ -407,8 +410,11 @@ def plan(django_db_setup, django_db_blocker):
                        english=catalogue_words())
         finally:
             connection.set_schema_to_public()
-            if operator_session:
+            if operator_session:  # the session, and what the browser's visits recorded of it (accounts.mfa)
                 Session.objects.filter(session_key=operator_session).delete()
+                SessionRecord.objects.filter(session_key=operator_session).delete()
+            if devices_before is not None:
+                KnownDevice.objects.filter(user__email=OPERATOR).exclude(pk__in=devices_before).delete()
             if agency is not None:
                 agency.refresh_from_db()
                 agency_delete(agency=agency, confirm_slug=SLUG, actor="tests")
