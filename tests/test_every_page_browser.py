@@ -314,16 +314,26 @@ def data_strings(agency) -> list[str]:
                           WHERE table_type = 'BASE TABLE' AND table_schema = %s
                             AND (udt_name IN ('_text', '_varchar') OR data_type IN ('json', 'jsonb'))""",
                        [agency.schema_name])
-        nested = [row for row in cursor.fetchall() if not NOT_SHOWN.match(row[0])]
+        nested = [(agency.schema_name, *row) for row in cursor.fetchall() if not NOT_SHOWN.match(row[0])]
+        # The operators' shared destination base (public schema), which agencies read and copy.
+        cursor.execute("""SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns
+                          JOIN information_schema.tables USING (table_schema, table_name)
+                          WHERE table_type = 'BASE TABLE' AND table_schema = 'public'
+                            AND table_name LIKE 'destinations\\_%%'""")
+        for table, column, kind, udt in cursor.fetchall():
+            if kind in ("text", "character varying"):
+                columns.append(("public", table, column))
+            elif udt in ("_text", "_varchar") or kind in ("json", "jsonb"):
+                nested.append(("public", table, column, kind))
         values = []
         for schema, table, column in columns:
             cursor.execute(f'SELECT DISTINCT "{column}" FROM "{schema}"."{table}" '
                            f'WHERE length("{column}") BETWEEN 2 AND 5000 LIMIT 5000')
             values += [value for (value,) in cursor.fetchall()]
-        for table, column, kind in nested:
+        for schema, table, column, kind in nested:
             leaves = (f"jsonb_path_query(t.\"{column}\"::jsonb, 'strict $.** ? (@.type() == \"string\")') #>> '{{}}'"
                       if kind in ("json", "jsonb") else f'unnest(t."{column}")')
-            cursor.execute(f'SELECT DISTINCT v FROM (SELECT {leaves} AS v FROM "{agency.schema_name}"."{table}" t) s '
+            cursor.execute(f'SELECT DISTINCT v FROM (SELECT {leaves} AS v FROM "{schema}"."{table}" t) s '
                            f'WHERE length(v) BETWEEN 2 AND 5000 LIMIT 5000')
             values += [value for (value,) in cursor.fetchall()]
         for value in values:  # the value, and its lines and the pieces between its placeholders
@@ -388,7 +398,6 @@ def plan(django_db_setup, django_db_blocker):
                     client.force_login(user)
                     mark_verified(client, user)
                     cookies[role] = _session(client)
-                strings = data_strings(agency)
             connection.set_schema_to_public()
             with schema_context("public"):
                 from crm.destinations.demo import seed_shared
@@ -402,6 +411,9 @@ def plan(django_db_setup, django_db_blocker):
                 client.force_login(operator)
                 mark_verified(client, operator)
                 cookies[OPERATOR_ROLE] = operator_session = _session(client)
+            with tenant_context(agency):
+                strings = data_strings(agency)  # after the shared base is seeded: its articles are data too
+            connection.set_schema_to_public()
             unopened = []
             pages = agency_pages(agency, unopened) + console_pages(agency, unopened)
             yield Setup(pages, unopened, cookies,
