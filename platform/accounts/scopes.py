@@ -82,8 +82,12 @@ def all_scopes() -> list[str]:
     return [f"{area}:{kind}" for area in AREAS for kind in (READ, WRITE)]
 
 
+# Outside the f-string below: xgettext does not look inside one, so "read"/"write" were never translated.
+LEVELS = {READ: _("read"), WRITE: _("write")}
+
+
 def scope_choices() -> list[tuple[str, str]]:
-    return [(f"{area}:{kind}", f"{label}: {_('read') if kind == READ else _('write')}")
+    return [(f"{area}:{kind}", f"{label}: {LEVELS[kind]}")
             for area, (label, _r, _w) in AREAS.items() for kind in (READ, WRITE)]
 
 
