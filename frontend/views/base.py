@@ -10,6 +10,7 @@ one list, and ``tests/test_fences.py`` holds every route to one or the other.
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.urls import NoReverseMatch, resolve, reverse
 
 from caravan.tenancy import current_agency
 
@@ -51,3 +52,20 @@ class AgencyPage(AccessMixin):
         if not self.permits(user):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
+
+
+def opens_for(user, url_name: str, *args) -> bool:
+    """Whether the agency page named ``url_name`` lets ``user`` in, by the same ``required_cap`` and
+    ``permits`` its fence checks: a page links another only when its reader may open it (issue 20: a
+    service agent's dashboard linked the clocks they are refused)."""
+    try:
+        view_class = getattr(resolve(reverse(url_name, args=args)).func, "view_class", None)
+    except NoReverseMatch:
+        return False
+    if view_class is None or not issubclass(view_class, AgencyPage):
+        return True
+    if user is None or not user.is_authenticated or not user.is_active or user.is_operator:
+        return False
+    if view_class.required_cap and not user.can(view_class.required_cap):
+        return False
+    return view_class().permits(user)

@@ -227,10 +227,11 @@ class CustomerTierView(AgencyPage, View):
 class ClockListView(AgencyPage, View):
     """Service-level clocks: everyone's for managers, one's own otherwise."""
 
+    def permits(self, user) -> bool:
+        return selectors.sees_all_clocks(user) or user.can(Cap.PIPELINE_WORK) or user.can(Cap.COMPLAINTS_HANDLE)
+
     def get(self, request):
         user = request.user
-        if not (selectors.sees_all_clocks(user) or user.can(Cap.PIPELINE_WORK) or user.can(Cap.COMPLAINTS_HANDLE)):
-            raise PermissionDenied
         typed = {key: request.GET.get(key, "").strip() for key in ("state", "kind", "owner")}
         filters = {"state": typed["state"] if typed["state"] in selectors.CLOCK_STATES else "",
                    "kind": typed["kind"] if typed["kind"] in ServiceClock.Kind.values else "",
@@ -244,9 +245,10 @@ class ClockListView(AgencyPage, View):
 
 
 class _ReportPage(AgencyPage, View):
+    def permits(self, user) -> bool:
+        return selectors.can_see_report(user)
+
     def report(self, request):
-        if not selectors.can_see_report(request.user):
-            raise PermissionDenied
         form = PeriodForm(request.GET or None)
         date_from, date_to = form.period()
         return form, selectors.service_level_report(date_from=date_from, date_to=date_to)
