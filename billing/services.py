@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
-from tenants.models import Agency, AgencyEvent
+from tenants.models import Agency, AgencyEvent, event_text
 
 from .models import BillingAccount, Interval, Plan, StripeEvent
 
@@ -439,7 +439,7 @@ def set_comped(*, agency: Agency, comped: bool, actor: str, note: str = "") -> B
     with schema_context(get_public_schema_name()):
         BillingAccount.objects.unscoped().filter(pk=account.pk).update(comped=comped)
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
-                                              note=("comped" if comped else "comp withdrawn") + (f": {note}" if note else ""))
+                                              **event_text("agency_comped" if comped else "agency_comp_withdrawn", note=note or ""))
     return refresh(agency)
 
 
@@ -453,7 +453,7 @@ def extend_trial(*, agency: Agency, days: int, actor: str) -> Agency:
         agency.trial_ends_at = max(agency.trial_ends_at or now, now) + timedelta(days=days)
         agency.save(update_fields=["trial_ends_at"])
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
-                                              note=f"trial extended by {days} days")
+                                              **event_text("agency_trial_extended", days=days))
     refresh(agency)
     agency.refresh_from_db()
     return agency
@@ -482,7 +482,7 @@ def grant_credit(*, agency: Agency, amount, reason: str, actor: str) -> dict:
                                     "description": reason[:200], "metadata": {"agency": agency.slug, "by": actor}})
     with schema_context(get_public_schema_name()):
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
-                                              note=f"credit {amount} {currency.upper()} on the next invoice: {reason}"[:300])
+                                              **event_text("agency_credit", amount=str(amount), currency=currency.upper(), reason=reason[:300]))
     return {"id": item.id, "amount": amount, "currency": currency.upper(), "reason": reason}
 
 
@@ -552,7 +552,7 @@ def refresh(agency: Agency, *, subscription=None, now: datetime | None = None) -
             agency.save(update_fields=["status"])  # a save: the host cache hears of it (tenants.signals)
             kind = AgencyEvent.Kind.SUSPENDED if status in Agency.READ_ONLY_STATUSES else AgencyEvent.Kind.REACTIVATED
             AgencyEvent.objects.unscoped().create(agency=agency, kind=kind, actor=ACTOR,
-                                                  note=f"Stripe status {account.stripe_status or 'none'} → {status}")
+                                                  **event_text("agency_stripe_status", **{"from": account.stripe_status or "none", "to": status}))
             if status in (Agency.Status.PAST_DUE, Agency.Status.SUSPENDED) and account.stripe_subscription_id:
                 _tell_admins(agency, status)
     return account

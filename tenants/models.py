@@ -179,9 +179,32 @@ class AgencyEvent(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     actor = models.CharField(max_length=254, help_text="E-mail of the operator or staff member, or 'system'.")
     note = models.TextField(blank=True)
+    # A note the system wrote: its kind and params (caravan.texts), shown in the reader's language.
+    text_kind = models.CharField(max_length=40, blank=True, default="", db_default="", editable=False)
+    text_params = models.JSONField(default=dict, blank=True, editable=False,
+                                   db_default=models.Value({}, output_field=models.JSONField()))
     at = models.DateTimeField(default=timezone.now)
 
     objects = AgencyScopedManager()
 
+    @property
+    def note_shown(self) -> str:
+        from caravan import texts
+
+        return texts.display(self.text_kind, self.text_params, self.note)
+
     class Meta:
         ordering = ["-at"]
+
+
+def event_text(kind: str, /, **params) -> dict:
+    """``AgencyEvent(..., **event_text(kind, …))``: a note the system writes, as kind + params (shown in the
+    reader's language) and its English rendering as the stored fallback."""
+    from django.utils import translation
+
+    from caravan import texts
+
+    text_kind, text_params = texts.store(kind, **params)
+    with translation.override("en"):
+        return {"text_kind": text_kind, "text_params": text_params, "note": texts.render(text_kind, text_params)}
+

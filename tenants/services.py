@@ -14,7 +14,7 @@ from django_tenants.utils import get_public_schema_name, schema_context, schema_
 
 from accounts.roles import Role
 
-from .models import Agency, AgencyEvent, Domain, validate_slug
+from .models import Agency, AgencyEvent, Domain, event_text, validate_slug
 
 TRIAL_DAYS = 14
 
@@ -100,7 +100,7 @@ def agency_onboard(
         agency.save()  # creates the schema (Agency.create_schema clones the template)
         Domain.objects.create(domain=f"{slug}.{_platform_domain()}", tenant=agency, is_primary=True)
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.ONBOARDED, actor=actor,
-                                              note=f"plan={plan} admin={admin_email}")
+                                              **event_text("agency_onboarded", plan=plan, admin=admin_email))
         url = ""
         with tenant_context(agency):
             admin = first_admin and staff_invite(actor=None, email=admin_email, full_name=admin_name or admin_email.split("@")[0],
@@ -134,7 +134,7 @@ def agency_update_settings(*, agency: Agency, actor: str, **fields) -> Agency:
         with transaction.atomic():
             agency.save(update_fields=list(fields))
             AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor=actor,
-                                                  note=", ".join(sorted(fields)))
+                                                  **event_text("agency_settings", fields=", ".join(sorted(fields))))
     if "time_zone" in fields:
         _local_clock_jobs_due(agency)
     return agency

@@ -329,23 +329,18 @@ def test_the_migration_reads_old_english_and_chinese_titles_into_kinds(alpha):
 
 # --- texts translated once, at import ---------------------------------------------------------------
 
-def test_the_segment_builder_help_is_in_the_readers_language(alpha, page_client):
+def test_the_segment_builder_interests_are_in_the_readers_language(alpha, page_client):
     """``gettext_lazy(...) % {...}`` in a form's class body was translated at import, in the language
-    active then: the English builder showed the interests' help in Chinese."""
-    from crm.customers.models import Preferences
-    from frontend.views.segments import SegmentForm
-
-    listed = ", ".join(Preferences.INTERESTS)
-    shown = {}
-    for language in ("en", "zh-hans"):
-        with translation.override(language):
-            shown[language] = str(SegmentForm.base_fields["interest"].help_text)
+    active then: the English builder showed the interests' help in Chinese. Interests are now a list
+    of choices, each named in the reader's language (no raw codes on a Chinese page)."""
+    for language, label in (("en", "Food and wine"), ("zh-hans", "美食美酒")):
         _set_language(alpha, "manager", language)
-        page = page_client("alpha", "manager").get("/segments/new/")
-        assert page.status_code == 200
-        assert html.escape(shown[language]) in page.content.decode()
-    assert shown["en"] == f"Any of: {listed}."
-    assert CJK.search(shown["zh-hans"]) and listed in shown["zh-hans"]
+        page = page_client("alpha", "manager").get("/segments/new/").content.decode()
+        assert 'name="interest" value="food"' in page
+        assert label in page, language
+        if language == "zh-hans":
+            assert "sightseeing," not in page
+
 
 
 def test_token_expiry_choices_follow_the_reader():
@@ -480,3 +475,34 @@ def test_the_migration_reads_old_timeline_entries_into_kinds(alpha):
             assert made[0][0].display_summary == "Complaint logged (Medium, Hotel): 房间很吵"
             assert made[-3][0].display_summary == "Win-back: reason for leaving recorded — Price. 嫌贵"
             assert made[4][0].display_summary == "Survey answered for “日本 7 日”: satisfaction 2/5, would recommend 3/10.\n酒店太吵"
+
+
+# --- the console's agency history -------------------------------------------------------------------
+
+def test_agency_events_the_system_writes_read_in_the_operators_language(alpha):
+    """'plan=pro admin=…', 'trial extended by 14 days': the console showed the platform's notes as written
+    (English, key=value). New events store kind + params; old ones are read back by tenants 0007."""
+    import importlib
+
+    from django.apps import apps
+
+    from billing import services as billing
+    from tenants.models import AgencyEvent
+
+    migration = importlib.import_module("tenants.migrations.0007_agencyevent_text_data")
+    billing.extend_trial(agency=alpha, days=14, actor="ops@caravan.test")
+    new = AgencyEvent.objects.unscoped().filter(agency=alpha, text_kind="agency_trial_extended").latest("at")
+    old = AgencyEvent.objects.unscoped().create(agency=alpha, kind=AgencyEvent.Kind.SETTINGS_CHANGED, actor="system",
+                                                note="credit 12.50 CNY on the next invoice: late delivery")
+    typed = AgencyEvent.objects.unscoped().create(agency=alpha, kind=AgencyEvent.Kind.SUSPENDED, actor="ops",
+                                                  note="unpaid since May")
+    migration.recognise(apps, None)
+    old, typed = (AgencyEvent.objects.unscoped().get(pk=event.pk) for event in (old, typed))
+    assert (old.text_kind, old.text_params["reason"]) == ("agency_credit", "late delivery")
+    assert typed.text_kind == ""
+    with translation.override("en"):
+        assert new.note_shown == "Trial extended by 14 days"
+        assert typed.note_shown == "unpaid since May"
+    with translation.override("zh-hans"):
+        assert CJK.search(new.note_shown) and "14" in new.note_shown
+        assert CJK.search(old.note_shown) and "12.50" in old.note_shown and "late delivery" in old.note_shown

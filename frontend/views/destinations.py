@@ -264,7 +264,8 @@ def _change_fields(change: ArticleChange) -> list[str]:
     for name in change.fields or []:
         base, _sep, lang = name.rpartition("_")
         if lang in ("en", "zh") and base in SECTIONS:
-            labels.append(f"{SECTIONS[base]} ({_('English') if lang == 'en' else _('Chinese')})")
+            language = _("English") if lang == "en" else _("Chinese")
+            labels.append(f"{SECTIONS[base]} ({language})")
             continue
         try:
             labels.append(str(Article._meta.get_field(name).verbose_name))

@@ -19,7 +19,6 @@ from django.views import View
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan.texts import lazy_format
 from crm.customers.exports import export_customers_csv
 from crm.customers.festivals import FESTIVAL_CHOICES
 from crm.customers.models import Customer, Preferences
@@ -29,6 +28,7 @@ from crm.segments import filters
 from crm.segments.models import Segment
 
 from .base import AgencyPage
+from .customer_details import INTEREST_CHOICES
 
 ANY = [("", gettext_lazy("Any"))]
 YES_NO = [("", gettext_lazy("Either")), ("true", gettext_lazy("Yes")), ("false", gettext_lazy("No"))]
@@ -103,8 +103,7 @@ class SegmentForm(forms.Form):
     airline = _text(gettext_lazy("Preferred airline"), help_text=gettext_lazy("IATA codes: CA, MU."))
     cabin = _checks(gettext_lazy("Cabin"), Preferences.Cabin.choices)
     hotel_chain = _text(gettext_lazy("Hotel chain"), help_text=gettext_lazy("As on the card: 万豪, Hilton."))
-    interest = _text(gettext_lazy("Interests"), help_text=lazy_format(gettext_lazy("Any of: %(list)s."),
-                                                                            list=", ".join(Preferences.INTERESTS)))
+    interest = _checks(gettext_lazy("Interests"), INTEREST_CHOICES)
     # value
     r_min, r_max = (forms.ChoiceField(label=label, required=False, choices=SCORES)
                     for label in (gettext_lazy("Recency from"), gettext_lazy("Recency to")))
@@ -145,6 +144,10 @@ class SegmentForm(forms.Form):
         self.fields["value_segment"].choices = list(segments.items())
         self.fields["quadrant"].choices = list(quadrants.items())
         self.fields["spend_basis"].initial = "revenue"
+        # An interest a segment saved before the builder listed them (typed by hand) stays choosable.
+        saved = set(self.data.getlist("interest") if hasattr(self.data, "getlist") else [])
+        saved |= set(self.initial.get("interest") or [])
+        self.fields["interest"].choices = INTEREST_CHOICES + [(v, v) for v in sorted(saved - set(Preferences.INTERESTS))]
 
     def sections(self):
         """For the template: ``[(title, [(filter, [bound fields])])]``."""
@@ -176,7 +179,7 @@ class SegmentForm(forms.Form):
             "airline": _split(d.get("airline")),
             "cabin": d.get("cabin") or [],
             "hotel_chain": _split(d.get("hotel_chain")),
-            "interest": _split(d.get("interest")),
+            "interest": d.get("interest") or [],
             "rfm": {key: d.get(key) or None for key in ("r_min", "r_max", "f_min", "f_max", "m_min", "m_max")},
             "value_segment": d.get("value_segment") or [],
             "quadrant": d.get("quadrant") or [],
@@ -209,9 +212,9 @@ class SegmentForm(forms.Form):
         """The form's initial values for a saved segment."""
         d = segment.definition or {}
         initial = {"name": segment.name, "description": segment.description, "kind": d.get("kind", "")}
-        for key in ("city", "tags", "airline", "hotel_chain", "interest"):
+        for key in ("city", "tags", "airline", "hotel_chain"):
             initial[key] = ", ".join(d.get(key, []))
-        for key in ("price_sensitivity", "cabin", "value_segment", "quadrant"):
+        for key in ("price_sensitivity", "cabin", "value_segment", "quadrant", "interest"):
             initial[key] = d.get(key, [])
         initial["tier"] = [str(pk) for pk in d.get("tier", [])]
         initial["owner"] = [str(v) for v in d.get("owner", [])]

@@ -141,6 +141,17 @@ KINDS: dict[str, TextKind] = {
     "import_not_email": TextKind(_("“%(raw)s” is not an e-mail address.")),
     "import_batch_clash": TextKind(_("Not imported: this batch clashed with a change made at the same time. Import "
                                      "the file again to pick these rows up.")),
+    # what happened to an agency on the platform side (tenants.AgencyEvent, the console's history)
+    "agency_onboarded": TextKind(_("Plan %(plan)s; first admin %(admin)s")),
+    "agency_settings": TextKind(_("Changed: %(fields)s")),
+    "agency_comped": TextKind(_("Free of charge"), note="note", note_sep=": "),
+    "agency_comp_withdrawn": TextKind(_("No longer free of charge"), note="note", note_sep=": "),
+    "agency_trial_extended": TextKind(_("Trial extended by %(days)s days")),
+    "agency_credit": TextKind(_("Credit of %(amount)s %(currency)s on the next invoice: %(reason)s")),
+    "agency_stripe_status": TextKind(_("Stripe status %(from)s → %(to)s")),
+    "agency_export": TextKind(_("Export %(id)s")),
+    "agency_restored": TextKind(_("From the export of %(slug)s made %(at)s")),
+    "agency_deletion_due": TextKind(_("Due %(due)s"), note="note", note_sep=". "),
 }
 
 

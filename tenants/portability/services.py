@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
 
 from caravan import leases, unpack
-from tenants.models import Agency, AgencyEvent, Domain
+from tenants.models import Agency, AgencyEvent, Domain, event_text
 
 from . import catalog
 from .models import AgencyExport, AgencyRestore, JobStatus
@@ -120,7 +120,7 @@ def export_request(*, agency: Agency, actor: str, by_operator: bool = False) -> 
         export = AgencyExport.objects.unscoped().create(agency=agency, requested_by=actor, by_operator=by_operator,
                                                         **leases.offered())
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.EXPORT_REQUESTED, actor=actor,
-                                              note=str(export.pk))
+                                              **event_text("agency_export", id=export.pk))
     from .tasks import export_agency
 
     export_agency.delay(str(export.pk))  # a PlatformTask: public schema, sent once the request commits
@@ -281,7 +281,7 @@ def export_download(*, export: AgencyExport, actor: str) -> Path:
         raise ValidationError(_("This export is not available (not ready, or expired)."))
     with schema_context(get_public_schema_name()):
         AgencyEvent.objects.unscoped().create(agency_id=export.agency_id, kind=AgencyEvent.Kind.EXPORT_DOWNLOADED,
-                                              actor=actor, note=str(export.pk))
+                                              actor=actor, **event_text("agency_export", id=export.pk))
     log.info("Export %s of agency %s downloaded by %s", export.pk, export.agency_id, actor)
     return path
 
@@ -482,7 +482,7 @@ def restore_archive(path, *, slug: str, actor: str, name: str = "", on_table=Non
                 _detach_from_original(agency)
             AgencyEvent.objects.unscoped().create(
                 agency=agency, kind=AgencyEvent.Kind.RESTORED, actor=actor,
-                note=f"from the export of {source['slug']} made {manifest['created_at']}")
+                **event_text("agency_restored", slug=source["slug"], at=manifest["created_at"]))
             media_dir = _restore_files(archive, agency)
             if on_table:
                 on_table(total, total)
@@ -708,7 +708,7 @@ def deletion_schedule(*, agency: Agency, actor: str, note: str = "") -> Agency:
         agency.status, agency.deletion_due_at = Agency.Status.DELETION_SCHEDULED, due
         agency.save(update_fields=["status", "deletion_due_at"])
         AgencyEvent.objects.unscoped().create(agency=agency, kind=AgencyEvent.Kind.DELETION_SCHEDULED, actor=actor,
-                                              note=(f"due {due:%Y-%m-%d}. {note}").strip())
+                                              **event_text("agency_deletion_due", due=f"{due:%Y-%m-%d}", note=(note or "").strip()))
         from .tasks import deletion_notice
 
         deletion_notice.delay(agency.pk)  # a PlatformTask: sent once the schedule commits
