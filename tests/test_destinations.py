@@ -11,8 +11,9 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import User
-from crm.destinations import selectors, services
-from crm.destinations.models import STALE_AFTER_DAYS, Article, ArticleChange, VisaNote
+from crm.destinations import imports, selectors, services
+from crm.destinations.models import STALE_AFTER_DAYS, Article, ArticleChange, ArticleImport, VisaNote
+from crm.destinations.tasks import import_articles
 
 from .conftest import OPERATOR, staff
 
@@ -175,36 +176,106 @@ Old capital.
 """
 
 
-def test_import_markdown_and_spreadsheet_all_or_nothing(alpha):
+def imported(actor, name: str, content: bytes) -> dict:
+    """Upload as the page and the API do, then run the queued worker task (crm.import_articles); the report."""
+    job = services.import_articles(actor=actor, upload=SimpleUploadedFile(name, content))
+    assert job.status == ArticleImport.Status.QUEUED and job.report == {}
+    import_articles.apply(args=[job.pk]).get()
+    job.refresh_from_db()
+    assert job.finished and not job.file  # the upload is removed once read
+    assert job.status == (ArticleImport.Status.DONE if job.report["saved"] else ArticleImport.Status.FAILED)
+    return job.report
+
+
+def test_import_markdown_and_spreadsheet_all_or_nothing(alpha, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
     admin = staff(alpha, "admin")
     with tenant_context(alpha):
-        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("kyoto.md", MARKDOWN.encode()))
+        report = imported(admin, "kyoto.md", MARKDOWN.encode())
         assert report["saved"] and report["created"] == 1 and not report["errors"]
         kyoto = Article.objects.get(city="Kyoto")
         assert (kyoto.overview_en, kyoto.overview_zh, kyoto.transport_zh) == ("Old capital.", "古都。", "地铁和公交。")
         assert kyoto.tags == ["temples", "寺庙"] and kyoto.changes.first().kind == ArticleChange.Kind.IMPORTED
         assert list(selectors.search("jingdu")) == [kyoto]
         # Again: the same place is updated, not duplicated.
-        report = services.import_articles(actor=admin, upload=SimpleUploadedFile(
-            "kyoto.md", MARKDOWN.replace("Old capital.", "The old capital.").encode()))
+        report = imported(admin, "kyoto.md", MARKDOWN.replace("Old capital.", "The old capital.").encode())
         assert report["updated"] == 1 and Article.objects.get(city="Kyoto").overview_en == "The old capital."
 
         good = "kind,country,city,title_en,title_zh,overview_en,visa_nationality,visa_requirement,visa_documents\n" \
                "city,TH,Bangkok,Bangkok,曼谷,Temples.,CN,on_arrival,passport photos\n"
         bad_rows = good + "city,XX,Nowhere,Nowhere,,,,,\ncity,FR,,,,,,,\n"
-        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.csv", bad_rows.encode()))
+        report = imported(admin, "articles.csv", bad_rows.encode())
         assert not report["saved"] and report["created"] == 0
         where = {(e["where"], e["field"]) for e in report["errors"]}
         assert ("row 3", "country") in where and ("row 4", "city") in where and ("row 4", "title_en") in where
         assert not Article.objects.filter(city="Bangkok").exists()  # nothing half-applied
-        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.csv", good.encode()))
+        report = imported(admin, "articles.csv", good.encode())
         assert report["saved"] and report["created"] == 1
         bangkok = Article.objects.get(city="Bangkok")
         assert bangkok.visa_notes.get().documents == ["passport", "photos"]
         with pytest.raises(ValidationError):
             services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.exe", b"MZ"))
-        report = services.import_articles(actor=admin, upload=SimpleUploadedFile("bad.md", b"no header here"))
+        with pytest.raises(ValidationError):  # the zip's directory is checked before it is queued
+            services.import_articles(actor=admin, upload=SimpleUploadedFile("articles.zip", b"not a zip"))
+        report = imported(admin, "bad.md", b"no header here")
         assert not report["saved"] and report["errors"][0]["where"] == "bad.md"
+        assert ArticleImport.objects.count() == 5
+
+
+def test_the_web_process_only_queues_the_import(alpha, settings, tmp_path):
+    """The upload is stored and queued; nothing is parsed or saved until the worker runs the task."""
+    settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        job = services.import_articles(actor=admin, upload=SimpleUploadedFile("kyoto.md", MARKDOWN.encode()))
+        job.refresh_from_db()
+        assert job.status == ArticleImport.Status.QUEUED and job.report == {} and job.created_by == admin
+        assert job.file.read() == MARKDOWN.encode() and job.file.path.startswith(str(tmp_path))
+        assert not Article.objects.filter(city="Kyoto").exists()
+        # A worker that died mid-import: shown as failed after the time limit, nothing saved.
+        ArticleImport.objects.filter(pk=job.pk).update(status=ArticleImport.Status.RUNNING,
+                                                       started_at=timezone.now() - timedelta(hours=1))
+        job = imports.current(ArticleImport.objects.get(pk=job.pk))
+        assert job.status == ArticleImport.Status.FAILED and not job.report["saved"]
+        assert ArticleImport.objects.get(pk=job.pk).status == ArticleImport.Status.FAILED
+        # A message for an import no longer queued does nothing.
+        assert import_articles.apply(args=[job.pk]).get()["taken"] is False
+        assert not Article.objects.filter(city="Kyoto").exists()
+
+
+def test_the_worker_parses_under_the_memory_limit(alpha, settings, tmp_path, monkeypatch):
+    """A file that needs more memory than allowed fails with the reason, not the worker."""
+    settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
+    import contextlib
+
+    from caravan import unpack
+
+    inside = []
+
+    @contextlib.contextmanager
+    def watched_limit(*args, **kwargs):
+        inside.append(True)
+        try:
+            yield
+        finally:
+            inside.pop()
+
+    def exhausted(**kwargs):
+        assert inside, "the file is parsed outside caravan.unpack.memory_limit()"
+        raise MemoryError
+
+    monkeypatch.setattr(unpack, "memory_limit", watched_limit)
+    monkeypatch.setattr(imports, "import_file", exhausted)
+    admin = staff(alpha, "admin")
+    with tenant_context(alpha):
+        job = services.import_articles(actor=admin, upload=SimpleUploadedFile("kyoto.md", MARKDOWN.encode()))
+        import_articles.apply(args=[job.pk]).get()
+        job.refresh_from_db()
+        assert job.status == ArticleImport.Status.FAILED and not job.report["saved"]
+        assert "PARSE_MAX_MEMORY_MB" in job.report["errors"][0]["message"]
 
 
 # --- the API ---------------------------------------------------------------------------------------
@@ -238,7 +309,7 @@ def test_api_articles_search_visa_notes_and_schema(alpha, api_client):
     assert client.delete(f"/api/v1/destinations/articles/{pk}/").status_code == 204
     schema = api_client("alpha").get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     for path in ("/api/v1/destinations/articles/", "/api/v1/destinations/shared/", "/api/v1/destinations/shared/{id}/copy/",
-                 "/api/v1/destinations/articles/import/"):
+                 "/api/v1/destinations/articles/import/", "/api/v1/destinations/imports/{id}/"):
         assert path in schema, path
 
 
@@ -258,11 +329,37 @@ def test_api_shared_base_and_copy(alpha, api_client):
     assert api_client("alpha", "finance").post(f"/api/v1/destinations/shared/{shared.pk}/copy/").status_code == 403
 
 
-def test_api_import(alpha, api_client):
+def test_api_import(alpha, bravo, api_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
     client = api_client("alpha", "admin")
     answer = client.post("/api/v1/destinations/articles/import/",
                          {"file": SimpleUploadedFile("kyoto.md", MARKDOWN.encode())}, format="multipart")
-    assert answer.status_code == 200 and answer.json()["saved"] and answer.json()["created"] == 1
+    assert answer.status_code == 202, answer.content
+    body = answer.json()
+    assert body["status"] == "queued" and body["report"] is None
+    assert answer["Location"].endswith(f"/api/v1/destinations/imports/{body['id']}/")
+    with tenant_context(alpha):
+        assert not Article.objects.filter(city="Kyoto").exists()  # not read by the web process
+    status_url = f"/api/v1/destinations/imports/{body['id']}/"
+    assert client.get(status_url).json()["status"] == "queued"
+    with tenant_context(alpha):
+        import_articles.apply(args=[body["id"]]).get()
+    read = client.get(status_url).json()
+    assert read["status"] == "done" and read["report"]["saved"] and read["report"]["created"] == 1
+    assert read["report"]["errors"] == [] and len(read["report"]["articles"]) == 1
+    bad = client.post("/api/v1/destinations/articles/import/",
+                      {"file": SimpleUploadedFile("bad.md", b"no header")}, format="multipart").json()
+    with tenant_context(alpha):
+        import_articles.apply(args=[bad["id"]]).get()
+    read = client.get(f"/api/v1/destinations/imports/{bad['id']}/").json()
+    assert read["status"] == "failed" and not read["report"]["saved"] and read["report"]["errors"][0]["where"] == "bad.md"
+    refused = client.post("/api/v1/destinations/articles/import/",
+                          {"file": SimpleUploadedFile("x.exe", b"MZ")}, format="multipart")
+    assert refused.status_code == 400
+    # Fences: bravo (its host, its token) does not find alpha's import; finance may not read imports.
+    assert api_client("bravo", "admin").get(status_url).status_code == 404
+    assert api_client("alpha", "finance").get(status_url).status_code == 403
 
 
 # --- fences ----------------------------------------------------------------------------------------

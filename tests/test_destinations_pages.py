@@ -13,7 +13,8 @@ from accounts.models import User
 from crm.customers import services as crm_services
 from crm.customers.models import ChangeLog
 from crm.destinations import services
-from crm.destinations.models import Article, Attachment, VisaNote
+from crm.destinations.models import Article, ArticleImport, Attachment, VisaNote
+from crm.destinations.tasks import import_articles
 from crm.trips import services as trip_services
 from crm.trips.models import ChecklistItem, Trip
 
@@ -255,25 +256,54 @@ def test_copy_from_the_shared_base_once(page_client, alpha):
     assert "There is no such article in the shared base." in html_of(missing)
 
 
-def test_import_page_reports_per_row_and_saves_all_or_nothing(page_client, alpha):
+def _import(client, alpha, name: str, content: bytes):
+    """Upload on the page (stored and queued, not read), run the worker's task, then read the import's page."""
+    response = client.post("/destinations/import/", {"file": SimpleUploadedFile(name, content)})
+    assert response.status_code == 302, response.content
+    url = response["Location"]
+    pk = int(url.rstrip("/").rsplit("/", 1)[1])
+    with tenant_context(alpha):
+        assert ArticleImport.objects.get(pk=pk).status == "queued"
+    waiting = client.get(url)  # before the worker: the progress, polled by htmx
+    assert waiting.status_code == 200 and 'data-test="import-working"' in html_of(waiting)
+    assert 'data-test="import-report"' not in html_of(waiting)
+    poll = client.get(url, HTTP_HX_REQUEST="true")
+    assert poll.status_code == 200 and f'hx-get="{url}"' in html_of(poll)
+    with tenant_context(alpha):
+        import_articles.apply(args=[pk]).get()
+    poll = client.get(url, HTTP_HX_REQUEST="true")
+    assert poll.status_code == 204 and poll["HX-Refresh"] == "true"  # done: the page reloads itself
+    return client.get(url), url
+
+
+def test_import_page_reports_per_row_and_saves_all_or_nothing(page_client, alpha, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
     client = page_client("alpha", "sales")
     markdown = ("---\ncountry: KR\ncity: Seoul\ntitle_zh: 首尔\ntitle_en: Seoul\ntags: food\n---\n\n"
                 "## Overview\nPalaces and food.\n\n## 概况\n宫殿和美食。\n").encode()
     response = client.post("/destinations/import/", {"file": SimpleUploadedFile("seoul.md", markdown)})
+    with tenant_context(alpha):  # the web process stored and queued it; nothing is read yet
+        assert response.status_code == 302 and not Article.objects.filter(city="Seoul").exists()
+        import_articles.apply(args=[ArticleImport.objects.latest("pk").pk]).get()
+    response = client.get(response["Location"])
     assert response.status_code == 200 and 'data-saved="1"' in html_of(response)
     assert '<dd data-test="created">1</dd>' in html_of(response)
     with tenant_context(alpha):
         seoul = Article.objects.get(city="Seoul")
         assert seoul.overview_zh == "宫殿和美食。" and seoul.changes.filter(kind="imported").exists()
     csv = ("country,city,title_en,title_zh\nKR,Busan,Busan,釜山\nXX,Nowhere,Nowhere,\n").encode()
-    response = client.post("/destinations/import/", {"file": SimpleUploadedFile("more.csv", csv)})
-    assert response.status_code == 400
+    response, url = _import(client, alpha, "more.csv", csv)
     html = html_of(response)
     assert 'data-saved="0"' in html and 'data-test="import-errors"' in html and "row 3" in html and "XX" in html
+    assert 'data-test="import-working"' not in html
     with tenant_context(alpha):
         assert not Article.objects.filter(city="Busan").exists()  # nothing half-applied
     response = client.post("/destinations/import/", {"file": SimpleUploadedFile("notes.txt", b"hello")})
     assert response.status_code == 400 and 'data-field="file"' in html_of(response)
+    # Fences: another agency does not find this import; a role that does not write may not open it.
+    assert page_client("bravo", "admin").get(url).status_code == 404
+    assert page_client("alpha", "finance").get(url).status_code == 403
 
 
 # --- where staff meet it --------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def id_models():
     from crm.campaigns.models import Campaign, EmailTemplate
     from crm.care.models import Complaint
     from crm.customers.models import Customer, CustomerExport, ImportJob, TravelDocument
-    from crm.destinations.models import Article, Attachment, VisaNote
+    from crm.destinations.models import Article, ArticleImport, Attachment, VisaNote
     from crm.loyalty.models import Occasion, Referral, Suggestion, WinBack
     from crm.pipeline.models import Opportunity, Task
     from crm.policies.models import Approval, TravelPolicy
@@ -155,6 +155,7 @@ def id_models():
         "tokens/": ApiToken, "customer-exports/": CustomerExport, "service-clocks/": ServiceClock,
         "visit-plans/": VisitPlan, "settings/tiers/recompute/": TierRecompute,
         "destinations/": Article, "destinations/visa/": VisaNote, "destinations/attachments/": Attachment,
+        "destinations/import/": ArticleImport,
     }
 
 
@@ -303,6 +304,11 @@ def _seed_rows(admin):
     destinations.visa_note_save(actor=admin, article=article, nationality="CN", data={"requirement": "visa",
                                                                                       "checked": True})
     destinations.attachment_add(actor=admin, article=article, upload=ContentFile(b"%PDF-1.4 fences", name="f.pdf"))
+    from crm.destinations.models import ArticleImport
+
+    ArticleImport.objects.create(created_by=admin, original_name="fences.md", status=ArticleImport.Status.DONE,
+                                 finished_at=now, report={"created": 1, "updated": 0, "errors": [], "saved": True,
+                                                          "articles": [article.pk]})
 
 
 @dataclass

@@ -3,6 +3,7 @@ read, write, delete), their visa notes, attachments and history, the import, and
 base (read, copy into the agency). Thin: ``crm.destinations.services`` and ``selectors`` do the work."""
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
@@ -15,9 +16,9 @@ from caravan.api.writes import ServiceCreateMixin, ServiceUpdateMixin
 from crm.customers.api import UserRef
 from crm.trips.models import ChecklistItem
 
-from . import selectors, services
+from . import imports, selectors, services
 from .imports import MAX_BYTES
-from .models import Article, ArticleChange, Attachment, VisaNote
+from .models import Article, ArticleChange, ArticleImport, Attachment, VisaNote
 
 SECTION_FIELDS = services.TEXT_FIELDS[2:]
 
@@ -166,6 +167,18 @@ class ImportReportOutput(serializers.Serializer):
     errors = ImportErrorOutput(many=True)
 
 
+class ArticleImportOutput(serializers.ModelSerializer):
+    report = serializers.SerializerMethodField(help_text="The import's report once finished; null before.")
+
+    class Meta:
+        model = ArticleImport
+        fields = ["id", "status", "original_name", "created_at", "started_at", "finished_at", "report"]
+
+    @extend_schema_field(ImportReportOutput(allow_null=True))
+    def get_report(self, job):
+        return ImportReportOutput(job.report).data if job.finished and job.report else None
+
+
 def _data(validated: dict) -> dict:
     data = dict(validated)
     if "climate" in data:
@@ -260,15 +273,33 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceCr
         article = services.article_update_from_shared(actor=request.user, article=self.get_object())
         return self.answer(article)
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={200: ImportReportOutput})
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: ArticleImportOutput})
     @action(detail=False, methods=["post"], url_path="import")
     def import_file(self, request):
-        """Import articles from Markdown or a spreadsheet, all or nothing: ``saved`` false and ``errors``
-        (by file or row, and field) when anything is wrong."""
+        """Queue an import of articles from Markdown or a spreadsheet: 202 with the import and a ``Location``
+        to poll (``GET /api/v1/destinations/imports/{id}/``). A worker reads the file; the import's
+        ``report`` is all or nothing: ``saved`` false and ``errors`` (by file or row, and field) when
+        anything is wrong."""
         data = ImportInput(data=request.data)
         data.is_valid(raise_exception=True)
-        report = services.import_articles(actor=request.user, upload=data.validated_data["file"])
-        return Response(ImportReportOutput(report).data)
+        job = services.import_articles(actor=request.user, upload=data.validated_data["file"])
+        return Response(ArticleImportOutput(job).data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": reverse("api:destination_import-detail", args=[job.pk])})
+
+
+class ArticleImportViewSet(mixins.RetrieveModelMixin, AgencyViewSet):
+    """An import of articles (queued by ``POST …/articles/import/``): its status (queued, running, done,
+    failed) and, once finished, its report."""
+
+    serializer_class = ArticleImportOutput
+    lookup_value_regex = "[0-9]+"
+    required_caps = {"retrieve": Cap.KNOWLEDGE_EDIT}
+
+    def agency_queryset(self):
+        return ArticleImport.objects.all()
+
+    def retrieve(self, request, pk=None):
+        return Response(ArticleImportOutput(imports.current(self.get_object())).data)
 
 
 class AttachmentViewSet(AgencyViewSet):

@@ -7,6 +7,7 @@ from . import api
 router = SimpleRouter()
 router.register("destinations/articles", api.ArticleViewSet, basename="destination_article")
 router.register("destinations/attachments", api.AttachmentViewSet, basename="destination_attachment")
+router.register("destinations/imports", api.ArticleImportViewSet, basename="destination_import")
 
 urlpatterns = [
     path("destinations/shared/", api.SharedListView.as_view(), name="destination_shared_list"),

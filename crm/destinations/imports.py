@@ -4,26 +4,33 @@ header and "## Overview" / "## 概况" sections; a single .md or a .zip of them)
 
 Every article goes through ``services.article_save`` (and ``visa_note_save``), all in one transaction: a
 file with any error saves nothing, and the report names each error's file or row and field. The files
-are small (``MAX_BYTES``); a zip is bounded by ``caravan.unpack`` before it is read."""
+are small (``MAX_BYTES``); a zip is bounded by ``caravan.unpack`` before it is read.
+
+No web process parses the file (issue 18): ``accept`` stores it in the agency's media as an
+:class:`ArticleImport` and queues ``tasks.import_articles``, which runs ``import_file`` in a worker under
+``caravan.unpack.memory_limit`` and keeps the report on the import for the page and the API to show."""
 import re
-import tempfile
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from caravan import unpack
 from crm.customers.imports import read_rows
 
 from . import services
-from .models import ArticleChange, Article
+from .models import Article, ArticleChange, ArticleImport
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED = 20 * 1024 * 1024
 MAX_FILES = 500
 EXTENSIONS = {".md", ".markdown", ".zip", ".csv", ".xlsx"}
+TIME_LIMIT = 300  # seconds the worker may spend on one file
 
 # Section headings (lower-case) → field. English and Chinese, a few synonyms each.
 HEADINGS = {
@@ -136,8 +143,8 @@ def _existing(data: dict) -> Article | None:
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:
     if hasattr(exc, "error_dict"):
-        return [(field, message) for field, errors in exc.message_dict.items() for message in errors]
-    return [("", message) for message in exc.messages]
+        return [(field, str(message)) for field, errors in exc.message_dict.items() for message in errors]
+    return [("", str(message)) for message in exc.messages]
 
 
 def _items(path: Path, name: str):
@@ -177,50 +184,90 @@ def _items(path: Path, name: str):
                 yield where, exc, None
 
 
-def import_upload(*, actor, upload) -> dict:
-    """Read the upload and save its articles, all or nothing. Returns {"created", "updated", "errors":
-    [{"where", "field", "message"}], "saved": bool, "articles": [ids]}."""
+def accept(*, actor, upload) -> ArticleImport:
+    """Store the upload in the agency's media and queue the worker to read it (``tasks.import_articles``):
+    the web process checks only the name, the size and, for a zip, its directory (declared sizes), and
+    never parses the file (issue 18). Raises ValidationError for a file refused before it is queued."""
+    from .tasks import import_articles
+
     name = Path(getattr(upload, "name", "") or "").name
     if Path(name).suffix.lower() not in EXTENSIONS:
         raise ValidationError({"file": [_("Upload Markdown (.md), a .zip of Markdown files, .csv or .xlsx.")]})
     if (getattr(upload, "size", 0) or 0) > MAX_BYTES:
         raise ValidationError({"file": [_("The file is larger than 5 MB. Split it into several files.")]})
+    job = ArticleImport(original_name=name[:255], created_by=actor,
+                        language=translation.get_language() or settings.LANGUAGE_CODE)
+    job.file.save("upload" + Path(name).suffix.lower(), upload, save=False)
+    if Path(name).suffix.lower() == ".zip":
+        try:
+            unpack.check_zip(job.file.path, max_bytes=MAX_UNPACKED, max_members=MAX_FILES)
+        except (zipfile.BadZipFile, unpack.UnpackRefused) as exc:
+            job.file.delete(save=False)
+            message = str(exc) if isinstance(exc, unpack.UnpackRefused) else _("This is not a zip file we can read.")
+            raise ValidationError({"file": [message]}) from None
+    job.save()
+    import_articles.delay(job.pk)  # sent once the request's transaction commits (AgencyTask)
+    return job
+
+
+def stopped(job: ArticleImport) -> bool:
+    """A job the worker took but never finished (the worker died): nothing of it was saved (one transaction)."""
+    return (job.status == ArticleImport.Status.RUNNING and job.started_at is not None
+            and job.started_at < timezone.now() - timedelta(seconds=TIME_LIMIT + 60))
+
+
+def current(job: ArticleImport) -> ArticleImport:
+    """The import as the page and the API show it: one whose worker went away is failed (nothing was saved)."""
+    if stopped(job):
+        with translation.override(job.language or None):
+            job.report = failed_report(job.original_name, _("The worker reading this file stopped; nothing was "
+                                                            "saved. Upload the file again."))
+        job.status, job.finished_at = ArticleImport.Status.FAILED, timezone.now()
+        ArticleImport.objects.filter(pk=job.pk, status=ArticleImport.Status.RUNNING).update(
+            status=job.status, report=job.report, finished_at=job.finished_at)
+    return job
+
+
+def failed_report(name: str, message: str) -> dict:
+    return {"created": 0, "updated": 0, "saved": False, "articles": [],
+            "errors": [{"where": name, "field": "file", "message": str(message)}]}
+
+
+def import_file(*, actor, path: Path, name: str) -> dict:
+    """Read the stored file at ``path`` (uploaded as ``name``) and save its articles, all or nothing. Runs in
+    the worker, under caravan.unpack's memory limit. Returns {"created", "updated", "errors":
+    [{"where", "field", "message"}], "saved": bool, "articles": [ids]}."""
     report = {"created": 0, "updated": 0, "errors": [], "saved": False, "articles": []}
-    with tempfile.TemporaryDirectory(prefix="caravan-articles-") as folder:
-        path = Path(folder) / ("upload" + Path(name).suffix.lower())
-        with open(path, "wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
-        seen: dict[tuple, str] = {}
-        with transaction.atomic():
-            for where, data, visa in _items(path, name):
-                if isinstance(data, ValidationError):
-                    report["errors"] += [{"where": where, "field": f, "message": m} for f, m in _messages(data)]
-                    continue
-                key = tuple(str(data.get(k) or "").strip().lower() for k in ("kind", "country", "region", "city"))
-                if key in seen and key[3] + key[2]:
-                    report["errors"].append({"where": where, "field": "city", "message": _(
-                        "The same place as %(other)s.") % {"other": seen[key]}})
-                    continue
-                seen[key] = where
-                existing = _existing(data)
-                try:
-                    article = services.article_save(actor=actor, article=existing, data=data,
-                                                    change_kind=ArticleChange.Kind.IMPORTED)
-                    if visa:
-                        nationality = visa.pop("nationality", "")
-                        services.visa_note_save(actor=actor, article=article, nationality=nationality, data=visa)
-                except ValidationError as exc:
-                    report["errors"] += [{"where": where, "field": f, "message": m} for f, m in _messages(exc)]
-                    continue
-                report["updated" if existing else "created"] += 1
-                report["articles"].append(article.pk)
-            if report["errors"] or not report["articles"]:
-                if not report["errors"]:
-                    report["errors"].append({"where": name, "field": "file", "message": _("The file holds no article.")})
-                transaction.set_rollback(True)
-                report["created"] = report["updated"] = 0
-                report["articles"] = []
-            else:
-                report["saved"] = True
+    seen: dict[tuple, str] = {}
+    with transaction.atomic():
+        for where, data, visa in _items(path, name):
+            if isinstance(data, ValidationError):
+                report["errors"] += [{"where": where, "field": f, "message": m} for f, m in _messages(data)]
+                continue
+            key = tuple(str(data.get(k) or "").strip().lower() for k in ("kind", "country", "region", "city"))
+            if key in seen and key[3] + key[2]:
+                report["errors"].append({"where": where, "field": "city", "message": _(
+                    "The same place as %(other)s.") % {"other": seen[key]}})
+                continue
+            seen[key] = where
+            existing = _existing(data)
+            try:
+                article = services.article_save(actor=actor, article=existing, data=data,
+                                                change_kind=ArticleChange.Kind.IMPORTED)
+                if visa:
+                    nationality = visa.pop("nationality", "")
+                    services.visa_note_save(actor=actor, article=article, nationality=nationality, data=visa)
+            except ValidationError as exc:
+                report["errors"] += [{"where": where, "field": f, "message": m} for f, m in _messages(exc)]
+                continue
+            report["updated" if existing else "created"] += 1
+            report["articles"].append(article.pk)
+        if report["errors"] or not report["articles"]:
+            if not report["errors"]:
+                report["errors"].append({"where": name, "field": "file", "message": _("The file holds no article.")})
+            transaction.set_rollback(True)
+            report["created"] = report["updated"] = 0
+            report["articles"] = []
+        else:
+            report["saved"] = True
     return report

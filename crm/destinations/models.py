@@ -213,3 +213,37 @@ class ArticleChange(models.Model):
         verbose_name_plural = _("article changes")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["article", "-at"], name="dest_change_article")]
+
+
+class ArticleImport(models.Model):
+    """An uploaded file of articles waiting for, or read by, the worker (``crm.destinations.import_articles``):
+    no web process parses an upload (issue 18). ``report`` is ``imports.import_file``'s report once done."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting for a worker")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    # Default storage: each agency's own folder (TenantFileSystemStorage); removed once the worker read it.
+    file = models.FileField(upload_to="article-imports/", blank=True)
+    original_name = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    report = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=10, blank=True)  # the importer's, for the report's messages
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("article import")
+        verbose_name_plural = _("article imports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.original_name
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -413,9 +413,10 @@ def article_update_from_shared(*, actor, article: Article) -> Article:
     return article
 
 
-def import_articles(*, actor, upload) -> dict:
-    """Import articles from Markdown (.md, or a .zip of .md files) or a spreadsheet (.csv, .xlsx); see
-    ``imports``. All or nothing: the report lists every error and nothing is saved if there is one."""
-    from .imports import import_upload
+def import_articles(*, actor, upload):
+    """Queue an import of articles from Markdown (.md, or a .zip of .md files) or a spreadsheet (.csv, .xlsx);
+    see ``imports``. Returns the :class:`ArticleImport`, which a worker reads (never this process). All or
+    nothing: its report lists every error and nothing is saved if there is one."""
+    from .imports import accept
 
-    return import_upload(actor=actor, upload=upload)
+    return accept(actor=actor, upload=upload)

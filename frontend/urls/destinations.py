@@ -9,6 +9,7 @@ urlpatterns = [
     path("destinations/shared/", views.SharedListView.as_view(), name="destination_shared"),
     path("destinations/shared/<int:pk>/copy/", views.SharedCopyView.as_view(), name="destination_shared_copy"),
     path("destinations/import/", views.ImportView.as_view(), name="destination_import"),
+    path("destinations/import/<int:pk>/", views.ImportDetailView.as_view(), name="destination_import_detail"),
     path("destinations/<int:pk>/", views.DestinationDetailView.as_view(), name="destination_detail"),
     path("destinations/<int:pk>/edit/", views.DestinationEditView.as_view(), name="destination_edit"),
     path("destinations/<int:pk>/delete/", views.DestinationDeleteView.as_view(), name="destination_delete"),

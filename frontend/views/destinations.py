@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dates import MONTHS as DJANGO_MONTHS
@@ -23,8 +23,8 @@ from django.views import View
 from accounts.roles import Cap
 from caravan.forms import apply_errors, errors_onto
 from crm.customers.models import Customer
-from crm.destinations import reference, selectors, services
-from crm.destinations.models import SECTIONS, Article, ArticleChange, Attachment, VisaNote
+from crm.destinations import imports, reference, selectors, services
+from crm.destinations.models import SECTIONS, Article, ArticleChange, ArticleImport, Attachment, VisaNote
 from crm.trips.models import ChecklistItem
 
 from .base import AgencyPage
@@ -479,24 +479,36 @@ class SharedCopyView(KnowledgeEditPage, View):
 
 
 class ImportView(KnowledgeEditPage, View):
+    """The upload: stored and queued (crm.destinations.imports.accept), never read here; then the import's page."""
+
     def get(self, request):
         return render(request, "frontend/destinations/import.html", {"form": ImportForm()})
 
     def post(self, request):
         form = ImportForm(request.POST, request.FILES)
-        report = None
         if form.is_valid():
             try:
-                report = services.import_articles(actor=request.user, upload=form.cleaned_data["file"])
+                job = services.import_articles(actor=request.user, upload=form.cleaned_data["file"])
             except ValidationError as exc:
                 apply_errors(form, exc)
-        status = 200 if report is not None and not report_failed(report) else 400
-        return render(request, "frontend/destinations/import.html",
-                      {"form": ImportForm() if report is not None else form, "report": report}, status=status)
+            else:
+                return redirect("destination_import_detail", pk=job.pk)
+        return render(request, "frontend/destinations/import.html", {"form": form}, status=400)
 
 
-def report_failed(report: dict) -> bool:
-    return not report.get("saved")
+class ImportDetailView(KnowledgeEditPage, View):
+    """An import: progress while the worker reads the file (htmx polls every second), then its report."""
+
+    def get(self, request, pk):
+        job = imports.current(get_object_or_404(ArticleImport, pk=pk))
+        if request.htmx:  # the poll: a fragment while the worker works, then a reload
+            if not job.finished:
+                return render(request, "frontend/destinations/_import_working.html", {"job": job})
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
+        return render(request, "frontend/destinations/import.html", {
+            "form": ImportForm(), "job": job, "report": job.report if job.finished else None})
 
 
 # --- where staff meet it: the customer card's panel -----------------------------------------------
