@@ -34,7 +34,7 @@ from .customers import DATE_INPUT, _next_url, staff_choices
 
 PER_PAGE = 50
 FILTERS = ("status", "owner", "depart_from", "depart_to", "payment", "documents")
-PAYMENT_STATES = [("due", gettext_lazy("Due")), ("overdue", gettext_lazy("Overdue")), ("paid", gettext_lazy("Paid"))]
+PAYMENT_STATES = [("due", pgettext_lazy("money", "Due")), ("overdue", gettext_lazy("Overdue")), ("paid", gettext_lazy("Paid"))]
 MONEY_INPUT = forms.TextInput(attrs={"inputmode": "decimal", "pattern": r"\d+(\.\d{1,2})?", "placeholder": "0.00"})
 
 
