@@ -25,7 +25,6 @@ from accounts.roles import Cap, Role, role_can
 from caravan import texts
 from caravan.texts import Text
 from caravan import signing
-from caravan import formatting
 from caravan.mail import mail_each
 from caravan.money import parse_money
 from caravan.tenancy import require_agency
@@ -259,7 +258,7 @@ def survey_answer(*, survey: Survey, csat, nps, comment: str = "") -> Survey:
             task_create(actor=None, title=_("Low survey score: call %(name)s") % {"name": survey.customer.name},
                         owner=survey.trip.owner or survey.customer.owner, due_at=timezone.now() + timedelta(hours=24),
                         kind=Task.Kind.CALL, customer=survey.customer, trip=survey.trip, notes=summary,
-                        key=f"low-score:{survey.pk}", text=texts.store("low_survey_score", name=survey.customer.name))
+                        note=(entry.kind, entry.params), key=f"low-score:{survey.pk}", text=texts.store("low_survey_score", name=survey.customer.name))
     return survey
 
 
@@ -365,13 +364,11 @@ def complaint_set_status(*, actor: User | None, complaint: Complaint, status: st
     complaint.status = status
     complaint.save(update_fields=fields)
     summary = Text("complaint_moved", category=complaint.category, to=complaint.status, **{"from": previous})
-    if status == Status.RESOLVED:  # with the resolution and compensation: written as it reads now
-        summary = str(summary)
-        summary += "\n" + _("Resolution: %(text)s") % {"text": complaint.resolution}
-        if complaint.compensation:
-            summary += "\n" + _("Compensation: %(kind)s") % {"kind": complaint.get_compensation_display()}
-            if complaint.compensation_amount is not None:
-                summary += " " + formatting.money(complaint.compensation_amount, complaint.currency)
+    if status == Status.RESOLVED:  # with the resolution and compensation lines
+        summary = Text("complaint_resolved", category=complaint.category, to=complaint.status,
+                       text=complaint.resolution, kind=complaint.compensation,
+                       amount="" if complaint.compensation_amount is None else str(complaint.compensation_amount),
+                       currency=complaint.currency, **{"from": previous})
     _timeline(complaint, actor, summary)
     hooks.complaint_status_set(complaint=complaint, actor=actor)  # tiers: in progress / resolved answers the clock
     if status in OPEN_STATUSES:  # reopened: escalated if it is (or becomes) overdue

@@ -233,10 +233,14 @@ class TaskOutput(serializers.ModelSerializer):
                                   help_text="In the request's language when the system wrote it (see text_kind).")
     text_kind = serializers.CharField(read_only=True,
                                       help_text="The kind of a title the system wrote (blank: typed by a person).")
+    notes = serializers.CharField(source="display_notes", read_only=True,
+                                  help_text="In the request's language when the system wrote them (see note_kind).")
+    note_kind = serializers.CharField(read_only=True,
+                                      help_text="The kind of notes the system wrote (blank: typed by a person).")
 
     class Meta:
         model = Task
-        fields = ["id", "title", "text_kind", "kind", "notes", "owner", "customer", "opportunity", "trip", "due_at", "remind_at",
+        fields = ["id", "title", "text_kind", "kind", "notes", "note_kind", "owner", "customer", "opportunity", "trip", "due_at", "remind_at",
                   "reminded_at", "done_at", "is_overdue", "created_at"]
 
 

@@ -192,7 +192,11 @@ class Task(models.Model):
     text_params = models.JSONField(default=dict, blank=True, editable=False,
                                    db_default=models.Value({}, output_field=models.JSONField()))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.FOLLOW_UP)
-    notes = models.TextField(_("notes"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)  # as typed, or as written in the agency's language
+    # Notes the system wrote: shown from their kind and params in the reader's language (caravan.texts).
+    note_kind = models.CharField(max_length=40, blank=True, default="", db_default="", editable=False)
+    note_params = models.JSONField(default=dict, blank=True, editable=False,
+                                   db_default=models.Value({}, output_field=models.JSONField()))
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="tasks")
     customer = models.ForeignKey(Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.CASCADE,
@@ -225,6 +229,11 @@ class Task(models.Model):
     def display_title(self) -> str:
         """The title in the active language: rendered from its kind when the system wrote it."""
         return texts.display(self.text_kind, self.text_params, self.title)
+
+    @property
+    def display_notes(self) -> str:
+        """The notes in the active language: rendered from their kind when the system wrote them."""
+        return texts.display(self.note_kind, self.note_params, self.notes)
 
     @property
     def is_overdue(self) -> bool:

@@ -112,12 +112,18 @@ def opportunity_move(*, actor: User | None, opportunity: Opportunity, to: Stage,
 
 def task_create(*, actor: User | None, title: str, owner: User | None, due_at: datetime, kind: str = Task.Kind.FOLLOW_UP,
                 customer=None, opportunity=None, trip=None, notes: str = "", remind_at: datetime | None = None,
-                key: str | None = None, text: tuple[str, dict] | None = None) -> Task:
+                key: str | None = None, text: tuple[str, dict] | None = None,
+                note: tuple[str, dict] | None = None) -> Task:
     """Create a task. With ``key``, a second call with the same key returns the first task unchanged,
     so jobs that run twice make each task once. ``text``: a title the system writes, as
     ``caravan.texts.store(kind, **params)``; ``title`` is then its rendering (kept as the fallback)
-    and may be left out (rendered in the agency's language)."""
+    and may be left out (rendered in the agency's language). ``note``: the same for notes the system
+    writes (``notes`` then their fallback rendering, made in the agency's language when left out)."""
     text_kind, text_params = text or ("", {})
+    note_kind, note_params = note or ("", {})
+    if note_kind and not (notes or "").strip():
+        with translation.override(require_agency().language):
+            notes = texts.render(note_kind, note_params)
     if text_kind and not (title or "").strip():
         with translation.override(require_agency().language):
             title = texts.render(text_kind, text_params)
@@ -133,7 +139,8 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
     if errors:
         raise ValidationError(errors)
     fields = dict(title=title.strip()[:200], text_kind=text_kind, text_params=text_params, kind=kind, owner=owner, due_at=due_at, remind_at=remind_at, customer=customer,
-                  opportunity=opportunity, trip=trip, notes=(notes or "").strip(), created_by=actor)
+                  opportunity=opportunity, trip=trip, notes=(notes or "").strip(), note_kind=note_kind, note_params=note_params,
+                  created_by=actor)
     if remind_at:
         agency_jobs.due("pipeline.send_task_reminders", remind_at)
     if key is None:
@@ -146,7 +153,8 @@ def task_create(*, actor: User | None, title: str, owner: User | None, due_at: d
 _STRIPPED = "E'" + "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace()) + "'"
 
 
-def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: bool = False, texts: bool = False) -> str:
+def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: bool = False, texts: bool = False,
+                     notes_text: bool = False) -> str:
     """The set-based twin of :func:`task_create`, for jobs that make many tasks in one statement:
     the text of ``INSERT INTO <task> … SELECT … FROM (rows) … ON CONFLICT (key) DO NOTHING``, to run
     on its own or to embed as a CTE (``RETURNING id`` with ``returning``).
@@ -155,7 +163,8 @@ def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: boo
     ``texts``], notes, owner_id, customer_id, [trip_id when ``trip``], due_at, key, created_at (the
     job's clock). With ``texts`` the title is a system text (``caravan.texts``): its kind and its
     params (jsonb) are stored, and the title column keeps the rendering in the agency's language as
-    the fallback. The rules are
+    the fallback. With ``notes_text`` the notes are one too: ``rows`` gives note_kind, note_params
+    right after notes. The rules are
     task_create's: title and notes stripped (the title cut to the column's 200 characters), a blank
     title or no due date refused (the statement fails on the NOT NULL column, as task_create raises),
     ``kind`` one of :class:`Task.Kind` (checked here, so a wrong kind fails at import), no creator,
@@ -169,11 +178,14 @@ def tasks_create_sql(rows: str, *, kind: str, trip: bool = False, returning: boo
     text_cols, its_text = ((" text_kind, text_params,", " coalesce(new.text_kind, ''), coalesce(new.text_params::jsonb, jsonb_build_object()),")
                            if texts else (" text_kind, text_params,", " '', jsonb_build_object(),"))
     given_text = " text_kind, text_params," if texts else ""
-    return f"""INSERT INTO {Task._meta.db_table} (title,{text_cols} kind, notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
-SELECT left(nullif(btrim(new.title, {_STRIPPED}), ''), 200),{its_text} '{kind}', btrim(coalesce(new.notes, ''), {_STRIPPED}),
+    its_note = (" coalesce(new.note_kind, ''), coalesce(new.note_params::jsonb, jsonb_build_object()),"
+                if notes_text else " '', jsonb_build_object(),")
+    given_note = " note_kind, note_params," if notes_text else ""
+    return f"""INSERT INTO {Task._meta.db_table} (title,{text_cols} kind, notes, note_kind, note_params, owner_id, customer_id,{trip_id} due_at, key, created_at)
+SELECT left(nullif(btrim(new.title, {_STRIPPED}), ''), 200),{its_text} '{kind}', btrim(coalesce(new.notes, ''), {_STRIPPED}),{its_note}
        new.owner_id, new.customer_id,{its_trip} new.due_at::timestamptz, new.key, new.created_at::timestamptz
 FROM ({rows}
-) AS new (title,{given_text} notes, owner_id, customer_id,{trip_id} due_at, key, created_at)
+) AS new (title,{given_text} notes,{given_note} owner_id, customer_id,{trip_id} due_at, key, created_at)
 ON CONFLICT (key) DO NOTHING{" RETURNING id" if returning else ""}"""
 
 
@@ -389,6 +401,10 @@ def task_update(*, actor: User, task: Task, **fields) -> Task:
             if task.text_kind and (value or "").strip() == task.display_title:
                 continue  # the system's title, unchanged: it stays in the reader's language
             task.text_kind, task.text_params = "", {}  # typed over: the person's text from now on
+        if name == "notes":
+            if task.note_kind and (value or "").strip() == task.display_notes.strip():
+                continue  # the system's notes, unchanged: they stay in the reader's language
+            task.note_kind, task.note_params = "", {}
         setattr(task, name, value)
     if not (task.title or "").strip():
         raise ValidationError({"title": [_("Say what needs doing.")]})

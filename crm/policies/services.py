@@ -574,16 +574,15 @@ def approval_decide(*, approval: Approval, decision: str, comment: str = "", act
         with translation.override(agency.language):
             trip, check = approval.trip, approval.booking_check
             values = {"item": check.item.description if check.item else trip.title, "name": approval.traveler.name,
-                      "status": approval.get_status_display().lower(), "who": approval.decider or _("the approver")}
-            entry = (Text("approval_decided_note", item=values["item"], name=values["name"], status=approval.status,
-                          who=approval.decider, comment=comment or "") if approval.decider else None)
-            summary = str(entry) if entry else (
-                _("Out-of-policy booking “%(item)s” for %(name)s %(status)s by %(who)s.") % values
-                + ("\n" + comment if comment else ""))
-            _timeline(trip, approval.traveler, None if by_link else actor, entry or summary)
+                      "status": approval.get_status_display().lower()}
+            # Decided by a link with no approver's name: "the approver", in the reader's language too.
+            entry = Text("approval_decided_note", item=values["item"], name=values["name"], status=approval.status,
+                         who=str(approval.decider or ""), comment=comment or "")
+            summary = str(entry)
+            _timeline(trip, approval.traveler, None if by_link else actor, entry)
             task_create(actor=None, title=_("Approval %(status)s: %(item)s for %(name)s") % values,
                         owner=trip.owner, due_at=now, kind=Task.Kind.APPROVAL, customer=trip.customer, trip=trip,
-                        notes=summary, key=f"approval-decided:{approval.pk}",
+                        notes=summary, note=(entry.kind, entry.params), key=f"approval-decided:{approval.pk}",
                         text=texts.store("approval_decided", status=approval.status, item=values["item"],
                                          name=values["name"]))
     return approval

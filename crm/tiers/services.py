@@ -21,6 +21,7 @@ from django.db.models import Case, DateTimeField, DurationField, ExpressionWrapp
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.models import User
 from accounts.roles import Cap, Role, role_can
@@ -316,12 +317,14 @@ WITH trip_totals AS (
            replace(replace(replace(%(notes)s, '{{spend_12m}}', %(money)s || to_char(h.spend_12m, '{grouped}')),
                            '{{spend_month}}', %(money)s || to_char(h.spend_month, '{grouped}')),
                    '{{trips}}', h.trips_12m::text),
+           'tier_change_note', jsonb_build_object('spend_12m', h.spend_12m::text, 'spend_month', h.spend_month::text,
+                                                  'trips', h.trips_12m),
            c.owner_id, c.id, %(due)s, 'tier-change:' || h.id, %(now)s
     FROM history h
     JOIN {customer} c ON c.id = h.customer_id
     JOIN {user} u ON u.id = c.owner_id AND u.is_active
     WHERE %(notify)s AND h.from_tier_id IS NOT NULL AND h.from_tier_id IS DISTINCT FROM h.to_tier_id""",
-                       kind=Task.Kind.TIER_CHANGE, returning=True, texts=True) + """
+                       kind=Task.Kind.TIER_CHANGE, returning=True, texts=True, notes_text=True) + """
 )
 SELECT (SELECT count(*) FROM measures), (SELECT count(*) FROM upserted), (SELECT count(*) FROM history),
        (SELECT count(*) FROM history h WHERE h.from_tier_id IS NOT NULL AND h.to_tier_id IS NOT NULL),
@@ -401,6 +404,8 @@ SELECT %(title_prefix)s || c.name || ' (' || st.name || ')',
        'outreach', jsonb_build_object('name', c.name, 'tier', st.name),
        replace(replace(%(notes)s, '{{days}}', st.outreach_days::text),
                '{{last}}', coalesce(to_char(last.at AT TIME ZONE %(tz)s, 'YYYY-MM-DD'), %(never)s)),
+       'outreach_note', jsonb_build_object('days', st.outreach_days,
+                                           'last', coalesce(to_char(last.at AT TIME ZONE %(tz)s, 'YYYY-MM-DD'), '')),
        c.owner_id, c.id, %(due)s, 'outreach:' || c.id || ':' || %(today)s, %(now)s
 FROM {customer_tier} ct
 JOIN {tier} st ON st.id = ct.tier_id AND st.outreach_days IS NOT NULL
@@ -412,7 +417,7 @@ LEFT JOIN LATERAL (
     ORDER BY k.at DESC LIMIT 1) last ON true
 WHERE (last.at IS NULL OR last.at < %(now)s - make_interval(days => st.outreach_days))
   AND NOT EXISTS (SELECT 1 FROM {task} t WHERE t.customer_id = c.id AND t.kind = 'outreach' AND t.done_at IS NULL)""",
-                                 kind=Task.Kind.OUTREACH, texts=True)
+                                 kind=Task.Kind.OUTREACH, texts=True, notes_text=True)
 
 
 def outreach_run(*, now: datetime | None = None) -> int:
@@ -425,7 +430,7 @@ def outreach_run(*, now: datetime | None = None) -> int:
     with translation.override(agency.language):
         title_prefix = _("Proactive outreach") + ": "
         notes = _("The service tier asks for a contact every {days} days; last contact: {last}.")
-        never = _("never")
+        never = pgettext("last contact", "never")
     with timezone.override(agency.time_zone):
         today = timezone.localdate(now)
         due = timezone.make_aware(datetime.combine(today, time(18, 0)))
@@ -702,6 +707,8 @@ def clocks_check(*, now: datetime | None = None) -> dict:
                         notes=_("First response due %(due)s (%(tier)s: %(hours)d h).") % {
                             "due": _local_text(clock.due_at, agency), "tier": clock.tier_name,
                             "hours": clock.target_hours},
+                        note=texts.store("sla_note", due=clock.due_at, tier=clock.tier_name,
+                                         hours=clock.target_hours),
                         key=f"sla-{'breach' if is_breach else 'near'}:{clock.pk}",
                         text=texts.store("sla_breached" if is_breach else "sla_at_risk", kind=clock.kind,
                                          name=clock.customer.name))

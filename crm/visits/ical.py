@@ -83,7 +83,7 @@ def feed(user: User, *, host: str) -> str:
         if plan and plan.location:
             lines.append(f"LOCATION:{_escape(plan.location)}")
         if task.notes:
-            lines.append(f"DESCRIPTION:{_escape(task.notes)}")
+            lines.append(f"DESCRIPTION:{_escape(task.display_notes)}")
         lines.append("END:VEVENT")
     lines.append("END:VCALENDAR")
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"

@@ -592,9 +592,10 @@ class TaskEditView(AgencyPage, View):
     required_cap = Cap.PIPELINE_WORK
 
     def _form(self, request, data=None, task=None):
-        initial = {name: getattr(task, name) for name in ("due_at", "remind_at", "notes")} if task else None
+        initial = {name: getattr(task, name) for name in ("due_at", "remind_at")} if task else None
         if task:
             initial["title"] = task.display_title  # a system title in the reader's language
+            initial["notes"] = task.display_notes  # and its notes
             initial["owner"] = task.owner_id
         return TaskForm(data, initial=initial, can_assign=request.user.can(Cap.PIPELINE_MANAGE), with_kind=False)
 

@@ -26,6 +26,7 @@ from importlib import import_module
 from django.utils import translation
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # The languages old rows were written in (their renderings are recognised).
 WRITTEN_IN = ("en", "zh-hans")
@@ -41,12 +42,20 @@ class TextKind:
     note: str = ""  # a param (text people typed: a comment) shown on its own line after, when given
     note_sep: str = "\n"  # what goes between the text and the note
     braces: bool = False  # the msgid names its params {name}, not %(name)s (older texts filled in SQL)
+    mixed: bool = False  # the msgid names some params {name} and some %(name)s (filled in two steps)
+    types: dict = field(default_factory=dict)  # param -> "money" | "num" | "day" | "daytime": data shown formatted
+    empty: dict = field(default_factory=dict)  # param -> lazy text shown when the param is empty (else "—")
+    # Optional lines after the text, each "\n" + its lazy template (+ an untranslated data tail) when its
+    # param is given: (param, template, tail)
+    lines: tuple = ()
 
     def template_text(self) -> str:
         """The template in the active language, with %(name)s placeholders."""
         text = str(self.template)
         if self.braces:
             text = re.sub(r"\{(\w+)\}", r"%(\1)s", text.replace("%", "%%"))
+        elif self.mixed:
+            text = re.sub(r"\{(\w+)\}", r"%(\1)s", text)
         return text
 
 
@@ -54,6 +63,7 @@ _PATHS = {
     "category": "crm.care.models.Complaint.Category",
     "reason": "crm.loyalty.models.WinBack.Reason",
     "severity": "crm.care.models.Complaint.Severity",
+    "compensation": "crm.care.models.Complaint.Compensation",
     "complaint_status": "crm.care.models.Complaint.Status",
     "payment": "crm.trips.models.Payment.Kind",
     "method": "crm.trips.models.Payment.Method",
@@ -97,6 +107,13 @@ KINDS: dict[str, TextKind] = {
     "complaint_moved": TextKind(_("Complaint “%(category)s”: %(from)s → %(to)s."),
                                 choices={"category": _PATHS["category"], "from": _PATHS["complaint_status"],
                                          "to": _PATHS["complaint_status"]}),
+    "complaint_resolved": TextKind(_("Complaint “%(category)s”: %(from)s → %(to)s."),
+                                   choices={"category": _PATHS["category"], "from": _PATHS["complaint_status"],
+                                            "to": _PATHS["complaint_status"], "kind": _PATHS["compensation"]},
+                                   types={"amount": "money:currency"},
+                                   lines=(("text", _("Resolution: %(text)s"), ""),
+                                          ("kind", _("Compensation: %(kind)s"), " %(amount)s")),
+                                   empty={"amount": ""}),
     "complaint_reassigned": TextKind(_("Complaint “%(category)s” reassigned to %(name)s."),
                                      choices={"category": _PATHS["category"]}),
     "complaint_passed_deadline": TextKind(_("Complaint “%(category)s” passed its deadline and was escalated to the "
@@ -109,7 +126,8 @@ KINDS: dict[str, TextKind] = {
     "policy_check_approval": TextKind(_("Policy check of “%(item)s” for %(name)s: out of policy (version "
                                         "%(version)d); approval requested.")),
     "approval_decided_note": TextKind(_("Out-of-policy booking “%(item)s” for %(name)s %(status)s by %(who)s."),
-                                      choices={"status": _PATHS["approval"]}, lower=("status",), note="comment"),
+                                      choices={"status": _PATHS["approval"]}, lower=("status",), note="comment",
+                                      empty={"who": _("the approver")}),  # decided by a link: no name
     "won_back_note": TextKind(_("Won back: the customer booked “{trip}”."), braces=True),
     "greeting_note": TextKind(_("Greeting for {label}: a task for the account manager to get in touch personally."),
                               braces=True),
@@ -141,6 +159,29 @@ KINDS: dict[str, TextKind] = {
     "import_not_email": TextKind(_("“%(raw)s” is not an e-mail address.")),
     "import_batch_clash": TextKind(_("Not imported: this batch clashed with a change made at the same time. Import "
                                      "the file again to pick these rows up.")),
+    # task notes the system writes (crm.pipeline Task.note_kind / note_params)
+    "tier_change_note": TextKind(_("Spend in the last 12 months: {spend_12m}; last full month: {spend_month}; trips "
+                                   "in the last 12 months: {trips}."), braces=True,
+                                 types={"spend_12m": "money", "spend_month": "money", "trips": "num"}),
+    "outreach_note": TextKind(_("The service tier asks for a contact every {days} days; last contact: {last}."),
+                              braces=True, types={"last": "day"}, empty={"last": pgettext_lazy("last contact", "never")}),
+    "sla_note": TextKind(_("First response due %(due)s (%(tier)s: %(hours)d h)."), types={"due": "daytime"}),
+    "win_back_dormant_note": TextKind(_("No trip since {last} after {trips} trips. Find out why they left, record "
+                                        "the reason, and make them an offer."), braces=True, types={"last": "day"}),
+    "win_back_declining_note": TextKind(_("A valuable customer who is travelling less ({trips} trips, last {last}). "
+                                          "Find out why, record the reason, and make them an offer."), braces=True,
+                                        types={"last": "day"}),
+    "greeting_both_note": TextKind(_("The greeting e-mail goes to the customer; add a personal word by phone or "
+                                     "message.")),
+    "greeting_no_mail_note": TextKind(_("Get in touch personally: the customer cannot be e-mailed or has no e-mail "
+                                        "address.")),
+    "greeting_task_note": TextKind(_("Greet the customer personally, by phone or message.")),
+    "suggestion_note": TextKind(_("Travelled at %(festival)s last year ({last}) and has nothing booked for this "
+                                  "year's break (%(start)s – %(end)s). Customers who went there also went to: "
+                                  "{suggested}."), mixed=True, choices={"festival": _PATHS["festival"]},
+                                types={"start": "day", "end": "day"}),
+    "referral_note": TextKind(_("{referred}, whom this customer referred, has booked a first trip. Thank the referrer "
+                                "and record the reward on the referrals page."), braces=True),
     # what happened to an agency on the platform side (tenants.AgencyEvent, the console's history)
     "agency_onboarded": TextKind(_("Plan %(plan)s; first admin %(admin)s")),
     "agency_settings": TextKind(_("Changed: %(fields)s")),
@@ -153,6 +194,28 @@ KINDS: dict[str, TextKind] = {
     "agency_restored": TextKind(_("From the export of %(slug)s made %(at)s")),
     "agency_deletion_due": TextKind(_("Due %(due)s"), note="note", note_sep=". "),
 }
+
+
+def _format(name):
+    def run(value):
+        from caravan import formatting
+
+        return getattr(formatting, name)(value)
+    return run
+
+
+# Typed params (``TextKind.types``): stored as plain data (a decimal as text, an ISO date), shown
+# with caravan.formatting in the reader's language (and the agency's currency and time zone).
+_FORMATS = {name: _format(name) for name in ("money", "num", "day", "daytime")}
+
+
+def _money_in(currency_param):
+    """A "money" param in the currency another param names (the agency's when that one is empty)."""
+    def run(value, values):
+        from caravan import formatting
+
+        return formatting.money(value, values.get(currency_param) or None)
+    return run
 
 
 class UnknownKind(KeyError):
@@ -184,13 +247,25 @@ def render(kind: str, params: dict | None, fallback: str = "") -> str:
         label = _labels(path).get(values.get(name))
         if label is not None:
             values[name] = str(label).lower() if name in spec.lower else str(label)
+    for name, kind_of in spec.types.items():
+        if values.get(name) not in (None, ""):
+            try:
+                if kind_of.startswith("money:"):  # in the currency of another param
+                    values[name] = _money_in(kind_of[len("money:"):])(values[name], params)
+                    continue
+                values[name] = _FORMATS[kind_of](values[name])
+            except (ValueError, TypeError, ArithmeticError):
+                pass  # shown as stored
     for name, value in values.items():
         if value is None or value == "":
-            values[name] = EMPTY
+            values[name] = str(spec.empty[name]) if name in spec.empty else EMPTY
     try:
         text = spec.template_text() % values
         if spec.tail:
             text += ": " + spec.tail % values
+        for name, line, line_tail in spec.lines:
+            if params.get(name) not in (None, ""):
+                text += "\n" + (str(line) % values + line_tail % values).rstrip()
     except (KeyError, TypeError, ValueError):
         return fallback
     if spec.note and params.get(spec.note):
@@ -257,8 +332,10 @@ def recognise(text: str, kinds=None) -> tuple[str, dict] | None:
                     value = choice_codes[name].get(value, value)
                 elif name in numbers:
                     value = int(value)
-                elif value == EMPTY:
+                elif value == EMPTY or value in _empties(kind, name):
                     value = ""
+                elif name in KINDS[kind].types:
+                    value = _unformat(KINDS[kind].types[name], value)
                 params[name] = value
             return kind, params
     return None
@@ -300,6 +377,28 @@ def _pattern(kind: str, language: str):
     if spec.note:
         regex += f"(?:{re.escape(spec.note_sep)}(?P<{spec.note}>.*))?"
     return re.compile(f"^{regex}$", re.S), choice_codes, numbers
+
+
+def _empties(kind: str, name: str) -> set:
+    """What an empty param was written as, in the languages old rows were written in."""
+    text = KINDS[kind].empty.get(name)
+    if text is None:
+        return set()
+    found = set()
+    for language in WRITTEN_IN:
+        with translation.override(language):
+            found.add(str(text))
+    return found
+
+
+def _unformat(kind_of: str, value: str):
+    """A typed param read back from an old rendering: money and numbers as plain decimals ("CNY
+    16,500.00" / "¥16,500.00" → "16500.00"); anything else (an ISO date) as written."""
+    if kind_of.startswith("money") or kind_of == "num":
+        plain = re.sub(r"[^\d.\-]", "", value.replace(",", ""))
+        if re.fullmatch(r"-?\d+(\.\d+)?", plain):
+            return plain
+    return value
 
 
 def _names(spec: TextKind) -> list[str]:

@@ -281,11 +281,13 @@ _TASKS_SQL = tasks_create_sql("""
 SELECT %(title_prefix)s || c.name || ' (' || g.label || ', ' || to_char(g.occasion_date, 'YYYY-MM-DD') || ')',
        'greeting', jsonb_build_object('name', c.name, 'label', g.label, 'date', to_char(g.occasion_date, 'YYYY-MM-DD')),
        CASE WHEN g.channel = 'both' THEN %(notes_both)s WHEN o.send_email THEN %(notes_no_mail)s ELSE %(notes_task)s END,
+       CASE WHEN g.channel = 'both' THEN 'greeting_both_note' WHEN o.send_email THEN 'greeting_no_mail_note'
+            ELSE 'greeting_task_note' END, jsonb_build_object(),
        c.owner_id, c.id,
        greatest((g.occasion_date + %(task_time)s::time) AT TIME ZONE %(tz)s, %(now)s),
        'greeting:' || g.id, %(now)s
 FROM {greeting} g JOIN {customer} c ON c.id = g.customer_id JOIN {occasion} o ON o.id = g.occasion_id
-WHERE g.id = ANY(%(ids)s) AND g.channel IN ('task', 'both')""", kind=Task.Kind.GREETING, texts=True)
+WHERE g.id = ANY(%(ids)s) AND g.channel IN ('task', 'both')""", kind=Task.Kind.GREETING, texts=True, notes_text=True)
 
 _LINK_TASKS_SQL = """
 UPDATE {greeting} g SET task_id = t.id FROM {task} t

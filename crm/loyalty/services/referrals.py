@@ -44,11 +44,12 @@ WITH first_trip AS (
 """ + tasks_create_sql("""
     SELECT %(title_prefix)s || referrer.name, 'referral_reward', jsonb_build_object('name', referrer.name),
            replace(%(notes)s, '{{referred}}', referred.name),
+           'referral_note', jsonb_build_object('referred', referred.name),
            referrer.owner_id, referrer.id, %(due)s, 'referral:' || q.id, %(now)s
     FROM qualified q
     JOIN {customer} referrer ON referrer.id = q.referrer_id
     JOIN {customer} referred ON referred.id = q.referred_id
-    JOIN {user} u ON u.id = referrer.owner_id AND u.is_active""", kind=Task.Kind.REFERRAL, returning=True, texts=True) + """
+    JOIN {user} u ON u.id = referrer.owner_id AND u.is_active""", kind=Task.Kind.REFERRAL, returning=True, texts=True, notes_text=True) + """
 )
 SELECT (SELECT count(*) FROM qualified), (SELECT count(*) FROM tasks)
 """

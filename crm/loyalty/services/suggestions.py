@@ -82,10 +82,13 @@ WITH last_year AS (
            jsonb_build_object('name', cu.name, 'festival', %(festival)s::text, 'year', %(year)s::int),
            replace(replace(%(notes)s, '{{last}}', coalesce(nullif(i.last_destination, ''), '—')),
                    '{{suggested}}', coalesce(nullif(array_to_string(i.destinations, ', '), ''), '—')),
+           'suggestion_note', jsonb_build_object('festival', %(festival)s::text, 'start', %(start)s::date::text,
+                                                 'end', %(end)s::date::text, 'last', coalesce(i.last_destination, ''),
+                                                 'suggested', coalesce(array_to_string(i.destinations, ', '), '')),
            cu.owner_id, cu.id, %(due)s, 'suggestion:' || i.id, %(now)s
     FROM inserted i
     JOIN {customer} cu ON cu.id = i.customer_id
-    JOIN {user} u ON u.id = cu.owner_id AND u.is_active""", kind=Task.Kind.SUGGESTION, returning=True, texts=True) + """
+    JOIN {user} u ON u.id = cu.owner_id AND u.is_active""", kind=Task.Kind.SUGGESTION, returning=True, texts=True, notes_text=True) + """
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM tasks)
 """

@@ -88,10 +88,12 @@ WITH travelled AS (
     SELECT %(title_prefix)s || c.name, 'win_back', jsonb_build_object('name', c.name),
            replace(replace(CASE WHEN i.why = 'dormant' THEN %(notes_dormant)s ELSE %(notes_declining)s END,
                            '{{trips}}', i.trips_before::text), '{{last}}', coalesce(i.last_trip_on::text, '—')),
+           CASE WHEN i.why = 'dormant' THEN 'win_back_dormant_note' ELSE 'win_back_declining_note' END,
+           jsonb_build_object('trips', i.trips_before, 'last', coalesce(i.last_trip_on::text, '')),
            c.owner_id, c.id, %(due)s, 'win-back:' || i.id, %(now)s
     FROM inserted i
     JOIN {customer} c ON c.id = i.customer_id
-    JOIN {user} u ON u.id = c.owner_id AND u.is_active""", kind=Task.Kind.WIN_BACK, returning=True, texts=True) + """
+    JOIN {user} u ON u.id = c.owner_id AND u.is_active""", kind=Task.Kind.WIN_BACK, returning=True, texts=True, notes_text=True) + """
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM tasks)
 """
