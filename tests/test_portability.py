@@ -498,5 +498,5 @@ def test_an_export_is_made_by_a_real_worker_in_one_snapshot(roots, alpha, commit
         assert services.open_archive(services.export_path(export)).manifest["agency"]["slug"] == "alpha"
     finally:
         with committed():
-            AgencyEvent.objects.unscoped().filter(agency=alpha, text_kind="agency_export", text_params__id=export.pk).delete()
+            AgencyEvent.objects.unscoped().filter(agency=alpha, text_kind="agency_export", text_params__id=str(export.pk)).delete()
             AgencyExport.objects.unscoped().filter(pk=export.pk).delete()
