@@ -90,6 +90,7 @@ RAW_MONEY_TEMPLATE = [
     (re.compile(r"\{\{\s*[\w.]*currency(\|upper)?\s*\}\}\s*\{\{|\}\}\s*(<small>)?\{\{\s*[\w.]*currency(\|upper)?\s*\}\}"),
      "an amount glued to its currency: use |money:currency"),
     (re.compile(r"a\.m\.|p\.m\."), "a.m./p.m.: times are 24-hour (|time_of_day)"),
+    (re.compile(r"\|join:\s*[\"'],"), "a list joined with ', ': use |listing (、 in Chinese)"),
 ]
 # Literal date formats that are for machines, not people.
 ALLOWED_LITERAL_DATES = {
@@ -296,3 +297,12 @@ def test_an_itinerary_items_stored_price_is_shown_through_the_layer():
         assert item.details_shown == ["STD", "CNY 1,240.00", "2 beds"]
     with translation.override("zh-hans"):
         assert item.details_shown == ["STD", "¥1,240.00", "2 beds"]
+
+
+def test_a_list_reads_with_the_languages_own_comma():
+    from caravan import formatting
+
+    with translation.override("en"):
+        assert formatting.listing(["Passport", "Photos", ""]) == "Passport, Photos"
+    with translation.override("zh-hans"):
+        assert formatting.listing(["护照", "照片"]) == "护照、照片"

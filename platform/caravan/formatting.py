@@ -174,3 +174,9 @@ def month(value) -> str:
     if value is None or value == "":
         return ""
     return formats.date_format(value, "YEAR_MONTH_FORMAT")
+
+
+def listing(items) -> str:
+    """Items of a list in a sentence: "CA, MU" / "CA、MU" (Chinese lists take the enumeration comma)."""
+    words = [str(item) for item in (items or []) if item not in (None, "")]
+    return ("、" if (get_language() or "").startswith("zh") else ", ").join(words)

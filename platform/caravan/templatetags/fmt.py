@@ -57,3 +57,8 @@ def month(value):
 @register.filter(expects_localtime=False)
 def weekday(value):
     return _safely(formatting.weekday, value)
+
+
+@register.filter
+def listing(value):
+    return _safely(formatting.listing, value)
