@@ -177,6 +177,20 @@ def _max_ids(cursor, tables: list[str]) -> dict[str, int]:
 
 
 @pytest.fixture(autouse=True)
+def _media_root_forgotten():
+    """After each test, the default storage forgets the folder it derived from MEDIA_ROOT: a test that
+    pointed MEDIA_ROOT at its tmp_path otherwise leaves django-tenants' storage writing there (its
+    ``relative_media_root`` is not reset when the setting is), and a later test's files miss the app
+    server (CI met it: the page test's seeded import and attachment answered 500 and 404)."""
+    yield
+    from django.core.files.storage import storages
+
+    storage = storages["default"]
+    for name in ("relative_media_root", "base_location", "location", "base_url"):
+        storage.__dict__.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
 def _committed_rows_removed(request):
     """Rows the app server, a worker or ``committed`` block added to an agency schema during a test are
     deleted after it (every table with an integer id, rows past the id it had before), so the next test
@@ -204,6 +218,25 @@ def _committed_rows_removed(request):
                 cursor.execute("SET LOCAL session_replication_role = replica")  # no FK triggers: any order
                 for table in grown:
                     cursor.execute(f"DELETE FROM {table} WHERE id > %s", [before[table]])
+                _orphans_removed(cursor, grown)
+
+
+def _orphans_removed(cursor, tables: list[str]) -> None:
+    """Rows of tables without an integer id (a trip's summary, keyed by its trip) that pointed at rows just
+    deleted: with FK triggers off they would stay, and a later dump/restore of the schema fails on them."""
+    cursor.execute("""
+        SELECT format('%I.%I', ns.nspname, child.relname), a.attname,
+               format('%I.%I', pns.nspname, parent.relname), pa.attname
+        FROM pg_constraint k
+        JOIN pg_class child ON child.oid = k.conrelid JOIN pg_namespace ns ON ns.oid = child.relnamespace
+        JOIN pg_class parent ON parent.oid = k.confrelid JOIN pg_namespace pns ON pns.oid = parent.relnamespace
+        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+        JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = k.confkey[1]
+        WHERE k.contype = 'f' AND array_length(k.conkey, 1) = 1""")
+    for child, column, parent, key in cursor.fetchall():
+        if parent in tables:
+            cursor.execute(f"DELETE FROM {child} c WHERE c.{column} IS NOT NULL AND NOT EXISTS "
+                           f"(SELECT 1 FROM {parent} p WHERE p.{key} = c.{column})")
 
 
 @pytest.fixture
