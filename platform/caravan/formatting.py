@@ -124,6 +124,10 @@ def _moment(value):
     return value
 
 
+def _blank(value) -> bool:
+    return value is None or value == ""
+
+
 def _local(value):
     if isinstance(value, datetime) and timezone.is_aware(value):
         return timezone.localtime(value)
@@ -133,7 +137,7 @@ def _local(value):
 def day(value) -> str:
     """The calendar day: "6 Dec 2026" / "2026年12月6日" (a moment: its day in the active time zone)."""
     value = _local(_moment(value))
-    if value is None or value == "":
+    if _blank(value):
         return ""
     if isinstance(value, datetime):
         value = value.date()
@@ -143,7 +147,7 @@ def day(value) -> str:
 def daytime(value) -> str:
     """Day and time: "6 Dec 2026, 14:05" / "2026年12月6日 14:05", in the active time zone."""
     value = _local(_moment(value))
-    if value is None or value == "":
+    if _blank(value):
         return ""
     if not isinstance(value, datetime):
         return day(value)
@@ -153,7 +157,7 @@ def daytime(value) -> str:
 def time_of_day(value) -> str:
     """"14:05" (24-hour in both languages); a moment in the active time zone."""
     value = _local(_moment(value))
-    if value is None or value == "":
+    if _blank(value):
         return ""
     if isinstance(value, datetime):
         value = value.time()
@@ -163,7 +167,7 @@ def time_of_day(value) -> str:
 def weekday(value) -> str:
     """The day of the week, short: "Tue" / "星期二" (a moment: in the active time zone)."""
     value = _local(_moment(value))
-    if value is None or value == "":
+    if _blank(value):
         return ""
     return formats.date_format(value, "D")
 
@@ -171,7 +175,7 @@ def weekday(value) -> str:
 def month(value) -> str:
     """"December 2026" / "2026年12月"."""
     value = _local(_moment(value))
-    if value is None or value == "":
+    if _blank(value):
         return ""
     return formats.date_format(value, "YEAR_MONTH_FORMAT")
 
