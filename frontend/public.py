@@ -36,6 +36,15 @@ PUBLIC_ROUTES: dict[str, str] = {
     # The agency's public enquiry form (its website links to it).
     "enquiry_form": "the agency's public enquiry form: creates a lead only, rate-limited per client address",
     "enquiry_thanks": "the enquiry form's thank-you page: static",
+    # The customer portal's way in (frontend.portal.views.signin): nobody is signed in yet. A single-use,
+    # short-lived link or code (stored hashed, rate-limited per address and client) decides; every other
+    # portal page is a frontend.portal.base.PortalPage (tests/test_portal_fences.py).
+    "portal:sign_in": "the portal's sign-in page: asks for a link by e-mail, rate-limited; says the same for any address",
+    "portal:check": "the portal's code page: the code of the link this browser asked for, five tries",
+    "portal:link": "the portal's sign-in link: a GET spends nothing, the button spends the single-use link",
+    "portal:sign_out": "ends the portal session of this browser",
+    "portal:language": "the portal's language switch: the portal session (and a signed-in customer's card)",
+    "portal:logo": "the agency's portal logo, shown on the sign-in page: branding, no customer data",
     # What browsers ask for on their own.
     "favicon": "/favicon.ico: a redirect to the static icon, holds no agency data",
     # API routes that are not agency API views.

@@ -2,7 +2,8 @@
 
 Every route of ``caravan.urls_tenant`` (the agency pages and ``/api/v1/``) is walked, and:
 
-- its view is fenced by its base class (``AgencyPage``, ``AgencyViewSet`` / ``AgencyAPIView``) or named
+- its view is fenced by its base class (``AgencyPage``, ``AgencyViewSet`` / ``AgencyAPIView``; the customer
+  portal's ``PortalPage``, whose routes ``tests/test_portal_fences.py`` tries) or named
   on the one public list, ``frontend.public.PUBLIC_ROUTES`` (a new route that is neither fails here);
 - anonymous: a page answers the log-in page redirect, the API 401;
 - every role without the capability a route declares (a page's ``required_cap`` and ``permits(user)``,
@@ -40,6 +41,7 @@ from accounts.models import User
 from accounts.roles import ROLE_CAPS, Role
 from caravan.api.views import AgencyAPIView, AgencyViewSet
 from frontend.public import PUBLIC_ROUTES, reason
+from frontend.portal.base import PortalPage
 from frontend.views.base import AgencyPage
 
 from .conftest import agency_with_staff, mark_verified
@@ -68,6 +70,8 @@ class Route:
             return "page"
         if self.cls is not None and issubclass(self.cls, (AgencyViewSet, AgencyAPIView)):
             return "api"
+        if self.cls is not None and issubclass(self.cls, PortalPage):
+            return "portal"  # the customer portal's own fence: tests/test_portal_fences.py
         return None
 
     @property
@@ -113,7 +117,7 @@ def _walk(resolver, prefix="", namespace=""):
 
 
 ROUTES = [r for r in _walk(get_resolver(URLCONF)) if "format" not in r.kwargs]
-FENCED = [r for r in ROUTES if r.fence]
+FENCED = [r for r in ROUTES if r.fence in ("page", "api")]
 CALLS = [(r, m) for r in FENCED for m in r.methods]  # (route, method) of every fenced route
 
 

@@ -266,6 +266,7 @@ class Contact(models.Model):
         NOTE = "note", _("Note")
         TRIP = "trip", _("Trip")
         SURVEY = "survey", _("Survey")
+        PORTAL = "portal", _("Customer portal")
 
     class Direction(models.TextChoices):
         INBOUND = "in", _("Inbound")
@@ -307,6 +308,7 @@ class ChangeLog(models.Model):
         BULK = "bulk", _("Bulk action")
         HANDOVER = "handover", _("Handover")
         SYSTEM = "system", _("System")
+        PORTAL = "portal", _("The customer, in the portal")
 
     # Light to write: an import adds several rows per customer. (customer, -at) serves the card.
     # Staff are deactivated, not deleted, so nothing looks entries up by actor, and the actor

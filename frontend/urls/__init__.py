@@ -24,6 +24,8 @@ urlpatterns = [
     path("", include("frontend.urls.privacy")),
     path("", include("frontend.urls.retention")),
     path("", include("frontend.urls.destinations")),
+    path("", include("frontend.urls.portal")),
+    path("portal/", include("frontend.portal.urls")),
     path("", dashboard.DashboardView.as_view(), name="home"),
     path("search/", search.SearchView.as_view(), name="search"),
     path("staff/", staff.StaffListView.as_view(), name="staff_list"),

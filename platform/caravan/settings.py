@@ -92,6 +92,7 @@ TENANT_APPS = [
     "crm.privacy",  # label privacy: the access log and the per-customer data export
     "crm.retention",
     "crm.destinations",  # also a shared app: the operators' shared base lives in public
+    "crm.portal",  # the customer portal: sign-in links, settings, messages (frontend/portal: its pages)
     "integrations.credentials",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -134,6 +135,8 @@ MIDDLEWARE = [
     "caravan.tenancy.middleware.AgencyMainMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # /portal/ only: the customer portal's own session cookie (frontend.portal.session; never a staff session).
+    "frontend.portal.session.PortalSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -166,6 +169,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.shell",
+                "frontend.portal.context.portal",  # portal pages only: branding, who is signed in
             ],
             # |money, |num, |percent, |day, |daytime, |time_of_day, |month in every template (caravan.formatting)
             "builtins": ["caravan.templatetags.fmt"],

@@ -118,6 +118,13 @@ KINDS: dict[str, TextKind] = {
                                      choices={"category": _PATHS["category"]}),
     "complaint_passed_deadline": TextKind(_("Complaint “%(category)s” passed its deadline and was escalated to the "
                                             "managers."), choices={"category": _PATHS["category"]}),
+    # the customer portal (crm.portal, crm.proposals, crm.checkout, crm.documents): one block per area
+    "portal_invited": TextKind(_("Invited to the customer portal at %(email)s.")),
+    "portal_invited_trip": TextKind(_("Invited to the customer portal at %(email)s for the trip “%(trip)s”.")),
+    # portal: proposals
+    # portal: payments
+    # portal: documents
+    # portal: messages and self-service
     "payment_recorded": TextKind(_("%(kind)s of %(amount)s recorded for trip %(ref)s “%(title)s” (%(method)s)."),
                                  choices={"kind": _PATHS["payment"], "method": _PATHS["method"]}),
     "policy_check_in": TextKind(_("Policy check of “%(item)s” for %(name)s: in policy (version %(version)d).")),

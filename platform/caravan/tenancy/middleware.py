@@ -87,7 +87,9 @@ _ALWAYS_ALLOWED_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/i18n/", "
                             "/accounts/two-step/", "/accounts/passkeys/authentication/", "/accounts/security/",
                             "/accounts/invitation/", "/api/v1/auth/token/",
                             "/settings/billing/",  # paying must work while suspended
-                            "/settings/export/")  # and taking one's data out (R-PLAT-2)
+                            "/settings/export/",  # and taking one's data out (R-PLAT-2)
+                            # customers signing in and out of the portal, and choosing its language
+                            "/portal/sign-in/", "/portal/link/", "/portal/sign-out/", "/portal/language/")
 
 
 class ReadOnlyAgencyMiddleware:
