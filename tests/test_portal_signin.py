@@ -189,3 +189,20 @@ def test_the_portal_language_switch_is_the_customers_own_change(alpha, wang):
     with tenant_context(alpha):
         wang.refresh_from_db()
         assert wang.language == "en"
+
+
+def test_the_demo_traveler_signs_in_and_sees_the_confirmed_trip(alpha, mailbox):
+    from crm.portal.demo import seed_portal
+    from crm.portal.models import PortalSettings
+
+    counts = seed_portal(alpha)
+    assert counts == {"settings": 1, "travelers": 1, "trips": 2}
+    assert seed_portal(alpha) == {"settings": 0, "travelers": 0, "trips": 0}  # idempotent
+    client = browser()
+    _ask(client, "traveler@alpha.test")
+    token, _code = link_and_code(mailbox[-1])
+    client.post(f"/portal/link/{token}/")
+    page = client.get("/portal/").content.decode()
+    assert "Hokkaido ski week" in page or "北海道滑雪之旅" in page
+    with tenant_context(alpha):
+        assert PortalSettings.objects.get().proposal_terms

@@ -11,6 +11,7 @@ from crm.customers.demo import seed_customers
 from crm.destinations.demo import seed_destinations, seed_shared
 from crm.care.demo_journeys import seed_journeys
 from crm.loyalty.demo import seed_loyalty
+from crm.portal.demo import seed_portal
 from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.tiers.demo import seed_tiers
@@ -136,6 +137,9 @@ class Command(BaseCommand):
                 counts = seed_destinations(agency)
                 if counts["articles"]:
                     self.stdout.write(f"Created demo destination articles for {slug}: {counts['articles']}")
+                counts = seed_portal(agency)
+                if counts["travelers"]:
+                    self.stdout.write(f"Created the demo portal traveler traveler@{slug}.test with {counts['trips']} trips")
         with schema_context("public"):
             counts = seed_shared(User.objects.get(email=OPERATOR_EMAIL))
         if counts["shared"]:
