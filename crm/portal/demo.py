@@ -88,7 +88,6 @@ def seed_portal(agency) -> dict:
                                  depart_on=depart, return_on=depart + timedelta(days=7), owner=seller)
         _items(trips, seller, trip, depart, flight="全日空 NH920 上海—札幌", hotel="二世谷希尔顿 · 山景房",
                extra=("visa", "日本签证代办 Japan visa service", Decimal("600")))
-        trips.traveler_add(actor=seller, trip=trip, customer=traveler, is_lead=True)
         trips.trip_confirm(actor=seller, trip=trip)
         trips.checklist_ensure(trip=trip)
         counts["trips"] += 1
