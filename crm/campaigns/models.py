@@ -21,6 +21,7 @@ class Consent(models.Model):
         FORM = "form", _("Web form")
         IMPORT = "import", _("Import")
         API = "api", _("API")
+        PORTAL = "portal", _("The customer, in the portal")
 
     customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.CASCADE, related_name="consent")
     email_opt_in = models.BooleanField(_("marketing e-mail"), default=False)

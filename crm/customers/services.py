@@ -269,10 +269,22 @@ def customer_update(*, actor: User | None, via: str, customer: Customer, phones=
     return _save_guarded(write)
 
 
+def _pref_text(value) -> str:
+    """A preference as the change log shows it: lists joined, empty as ""."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 @transaction.atomic
-def customer_preferences_set(*, actor: User | None, customer: Customer, **values) -> Preferences:
+def customer_preferences_set(*, actor: User | None, customer: Customer, via: str = Via.PAGE, **values) -> Preferences:
+    """Set travel preferences; each changed one is in the change log as ``preferences.<name>`` (staff and the
+    customer in the portal alike, ``via`` saying which)."""
     customer_live(customer)
-    prefs, _created = Preferences.objects.get_or_create(customer=customer)
+    prefs, _created = Preferences.objects.select_for_update().get_or_create(customer=customer)
+    before = {key: _pref_text(getattr(prefs, key)) for key in values}
     for key, value in values.items():
         setattr(prefs, key, value)
     if "airlines" in values:
@@ -282,6 +294,10 @@ def customer_preferences_set(*, actor: User | None, customer: Customer, **values
             raise ValidationError({"airlines": [_("Use two-character IATA airline codes, e.g. CA, MU, CZ.")]})
     prefs.full_clean()
     prefs.save()
+    ChangeLog.objects.bulk_create([
+        ChangeLog(customer=customer, actor=actor, via=via, field=f"preferences.{key}", old=old,
+                  new=_pref_text(getattr(prefs, key)))
+        for key, old in before.items() if old != _pref_text(getattr(prefs, key))])
     return prefs
 
 
@@ -508,19 +524,55 @@ def complaint_resolve(*, actor: User, contact: Contact) -> Contact:
     return contact
 
 
+def _loyalty_text(membership: LoyaltyMembership | None) -> str:
+    if membership is None:
+        return ""
+    return f"{membership.number} ({membership.tier})" if membership.tier else membership.number
+
+
 @transaction.atomic
-def loyalty_set(*, actor: User | None, customer: Customer, programme: str, number: str, tier: str = "") -> LoyaltyMembership:
+def loyalty_set(*, actor: User | None, customer: Customer, programme: str, number: str, tier: str = "",
+                via: str = Via.PAGE) -> LoyaltyMembership:
+    """Add or change a loyalty number; in the change log as ``loyalty.<programme>``."""
     customer_live(customer)
     if not programme.strip() or not number.strip():
         raise ValidationError({"number": [_("Give the programme and the member number.")]})
+    before = LoyaltyMembership.objects.filter(customer=customer, programme=programme.strip()).first()
     membership, _created = LoyaltyMembership.objects.update_or_create(
         customer=customer, programme=programme.strip(), defaults={"number": number.strip(), "tier": tier.strip()})
+    if _loyalty_text(before) != _loyalty_text(membership):
+        ChangeLog.objects.create(customer=customer, actor=actor, via=via, field=f"loyalty.{membership.programme}",
+                                 old=_loyalty_text(before), new=_loyalty_text(membership))
     return membership
 
 
 @transaction.atomic
-def family_date_add(*, actor: User | None, customer: Customer, label: str, date) -> FamilyDate:
+def loyalty_remove(*, actor: User | None, customer: Customer, membership: LoyaltyMembership,
+                   via: str = Via.PAGE) -> None:
+    customer_live(customer)
+    if membership.customer_id != customer.pk:
+        raise ValidationError({"programme": [_("This loyalty number is not on this customer's card.")]})
+    membership.delete()
+    ChangeLog.objects.create(customer=customer, actor=actor, via=via, field=f"loyalty.{membership.programme}",
+                             old=_loyalty_text(membership), new="")
+
+
+@transaction.atomic
+def family_date_add(*, actor: User | None, customer: Customer, label: str, date, via: str = Via.PAGE) -> FamilyDate:
     customer_live(customer)
     if not (label or "").strip():
         raise ValidationError({"label": [_("Name the occasion.")]})
-    return FamilyDate.objects.create(customer=customer, label=label.strip(), date=date)
+    row = FamilyDate.objects.create(customer=customer, label=label.strip(), date=date)
+    ChangeLog.objects.create(customer=customer, actor=actor, via=via, field="family_dates", old="",
+                             new=f"{row.label}: {row.date}")
+    return row
+
+
+@transaction.atomic
+def family_date_remove(*, actor: User | None, customer: Customer, family_date: FamilyDate, via: str = Via.PAGE) -> None:
+    customer_live(customer)
+    if family_date.customer_id != customer.pk:
+        raise ValidationError({"label": [_("This date is not on this customer's card.")]})
+    family_date.delete()
+    ChangeLog.objects.create(customer=customer, actor=actor, via=via, field="family_dates",
+                             old=f"{family_date.label}: {family_date.date}", new="")

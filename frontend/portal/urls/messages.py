@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from ..views import messages
+
+urlpatterns = [
+    path("messages/", messages.MessagesView.as_view(), name="messages"),
+    path("trips/<int:trip>/messages/", messages.TripMessageView.as_view(), name="trip_message"),
+    path("trips/<int:trip>/survey/", messages.SurveyView.as_view(), name="survey"),
+    path("trips/<int:trip>/complaint/", messages.ComplaintView.as_view(), name="complaint"),
+]
