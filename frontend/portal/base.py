@@ -19,6 +19,7 @@ from caravan.tenancy import current_agency
 from crm.customers.models import Customer
 from crm.portal import selectors
 from crm.portal.services import portal_settings
+from crm.proposals.selectors import shown_q
 
 from . import session as portal_session
 
@@ -53,7 +54,7 @@ class PortalPage:
         customer = self._signed_in(request)
         if customer is None:
             return redirect(reverse("portal:sign_in") + "?" + urlencode({"next": request.get_full_path()}))
-        self.customer = customer
+        self.customer = request.portal_customer = customer
         language = portal_language(request, customer)
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
@@ -74,8 +75,9 @@ class PortalPage:
     # --- what this customer may see: every portal query starts here ------------------------------------
 
     def trips(self):
-        """The trips this customer may see (``crm.portal.selectors.visible_trips``)."""
-        return selectors.visible_trips(self.customer)
+        """The trips this customer may see (``crm.portal.selectors.visible_trips``), less quotes no proposal was
+        sent for (``crm.proposals.selectors.shown_q``)."""
+        return selectors.visible_trips(self.customer).filter(shown_q())
 
     def trip(self, pk):
         """One trip this customer may see, else 404 (another customer's or agency's id looks like none)."""

@@ -7,6 +7,9 @@ def portal(request):
     if getattr(request, "portal_session", None) is None or current_agency() is None:
         return {}
     row = portal_settings()
-    from .base import PortalPage
+    customer = getattr(request, "portal_customer", None)  # set by PortalPage's fence
+    if customer is None:
+        from .base import PortalPage
 
-    return {"portal": row, "brand": brand_name(row), "portal_customer": PortalPage._signed_in(request)}
+        customer = PortalPage._signed_in(request)
+    return {"portal": row, "brand": brand_name(row), "portal_customer": customer}
