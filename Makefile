@@ -21,7 +21,7 @@ run: venv
 # Browser tests drive Debian's Chromium; install it when missing and we may (root, apt).
 browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) \
 	  || echo "Chromium not installed (apt-get install chromium): browser tests will be skipped."; }
 
 # The PgBouncer tests (tests/test_pgbouncer.py, and test_isolation.py run a second time through it)

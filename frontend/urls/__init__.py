@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("frontend.urls.retention")),
     path("", include("frontend.urls.destinations")),
     path("", include("frontend.urls.portal")),
+    path("", include("frontend.urls.proposals")),
     path("", include("frontend.urls.portal_messages")),
     path("portal/", include("frontend.portal.urls")),
     path("", dashboard.DashboardView.as_view(), name="home"),

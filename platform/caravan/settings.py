@@ -93,6 +93,7 @@ TENANT_APPS = [
     "crm.retention",
     "crm.destinations",  # also a shared app: the operators' shared base lives in public
     "crm.portal",  # the customer portal: sign-in links, settings, messages (frontend/portal: its pages)
+    "crm.proposals",  # proposals a customer accepts in the portal, and their PDFs
     "integrations.credentials",
     "django_otp",
     "django_otp.plugins.otp_totp",

@@ -122,6 +122,10 @@ KINDS: dict[str, TextKind] = {
     "portal_invited": TextKind(_("Invited to the customer portal at %(email)s.")),
     "portal_invited_trip": TextKind(_("Invited to the customer portal at %(email)s for the trip “%(trip)s”.")),
     # portal: proposals
+    "proposal_sent": TextKind(_("Proposal version %(version)d for the trip “%(trip)s” sent to %(email)s.")),
+    "proposal_accepted": TextKind(_("Proposal version %(version)d for the trip “%(trip)s” accepted in the portal by "
+                                    "%(name)s.")),
+    "proposal_accepted_task": TextKind(_("Proposal accepted"), tail="%(trip)s"),
     # portal: payments
     # portal: documents
     # portal: messages and self-service
