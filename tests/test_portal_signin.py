@@ -206,3 +206,13 @@ def test_the_demo_traveler_signs_in_and_sees_the_confirmed_trip(alpha, mailbox):
     assert "Hokkaido ski week" in page or "北海道滑雪之旅" in page
     with tenant_context(alpha):
         assert PortalSettings.objects.get().proposal_terms
+
+
+def test_a_sign_in_links_token_never_reaches_sentry():
+    from caravan.observability import scrub_event
+
+    event = scrub_event({"request": {"url": "https://alpha.example.com/portal/link/Zk3_x-9aQ1bC7dE2fG4hJ6kL8mN0pR5sT7uV9wX1yZ3/",
+                                     "method": "POST"},
+                         "message": "GET /portal/link/Zk3_x-9aQ1bC7dE2fG4hJ6kL8mN0pR5sT7uV9wX1yZ3/?next=/portal/"})
+    assert "Zk3_x" not in str(event)
+    assert event["request"]["url"] == "https://alpha.example.com/portal/link/[Filtered]/"

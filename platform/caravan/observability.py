@@ -23,7 +23,12 @@ _SENSITIVE_KEYS = re.compile(r"pass|secret|token|api_key|authorization|cookie|se
 UUID_RE = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
 
+# A customer portal sign-in link's token (frontend.portal): a key to a customer's trips while it lives.
+PORTAL_LINK_RE = re.compile(r"(/portal/link/)[^/?#\s]+")
+
+
 def scrub_text(text: str) -> str:
+    text = PORTAL_LINK_RE.sub(r"\1" + FILTERED, text)
     parts = UUID_RE.split(text)
     if len(parts) > 1:
         ids = UUID_RE.findall(text)
