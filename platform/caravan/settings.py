@@ -93,6 +93,7 @@ TENANT_APPS = [
     "crm.retention",
     "crm.destinations",  # also a shared app: the operators' shared base lives in public
     "crm.portal",  # the customer portal: sign-in links, settings, messages (frontend/portal: its pages)
+    "crm.documents",  # label document_files: document scans, encrypted at rest per agency (issue 21)
     "crm.proposals",  # proposals a customer accepts in the portal, and their PDFs
     "integrations.credentials",
     "django_otp",
@@ -433,6 +434,7 @@ FEED_MAX_BYTES = env_int("FEED_MAX_BYTES", 512 * 1024 * 1024)  # a bigger messag
 FEED_MAX_UNPACKED_BYTES = env_int("FEED_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)  # a gzipped message, inflated
 UPLOAD_MAX_UNPACKED_BYTES = env_int("UPLOAD_MAX_UNPACKED_BYTES", 200 * 1024 * 1024)  # an .xlsx (a zip), all parts
 UPLOAD_MAX_RATIO = env_int("UPLOAD_MAX_RATIO", 100)  # unpacked / packed, per part past 1 MB (zip and gzip)
+PORTAL_UPLOAD_MAX_BYTES = env_int("PORTAL_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)  # a document scan (crm.documents)
 PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 1536)  # address space a worker's parse of one file may add
 # Host names, addresses or networks outside the public internet that outbound requests (feed pulls)
 # may still reach: an operator's on-premise suppliers (caravan/outbound.py). Empty: public only.

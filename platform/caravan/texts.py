@@ -128,6 +128,13 @@ KINDS: dict[str, TextKind] = {
     "proposal_accepted_task": TextKind(_("Proposal accepted"), tail="%(trip)s"),
     # portal: payments
     # portal: documents
+    "document_uploaded": TextKind(_("%(kind)s scan of %(name)s uploaded in the customer portal."),
+                                  choices={"kind": "crm.documents.models.DocumentFile.Kind"}),
+    "document_to_verify": TextKind(_("Document to verify: %(kind)s of %(name)s"),
+                                   choices={"kind": "crm.documents.models.DocumentFile.Kind"}),
+    "document_rejected": TextKind(_("%(kind)s scan of %(name)s rejected; a new one was asked for."),
+                                  choices={"kind": "crm.documents.models.DocumentFile.Kind"}, note="reason",
+                                  note_sep=" "),
     # portal: messages and self-service
     "payment_recorded": TextKind(_("%(kind)s of %(amount)s recorded for trip %(ref)s “%(title)s” (%(method)s)."),
                                  choices={"kind": _PATHS["payment"], "method": _PATHS["method"]}),

@@ -11,6 +11,7 @@ from django_tenants.utils import schema_context, tenant_context
 
 from crm.customers import crypto
 from crm.customers.models import TravelDocument
+from crm.documents import storage as document_scans
 from crm.pipeline.models import IntakeSettings
 from integrations.credentials.models import FeedCredential
 from tenants.models import Agency
@@ -42,6 +43,7 @@ class Command(BaseCommand):
                     intake.webhook_secret = crypto.rotate(bytes(intake.webhook_secret).decode()).encode()
                     intake.save(update_fields=["webhook_secret"])
                 feeds = _rotate_feed_credentials()
+                document_scans.rotate()  # the agency's data key for document scans (crm.documents)
             total += len(documents)
             self.stdout.write(f"{agency.slug}: {len(documents)} documents, {feeds} feed credentials re-encrypted")
         with schema_context("public"), transaction.atomic():
