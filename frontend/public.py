@@ -50,6 +50,7 @@ PUBLIC_ROUTES: dict[str, str] = {
     # API routes that are not agency API views.
     "api:api_token": "exchanges a staff member's password for a token in the agency's own schema",
     "api:website_webhook": "the agency website's events: an HMAC signature with the agency's own secret",
+    "checkout_stripe_webhook": "the agency's Stripe events: Stripe's signature with the agency's own webhook secret",
     "api:api-root": "the router's browsable index: lists URLs only",
     "api_schema": "the OpenAPI schema: describes the API, holds no agency data",
     "api_docs": "the API reference page (Swagger UI) over the schema",

@@ -30,6 +30,7 @@ from crm.pipeline.services import IllegalTransition, opportunity_lock, opportuni
 from crm.customers.services import customer_live, timeline_add
 from tenants.jobs import services as agency_jobs
 
+from . import hooks
 from .models import ChecklistItem, ItineraryItem, Payment, Traveler, Trip
 
 S = Trip.Status
@@ -521,6 +522,8 @@ def payment_record(*, actor: User | None, trip: Trip, kind: str, amount, method:
     payment = Payment.objects.create(trip=trip, kind=kind, amount=amount, currency=trip.currency, method=method,
                                      received_on=received_on, reference=(reference or "").strip(),
                                      note=(note or "").strip(), refund_of=refund_of, recorded_by=actor)
+    if kind == Payment.Kind.REFUND:
+        hooks.payment_refunded(actor=actor, refund=payment)
     summary = Text("payment_recorded", kind=payment.kind, amount=money_display(amount, trip.currency),
                    ref=trip.reference, title=trip.title, method=payment.method)
     timeline_add(actor=actor, customer=trip.customer, channel=Contact.Channel.TRIP,

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("frontend.urls.retention")),
     path("", include("frontend.urls.destinations")),
     path("", include("frontend.urls.portal")),
+    path("", include("frontend.urls.checkout")),
     path("", include("frontend.urls.document_files")),  # document scans (crm.documents)
     path("", include("frontend.urls.proposals")),
     path("", include("frontend.urls.portal_messages")),

@@ -93,6 +93,7 @@ TENANT_APPS = [
     "crm.retention",
     "crm.destinations",  # also a shared app: the operators' shared base lives in public
     "crm.portal",  # the customer portal: sign-in links, settings, messages (frontend/portal: its pages)
+    "crm.checkout",  # online payments of deposits and balances with the agency's own Stripe account
     "crm.documents",  # label document_files: document scans, encrypted at rest per agency (issue 21)
     "crm.proposals",  # proposals a customer accepts in the portal, and their PDFs
     "integrations.credentials",

@@ -127,6 +127,9 @@ KINDS: dict[str, TextKind] = {
                                     "%(name)s.")),
     "proposal_accepted_task": TextKind(_("Proposal accepted"), tail="%(trip)s"),
     # portal: payments
+    "portal_paid": TextKind(_("%(kind)s of %(amount)s paid online by %(name)s for the trip “%(trip)s” (Stripe %(intent)s)."),
+                            choices={"kind": _PATHS["payment"]}),
+    "portal_refunded_at_stripe": TextKind(_("Refund of %(amount)s for the trip “%(trip)s” made in Stripe (%(refund)s).")),
     # portal: documents
     "document_uploaded": TextKind(_("%(kind)s scan of %(name)s uploaded in the customer portal."),
                                   choices={"kind": "crm.documents.models.DocumentFile.Kind"}),

@@ -38,6 +38,7 @@ api_v1 = [
 
 urlpatterns = [
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
+    path("", include("crm.checkout.urls")),  # the agency's own Stripe webhook (issue 21)
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="caravan.urls_tenant_api"), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"), name="api_docs"),

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from caravan.security import allow_stripe
+
+from ..views import payments
+
+urlpatterns = [
+    path("trips/<int:trip>/pay/<str:kind>/", allow_stripe(payments.PayView.as_view()), name="pay"),  # CSP: Stripe.js
+    path("trips/<int:trip>/payments/<int:payment>/", payments.PaymentView.as_view(), name="payment"),
+]

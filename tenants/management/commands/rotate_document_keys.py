@@ -9,6 +9,7 @@ from django.core.management import BaseCommand
 from django.db import transaction
 from django_tenants.utils import schema_context, tenant_context
 
+from crm.checkout.models import StripeAccount
 from crm.customers import crypto
 from crm.customers.models import TravelDocument
 from crm.documents import storage as document_scans
@@ -43,6 +44,10 @@ class Command(BaseCommand):
                     intake.webhook_secret = crypto.rotate(bytes(intake.webhook_secret).decode()).encode()
                     intake.save(update_fields=["webhook_secret"])
                 feeds = _rotate_feed_credentials()
+                for account in StripeAccount.objects.select_for_update():  # the agency's own Stripe keys
+                    account.secret_key_encrypted = crypto.rotate(account.secret_key_encrypted)
+                    account.webhook_secret_encrypted = crypto.rotate(account.webhook_secret_encrypted)
+                    account.save(update_fields=["secret_key_encrypted", "webhook_secret_encrypted"])
                 document_scans.rotate()  # the agency's data key for document scans (crm.documents)
             total += len(documents)
             self.stdout.write(f"{agency.slug}: {len(documents)} documents, {feeds} feed credentials re-encrypted")
