@@ -59,7 +59,16 @@ def _message(trip, customer):
     return messaging.message_from_customer(customer=customer, trip=trip, body="你好 hello").pk
 
 
-MAKERS = {"message": _message}
+def _proposal(trip, customer):
+    # A confirmed trip gets no new proposal (proposal_send refuses): its sent version, as proposal_send stores it.
+    from crm.proposals import services
+    from crm.proposals.models import Proposal
+
+    snapshot = services.snapshot_of(trip, included="早餐", excluded="", terms="条款")
+    return Proposal.objects.create(trip=trip, version=1, snapshot=snapshot, content_hash=services.content_hash(snapshot)).pk
+
+
+MAKERS = {"message": _message, "proposal": _proposal}
 
 
 def _ids(route, trip, customer) -> dict:

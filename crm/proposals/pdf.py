@@ -6,6 +6,7 @@ refuses every other scheme (no network, no files). Chinese needs a CJK font on t
 (``fonts-noto-cjk``: the Dockerfile and ``make browser`` install it).
 """
 import base64
+import logging
 
 from django.template.loader import render_to_string
 from weasyprint import HTML
@@ -21,6 +22,9 @@ try:  # WeasyPrint ≥ 66: a fetcher object limited to some schemes
     from weasyprint.urls import URLFetcher
 except ImportError:  # pragma: no cover - older WeasyPrint: a fetcher function
     URLFetcher = None
+
+# WeasyPrint narrates each step of each render at INFO: noise in the web and worker logs.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def _fetcher():

@@ -51,20 +51,20 @@ class ProposalView(PortalPage, View):
             "trip": trip, "proposal": proposal, "shown": selectors.shown(proposal), "form": form,
             "can_accept": can_accept, "acceptance": getattr(proposal, "acceptance", None)}, status=status)
 
-    def _proposal(self, pk):
-        trip = self.trip(pk)
+    def get(self, request, trip):
+        trip = self.trip(trip)
+        proposal = selectors.latest(trip)
+        if proposal is None:  # a trip confirmed without a proposal: its own page says it all
+            return redirect("portal:trip", pk=trip.pk)
+        proposal.trip = trip
+        return self._page(request, trip, proposal)
+
+    def post(self, request, trip):
+        trip = self.trip(trip)
         proposal = selectors.latest(trip)
         if proposal is None:
             raise Http404
         proposal.trip = trip
-        return trip, proposal
-
-    def get(self, request, trip):
-        trip, proposal = self._proposal(trip)
-        return self._page(request, trip, proposal)
-
-    def post(self, request, trip):
-        trip, proposal = self._proposal(trip)
         if not selectors.may_accept(self.customer, proposal):
             raise PermissionDenied
         form = AcceptForm(request.POST)
