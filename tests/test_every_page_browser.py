@@ -133,7 +133,7 @@ VIEW_DECIDES = {
     "customer_export_download": "an export is shown to whoever asked for it (404)",
 }
 # Files: fetched and their status checked, never rendered.
-FILES = re.compile(r"(\.csv|\.ics|/download/|^/customers/export/|^/destinations/attachments/\d+/)$")
+FILES = re.compile(r"(\.csv|\.ics|\.pdf|/download/|^/customers/export/|^/destinations/attachments/\d+/)$")
 # Latin words that are no English on a Chinese page (codes and abbreviations the translations do not happen to use).
 CODES = {"id", "ok", "vip", "pnr", "iata", "sku", "utc", "gmt", "cny", "usd", "eur", "jpy", "hkd", "gbp", "pdf", "csv",
          "url", "api", "sms", "en", "zh", "hans", "js"}
