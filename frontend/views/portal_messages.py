@@ -67,7 +67,7 @@ class TripReplyView(_Replying, TripPage, View):
     def post(self, request, pk):
         trip = get_object_or_404(Trip, pk=pk)
         people = {trip.customer_id} | set(trip.travelers.values_list("customer_id", flat=True))
-        customer = get_object_or_404(Customer, pk=_int(request.POST.get("customer")), pk__in=people)
+        customer = get_object_or_404(Customer, pk=_int(request.POST.get("customer")) or trip.customer_id, pk__in=people)
         return _reply(request, customer, trip, redirect_to=("trip_detail", trip.pk))
 
 
