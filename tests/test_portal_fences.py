@@ -68,7 +68,15 @@ def _proposal(trip, customer):
     return Proposal.objects.create(trip=trip, version=1, snapshot=snapshot, content_hash=services.content_hash(snapshot)).pk
 
 
-MAKERS = {"message": _message, "proposal": _proposal}
+def _payment(trip, customer):
+    # An online payment waiting for Stripe (no account connected: the page asks Stripe nothing).
+    from crm.checkout.models import OnlinePayment
+
+    return OnlinePayment.objects.create(trip=trip, kind="deposit", amount="900.00", currency=trip.currency,
+                                        intent_id=f"pi_fence_{uuid.uuid4().hex[:12]}", customer=customer).pk
+
+
+MAKERS = {"message": _message, "proposal": _proposal, "payment": _payment}
 
 
 def _ids(route, trip, customer) -> dict:
