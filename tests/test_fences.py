@@ -136,6 +136,7 @@ def id_models():
     from crm.care.models import Complaint
     from crm.customers.models import Customer, CustomerExport, ImportJob, TravelDocument
     from crm.destinations.models import Article, ArticleImport, Attachment, VisaNote
+    from crm.documents.models import DocumentFile
     from crm.loyalty.models import Occasion, Referral, Suggestion, WinBack
     from crm.pipeline.models import Opportunity, Task
     from crm.policies.models import Approval, TravelPolicy
@@ -160,6 +161,7 @@ def id_models():
         "visit-plans/": VisitPlan, "settings/tiers/recompute/": TierRecompute,
         "destinations/": Article, "destinations/visa/": VisaNote, "destinations/attachments/": Attachment,
         "destinations/import/": ArticleImport,
+        "document-files/": DocumentFile,
     }
 
 
@@ -299,6 +301,8 @@ def _seed_rows(admin):
                               year=now.year + 1, break_starts_on=now.date(), break_ends_on=now.date() + timedelta(days=3))
     WinBack.objects.create(customer=people[1], why=WinBack.Why.values[0])
     referrals.referral_record(actor=admin, referrer=people[1], referred=people[2])
+    from crm.documents.services import file_upload  # a scan (a JPEG's first bytes), stored encrypted
+    file_upload(actor=admin, person=people[0], kind="photo", data=b"\xff\xd8\xff\xe0fences")
     from django.core.files.base import ContentFile
 
     from crm.destinations import services as destinations
