@@ -210,3 +210,17 @@ def test_staff_roles_and_agencies(alpha, bravo, family, page_client):
     # Staff may not write to Zhao about Wang's trip from Zhao's card.
     response = service.post(f"/customers/{family['zhao'].pk}/portal-messages/reply/", {"trip": trip.pk, "body": "x"})
     assert response.status_code == 404
+
+
+def test_the_dashboard_shows_unread_portal_messages_to_who_answers(alpha, family, page_client):
+    trip = family["trip"]
+    with tenant_context(alpha):
+        messaging.message_from_customer(customer=family["wang"], trip=trip, body="Is breakfast included?")
+    connection.set_schema_to_public()
+    sales, finance = page_client("alpha", "sales"), page_client("alpha", "finance")
+    page = sales.get("/").content.decode()
+    assert 'data-test="portal-messages-dashboard"' in page and "Is breakfast included?" in page
+    assert f"/trips/{trip.pk}/" in page
+    assert 'data-test="portal-messages-dashboard"' not in finance.get("/").content.decode()
+    sales.get(f"/trips/{trip.pk}/portal-messages/")  # opened: read
+    assert 'data-test="portal-messages-dashboard"' not in sales.get("/").content.decode()

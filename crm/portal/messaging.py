@@ -223,3 +223,16 @@ def unread_for_staff(user: User) -> QuerySet:
             .filter(Q(trip__owner=user) | Q(trip__isnull=True, customer__owner=user)
                     | Q(trip__owner__isnull=True, customer__owner=user))
             .select_related("customer", "trip"))
+
+
+def dashboard_context(*, user: User) -> dict:
+    """What the dashboard shows (template: frontend/portal_messages/_dashboard.html): customers' portal messages
+    nobody who may answer has opened yet — the user's own (their trips, else their customers), everyone's for
+    those who see everyone's pipeline."""
+    if not can_reply(user):
+        return {}
+    unread = (Message.objects.filter(direction=Message.Direction.FROM_CUSTOMER, read_at__isnull=True)
+              .select_related("customer", "trip").order_by("at")
+              if user.can(Cap.PIPELINE_MANAGE) else unread_for_staff(user).order_by("at"))
+    return {"portal_unread": list(unread[:10]), "portal_unread_count": unread.count(),
+            "portal_trip_links": user.can(Cap.PIPELINE_WORK)}

@@ -11,6 +11,7 @@ from crm.care import selectors as care_selectors
 from crm.loyalty import selectors as loyalty_selectors
 from crm.pipeline import selectors as pipeline_selectors
 from crm.policies import selectors as policies_selectors
+from crm.portal import messaging as portal_messaging
 from crm.tiers import selectors as tiers_selectors
 from crm.trips import selectors as trips_selectors
 from crm.value import selectors as value_selectors
@@ -45,4 +46,5 @@ class DashboardView(AgencyPage, View):
             **visits_selectors.dashboard_context(user=request.user),
             **value_selectors.dashboard_context(user=request.user),
             **loyalty_selectors.dashboard_context(user=request.user),
+            **portal_messaging.dashboard_context(user=request.user),
         })
