@@ -313,3 +313,21 @@ def test_the_hash_is_of_the_canonical_snapshot(alpha, quote, mailbox):
         assert services.content_hash(stored.snapshot) == stored.content_hash == services.fresh_hash(stored)
         assert Decimal(stored.snapshot["total"]) == Decimal("3000.00")
     connection.set_schema_to_public()
+
+
+def test_a_refused_confirmation_mail_is_sent_by_the_retry(alpha, quote, mailbox, settings):
+    proposal = quote.send()
+    with tenant_context(alpha):
+        acceptance = services.proposal_accept(customer=quote.customer, proposal=proposal, typed_name="王芳", agreed=True,
+                                              shown_hash=proposal.content_hash, address="203.0.113.9")
+        port = settings.EMAIL_PORT
+        settings.EMAIL_PORT = 9  # nothing listens: the mail server is unreachable
+        with pytest.raises(OSError):
+            send_confirmation.run(acceptance.pk)
+        assert Acceptance.objects.get(pk=acceptance.pk).confirmation_sent_at is None  # the claim is released
+        settings.EMAIL_PORT = port
+        mailbox.clear()
+        assert send_confirmation.run(acceptance.pk) is True
+        assert Acceptance.objects.get(pk=acceptance.pk).confirmation_sent_at is not None
+    connection.set_schema_to_public()
+    assert len(mailbox) == 1
