@@ -509,7 +509,8 @@ class CustomerViewSet(AgencyViewSet):
         customer = self.get_object()
         data = PreferencesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        preferences = services.customer_preferences_set(actor=request.user, customer=customer, **data.validated_data)
+        preferences = services.customer_preferences_set(actor=request.user, customer=customer, via=Via.API,
+                                                       **data.validated_data)
         return Response(PreferencesSerializer(preferences).data)
 
     @extend_schema(request=MergeInput, responses={200: CardOutput, 409: MERGED})
