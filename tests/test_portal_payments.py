@@ -225,6 +225,11 @@ def test_a_declined_card_is_an_error_and_records_nothing(stripe_settings, alpha,
         online.refresh_from_db()
         assert online.status == "failed" and not Payment.objects.filter(trip=wang.trip).exists()
         assert services.payment_succeeded(online.intent_id) == "not paid"
+        assert services.client().v1.payment_intents.retrieve(online.intent_id).status == "canceled"
+        retry = OnlinePayment.objects.get(status="created")  # the page offers a new payment for the next try
+        assert retry.intent_id != online.intent_id and f'value="{retry.pk}"'.encode() in response.content
+        assert services.intent_pay(online=retry, payment_method=card()) == "succeeded"
+        assert Payment.objects.get(trip=wang.trip).amount == Decimal("900.00")
 
 
 def test_three_d_secure_is_completed_in_the_browser_then_recorded(stripe_settings, stripe_server, alpha, wang):

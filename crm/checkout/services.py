@@ -148,7 +148,7 @@ def intent_create(*, customer: Customer, trip: Trip, kind: str) -> OnlinePayment
     if line is None or not line.payable or line.to_pay <= 0:
         raise ValidationError({"kind": [_("Nothing of this is due to be paid now.")]})
     waiting = (OnlinePayment.objects.filter(trip=trip, kind=kind, amount=line.to_pay, currency=trip.currency,
-                                            status__in=[OnlinePayment.Status.CREATED, OnlinePayment.Status.FAILED])
+                                            status=OnlinePayment.Status.CREATED)
                .order_by("-created_at").first())
     if waiting is not None and _fresh(waiting):
         return waiting
@@ -180,8 +180,13 @@ def intent_pay(*, online: OnlinePayment, payment_method: str) -> str:
         v1.payment_intents.update(online.intent_id, {"payment_method": payment_method})
         intent = v1.payment_intents.confirm(online.intent_id)
     except stripe.CardError as exc:
+        # A declined intent is given up (cancelled at Stripe); the next try gets a new one.
         OnlinePayment.objects.filter(pk=online.pk, status=OnlinePayment.Status.CREATED).update(
             status=OnlinePayment.Status.FAILED)
+        try:
+            v1.payment_intents.cancel(online.intent_id)
+        except stripe.StripeError:
+            pass
         raise ValidationError({"payment_method": [_("The card was declined: %(reason)s")
                                                   % {"reason": exc.user_message or exc.code or ""}]})
     except stripe.StripeError:

@@ -102,7 +102,8 @@ class PayView(PortalPage, View):
         trip, kind = self.trip(trip), self._kind()
         if selectors.account() is None:
             return redirect("portal:trip", trip.pk)
-        online = (OnlinePayment.objects.filter(trip__in=self.trips(), trip=trip, kind=kind, status__in=WAITING,
+        online = (OnlinePayment.objects.filter(trip__in=self.trips(), trip=trip, kind=kind,
+                                               status=OnlinePayment.Status.CREATED,
                                                pk=request.POST.get("online") or 0).first())
         if online is None:
             raise Http404
@@ -110,6 +111,12 @@ class PayView(PortalPage, View):
             status = services.intent_pay(online=online, payment_method=request.POST.get("payment_method", ""))
         except ValidationError as exc:
             error = " ".join(e for errors in exc.message_dict.values() for e in errors)
+            online.refresh_from_db()
+            if online.status != OnlinePayment.Status.CREATED:  # declined: the next try is a new payment
+                try:
+                    online = services.intent_create(customer=self.customer, trip=trip, kind=kind)
+                except ValidationError:
+                    return redirect("portal:trip", trip.pk)
             return self._page(request, trip, online, error=error, status=400)
         if status == "requires_action":  # 3-D Secure: the browser completes it, then opens the payment page
             secret = services.client().v1.payment_intents.retrieve(online.intent_id).client_secret
