@@ -116,6 +116,25 @@ def test_keys_are_checked_with_stripe_and_kept_encrypted(stripe_settings, alpha)
         assert account.pk == 1
 
 
+def test_key_rotation_re_encrypts_the_stripe_keys(stripe_settings, alpha, wang, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    connect(alpha)
+    with tenant_context(alpha):
+        before = StripeAccount.objects.get()
+    connection.set_schema_to_public()
+    settings.DOCUMENT_KEYS = f"{Fernet.generate_key().decode()},{settings.DOCUMENT_KEYS}"
+    call_command("rotate_document_keys", verbosity=0, stdout=open("/dev/null", "w"))
+    settings.DOCUMENT_KEYS = settings.DOCUMENT_KEYS.split(",")[0]  # only the new key from now on
+    with tenant_context(alpha):
+        after = StripeAccount.objects.get()
+        assert after.secret_key_encrypted != before.secret_key_encrypted
+        assert crypto.decrypt(after.secret_key_encrypted) == SECRET["alpha"]
+        assert crypto.decrypt(after.webhook_secret_encrypted) == HOOK["alpha"]
+        assert services.intent_create(customer=wang, trip=wang.trip, kind="deposit").amount == Decimal("900.00")
+
+
 def test_the_settings_page_connects_and_disconnects_for_admins_only(stripe_settings, alpha, bravo, page_client):
     admin = page_client("alpha", "admin")
     page = admin.get("/settings/portal/payments/")
@@ -161,6 +180,22 @@ def test_the_schedule_deposit_then_balance(stripe_settings, alpha, wang):
         deposit, balance = selectors.schedule(trip)
         assert deposit.paid and not deposit.payable
         assert (balance.amount, balance.to_pay, balance.payable) == (Decimal("1500.00"), Decimal("1500.00"), True)
+
+
+def test_an_accepted_proposal_sets_the_deposit(stripe_settings, alpha, wang):
+    from crm.proposals import services as proposals
+    from crm.proposals.models import Acceptance, Proposal
+
+    with tenant_context(alpha):
+        snapshot = proposals.snapshot_of(wang.trip, included="早餐", excluded="", terms="条款", deposit=Decimal("500.00"))
+        proposal = Proposal.objects.create(trip=wang.trip, version=1, snapshot=snapshot,
+                                           content_hash=proposals.content_hash(snapshot))
+        assert selectors.line_of(wang.trip, "deposit").amount == Decimal("900.00")  # sent, not accepted: 30 %
+        Acceptance.objects.create(proposal=proposal, customer=wang, typed_name="王芳", agreed=True,
+                                  content_hash=proposal.content_hash)
+        proposal.refresh_from_db()
+        deposit, balance = selectors.schedule(wang.trip)
+        assert (deposit.amount, balance.amount) == (Decimal("500.00"), Decimal("2500.00"))
 
 
 def test_the_portal_pays_the_deposit_for_the_amount_of_the_schedule_only(stripe_settings, alpha, wang):

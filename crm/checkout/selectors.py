@@ -4,6 +4,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import import_module
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Sum
 
 from crm.portal.services import portal_settings
@@ -49,13 +50,22 @@ def paid_of(trip: Trip) -> Decimal:
 
 
 def _proposal_deposit(trip: Trip) -> Decimal | None:
-    """The deposit the trip's accepted proposal asked for, when ``crm.proposals`` says one
-    (``crm.proposals.selectors.accepted_deposit(trip)``); None otherwise."""
+    """The deposit of the trip's latest proposal when the customer accepted it (``crm.proposals``, read through
+    the functions it exposes: ``accepted_deposit(trip)`` if it has one, else ``latest`` and ``shown``); None
+    when there is no such app or no accepted latest version (a changed quote needs a new acceptance)."""
     try:
-        reader = import_module("crm.proposals.selectors").accepted_deposit
-    except (ImportError, AttributeError):
+        proposals = import_module("crm.proposals.selectors")
+    except ImportError:
         return None
-    amount = reader(trip)
+    if hasattr(proposals, "accepted_deposit"):
+        amount = proposals.accepted_deposit(trip)
+    else:
+        proposal = proposals.latest(trip) if hasattr(proposals, "latest") else None
+        try:
+            accepted = proposal is not None and proposal.acceptance is not None
+        except ObjectDoesNotExist:
+            accepted = False
+        amount = proposals.shown(proposal)["deposit"] if accepted else None
     return Decimal(amount).quantize(CENT) if amount is not None else None
 
 
