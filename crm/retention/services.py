@@ -99,6 +99,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "crm.Employment": (Rule(delete=True, where=("person",)),
                        Rule(why="the person's manager link (reports_to) stays on the colleague's row")),
     "crm.Contact": (Rule(blank=("summary", "next_step")),),
+    "portal.Message": (Rule(delete=True),),  # the person's conversation with the agency in the portal
     "crm.ChangeLog": (Rule(blank=("old", "new")),),
     "campaigns.Consent": (Rule(delete=True),),
     "campaigns.Recipient": (Rule(blank=("email", "error")),),
