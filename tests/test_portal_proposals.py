@@ -331,3 +331,34 @@ def test_a_refused_confirmation_mail_is_sent_by_the_retry(alpha, quote, mailbox,
         assert Acceptance.objects.get(pk=acceptance.pk).confirmation_sent_at is not None
     connection.set_schema_to_public()
     assert len(mailbox) == 1
+
+
+def test_a_corporate_quote_goes_to_the_booker_who_accepts_and_a_traveler_only_reads(alpha, mailbox):
+    from crm.customers.services import employment_set
+
+    from .portal_helpers import booker_of, company
+
+    with tenant_context(alpha):
+        account = company("环球贸易有限公司")
+        booker = person("订票员 小李", _address())
+        booker_of(account, booker)
+        traveler = person("出差人 老张", _address())
+        employment_set(actor=None, company=account, person=traveler, is_booker=False, is_traveler=True)
+        trip = trips.trip_create(actor=None, customer=account, title="东京出差")
+        trips.traveler_add(actor=None, trip=trip, customer=traveler, company=account)
+        trips.item_add(actor=None, trip=trip, kind="flight", description="上海—东京", sell="3200.00", cost="3000.00")
+        assert [p.pk for p in services.recipients(trip)] == [booker.pk, traveler.pk]
+        proposal = services.proposal_send(actor=staff(alpha, "sales"), trip=trip, included="", excluded="", terms="")
+        assert proposal.recipient_id == booker.pk
+    connection.set_schema_to_public()
+    reader = portal_client(alpha, traveler)
+    page = reader.get(f"/portal/trips/{trip.pk}/proposal/").content.decode()
+    assert "东京出差" in page and 'data-test="proposal-accept"' not in page
+    assert _accept(reader, trip, proposal, typed_name="老张").status_code == 403
+    signer = portal_client(alpha, booker)
+    assert 'data-test="proposal-accept"' in signer.get(f"/portal/trips/{trip.pk}/proposal/").content.decode()
+    assert _accept(signer, trip, proposal, typed_name="李明").status_code == 302
+    with tenant_context(alpha):
+        assert Trip.objects.get(pk=trip.pk).status == Trip.Status.CONFIRMED
+        assert Acceptance.objects.get(proposal=proposal).customer_id == booker.pk
+    connection.set_schema_to_public()

@@ -26,7 +26,7 @@ from caravan import texts
 from caravan.money import CENT, parse_money
 from caravan.tenancy import require_agency
 from caravan.texts import Text
-from crm.customers.models import Contact, Customer
+from crm.customers.models import Contact, Customer, Employment
 from crm.customers.services import timeline_add
 from crm.pipeline.models import Stage
 from crm.pipeline.services import opportunity_move, stage_of, task_create
@@ -124,9 +124,12 @@ def accepted(proposal: Proposal) -> bool:
 # --- sending ------------------------------------------------------------------------------------------
 
 def recipients(trip: Trip) -> list[Customer]:
-    """Who a proposal may go to: the trip's customer and its travelers who are people with an e-mail
-    address on their card (the customer first, then the lead traveler)."""
-    people = [trip.customer] + [t.customer for t in trip.travelers.select_related("customer").order_by("-is_lead", "id")]
+    """Who a proposal may go to: the trip's customer, the bookers of a corporate customer, and the trip's
+    travelers — the people among them with an e-mail address on their card, in that order."""
+    bookers = [e.person for e in Employment.objects.filter(company_id=trip.customer_id, is_booker=True, active=True)
+               .select_related("person").order_by("id")]
+    people = [trip.customer] + bookers + [t.customer for t in
+                                          trip.travelers.select_related("customer").order_by("-is_lead", "id")]
     seen, found = set(), []
     for person in people:
         if person.pk in seen or person.kind != Customer.Kind.PERSON or person.merged_into_id is not None:
