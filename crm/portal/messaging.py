@@ -167,7 +167,8 @@ def message_email_send(*, message_id: int) -> bool:
         return False
     message = Message.objects.select_related("customer", "trip", "staff").get(pk=message_id)
     address = message.customer.emails.values_list("address", flat=True).first()
-    if not address:
+    if not address:  # nowhere to write: the answer waits in the portal
+        Message.objects.filter(pk=message_id, emailed_at=claimed_at).update(emailed_at=None)
         return False
     agency = require_agency()
     row = portal_settings()

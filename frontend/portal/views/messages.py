@@ -55,8 +55,10 @@ def trip_panel(page, trip) -> dict:
 def home_notices(page, trips) -> list[dict]:
     notices = []
     unread = {}
+    visible = {trip.pk for trip in trips}
     for message in messaging.unread_answers(page.customer).select_related("trip"):
-        unread.setdefault(message.trip_id, message)
+        if message.trip_id is None or message.trip_id in visible:  # a trip they no longer see: not linked
+            unread.setdefault(message.trip_id, message)
     for trip_id, message in unread.items():
         url = (reverse("portal:trip", args=[trip_id]) + "#messages") if trip_id else reverse("portal:messages")
         text = (_("New reply about “%(trip)s”") % {"trip": message.trip.title}) if trip_id else _("New reply from us")
