@@ -55,14 +55,10 @@ def _unwrap(key: DataKey) -> Fernet:
 
 
 def current_key() -> DataKey:
-    """The agency's data key in use, made on first need (one at a time: the lock serialises two uploads)."""
+    """The agency's data key in use (the newest not retired), made on its first upload. Two first uploads at
+    once may each make one: harmless, every file names the key it was encrypted with."""
     key = DataKey.objects.filter(retired_at__isnull=True).order_by("-id").first()
-    if key is not None:
-        return key
-    with transaction.atomic():
-        DataKey.objects.select_for_update().filter(retired_at__isnull=True).exists()
-        key = DataKey.objects.filter(retired_at__isnull=True).order_by("-id").first()
-        return key or DataKey.objects.create(wrapped=_wrap(Fernet.generate_key()))
+    return key or DataKey.objects.create(wrapped=_wrap(Fernet.generate_key()))
 
 
 def write(name: str, data: bytes, key: DataKey) -> str:
@@ -81,6 +77,7 @@ def delete(path: str) -> None:
     default_storage.delete(path)
 
 
+@transaction.atomic
 def rotate() -> int:
     """Re-wrap this agency's data keys with the newest master key (in ``rotate_document_keys``, per agency)."""
     keys = list(DataKey.objects.select_for_update())
