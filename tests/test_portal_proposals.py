@@ -362,3 +362,22 @@ def test_a_corporate_quote_goes_to_the_booker_who_accepts_and_a_traveler_only_re
         assert Trip.objects.get(pk=trip.pk).status == Trip.Status.CONFIRMED
         assert Acceptance.objects.get(proposal=proposal).customer_id == booker.pk
     connection.set_schema_to_public()
+
+
+def test_the_api_lists_a_trips_versions_with_their_acceptance(alpha, quote, mailbox, api_client):
+    first = quote.send()
+    second = quote.send(deposit_amount="100.00")
+    with tenant_context(alpha):
+        services.proposal_accept(customer=quote.customer, proposal=second, typed_name="王芳", agreed=True,
+                                 shown_hash=second.content_hash, address="203.0.113.9")
+    connection.set_schema_to_public()
+    response = api_client("alpha", "finance").get(f"/api/v1/trips/{quote.trip.pk}/proposals/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert [row["version"] for row in body] == [2, 1]
+    assert body[0]["acceptance"]["typed_name"] == "王芳" and body[0]["acceptance"]["address"] == "203.0.113.9"
+    assert body[0]["snapshot"]["deposit"] == "100.00" and body[1]["acceptance"] is None
+    assert body[1]["superseded_at"] and body[1]["content_hash"] == first.content_hash
+    assert "cost" not in str(body[0]["snapshot"])
+    assert api_client("bravo", "admin").get(f"/api/v1/trips/{quote.trip.pk}/proposals/").status_code == 404
+    assert api_client("alpha").get(f"/api/v1/trips/{quote.trip.pk}/proposals/").status_code == 401

@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("crm.customers.api_import_urls")),
     path("", include("crm.pipeline.api_urls")),
     path("", include("crm.trips.api_urls")),
+    path("", include("crm.proposals.api_urls")),
     path("", include("crm.care.api_urls")),
     path("", include("crm.policies.api_urls")),
     path("", include("crm.tiers.api_urls")),
