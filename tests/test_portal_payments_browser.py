@@ -83,6 +83,24 @@ def test_the_customer_pays_the_deposit_on_a_phone(app_server, payer, committed):
         intent_id = OnlinePayment.objects.get(trip_id=trip, status="succeeded").intent_id
 
     with chromium_page() as page:
+        page.set_viewport_size({"width": PHONE, "height": 860})
         sign_in(page, app_server, "alpha", "finance")
         page.goto(app_server.url("alpha", f"/trips/{trip}/"))
         expect(page.locator('[data-test="trip-online-payments"]')).to_contain_text(intent_id)
+        fits(page, "staff trip page with online payments")
+
+
+def test_the_admins_settings_page_fits_a_phone(app_server, payer, committed):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from tests.servers import sign_ins_put_back
+
+    with sign_ins_put_back(committed, "alpha", "admin@alpha.test"), chromium_page() as page:
+        page.set_viewport_size({"width": PHONE, "height": 860})
+        sign_in(page, app_server, "alpha", "admin")
+        page.goto(app_server.url("alpha", "/settings/portal/"))
+        page.locator('[data-test="checkout-settings-link"]').click()
+        expect(page.locator('[data-test="checkout-connected"]')).to_contain_text("sk_test_")
+        expect(page.locator('[data-test="checkout-webhook-url"]')).to_contain_text("/checkout/stripe/webhook/")
+        fits(page, "online payments settings")
+        page.screenshot(path=str(shots() / f"checkout-settings-en-{PHONE}.png"), full_page=True)
