@@ -359,3 +359,20 @@ def test_the_home_page_counts_the_documents_still_needed(alpha, visa_trip):
     assert f"/portal/trips/{visa_trip['trip'].pk}/#documents" in home and ("still needed" in home or "还需要" in home)
     # Li, on a trip without a visa, is asked for nothing.
     assert "#documents" not in portal_client(alpha, visa_trip["li"]).get("/portal/").content.decode()
+
+
+def test_erasing_the_customer_deletes_their_scans_and_files(alpha, visa_trip, settings, django_capture_on_commit_callbacks):
+    from crm.retention.services import customer_erase
+
+    from .conftest import staff
+
+    _uploaded(alpha, visa_trip)
+    assert len(_disk(settings, alpha)) == 1
+    wang = visa_trip["wang"]
+    with tenant_context(alpha):
+        with django_capture_on_commit_callbacks(execute=True):
+            customer_erase(actor=staff(alpha, "admin"), customer=wang, reason="request", confirm=str(wang.pk),
+                           via="page")
+        assert not DocumentFile.objects.filter(customer=wang).exists()
+    connection.set_schema_to_public()
+    assert _disk(settings, alpha) == []

@@ -11,3 +11,12 @@ class DocumentFilesConfig(AppConfig):
     name = "crm.documents"
     label = "document_files"
     verbose_name = _("Document scans")
+
+    def ready(self):
+        from django.db.models.signals import post_delete
+
+        from .models import DocumentFile
+        from .storage import forget
+
+        # A scan's row gone (erasure, a customer deleted): its encrypted file goes once that is committed.
+        post_delete.connect(forget, sender=DocumentFile, dispatch_uid="document_files.forget")

@@ -77,6 +77,20 @@ def delete(path: str) -> None:
     default_storage.delete(path)
 
 
+def forget(sender, instance: DocumentFile, **kwargs) -> None:
+    """``post_delete`` of a scan (connected in the app's ``ready``): its file is deleted after the commit, in the
+    schema the row was deleted in (the storage derives the folder from the active schema when it is called)."""
+    from django.db import connection
+    from django_tenants.utils import schema_context
+
+    schema, path = connection.schema_name, instance.path
+
+    def drop():
+        with schema_context(schema):
+            delete(path)
+    transaction.on_commit(drop)
+
+
 @transaction.atomic
 def rotate() -> int:
     """Re-wrap this agency's data keys with the newest master key (in ``rotate_document_keys``, per agency)."""

@@ -94,7 +94,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "crm.LoyaltyMembership": (Rule(delete=True),),
     "crm.DocumentReveal": (Rule(delete=True),),
     "crm.TravelDocument": (Rule(delete=True),),
-    "document_files.DocumentFile": (Rule(delete=True),),  # the scans; their encrypted files are then named by nothing
+    "document_files.DocumentFile": (Rule(delete=True),),  # the scans (their files go on commit)
     "document_files.DocumentFileView": (Rule(delete=True),),
     "crm.Employment": (Rule(delete=True, where=("person",)),
                        Rule(why="the person's manager link (reports_to) stays on the colleague's row")),
