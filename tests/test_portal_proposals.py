@@ -381,3 +381,27 @@ def test_the_api_lists_a_trips_versions_with_their_acceptance(alpha, quote, mail
     assert "cost" not in str(body[0]["snapshot"])
     assert api_client("bravo", "admin").get(f"/api/v1/trips/{quote.trip.pk}/proposals/").status_code == 404
     assert api_client("alpha").get(f"/api/v1/trips/{quote.trip.pk}/proposals/").status_code == 401
+
+
+def test_an_expired_proposal_cannot_be_accepted(alpha, quote, mailbox, page_client):
+    from datetime import date, timedelta
+
+    with tenant_context(alpha):
+        with pytest.raises(ValidationError) as refused:
+            services.proposal_send(actor=quote.sales, trip=quote.trip, included="", excluded="", terms="",
+                                   valid_until=date.today() - timedelta(days=3))
+        assert "valid_until" in refused.value.message_dict
+    connection.set_schema_to_public()
+    proposal = quote.send(valid_until=date.today() + timedelta(days=7))
+    with tenant_context(alpha):
+        Proposal.objects.filter(pk=proposal.pk).update(valid_until=date.today() - timedelta(days=2))
+    connection.set_schema_to_public()
+    client = quote.client()
+    page = client.get(f"/portal/trips/{quote.trip.pk}/proposal/").content.decode()
+    assert 'data-test="proposal-expired"' in page and 'data-test="proposal-accept"' not in page
+    response = _accept(client, quote.trip, proposal)
+    assert response.status_code == 400
+    with tenant_context(alpha):
+        assert not Acceptance.objects.exists()
+    connection.set_schema_to_public()
+    assert "Expired" in page_client("alpha", "sales").get(f"/trips/{quote.trip.pk}/proposals/").content.decode()

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.roles import Cap
-from caravan import texts
+from caravan import formatting, texts
 from caravan.money import CENT, parse_money
 from caravan.tenancy import require_agency
 from caravan.texts import Text
@@ -33,7 +33,7 @@ from crm.pipeline.services import opportunity_move, stage_of, task_create
 from crm.portal.models import SignInLink
 from crm.portal.services import brand_name, invitation_send, portal_settings
 from crm.trips.models import Trip
-from crm.trips.services import trip_confirm
+from crm.trips.services import agency_today, trip_confirm
 
 from .models import Acceptance, Proposal
 
@@ -114,6 +114,11 @@ def quote_changed(proposal: Proposal | None) -> bool:
             and not accepted(proposal) and fresh_hash(proposal) != proposal.content_hash)
 
 
+def expired(proposal: Proposal) -> bool:
+    """Past its ``valid_until`` (a day of the agency's calendar; the last day still counts)."""
+    return proposal.valid_until is not None and proposal.valid_until < agency_today()
+
+
 def accepted(proposal: Proposal) -> bool:
     try:
         return proposal.acceptance is not None
@@ -166,6 +171,8 @@ def proposal_send(*, actor: User, trip: Trip, included, excluded, terms: str, me
                                                    "has an e-mail address on their card.")]})
         if not trip.items.exists():
             raise ValidationError({"trip": [_("Add the quote's items before sending a proposal.")]})
+        if valid_until is not None and valid_until < agency_today():
+            raise ValidationError({"valid_until": [_("A proposal cannot be valid only until a day already past.")]})
         deposit = None
         if deposit_amount not in (None, ""):
             deposit = parse_money(deposit_amount, field="deposit_amount", allow_zero=True)
@@ -213,6 +220,9 @@ def proposal_accept(*, customer: Customer, proposal: Proposal, typed_name: str, 
             errors["typed_name"] = [_("Type your full name to accept.")]
         if proposal.superseded_at is not None:
             errors["proposal"] = [_("Your travel consultant sent a newer version of this proposal: read that one.")]
+        elif expired(proposal):
+            errors["proposal"] = [_("This proposal was valid until %(day)s: ask your travel consultant for a new one.")
+                                  % {"day": formatting.day(proposal.valid_until)}]
         elif shown_hash != proposal.content_hash:
             errors["proposal"] = [_("The proposal changed while you were reading it: read it again.")]
         elif trip.status != Trip.Status.QUOTE or (trip.opportunity_id and trip.opportunity.stage.is_closed):

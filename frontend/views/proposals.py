@@ -64,7 +64,7 @@ class TripProposalsView(TripPage, View):
         trip = _trip(pk)
         versions = list(selectors.versions(trip))
         for version in versions:
-            version.trip = trip
+            version.trip, version.expired = trip, services.expired(version)
         latest = versions[0] if versions else None
         can_send = request.user.can(Cap.PIPELINE_WORK) and trip.status == Trip.Status.QUOTE and not (
             trip.opportunity_id and trip.opportunity.stage.is_closed)

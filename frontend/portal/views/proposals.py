@@ -44,12 +44,14 @@ class ProposalView(PortalPage, View):
     template_name = "portal/proposals/proposal.html"
 
     def _page(self, request, trip, proposal, form=None, status=200):
-        can_accept = (trip.status == Trip.Status.QUOTE and proposal.superseded_at is None
+        expired = trip.status == Trip.Status.QUOTE and services.expired(proposal)
+        can_accept = (trip.status == Trip.Status.QUOTE and proposal.superseded_at is None and not expired
                       and not services.accepted(proposal) and selectors.may_accept(self.customer, proposal))
         form = form or AcceptForm(initial={"shown_hash": proposal.content_hash, "typed_name": self.customer.name})
         return render(request, self.template_name, {
             "trip": trip, "proposal": proposal, "shown": selectors.shown(proposal), "form": form,
-            "can_accept": can_accept, "acceptance": getattr(proposal, "acceptance", None)}, status=status)
+            "can_accept": can_accept, "expired": expired, "acceptance": getattr(proposal, "acceptance", None)},
+                      status=status)
 
     def get(self, request, trip):
         trip = self.trip(trip)
