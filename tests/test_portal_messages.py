@@ -224,3 +224,25 @@ def test_the_dashboard_shows_unread_portal_messages_to_who_answers(alpha, family
     assert 'data-test="portal-messages-dashboard"' not in finance.get("/").content.decode()
     sales.get(f"/trips/{trip.pk}/portal-messages/")  # opened: read
     assert 'data-test="portal-messages-dashboard"' not in sales.get("/").content.decode()
+
+
+def test_staff_write_from_the_card_and_the_customer_reads_it_under_messages(alpha, family, page_client, mailbox):
+    service = page_client("alpha", "service")
+    card = service.get(f"/customers/{family['wang'].pk}/portal-messages/").content.decode()
+    assert 'data-test="customer-portal-write"' in card
+    response = service.post(f"/customers/{family['wang'].pk}/portal-messages/reply/", {"body": "Your visa is ready."})
+    assert response.status_code == 302
+    with tenant_context(alpha):
+        message = Message.objects.get(customer=family["wang"])
+        assert message.trip_id is None and message.direction == "out"
+        assert send_message_email.apply(args=[message.pk]).get() is True
+    [mail] = mailbox
+    assert "/portal/messages/" in text_of(mail) and "Your visa is ready." in text_of(mail)
+    client = portal_client(alpha, family["wang"])
+    assert "/portal/messages/" in client.get("/portal/").content.decode()  # a new reply, not about a trip
+    assert "Your visa is ready." in client.get("/portal/messages/").content.decode()
+    with tenant_context(alpha):
+        message.refresh_from_db()
+        assert message.read_at is not None
+    card = service.get(f"/customers/{family['wang'].pk}/portal-messages/").content.decode()
+    assert 'data-test="customer-portal-write"' not in card  # the conversation's own form now

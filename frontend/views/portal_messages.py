@@ -60,7 +60,7 @@ class CustomerMessagesView(AgencyPage, View):
         return render(request, "frontend/portal_messages/_customer.html", {
             "customer": customer, "conversations": conversations,
             "can_reply": messaging.can_reply(request.user) and customer.kind == Customer.Kind.PERSON,
-            "form": ReplyForm()})
+            "form": ReplyForm(), "has_general": any(trip is None for trip, rows in conversations)})
 
 
 class TripReplyView(_Replying, TripPage, View):
