@@ -8,16 +8,16 @@ drawn in this order. ``HOME_NOTICES`` functions ``(page, trips) -> list[dict]`` 
 from django.utils.module_loading import import_string
 
 TRIP_PANELS: list[str] = [
-    "frontend.portal.views.documents.documents_panel",
     "frontend.portal.views.proposals.trip_panel",
     "frontend.portal.views.payments.trip_panel",
+    "frontend.portal.views.documents.documents_panel",
     "frontend.portal.views.messages.trip_panel",
 ]
 
 HOME_NOTICES: list[str] = [
-    "frontend.portal.views.documents.documents_notices",
     "frontend.portal.views.proposals.home_notices",
     "frontend.portal.views.payments.home_notices",
+    "frontend.portal.views.documents.documents_notices",
     "frontend.portal.views.messages.home_notices",
 ]
 

@@ -26,9 +26,9 @@ urlpatterns = [
     path("", include("frontend.urls.destinations")),
     path("", include("frontend.urls.portal")),
     path("", include("frontend.urls.checkout")),
-    path("", include("frontend.urls.document_files")),  # document scans (crm.documents)
-    path("", include("frontend.urls.proposals")),
     path("", include("frontend.urls.portal_messages")),
+    path("", include("frontend.urls.proposals")),
+    path("", include("frontend.urls.document_files")),  # document scans (crm.documents)
     path("portal/", include("frontend.portal.urls")),
     path("", dashboard.DashboardView.as_view(), name="home"),
     path("search/", search.SearchView.as_view(), name="search"),

@@ -139,6 +139,8 @@ KINDS: dict[str, TextKind] = {
                                   choices={"kind": "crm.documents.models.DocumentFile.Kind"}, note="reason",
                                   note_sep=" "),
     # portal: messages and self-service
+    "portal_message": TextKind(_("Answer %(name)s's message in the customer portal")),
+    "portal_message_trip": TextKind(_("Answer %(name)s's message in the customer portal about “%(trip)s”")),
     "payment_recorded": TextKind(_("%(kind)s of %(amount)s recorded for trip %(ref)s “%(title)s” (%(method)s)."),
                                  choices={"kind": _PATHS["payment"], "method": _PATHS["method"]}),
     "policy_check_in": TextKind(_("Policy check of “%(item)s” for %(name)s: in policy (version %(version)d).")),
@@ -153,8 +155,6 @@ KINDS: dict[str, TextKind] = {
     "greeting_note": TextKind(_("Greeting for {label}: a task for the account manager to get in touch personally."),
                               braces=True),
     "referral_rewarded": TextKind(_("Reward for referring %(name)s: %(reward)s")),
-    "portal_message": TextKind(_("Answer %(name)s's message in the customer portal")),
-    "portal_message_trip": TextKind(_("Answer %(name)s's message in the customer portal about “%(trip)s”")),
     "win_back_reason": TextKind(_("Win-back: reason for leaving recorded — %(reason)s."),
                                 choices={"reason": _PATHS["reason"]}, note="note", note_sep=" "),
     "win_back_offer": TextKind(_("Win-back offer: %(offer)s")),
