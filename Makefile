@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test venv browser pgbouncer messages bench clean-var
+.PHONY: run test venv browser pgbouncer pdf messages bench clean-var
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: venv
+run: venv pdf
 	$(BIN)/python -m infra.devenv run
 
 # Browser tests drive Debian's Chromium; install it when missing and we may (root, apt).
@@ -24,6 +24,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null) \
 	  || echo "Chromium not installed (apt-get install chromium): browser tests will be skipped."; }
 
+# Proposal and itinerary PDFs (WeasyPrint, crm.proposals.pdf) need Pango and a Chinese font; install them when
+# missing and we may (root, apt). Without them the rest of the product runs and the PDF links answer 503.
+pdf:
+	@{ ldconfig -p | grep -q libpangoft2-1.0 && fc-list 2>/dev/null | grep -qi "CJK"; } || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk >/dev/null) \
+	  || echo "Pango or a Chinese font is missing (apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk): PDFs will not render."; }
+
 # The PgBouncer tests (tests/test_pgbouncer.py, and test_isolation.py run a second time through it)
 # start Debian's pgbouncer; install it when missing and we may (root, apt).
 pgbouncer:
@@ -31,7 +38,7 @@ pgbouncer:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null) \
 	  || echo "PgBouncer not installed (apt-get install pgbouncer): its tests will be skipped."; }
 
-test: venv browser pgbouncer
+test: venv browser pgbouncer pdf
 	$(BIN)/python -m infra.devenv test $(ARGS)
 
 # Extracting and compiling strings needs settings, not secrets or servers.

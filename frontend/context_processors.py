@@ -7,7 +7,7 @@ from caravan.tenancy import current_agency
 # The header shows a few links and groups the rest in menus, so an admin's 17 items fit one row (issue 20).
 # Grouped by URL name; an item no group names stays a link of its own (a new area's one nav entry works as is).
 NAV_GROUPS = (
-    ("sales", ("pipeline_board", "task_list", "visit_home", "approval_list", "trip_list")),
+    ("sales", ("pipeline_board", "task_list", "visit_home", "approval_list", "trip_list", "document_review")),
     ("service", ("complaint_list", "survey_report", "care_home", "service_level_report")),
     ("marketing", ("campaign_list", "segment_list", "value_dashboard", "value_warnings")),
     ("admin", ("staff_list", "agency_settings")),
@@ -69,6 +69,8 @@ def shell(request):
             nav.append((reverse("approval_list"), _("Approvals")))
         if user.can(Cap.PIPELINE_WORK) or user.can(Cap.PAYMENTS_VIEW):
             nav.append((reverse("trip_list"), _("Trips")))
+        if user.can(Cap.DOCUMENTS_VIEW):
+            nav.append((reverse("document_review"), _("Document scans")))
         if user.can(Cap.KNOWLEDGE_VIEW):
             nav.append((reverse("destination_list"), _("Destinations")))
         if user.can(Cap.COMPLAINTS_HANDLE):

@@ -9,7 +9,6 @@ import base64
 import logging
 
 from django.template.loader import render_to_string
-from weasyprint import HTML
 
 from crm.portal.services import portal_settings
 from crm.trips import selectors as trip_selectors
@@ -18,19 +17,33 @@ from crm.trips.models import Trip
 from . import selectors
 from .models import Proposal
 
-try:  # WeasyPrint ≥ 66: a fetcher object limited to some schemes
-    from weasyprint.urls import URLFetcher
-except ImportError:  # pragma: no cover - older WeasyPrint: a fetcher function
-    URLFetcher = None
-
 # WeasyPrint narrates each step of each render at INFO: noise in the web and worker logs.
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
+class Unavailable(RuntimeError):
+    """WeasyPrint cannot load here: Pango (its text layout library) is missing (``make pdf`` installs it)."""
+
+
+def _weasyprint():
+    """WeasyPrint, imported when a PDF is made, not when the site starts: without Pango on the machine every
+    page but the PDFs still works (the PDF views answer 503)."""
+    try:
+        import weasyprint
+    except OSError as exc:  # cannot load libpango / libgobject
+        raise Unavailable(str(exc)) from exc
+    return weasyprint
+
+
 def _fetcher():
+    weasyprint = _weasyprint()
+    try:  # WeasyPrint ≥ 66: a fetcher object limited to some schemes
+        from weasyprint.urls import URLFetcher
+    except ImportError:  # pragma: no cover - older WeasyPrint: a fetcher function
+        URLFetcher = None
     if URLFetcher is not None:
         return URLFetcher(allowed_protocols=("data",), timeout=1, allow_redirects=False)
-    from weasyprint import default_url_fetcher
+    default_url_fetcher = weasyprint.default_url_fetcher
 
     def fetch(url, *args, **kwargs):
         if not url.startswith("data:"):
@@ -49,7 +62,7 @@ def _branding() -> dict:
 
 def render(template: str, context: dict) -> bytes:
     html = render_to_string(template, {**context, "branding": _branding()})
-    return HTML(string=html, base_url=None, url_fetcher=_fetcher()).write_pdf()
+    return _weasyprint().HTML(string=html, base_url=None, url_fetcher=_fetcher()).write_pdf()
 
 
 def proposal_pdf(proposal: Proposal) -> bytes:

@@ -100,6 +100,14 @@ RULES: dict[str, tuple[Rule, ...]] = {
                        Rule(why="the person's manager link (reports_to) stays on the colleague's row")),
     "crm.Contact": (Rule(blank=("summary", "next_step")),),
     "portal.Message": (Rule(delete=True),),  # the person's conversation with the agency in the portal
+    "portal.SignInLink": (Rule(delete=True),),  # the person's sign-in links: an address, hashes, times
+    # A proposal as sent is kept with the trip (what was offered, for the accounts); the names in its frozen copy
+    # and note are replaced by the name sweep like any text about the person. The acceptance keeps when the
+    # proposal was accepted, not who typed what from where.
+    "proposals.Proposal": (Rule(blank=("recipient_email",)),),
+    "proposals.Acceptance": (Rule(blank=("typed_name", "address", "user_agent")),),
+    "checkout.OnlinePayment": (Rule(why="an online payment: amount, Stripe's id, kept for the accounts like the payment"),),
+    "checkout.OnlineRefund": (Rule(why="a refund at Stripe: amount and id, kept for the accounts like the payment"),),
     "crm.ChangeLog": (Rule(blank=("old", "new")),),
     "campaigns.Consent": (Rule(delete=True),),
     "campaigns.Recipient": (Rule(blank=("email", "error")),),

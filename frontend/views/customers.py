@@ -432,7 +432,7 @@ class ContactAddView(AgencyPage, View):
 HISTORY_FIELDS = {
     "phones": gettext_lazy("Phones"), "emails": gettext_lazy("E-mails"), "addresses": gettext_lazy("Addresses"),
     "documents": gettext_lazy("Travel documents"), "created": gettext_lazy("Record created"),
-    "merged": gettext_lazy("Records merged"),
+    "merged": gettext_lazy("Records merged"), "family_dates": gettext_lazy("Family dates"),
 }
 
 
@@ -442,6 +442,17 @@ def history_field_label(name: str) -> str:
 
     if name in HISTORY_FIELDS:
         return str(HISTORY_FIELDS[name])
+    group, _dot, part = name.partition(".")
+    if group == "preferences" and part:  # preferences.seat: one preference (customer_preferences_set)
+        from crm.customers.models import Preferences
+
+        try:
+            label = Preferences._meta.get_field(part).verbose_name
+        except FieldDoesNotExist:
+            label = part
+        return f"{capfirst(gettext_lazy('Preferences'))}: {label}"
+    if group == "loyalty" and part:  # loyalty.CA: a loyalty programme's membership (loyalty_set)
+        return f"{gettext_lazy('Loyalty programme')} {part}"
     try:
         return capfirst(Customer._meta.get_field(name).verbose_name)
     except FieldDoesNotExist:

@@ -117,10 +117,10 @@ class ProposalPdfView(TripPage, View):
                                             terms=defaults["terms"])
             proposal = Proposal(trip=trip, version=0, snapshot=snapshot, content_hash=services.content_hash(snapshot))
         proposal.trip = trip
-        return pdf_response(pdf.proposal_pdf(proposal), f"{trip.reference}-v{proposal.version}.pdf")
+        return pdf_response(lambda: pdf.proposal_pdf(proposal), f"{trip.reference}-v{proposal.version}.pdf")
 
 
 class ItineraryPdfView(TripPage, View):
     def get(self, request, pk):
         trip = _trip(pk)
-        return pdf_response(pdf.itinerary_pdf(trip), f"{trip.reference}-itinerary.pdf")
+        return pdf_response(lambda: pdf.itinerary_pdf(trip), f"{trip.reference}-itinerary.pdf")

@@ -31,7 +31,13 @@ class AcceptForm(forms.Form):
     shown_hash = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
 
 
-def pdf_response(document: bytes, filename: str) -> HttpResponse:
+def pdf_response(make, filename: str) -> HttpResponse:
+    """``make()``'s PDF as an inline download; 503 when this machine cannot render PDFs (no Pango)."""
+    try:
+        document = make()
+    except pdf.Unavailable:
+        return HttpResponse(_("PDFs cannot be made on this server at the moment. Please try again later."),
+                            status=503, content_type="text/plain; charset=utf-8")
     response = HttpResponse(document, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{filename}"'
     response["Cache-Control"] = "private, no-store"
@@ -89,7 +95,7 @@ class ProposalPdfView(PortalPage, View):
         if row is None:
             raise Http404
         row.trip = trip
-        return pdf_response(pdf.proposal_pdf(row), f"{trip.reference}-v{row.version}.pdf")
+        return pdf_response(lambda: pdf.proposal_pdf(row), f"{trip.reference}-v{row.version}.pdf")
 
 
 class ItineraryPdfView(PortalPage, View):
@@ -97,7 +103,7 @@ class ItineraryPdfView(PortalPage, View):
         trip = self.trip(trip)
         if trip.status not in PDF_STATUSES:
             raise Http404
-        return pdf_response(pdf.itinerary_pdf(trip), f"{trip.reference}-itinerary.pdf")
+        return pdf_response(lambda: pdf.itinerary_pdf(trip), f"{trip.reference}-itinerary.pdf")
 
 
 # --- what the proposals add to the trip page and the home page (frontend.portal.panels) -----------------
