@@ -46,7 +46,8 @@ def test_a_link_by_email_signs_the_customer_in_once(alpha, wang, mailbox):
     assert response.status_code == 302 and response["Location"] == "/portal/sign-in/check/"
     assert len(mailbox) == 1 and mailbox[0]["To"] == wang.email_address
     token, code = link_and_code(mailbox[0])
-    assert code in subject_of(mailbox[0])
+    assert subject_of(mailbox[0]).endswith(f"：您的登录验证码 {code}")  # in the customer's language
+    assert "或在登录页输入此验证码" in text_of(mailbox[0])
     # Opening the link (a mail scanner does) spends nothing; the button does.
     assert client.get(f"/portal/link/{token}/").status_code == 200
     assert client.get(f"/portal/link/{token}/").status_code == 200

@@ -35,7 +35,7 @@ class PortalSettings(models.Model):
                                          help_text=_("One line per item, shown on every new proposal."))
     proposal_terms = models.TextField(_("terms (default)"), blank=True,
                                       help_text=_("Booking and cancellation terms the customer accepts."))
-    deposit_percent = models.PositiveSmallIntegerField(_("deposit (% of the total)"), default=30,
+    deposit_percent = models.PositiveSmallIntegerField(_("deposit (percentage of the total)"), default=30,
                                                        help_text=_("The deposit a new quote asks for."))
     updated_at = models.DateTimeField(auto_now=True)
 
