@@ -188,6 +188,8 @@ Caravan is starting. Open:
   http://sunrise.{domain}:{port}   demo agency 旭日国际旅行社 (staff: admin|manager|sales|callcenter|service|finance@sunrise.test)
   http://lotus.{domain}:{port}     demo agency Lotus Corporate Travel (staff: …@lotus.test)
   http://{domain}:{port}           operator console (operator@caravan.localhost)
+  http://sunrise.{domain}:{port}/portal/   the customer portal: sign in as traveler@sunrise.test (the e-mail with
+                                   the link and code is in var/mail/; pay with the test card 4242 4242 4242 4242)
   Password for every demo log-in: {password}
   Admins and the operator also enter a code: add this key to an authenticator app (TOTP): {_demo_totp_key(password)}
   API docs: /api/docs/ on any of them.   E-mails are written to var/mail/.   Ctrl-C stops everything.

@@ -217,3 +217,24 @@ def test_a_sign_in_links_token_never_reaches_sentry():
                          "message": "GET /portal/link/Zk3_x-9aQ1bC7dE2fG4hJ6kL8mN0pR5sT7uV9wX1yZ3/?next=/portal/"})
     assert "Zk3_x" not in str(event)
     assert event["request"]["url"] == "https://alpha.example.com/portal/link/[Filtered]/"
+
+
+def test_the_demo_sends_the_traveler_a_proposal_and_connects_stripe_only_to_localstripe(alpha, mailbox, settings,
+                                                                                        stripe_settings):
+    from crm.checkout import selectors as checkout
+    from crm.checkout.demo import seed_checkout
+    from crm.portal.demo import seed_portal
+    from crm.proposals.demo import seed_proposals
+    from crm.proposals.models import Proposal
+
+    seed_portal(alpha)
+    assert seed_proposals(alpha) == {"proposals": 1}
+    assert seed_proposals(alpha) == {"proposals": 0}
+    assert any(m["To"] == "traveler@alpha.test" for m in mailbox)
+    assert seed_checkout(alpha) == {"accounts": 1} and seed_checkout(alpha) == {"accounts": 0}
+    with tenant_context(alpha):
+        assert Proposal.objects.filter(trip__customer__emails__address="traveler@alpha.test").count() == 1
+        assert checkout.account().methods == ["card"]
+        checkout.account().delete()
+    settings.STRIPE_API_BASE = ""  # a real Stripe: the demo connects nothing
+    assert seed_checkout(alpha) == {"accounts": 0}

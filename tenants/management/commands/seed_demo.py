@@ -11,7 +11,9 @@ from crm.customers.demo import seed_customers
 from crm.destinations.demo import seed_destinations, seed_shared
 from crm.care.demo_journeys import seed_journeys
 from crm.loyalty.demo import seed_loyalty
+from crm.checkout.demo import seed_checkout
 from crm.portal.demo import seed_portal
+from crm.proposals.demo import seed_proposals
 from crm.customers.models import Customer
 from crm.pipeline.models import Opportunity
 from crm.tiers.demo import seed_tiers
@@ -140,6 +142,10 @@ class Command(BaseCommand):
                 counts = seed_portal(agency)
                 if counts["travelers"]:
                     self.stdout.write(f"Created the demo portal traveler traveler@{slug}.test with {counts['trips']} trips")
+                if seed_proposals(agency)["proposals"]:
+                    self.stdout.write(f"Sent the demo traveler of {slug} a proposal")
+                if seed_checkout(agency)["accounts"]:
+                    self.stdout.write(f"Connected {slug}'s own Stripe account to localstripe (test card 4242 4242 4242 4242)")
         with schema_context("public"):
             counts = seed_shared(User.objects.get(email=OPERATOR_EMAIL))
         if counts["shared"]:
