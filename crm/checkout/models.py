@@ -92,6 +92,10 @@ class OnlineRefund(models.Model):
     payment = models.OneToOneField(Payment, null=True, on_delete=models.PROTECT, related_name="online_refund")
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name = _("online refund")
+        verbose_name_plural = _("online refunds")
+
 
 class CheckoutEvent(models.Model):
     """A webhook event from the agency's Stripe account, stored by id so each is processed once."""

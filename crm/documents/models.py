@@ -60,6 +60,8 @@ class DocumentFile(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("document scan")
+        verbose_name_plural = _("document scans")
         ordering = ["-uploaded_at", "-id"]
         indexes = [models.Index(fields=["status", "-uploaded_at"], name="docfile_status"),
                    models.Index(fields=["customer", "-uploaded_at"], name="docfile_customer")]
@@ -77,3 +79,9 @@ class DocumentFileView(models.Model):
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField(default=timezone.now)
     via = models.CharField(max_length=10)
+
+    class Meta:
+        verbose_name = _("view of a document scan")
+        verbose_name_plural = _("views of document scans")
+
+

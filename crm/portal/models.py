@@ -74,6 +74,8 @@ class SignInLink(models.Model):
     used_from = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("portal sign-in link")
+        verbose_name_plural = _("portal sign-in links")
         indexes = [models.Index(fields=["customer", "-created_at"])]
 
     @property
@@ -102,5 +104,7 @@ class Message(models.Model):
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("portal message")
+        verbose_name_plural = _("portal messages")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["customer", "at"]), models.Index(fields=["trip", "at"])]
