@@ -238,3 +238,12 @@ def test_the_demo_sends_the_traveler_a_proposal_and_connects_stripe_only_to_loca
         checkout.account().delete()
     settings.STRIPE_API_BASE = ""  # a real Stripe: the demo connects nothing
     assert seed_checkout(alpha) == {"accounts": 0}
+
+
+def test_a_customers_dead_links_go_when_a_new_one_is_made(alpha, wang):
+    with tenant_context(alpha):
+        link_for(wang)
+        SignInLink.objects.update(expires_at=timezone.now() - timedelta(days=2))
+        link_for(wang)
+        assert SignInLink.objects.filter(customer=wang).count() == 1
+        assert SignInLink.objects.get(customer=wang).live
