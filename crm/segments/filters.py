@@ -32,7 +32,7 @@ from crm.customers.models import Address, Customer, Preferences
 from crm.value.models import CustomerValue
 from crm.value.selectors import in_quadrants
 
-from .rows import festival_window, in_period, in_subquery, like, per_buyer, took_part
+from .rows import TripTest, festival_window, in_period, in_subquery, like, per_buyer, took_part
 from .values import (Invalid, clean_bool, clean_ids, clean_int, clean_list, clean_money, clean_object, clean_period,
                      clean_range, resolve_date)
 
@@ -57,6 +57,16 @@ class Filter:
     clean: Callable[..., Any]  # (value, *, references: bool, today: date) -> cleaned JSON; raises Invalid
     narrow: Callable[[QuerySet, Any, date], QuerySet]  # (customers, cleaned value, today) -> customers
     words: Callable[[Any, date], str]  # (cleaned value, today) -> what it asks, for people
+    # Trip filters: (cleaned value, today) -> the same question as a ``rows.TripTest``, or None when this
+    # value cannot be one (it also keeps customers without trips). Used when a definition has two or more
+    # trip filters, which are then answered by one pass over the trips (``rows.all_of``); ``narrow`` alone
+    # otherwise. Both must select the same customers (tests/test_segment_sql.py).
+    trip_test: Callable[[Any, date], Any] | None = None
+    # Its condition costs more per customer than comparing a column (an array overlap, a subquery):
+    # ``query`` adds it after the plain comparisons, so PostgreSQL, which keeps the written order of
+    # conditions of equal estimated cost, tests the cheap ones first (bench/segments.py: business/first
+    # on CA or MU, ~1/3 faster). Trip filters are subqueries and always go last.
+    late: bool = False
 
 
 # --- how values read ------------------------------------------------------------------------------
@@ -256,7 +266,7 @@ def _trips_narrow(qs, value, today):
     base, params = f"SELECT p.customer_id FROM ({rows}) p WHERE {period}", [*row_params, *period_params]
     low, high = value["min"], value.get("max")
     if low == 1 and high is None:
-        return in_subquery(qs, base, params)
+        return in_subquery(qs, f"{base} GROUP BY p.customer_id", params)
     if low >= 1:
         having = "count(*) >= %s" if high is None else "count(*) BETWEEN %s AND %s"
         return in_subquery(qs, f"{base} GROUP BY p.customer_id HAVING {having}",
@@ -265,6 +275,16 @@ def _trips_narrow(qs, value, today):
         return qs
     # min 0: everybody without more than ``max`` trips, customers without any included
     return in_subquery(qs, f"{base} GROUP BY p.customer_id HAVING count(*) > %s", [*params, high], negate=True)
+
+
+def _trips_test(value, today):
+    low, high = value["min"], value.get("max")
+    if low < 1:  # keeps customers without trips: only as its own subquery
+        return None
+    period, params = in_period(value, today)
+    if high is None:
+        return TripTest(period, params, ("count(*)",), "{0} >= %s", [low])
+    return TripTest(period, params, ("count(*)",), "{0} BETWEEN %s AND %s", [low, high])
 
 
 def _trips_words(value, today):
@@ -288,14 +308,25 @@ def _destination_narrow(qs, value, today):
     """A trip taken part in (within the period) whose destination contains one of the terms, or is
     one of them (``exact``); case-insensitive."""
     rows, row_params = took_part()
+    match, match_params = _destination_rows(value, today)
+    return in_subquery(qs, f"SELECT p.customer_id FROM ({rows}) p WHERE {match} GROUP BY p.customer_id",
+                       [*row_params, *match_params])
+
+
+def _destination_rows(value, today) -> tuple[str, list]:
+    """The trips in the period whose destination contains (or is) one of the terms."""
     period, period_params = in_period(value, today)
     terms = [t.lower() for t in value["any"]]
     if value.get("exact"):
         match, match_params = "lower(p.destination) = ANY(%s)", [terms]
     else:
         match, match_params = "lower(p.destination) LIKE ANY(%s)", [[like(t) for t in terms]]
-    return in_subquery(qs, f"SELECT p.customer_id FROM ({rows}) p WHERE {period} AND {match}",
-                       [*row_params, *period_params, *match_params])
+    return f"{period} AND {match}", [*period_params, *match_params]
+
+
+def _destination_test(value, today):
+    where, params = _destination_rows(value, today)
+    return TripTest(where, params, ("count(*)",), "{0} > 0", [])
 
 
 def _destination_words(value, today):
@@ -320,19 +351,40 @@ def _spend_clean(value, *, today, **_kw):
     return cleaned
 
 
+def _spend_sum(value) -> str:
+    """The spend of the rows, summed in whole cents: exact (the amounts have two decimals, and so do the
+    filter's: ``values.clean_money``) and added up as integers, which PostgreSQL does about a quarter
+    faster than numeric over a whole agency's trips (bench/segments.py)."""
+    column = "p.sell" if value["basis"] == "revenue" else "(p.sell - p.cost)"
+    return f"sum(({column} * 100)::bigint)"
+
+
+def _cents(value, key) -> int | None:
+    return int(Decimal(value[key]) * 100) if key in value else None
+
+
 def _spend_narrow(qs, value, today):
-    amount = "p.sell" if value["basis"] == "revenue" else "p.sell - p.cost"
+    amount = _spend_sum(value)
     sql, params = per_buyer(value, today)
-    low = Decimal(value["min"]) if "min" in value else None
-    high = Decimal(value["max"]) if "max" in value else None
+    low, high = _cents(value, "min"), _cents(value, "max")
     if low is not None and low > 0:
         if high is None:
-            return in_subquery(qs, f"{sql} HAVING sum({amount}) >= %s", [*params, low])
-        return in_subquery(qs, f"{sql} HAVING sum({amount}) BETWEEN %s AND %s", [*params, low, high])
+            return in_subquery(qs, f"{sql} HAVING {amount} >= %s", [*params, low])
+        return in_subquery(qs, f"{sql} HAVING {amount} BETWEEN %s AND %s", [*params, low, high])
     if high is None:  # at least 0: everybody
         return qs
     # no positive minimum: everybody not above the maximum, customers who spent nothing included
-    return in_subquery(qs, f"{sql} HAVING sum({amount}) > %s", [*params, high], negate=True)
+    return in_subquery(qs, f"{sql} HAVING {amount} > %s", [*params, high], negate=True)
+
+
+def _spend_test(value, today):
+    low, high = _cents(value, "min"), _cents(value, "max")
+    if low is None or low <= 0:  # keeps customers who spent nothing: only as its own subquery
+        return None
+    period, params = in_period(value, today)
+    if high is not None:
+        return TripTest(period, params, (_spend_sum(value),), "{0} BETWEEN %s AND %s", [low, high], bought=True)
+    return TripTest(period, params, (_spend_sum(value),), "{0} >= %s", [low], bought=True)
 
 
 def _spend_words(value, today):
@@ -361,6 +413,17 @@ def _last_trip_narrow(qs, value, today):
         params.append(resolve_date(value["before"], today=today))
     return in_subquery(qs, f"SELECT p.customer_id FROM ({rows}) p GROUP BY p.customer_id "
                            f"HAVING {' AND '.join(having)}", params)
+
+
+def _last_trip_test(value, today):
+    tests, params = [], []
+    if "after" in value:
+        tests.append("{0} >= %s")
+        params.append(resolve_date(value["after"], today=today))
+    if "before" in value:
+        tests.append("{0} < %s")
+        params.append(resolve_date(value["before"], today=today))
+    return TripTest("TRUE", [], ("max(p.day)",), " AND ".join(tests), params)
 
 
 def _last_trip_words(value, today):
@@ -395,8 +458,17 @@ def _festival_narrow(qs, value, today):
     rows, params = took_part()
     first, last = window
     return in_subquery(qs, f"SELECT p.customer_id FROM ({rows}) p "
-                           f"WHERE p.depart_on <= %s AND coalesce(p.return_on, p.depart_on) >= %s",
+                           f"WHERE p.depart_on <= %s AND coalesce(p.return_on, p.depart_on) >= %s GROUP BY p.customer_id",
                        [*params, last, first])
+
+
+def _festival_test(value, today):
+    window = festival_window(value, today)
+    if window is None:  # matches nobody: narrow says so
+        return None
+    first, last = window
+    return TripTest("p.depart_on <= %s AND coalesce(p.return_on, p.depart_on) >= %s", [last, first],
+                    ("count(*)",), "{0} > 0", [])
 
 
 def _festival_words(value, today):
@@ -434,6 +506,19 @@ def _discount_share_narrow(qs, value, today):
         having.append("100 * sum(p.discounted_items) <= %s * sum(p.items)")
         params.append(value["max"])
     return in_subquery(qs, f"{sql} HAVING {' AND '.join(having)}", params)
+
+
+def _discount_share_test(value, today):
+    period, params = in_period(value, today)
+    tests, test_params = ["{0} > 0"], []
+    if "min" in value:
+        tests.append("100 * {1} >= %s * {0}")
+        test_params.append(value["min"])
+    if "max" in value:
+        tests.append("100 * {1} <= %s * {0}")
+        test_params.append(value["max"])
+    return TripTest(period, params, ("sum(p.items)", "sum(p.discounted_items)"), " AND ".join(tests), test_params,
+                    bought=True)
 
 
 def _discount_share_words(value, today):
@@ -513,33 +598,35 @@ def _p_alive_narrow(qs, value, today):
 
 FILTERS: dict[str, Filter] = {f.key: f for f in (
     Filter("kind", "profile", gettext_lazy("Kind"), _kind_clean, _kind_narrow, _labelled(Customer.Kind.choices)),
-    Filter("city", "profile", gettext_lazy("City"), _choices(None, max_length=100), _city_narrow, _listed),
+    Filter("city", "profile", gettext_lazy("City"), _choices(None, max_length=100), _city_narrow, _listed, late=True),
     Filter("age", "profile", gettext_lazy("Age"),
            _min_max(high=120, message=gettext_lazy("Give an age from 0 to 120."),
                     missing=gettext_lazy("Give a minimum or a maximum age.")),
            _age_narrow, lambda value, today: _range_words(value)),
     Filter("tier", "profile", gettext_lazy("Service tier"), _tier_clean, _tier_narrow, _tier_words),
     Filter("owner", "profile", gettext_lazy("Account manager"), _owner_clean, _owner_narrow, _owner_words),
-    Filter("tags", "profile", gettext_lazy("Tags"), _choices(None, max_length=40), _tags_narrow, _listed),
-    Filter("trips", "behaviour", gettext_lazy("Trips"), _trips_clean, _trips_narrow, _trips_words),
+    Filter("tags", "profile", gettext_lazy("Tags"), _choices(None, max_length=40), _tags_narrow, _listed, late=True),
+    Filter("trips", "behaviour", gettext_lazy("Trips"), _trips_clean, _trips_narrow, _trips_words, _trips_test),
     Filter("destination", "behaviour", gettext_lazy("Destination"), _destination_clean, _destination_narrow,
-           _destination_words),
-    Filter("spend", "behaviour", gettext_lazy("Spend"), _spend_clean, _spend_narrow, _spend_words),
-    Filter("last_trip", "behaviour", gettext_lazy("Last trip"), _last_trip_clean, _last_trip_narrow, _last_trip_words),
+           _destination_words, _destination_test),
+    Filter("spend", "behaviour", gettext_lazy("Spend"), _spend_clean, _spend_narrow, _spend_words, _spend_test),
+    Filter("last_trip", "behaviour", gettext_lazy("Last trip"), _last_trip_clean, _last_trip_narrow, _last_trip_words,
+           _last_trip_test),
     Filter("festival", "behaviour", gettext_lazy("Travelled at a festival"), _festival_clean, _festival_narrow,
-           _festival_words),
+           _festival_words, _festival_test),
     Filter("price_sensitivity", "behaviour", gettext_lazy("Price sensitivity"),
            _choices(Preferences.Sensitivity.values), _price_sensitivity_narrow,
            _labelled(Preferences.Sensitivity.choices)),
     Filter("discount_share", "behaviour", gettext_lazy("Discounted fares"), _discount_share_clean,
-           _discount_share_narrow, _discount_share_words),
-    Filter("airline", "preferences", gettext_lazy("Preferred airline"), _airline_clean, _overlaps("airlines"), _listed),
+           _discount_share_narrow, _discount_share_words, _discount_share_test),
+    Filter("airline", "preferences", gettext_lazy("Preferred airline"), _airline_clean, _overlaps("airlines"), _listed,
+           late=True),
     Filter("cabin", "preferences", gettext_lazy("Cabin"), _choices(Preferences.Cabin.values), _cabin_narrow,
            _labelled(Preferences.Cabin.choices)),
     Filter("hotel_chain", "preferences", gettext_lazy("Hotel chain"), _choices(None, max_length=40),
-           _overlaps("hotel_chains"), _listed),
+           _overlaps("hotel_chains"), _listed, late=True),
     Filter("interest", "preferences", gettext_lazy("Interests"), _choices(None, max_length=40),
-           _overlaps("interests"), _listed),
+           _overlaps("interests"), _listed, late=True),
     Filter("rfm", "value", gettext_lazy("RFM scores"), _rfm_clean, _rfm_narrow, _rfm_words),
     Filter("value_segment", "value", gettext_lazy("Value segment"), _choices(VALUE_SEGMENTS), _value_segment_narrow,
            _labelled(CustomerValue.Segment.choices)),

@@ -5,7 +5,9 @@ re-evaluation, a campaign's audience and the API all call it. Merged-away record
 
 Every filter (``crm.segments.filters``) narrows one ``Customer`` queryset with a condition on the
 customer row: a column, a one-to-one row (preferences, tier, value, consent), or an uncorrelated
-``IN (subquery)`` over the trips (``rows``). Nothing is joined in a way that repeats a customer,
+``IN (subquery)`` over the trips (``rows``). Two or more trip filters are one such subquery: a
+single ``GROUP BY`` over the trips with a test per filter (``rows.all_of``), so the trips are read
+once whatever the number of trip filters. Nothing is joined in a way that repeats a customer,
 so ``.count()`` is one SQL statement and no ``DISTINCT`` is needed.
 """
 from django.db import connection, transaction
@@ -15,6 +17,7 @@ from crm.customers.models import Customer
 
 from .definition import validate
 from .filters import FILTERS
+from .rows import all_of, in_subquery
 
 COUNT_WORK_MEM = "64MB"
 
@@ -38,6 +41,18 @@ def customers_matching(definition: dict) -> QuerySet:
     today = agency_today()
     clean = validate(definition, references=False, today=today)
     customers = Customer.objects.filter(merged_into__isnull=True)
-    for key, value in clean.items():
-        customers = FILTERS[key].narrow(customers, value, today)
+    trip_tests = []  # (filter, value, its TripTest)
+    # The cheap comparisons first, then ``Filter.late`` ones and the trip filters, otherwise in the builder's order.
+    for key, value in sorted(clean.items(), key=lambda item: FILTERS[item[0]].late or bool(FILTERS[item[0]].trip_test)):
+        f = FILTERS[key]
+        test = f.trip_test(value, today) if f.trip_test else None
+        if test is None:
+            customers = f.narrow(customers, value, today)
+        else:
+            trip_tests.append((f, value, test))
+    if len(trip_tests) == 1:
+        f, value, _test = trip_tests[0]
+        customers = f.narrow(customers, value, today)
+    elif trip_tests:  # one pass over the trips for all of them, not one subquery each
+        customers = in_subquery(customers, *all_of([test for *_, test in trip_tests]))
     return customers

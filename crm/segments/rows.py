@@ -13,6 +13,7 @@ The trip facts, as documented in docs/segments.md:
 Trips are read from ``crm.trips.models.TripSummary`` (one narrow row per trip with its item sums,
 kept by the database), so no filter reads the booking lines.
 """
+from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import BooleanField, QuerySet
@@ -41,13 +42,17 @@ def _zone() -> str:
 _DAY = "coalesce(s.depart_on, (coalesce(s.confirmed_at, s.created_at) AT TIME ZONE %s)::date)"
 
 
-def took_part() -> tuple[str, list]:
+def took_part(*, with_sums: bool = False) -> tuple[str, list]:
     """Rows ``(customer_id, day, depart_on, return_on, destination)``: every live trip once for its
-    buyer and once for each other traveler on it."""
+    buyer and once for each other traveler on it. ``with_sums`` adds ``buyer`` (true on the buyer's
+    row) and the trip's ``sell, cost, items, discounted_items``, so the rows of ``bought()`` are
+    those with ``buyer``."""
     t, zone = _tables(), _zone()
     columns = f"{_DAY} AS day, s.depart_on, s.return_on, s.destination"
-    sql = (f"SELECT s.customer_id, {columns} FROM {t['summary']} s WHERE s.status IN {_LIVE} "
-           f"UNION ALL SELECT tr.customer_id, {columns} FROM {t['traveler']} tr "
+    sums = ", s.sell, s.cost, s.items, s.discounted_items" if with_sums else ""
+    sql = (f"SELECT s.customer_id, {columns}{', true AS buyer' if with_sums else ''}{sums} "
+           f"FROM {t['summary']} s WHERE s.status IN {_LIVE} "
+           f"UNION ALL SELECT tr.customer_id, {columns}{', false' if with_sums else ''}{sums} FROM {t['traveler']} tr "
            f"JOIN {t['summary']} s ON s.trip_id = tr.trip_id WHERE s.status IN {_LIVE} AND tr.customer_id <> s.customer_id")
     return sql, [zone, zone]
 
@@ -79,6 +84,61 @@ def per_buyer(value: dict, today: date) -> tuple[str, list]:
     return f"SELECT p.customer_id FROM ({rows}) p WHERE {period} GROUP BY p.customer_id", [*row_params, *period_params]
 
 
+@dataclass(frozen=True)
+class TripTest:
+    """A trip filter as a test on per-customer sums, so that several trip filters of one definition
+    are answered by one pass over the trips (``all_of``) instead of one subquery each.
+
+    ``where`` (over ``p``, with ``where_params``) picks the rows the filter looks at (``"TRUE"`` for
+    all); ``bought`` limits them to the trips the customer bought (spend, discounted fares);
+    ``sums`` are aggregates over those rows (``count(*)``, ``sum(p.sell)``, ``max(p.day)``) and
+    ``test`` a condition on them, naming them ``{0}``, ``{1}``…, with ``test_params``. A customer
+    without any such row fails the test (a count of 0 or a sum of NULL never passes one), as with the
+    filter's own subquery; filters that must also keep customers without rows give no ``TripTest``."""
+    where: str
+    where_params: list
+    sums: tuple[str, ...]
+    test: str
+    test_params: list
+    bought: bool = False
+
+
+def all_of(tests: list[TripTest]) -> tuple[str, list]:
+    """``SELECT customer_id`` of the customers passing every test, in one ``GROUP BY`` over the rows
+    they took part in (over the trips they bought only, when every test reads those)."""
+    if all(t.bought for t in tests):
+        rows, row_params = bought()
+        buyer = ""
+    else:
+        rows, row_params = took_part(with_sums=True)
+        buyer = " AND p.buyer"
+    columns, column_params, picks, pick_params, conditions, condition_params = [], [], [], [], [], []
+    for i, t in enumerate(tests):
+        where = t.where
+        if t.bought and buyer:
+            where = "p.buyer" if where == "TRUE" else f"{where} AND p.buyer"
+        names = []
+        for j, expression in enumerate(t.sums):
+            name = f"t{i}_{j}"
+            if where == "TRUE":
+                columns.append(f"{expression} AS {name}")
+            else:
+                columns.append(f"{expression} FILTER (WHERE {where}) AS {name}")
+                column_params.extend(t.where_params)
+            names.append(f"g.{name}")
+        picks.append(where)
+        pick_params.extend(t.where_params)
+        conditions.append("(" + t.test.format(*names) + ")")
+        condition_params.extend(t.test_params)
+    if "TRUE" in picks:  # one test reads every row
+        pick, pick_params = "TRUE", []
+    else:
+        pick = " OR ".join(f"({w})" for w in picks)
+    sql = (f"SELECT g.customer_id FROM (SELECT p.customer_id, {', '.join(columns)} FROM ({rows}) p "
+           f"WHERE {pick} GROUP BY p.customer_id) g WHERE {' AND '.join(conditions)}")
+    return sql, [*column_params, *row_params, *pick_params, *condition_params]
+
+
 def in_subquery(qs, sql: str, params: list, *, negate: bool = False) -> QuerySet:
     """Customers whose id is (not) among those an uncorrelated subquery gives.
 
@@ -86,7 +146,11 @@ def in_subquery(qs, sql: str, params: list, *, negate: bool = False) -> QuerySet
     runs the subquery once and probes its hashed result per customer (a *hashed SubPlan*) instead
     of turning it into a join. The planner cannot estimate how many customers a ``HAVING sum(…) >=``
     keeps, and with several filters combined its guess of "1 row" led to nested loops that re-ran
-    a whole-agency aggregate per customer (seconds to minutes on bench/segments.py)."""
+    a whole-agency aggregate per customer (seconds to minutes on bench/segments.py).
+
+    Subqueries that only ask "any such trip" still end in ``GROUP BY customer_id``: PostgreSQL can
+    then de-duplicate in parallel workers before the hash is built (festival travel at 100,000
+    customers: ~20 % faster, bench/segments.py)."""
     condition = f'coalesce("{Customer._meta.db_table}"."id" IN ({sql}), false)'
     return qs.filter(RawSQL(f"NOT {condition}" if negate else condition, params, output_field=BooleanField()))
 
