@@ -12,8 +12,14 @@
    Next to them, the same work without HTTP: the bare SQL phone lookup and the selectors in-process.
 3. Imports a 100,000-row CSV with Chinese headers through crm/customers/imports.py into a fresh agency
    ``bench-import`` (dry run, then the import), and deletes that agency.
-Prints a summary with the targets. Sizes: BENCH_CUSTOMERS, BENCH_IMPORT_ROWS; BENCH_PARTS picks
-some of sql,selectors,http,import (environment). Throughput is measured with wrk when it is
+4. Search at every agency size (part ``search``): for each of BENCH_SEARCH_SIZES (default 1000,10000,100000
+   customers; agencies ``bench-crm-<size>``, the 100,000 one is ``bench-crm``), the same kinds of typed
+   prefixes over HTTP (one gunicorn, 2 sync workers, ``page_size=10``) and ``customer_search()`` in-process,
+   BENCH_RUNS runs (3): median p50/p95 of the runs with the range, next to the anchor of the same run —
+   the bare SQL that finds rows for the same text (``search_text LIKE '%…%'`` or the phone digits over the
+   trigram indexes, psycopg, no ORM, no ranking) — and the ratio.
+Prints a summary with the targets. Sizes: BENCH_CUSTOMERS, BENCH_IMPORT_ROWS, BENCH_SEARCH_SIZES; BENCH_PARTS picks
+some of sql,selectors,http,search,import (environment). Throughput is measured with wrk when it is
 installed (apt install wrk), else with Python threads, which compete with the server for the CPU.
 """
 import csv
@@ -33,6 +39,8 @@ SLUG, IMPORT_SLUG = "bench-crm", "bench-import"
 POP_REQUESTS, POP_SECONDS = 2000, 60  # sequential screen pops: at most this many, for at most this long
 LOAD_SECONDS = 10
 SEARCH_SECONDS = 90
+SEARCH_SIZES = [int(n) for n in os.environ.get("BENCH_SEARCH_SIZES", "1000,10000,100000").split(",") if n]
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SERVER_CONFIGS = [{"worker_class": "sync", "threads": 1}, {"worker_class": "gthread", "threads": 4}]
 
 
@@ -44,9 +52,9 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate_platform", verbosity=0)
-    parts = set(os.environ.get("BENCH_PARTS", "sql,selectors,http,import").split(","))
+    parts = set(os.environ.get("BENCH_PARTS", "sql,selectors,http,search,import").split(","))
     bench = Bench()
-    if parts - {"import"}:
+    if parts - {"import", "search"}:
         bench.prepare()
     if "sql" in parts:
         bench.bare_lookup()
@@ -54,6 +62,8 @@ def main() -> int:
         bench.in_process()
     if "http" in parts:
         bench.over_http()
+    if "search" in parts:
+        bench.search_by_size()
     if "import" in parts:
         bench.import_csv()
     bench.summary()
@@ -71,7 +81,7 @@ class Bench:
 
     # --- 1. data ---------------------------------------------------------------------------------
 
-    def prepare(self) -> None:
+    def prepare(self, slug: str = SLUG, people: int = PEOPLE) -> None:
         from django.db import connection
         from django_tenants.utils import tenant_context
         from accounts.scopes import all_scopes
@@ -84,37 +94,38 @@ class Bench:
         from tenants.models import Agency
         from tenants.services import agency_onboard
 
-        agency = Agency.objects.filter(slug=SLUG).first()
+        agency = Agency.objects.filter(slug=slug).first()
         if agency is None:
-            agency = agency_onboard(name="Bench CRM 基准旅行社", slug=SLUG, plan="enterprise",
-                                    admin_email=f"admin@{SLUG}.test", actor="bench").agency
+            agency = agency_onboard(name="Bench CRM 基准旅行社", slug=slug, plan="enterprise",
+                                    admin_email=f"admin@{slug}.test", actor="bench").agency
         self.agency = agency
         with tenant_context(agency):
             staff = [(Role.MANAGER, "manager"), (Role.CALL_CENTER, "callcenter"), (Role.CALL_CENTER, "callcenter2"),
                      *[(Role.SALES, f"sales{i}") for i in range(1, 7)], (Role.SERVICE, "service")]
             for role, local in staff:
-                User.objects.get_or_create(email=f"{local}@{SLUG}.test", defaults={"role": role, "full_name": local})
-            agent = User.objects.get(email=f"callcenter@{SLUG}.test")
+                User.objects.get_or_create(email=f"{local}@{slug}.test", defaults={"role": role, "full_name": local})
+            agent = User.objects.get(email=f"callcenter@{slug}.test")
             self.token = token_create(user=agent, name="bench", scopes=all_scopes())[1]
             have = Customer.objects.filter(kind=Customer.Kind.PERSON).count()
-            print(f"Customer 360 benchmark: agency {SLUG} has {have:,} people (wanted {PEOPLE:,})", flush=True)
-            if have < PEOPLE:
+            print(f"Customer 360 benchmark: agency {slug} has {have:,} people (wanted {people:,})", flush=True)
+            if have < people:
                 started = time.perf_counter()
 
                 def progress(done, total):
                     rate = done / (time.perf_counter() - started)
                     print(f"  generated {done:>7,} / {total:,} people ({rate:,.0f}/s)", flush=True)
 
-                counts = seed_customers(agency, people=PEOPLE - have, companies=(PEOPLE - have) // 80,
+                counts = seed_customers(agency, people=people - have, companies=(people - have) // 80,
                                         rng_seed=1000 + have, progress=progress)
                 with connection.cursor() as cursor:
                     for model in ("customer", "phone", "email", "contact", "employment", "traveldocument", "changelog"):
                         cursor.execute(f"ANALYZE crm_{model}")
                 took = time.perf_counter() - started
                 print(f"  generation took {took:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), flush=True)
-                self.record("generate people (crm/customers/demo.py)", (PEOPLE - have) / took, "people/s")
+                self.record("generate people (crm/customers/demo.py)", (people - have) / took, "people/s")
             total = Customer.objects.count()
-            self.notes.append(f"{total:,} customers ({Customer.objects.filter(kind='company').count():,} companies), "
+            companies = Customer.objects.filter(kind="company").count()
+            self.notes.append(f"{slug}: {total:,} customers ({companies:,} companies), "
                               f"{Phone.objects.count():,} phones, {Email.objects.count():,} e-mails")
             gen = Generator(7)
             known = list(Phone.objects.order_by("?").values_list("number", flat=True)[:POP_REQUESTS])
@@ -257,6 +268,66 @@ class Bench:
         self.record("search-as-you-type p50 (HTTP)", percentile(every, 50), "ms")
         self.record("search-as-you-type p95 (HTTP)", p95, "ms", "<= 50 ms", p95 <= 50)
 
+    # --- 4. search at every size ----------------------------------------------------------------------
+
+    def search_by_size(self) -> None:
+        """Search-as-you-type over HTTP and in-process at each of SEARCH_SIZES, with the bare SQL anchor."""
+        import statistics
+
+        from django_tenants.utils import tenant_context
+
+        from bench._server import Client, app_server, percentile
+        from crm.customers.selectors import customer_search
+
+        agencies = []
+        for size in SEARCH_SIZES:
+            self.prepare(slug=SLUG if size == 100000 else f"{SLUG}-{size}", people=size)
+            agencies.append((size, self.agency, self.token, self.queries))
+        load = os.getloadavg()
+        print(f"\nSearch-as-you-type by agency size: gunicorn 2 sync workers, one keep-alive connection, page_size=10; "
+              f"{RUNS} runs; median of the runs (range); {os.cpu_count()} CPUs, load average "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+        with app_server(workers=2, worker_class="sync", threads=1, probe_host=f"{SLUG}.localhost") as server:
+            for size, agency, token, queries in agencies:
+                host = f"{agency.slug}.localhost"
+                client = Client(server.port, {"Host": f"{host}:{server.port}", "Authorization": f"Token {token}",
+                                              "Accept-Language": "en"})
+                paths = [(kind, "/api/v1/customers/?" + urlencode({"q": q, "page_size": 10})) for kind, q in queries]
+                for _kind, path in paths[:20]:  # warm up both workers
+                    client.get(path)
+                http, local, bare = [], [], []  # per run: {kind: [ms]}
+                for _ in range(RUNS):
+                    http.append(self._timed(lambda path: _ok(client.get(path)), paths))
+                    with tenant_context(agency):
+                        local.append(self._timed(lambda q: customer_search(query=q, limit=10), queries))
+                    bare.append(self._timed(_bare_search(agency), queries))
+                client.close()
+                print(f"{size:>9,} customers ({len(queries)} queries a run){'':6s}  p50 ms{'':14s}  p95 ms", flush=True)
+                for label, runs in (("HTTP", http), ("customer_search()", local), ("bare SQL (anchor)", bare)):
+                    p50s = [percentile([t for ts in run.values() for t in ts], 50) for run in runs]
+                    p95s = [percentile([t for ts in run.values() for t in ts], 95) for run in runs]
+                    print(f"  {label:36s} {statistics.median(p50s):7.1f} ({min(p50s):.1f}-{max(p50s):.1f})  "
+                          f"{statistics.median(p95s):7.1f} ({min(p95s):.1f}-{max(p95s):.1f})", flush=True)
+                kinds = http[0].keys()
+                for kind in kinds:
+                    p95 = statistics.median(percentile(run[kind], 95) for run in http)
+                    anchor = statistics.median(percentile(run[kind], 95) for run in bare)
+                    print(f"    {kind:8s} n={len(http[0][kind]):3d}  HTTP p95 {p95:6.1f} ms  "
+                          f"bare SQL p95 {anchor:5.2f} ms  ratio {p95 / anchor if anchor else 0:5.1f}x", flush=True)
+                p95 = statistics.median(percentile([t for ts in run.values() for t in ts], 95) for run in http)
+                anchor = statistics.median(percentile([t for ts in run.values() for t in ts], 95) for run in bare)
+                self.record(f"search p95 (HTTP) at {size:,} customers", p95, "ms", "<= 50 ms", p95 <= 50)
+                self.record(f"  bare SQL anchor p95 at {size:,}; ratio {p95 / anchor:.1f}x", anchor, "ms")
+
+    @staticmethod
+    def _timed(call, items) -> dict[str, list[float]]:
+        times = {}
+        for kind, item in items:
+            started = time.perf_counter()
+            call(item)
+            times.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        return times
+
     # --- 4. import ------------------------------------------------------------------------------------
 
     def import_csv(self) -> None:
@@ -319,6 +390,34 @@ class Bench:
             shown = f"{value:,.0f} {unit}" if value >= 100 else f"{value:.2f} {unit}"
             verdict = "" if passed is None else ("PASS" if passed else "MISS")
             print(f"  {what:44s} {shown:>14s}   {target:16s} {verdict}")
+
+
+def _ok(answer: tuple[int, bytes]) -> None:
+    status, body = answer
+    assert status == 200, (status, body[:300])
+
+
+def _bare_search(agency):
+    """The anchor: the same text found by bare SQL on the same trigram indexes (psycopg, no ORM, no
+    ranking): phone digits in crm_phone for digit queries, else ``search_text LIKE '%…%'``."""
+    from django.db import connection
+
+    from crm.customers.normalize import collapse_cjk_spaces
+
+    connection.ensure_connection()
+    raw = connection.connection
+    schema = agency.schema_name
+
+    def run(query: str) -> None:
+        if query.isdigit():
+            sql, term = f'SELECT customer_id FROM "{schema}".crm_phone WHERE number LIKE %s LIMIT 10', query
+        else:
+            sql = (f'SELECT id FROM "{schema}".crm_customer WHERE search_text LIKE %s AND merged_into_id IS NULL '
+                   "LIMIT 10")
+            term = collapse_cjk_spaces(query.lower())
+        raw.execute(sql, [f"%{term}%"]).fetchall()
+
+    return run
 
 
 # --- the import file ---------------------------------------------------------------------------------
