@@ -305,14 +305,14 @@ _TOOK_PART = f"""
 
 
 def _anchor(sql: str, params: dict) -> int:
-    """The hand-written count, with the same memory the builder's count gets."""
-    from django.db import connection, transaction
+    """The hand-written count, with the same memory the builder's count gets, in one round trip (the
+    ``SET LOCAL`` and the count in one Query message, run by PostgreSQL as one transaction)."""
+    from django.db import connection
 
-    from crm.segments.query import COUNT_WORK_MEM
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{COUNT_WORK_MEM}'")
-        cursor.execute(sql, params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '64MB'; {sql}", params)
+        while cursor.description is None and cursor.nextset():
+            pass
         return cursor.fetchone()[0]
 
 

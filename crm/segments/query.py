@@ -10,7 +10,7 @@ single ``GROUP BY`` over the trips with a test per filter (``rows.all_of``), so 
 once whatever the number of trip filters. Nothing is joined in a way that repeats a customer,
 so ``.count()`` is one SQL statement and no ``DISTINCT`` is needed.
 """
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 
 from crm.customers.models import Customer
@@ -25,10 +25,18 @@ COUNT_WORK_MEM = "64MB"
 def count_matching(definition: dict) -> int:
     """How many customers a definition selects: one ``SELECT count(*)``, given the memory to group a
     whole agency's trips per customer in one pass (at the default 4 MB, 200,000 trips spill to disk
-    and the count takes ~1.5× as long; bench/segments.py)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{COUNT_WORK_MEM}'")
-        return customers_matching(definition).count()
+    and the count takes ~1.5× as long; bench/segments.py).
+
+    One round trip: the ``SET LOCAL`` and the count go in one Query message (client-side binding,
+    Django's default with psycopg), which PostgreSQL runs as one transaction — the caller's, or an
+    implicit one that ends with the message — so the setting never outlives it. Not BEGIN, SET,
+    SELECT, COMMIT: four round trips, a third of a small agency's count."""
+    sql, params = customers_matching(definition).order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{COUNT_WORK_MEM}'; SELECT count(*) FROM ({sql}) matching", params)
+        while cursor.description is None and cursor.nextset():  # past the SET (and a pooled search path's)
+            pass
+        return cursor.fetchone()[0]
 
 
 def customers_matching(definition: dict) -> QuerySet:
