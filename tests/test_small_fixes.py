@@ -107,7 +107,9 @@ def test_every_standalone_template_links_the_favicon():
     folders |= {Path(d) for engine in engines.all() for loader in engine.engine.template_loaders
                 for d in getattr(loader, "get_dirs", lambda: [])()}
     ours = [folder for folder in folders if "site-packages" not in folder.parts]  # not Django's or DRF's own
-    standalone = {path for folder in ours for path in folder.rglob("*.html") if heads.search(path.read_text())}
+    # PDFs' templates (crm.proposals.pdf) have a <head> too, but no tab to show an icon in (and fetch only data:).
+    standalone = {path for folder in ours for path in folder.rglob("*.html")
+                  if heads.search(path.read_text()) and path.parent.name != "pdf"}
     assert {p.name for p in standalone} >= {"base.html", "quote.html", "500.html", "database_unavailable.html"}
     missing = [str(p) for p in standalone
                if """<link rel="icon" href="{% static 'favicon.svg' %}" type="image/svg+xml">""" not in p.read_text()]
