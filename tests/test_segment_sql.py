@@ -184,6 +184,21 @@ def test_several_trip_filters_read_the_trips_once(agency):
         assert ids({k: v for part in parts[:3] for k, v in part.items()}) == set.intersection(*map(ids, parts[:3]))
 
 
+def test_a_trip_filter_alone_is_a_plain_in_and_next_to_others_a_hashed_subquery(agency):
+    """Alone, the planner may look customers up by id (it knows their number); next to another filter,
+    whose row count it may underestimate, only the form PostgreSQL runs once and probes as a hash."""
+    alpha, _params = agency
+    with tenant_context(alpha):
+        for definition, _sql in TRIP_FILTERS:
+            alone = str(customers_matching(definition).query)
+            with_another = str(customers_matching({**definition, "kind": "person"}).query)
+            (key, value), = definition.items()
+            negated = key in ("trips", "spend") and "max" in value and "min" not in value  # "at most": no trips too
+            hashed = 'coalesce("crm_customer"."id" IN'
+            assert (hashed in alone) == negated, alone  # the filters keeping customers without trips
+            assert hashed in with_another, with_another
+
+
 @pytest.mark.parametrize("definition", [
     {"city": ["上海"]},
     {"spend": {"min": "5000", "from": "-12m"}},
