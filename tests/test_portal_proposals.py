@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
@@ -138,7 +139,7 @@ def test_a_changed_quote_refuses_the_old_acceptance_until_a_new_version_is_sent(
 
     client = quote.client()
     response = _accept(client, quote.trip, first)
-    assert response.status_code == 400 and "changed the quote" in response.content.decode()
+    assert response.status_code == 400 and "调整了报价" in response.content.decode()  # the customer reads Chinese
     second = quote.send()
     with tenant_context(alpha):
         assert Proposal.objects.get(pk=first.pk).superseded_at is not None
@@ -149,7 +150,7 @@ def test_a_changed_quote_refuses_the_old_acceptance_until_a_new_version_is_sent(
     assert response.status_code == 400
     assert second.content_hash in response.content.decode()
     with tenant_context(alpha):
-        with pytest.raises(ValidationError) as refused:
+        with pytest.raises(ValidationError) as refused, translation.override("en"):
             services.proposal_accept(customer=quote.customer, proposal=first, typed_name="王芳", agreed=True,
                                      shown_hash=first.content_hash)
         assert "newer version" in str(refused.value)
@@ -168,7 +169,7 @@ def test_not_ticked_no_name_and_a_second_acceptance_are_refused(alpha, quote, ma
     connection.set_schema_to_public()
     assert _accept(client, quote.trip, proposal).status_code == 302
     with tenant_context(alpha):
-        with pytest.raises(ValidationError) as refused:
+        with pytest.raises(ValidationError) as refused, translation.override("en"):
             services.proposal_accept(customer=quote.customer, proposal=proposal, typed_name="王芳", agreed=True,
                                      shown_hash=proposal.content_hash)
         assert "already accepted" in str(refused.value)
