@@ -5,7 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from caravan.hooks import Hook
 
-# contact_add logged a contact (keyword: contact). Tiers: a response stops clocks, a request starts one.
+# contact_add logged a contact (keywords: contact, lead — True for a lead's enquiry, whose clock the lead's
+# own hook starts). Tiers: a response stops clocks, a request starts one.
 contact_added = Hook("crm.contact_added")
 
 

@@ -10,6 +10,7 @@ from itertools import cycle
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -137,11 +138,19 @@ def _clean_fields(fields: dict) -> dict:
 
 def find_duplicates(*, phones=(), emails=(), exclude: Customer | None = None) -> list:
     """Live customers owning any of these (normalised) phones or e-mails, with the reason."""
+    phones, emails = list(phones), list(emails)
+    if not phones and not emails:
+        return []
+    # One statement: the owners of the phones, then of the e-mails (each in id order).
+    by_phone = Customer.objects.filter(phones__number__in=phones).annotate(
+        found_by=Value(0), found=F("phones__number"), found_id=F("phones__id")).order_by()
+    by_email = Customer.objects.filter(emails__address__in=emails).annotate(
+        found_by=Value(1), found=F("emails__address"), found_id=F("emails__id")).order_by()
     matches = {}
-    for phone in Phone.objects.filter(number__in=list(phones)).select_related("customer"):
-        matches.setdefault(phone.customer, _("phone %(number)s") % {"number": phone.number})
-    for email in Email.objects.filter(address__in=list(emails)).select_related("customer"):
-        matches.setdefault(email.customer, _("e-mail %(address)s") % {"address": email.address})
+    for customer in by_phone.union(by_email, all=True).order_by("found_by", "found_id"):
+        why = (_("phone %(number)s") % {"number": customer.found} if customer.found_by == 0
+               else _("e-mail %(address)s") % {"address": customer.found})
+        matches.setdefault(customer, why)
     return [(c, why) for c, why in matches.items() if exclude is None or c.pk != exclude.pk]
 
 
@@ -223,6 +232,36 @@ def _clean_all(fields: dict, phones, emails) -> tuple[dict, list | None, list | 
     return results[0], results[1], results[2]
 
 
+# A new customer's phones, e-mails and change log (``Phone`` / ``Email`` / ``ChangeLog`` rows, in the
+# given order), in one statement. A phone or e-mail that someone else saved since find_duplicates looked
+# (their transaction committed first: the unique index makes this one wait for it) is not inserted
+# (``ON CONFLICT DO NOTHING``): the counts say so, and the customer is undone (_NEW_CUSTOMER_UNDO_SQL).
+_NEW_CUSTOMER_ROWS_SQL = """
+WITH phones AS (
+    INSERT INTO {phone} (customer_id, number, label)
+    SELECT %(customer)s, t.number, '' FROM unnest(%(phones)s::varchar[]) WITH ORDINALITY AS t(number, n) ORDER BY t.n
+    ON CONFLICT DO NOTHING RETURNING 1),
+emails AS (
+    INSERT INTO {email} (customer_id, address, label)
+    SELECT %(customer)s, t.address, '' FROM unnest(%(emails)s::varchar[]) WITH ORDINALITY AS t(address, n) ORDER BY t.n
+    ON CONFLICT DO NOTHING RETURNING 1),
+log AS (
+    INSERT INTO {log} (customer_id, actor_id, via, field, old, new, at)
+    SELECT %(customer)s, %(actor)s, %(via)s, t.field, t.old, t.new, %(at)s
+    FROM unnest(%(fields)s::varchar[], %(olds)s::text[], %(news)s::text[]) WITH ORDINALITY AS t(field, old, new, n)
+    ORDER BY t.n)
+SELECT (SELECT count(*) FROM phones), (SELECT count(*) FROM emails)""".format(
+    phone=Phone._meta.db_table, email=Email._meta.db_table, log=ChangeLog._meta.db_table)
+_NEW_CUSTOMER_UNDO_SQL = """
+WITH log AS (DELETE FROM {log} WHERE customer_id = %(customer)s),
+phones AS (DELETE FROM {phone} WHERE customer_id = %(customer)s),
+emails AS (DELETE FROM {email} WHERE customer_id = %(customer)s),
+addresses AS (DELETE FROM {address} WHERE customer_id = %(customer)s)
+DELETE FROM {customer} WHERE id = %(customer)s""".format(
+    log=ChangeLog._meta.db_table, phone=Phone._meta.db_table, email=Email._meta.db_table,
+    address=Address._meta.db_table, customer=Customer._meta.db_table)
+
+
 def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(), **fields) -> Customer:
     if not fields.get("name"):
         fields["name"] = ""
@@ -232,15 +271,30 @@ def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addre
         raise DuplicateCustomer(duplicates)
     if via in (ChangeLog.Via.PAGE, ChangeLog.Via.API):  # staff's own additions count against the plan
         billing_services.customers_available(require_agency())
-
-    def write():
-        customer = Customer.objects.create(**fields)
-        _replace_contacts(customer, phones, emails, list(addresses))
-        refresh_search_text(customer)
-        _audit(customer, {}, actor, via)
-        return customer
-
-    return _save_guarded(write)
+    addresses = [a for a in addresses if a.get("line")]
+    # A new customer has no rows to read back: its contacts, search text and change log are written
+    # from what was given (as _replace_contacts, refresh_search_text and _audit would), without a
+    # savepoint: a lost race is seen in the counts, undone, and raised after the block.
+    with transaction.atomic(savepoint=False):
+        customer = Customer(**fields)
+        customer.search_text = customer_search_text(name=customer.name, latin_surname=customer.latin_surname,
+                                                     latin_given=customer.latin_given, emails=emails)
+        customer.save(force_insert=True)
+        made = Address.objects.bulk_create([Address(customer=customer, **a) for a in addresses])
+        after = snapshot(customer, owner=customer.owner.email if customer.owner_id else "", phones=phones, emails=emails,
+                         addresses=[address_text(a.line, a.city) for a in made])
+        logged = changes({}, after)
+        with connection.cursor() as cursor:
+            cursor.execute(_NEW_CUSTOMER_ROWS_SQL, {
+                "customer": customer.pk, "phones": phones, "emails": emails, "actor": actor.pk if actor else None,
+                "via": via, "at": timezone.now(), "fields": [name for name, _old, _new in logged],
+                "olds": [old for _name, old, _new in logged], "news": [new for _name, _old, new in logged]})
+            lost = tuple(cursor.fetchone()) != (len(phones), len(emails))
+            if lost:
+                cursor.execute(_NEW_CUSTOMER_UNDO_SQL, {"customer": customer.pk})
+    if lost:  # on file since find_duplicates looked: the caller finds who (customer_for_contact's _on_file)
+        raise DuplicateCustomer([])
+    return customer
 
 
 @transaction.atomic
@@ -482,30 +536,36 @@ def document_expiry(document: TravelDocument, *, on: date | None = None) -> str:
 
 # --- contacts ---------------------------------------------------------------------------------
 
-@transaction.atomic
 def contact_add(*, actor: User, customer: Customer, channel: str, summary: "str | texts.Text", direction: str = "out",
-                next_step: str = "", next_step_due=None, at=None) -> Contact:
-    customer_live(customer)
-    errors = {}
-    if channel not in Contact.Channel.values:
-        errors["channel"] = [_("Choose a channel.")]
-    if direction not in Contact.Direction.values:
-        errors["direction"] = [_("Choose a direction.")]
-    text_kind, text_params = "", {}
-    if isinstance(summary, texts.Text):  # the system writes it: shown in each reader's language
-        text_kind, text_params, summary = summary.kind, summary.params, str(summary)
-    if not (summary or "").strip():
-        errors["summary"] = [_("Write what was said or done.")]
-    if next_step_due and not (next_step or "").strip():
-        errors["next_step"] = [_("Say what the next step is.")]
-    if errors:
-        raise ValidationError(errors)
-    contact = Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
-                                     summary=summary.strip(), text_kind=text_kind, text_params=text_params,
-                                     next_step=(next_step or "").strip(),
-                                     next_step_due=next_step_due, at=at or timezone.now())
-    hooks.contact_added(contact=contact)  # tiers: a response stops service-level clocks; a request starts one
-    return contact
+                next_step: str = "", next_step_due=None, at=None, lead: bool = False) -> Contact:
+    """Log a contact on the customer's timeline. ``lead``: the enquiry of a lead being taken in
+    (``crm.pipeline.services.lead_intake``), which calls this inside its own transaction after checking
+    the customer live in it: no savepoint and no second check, and the tiers start the lead's clock
+    for it rather than a request clock (``contact_added`` with ``lead=True``)."""
+    with transaction.atomic(savepoint=not lead):
+        if not lead:
+            customer_live(customer)
+        errors = {}
+        if channel not in Contact.Channel.values:
+            errors["channel"] = [_("Choose a channel.")]
+        if direction not in Contact.Direction.values:
+            errors["direction"] = [_("Choose a direction.")]
+        text_kind, text_params = "", {}
+        if isinstance(summary, texts.Text):  # the system writes it: shown in each reader's language
+            text_kind, text_params, summary = summary.kind, summary.params, str(summary)
+        if not (summary or "").strip():
+            errors["summary"] = [_("Write what was said or done.")]
+        if next_step_due and not (next_step or "").strip():
+            errors["next_step"] = [_("Say what the next step is.")]
+        if errors:
+            raise ValidationError(errors)
+        contact = Contact.objects.create(customer=customer, staff=actor, channel=channel, direction=direction,
+                                         summary=summary.strip(), text_kind=text_kind, text_params=text_params,
+                                         next_step=(next_step or "").strip(),
+                                         next_step_due=next_step_due, at=at or timezone.now())
+        # tiers: a response stops service-level clocks; a request starts one
+        hooks.contact_added(contact=contact, lead=lead)
+        return contact
 
 
 def timeline_add(*, customer: Customer, **entry) -> Contact:

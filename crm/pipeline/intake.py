@@ -12,7 +12,7 @@ replayed a day later, is refused) and a per-address rate limit in the agency's c
 import time
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from caravan import signing
@@ -39,33 +39,52 @@ def signature_check(*, header: str, body: bytes, secret: str | None, now: float 
 
 def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent, bool]:
     """Apply a verified, validated event once. Returns (event, applied); ``applied`` is False for an
-    event id seen before, in which case nothing is written."""
-    seen = InboundEvent.objects.filter(event_id=event_id).first()
-    if seen:
-        return seen, False
-    try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(event_id=event_id, kind=kind)
-            if kind == "member.signed_up":
-                customer, _created = services.customer_for_contact(
-                    name=data["name"], phone=data.get("phone", ""), email=data.get("email", ""),
-                    source=Customer.Source.WEBSITE, via=ChangeLog.Via.API, language=data.get("language", ""))
-                if data.get("member_id") and not customer.external_ref:
-                    crm_services.customer_update(actor=None, via=ChangeLog.Via.API, customer=customer,
-                                                 external_ref=data["member_id"])
-                event.customer = customer
-            else:
-                opportunity = services.lead_intake(
-                    source=Opportunity.Source.WEBSITE, name=data["name"], phone=data.get("phone", ""),
-                    email=data.get("email", ""), destination=data.get("destination", ""),
-                    depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
-                    children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
-                    language=data.get("language", ""))
-                event.customer, event.opportunity = opportunity.customer, opportunity
-            event.save(update_fields=["customer", "opportunity"])
-            return event, True
-    except IntegrityError:  # the same event delivered twice at the same moment: the other one won
-        return InboundEvent.objects.get(event_id=event_id), False
+    event id seen before, in which case nothing is written.
+
+    The event id is claimed first, ``INSERT … ON CONFLICT (event_id) DO NOTHING``: the same event
+    delivered twice at the same moment waits for the first delivery's transaction and then finds its
+    row. Everything after runs in this one transaction without savepoints of its own: any error rolls
+    all of it back, the claim included."""
+    with transaction.atomic(savepoint=False):
+        event = _event_claim(event_id=event_id, kind=kind)
+        if event is None:
+            return InboundEvent.objects.get(event_id=event_id), False
+        if kind == "member.signed_up":
+            customer, _created = services.customer_for_contact(
+                name=data["name"], phone=data.get("phone", ""), email=data.get("email", ""),
+                source=Customer.Source.WEBSITE, via=ChangeLog.Via.API, language=data.get("language", ""))
+            if data.get("member_id") and not customer.external_ref:
+                crm_services.customer_update(actor=None, via=ChangeLog.Via.API, customer=customer,
+                                             external_ref=data["member_id"])
+            event.customer = customer
+        else:
+            opportunity = services.lead_take_in(
+                source=Opportunity.Source.WEBSITE, name=data["name"], phone=data.get("phone", ""),
+                email=data.get("email", ""), destination=data.get("destination", ""),
+                depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
+                children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
+                language=data.get("language", ""))
+            event.customer, event.opportunity = opportunity.customer, opportunity
+        InboundEvent.objects.filter(pk=event.pk).update(customer=event.customer, opportunity=event.opportunity)
+        return event, True
+
+
+def _event_claim(*, event_id: str, kind: str) -> InboundEvent | None:
+    """The new event's row, or None when this event id was accepted before."""
+    event = InboundEvent(event_id=event_id, kind=kind)
+    meta = InboundEvent._meta
+    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    with connection.cursor() as cursor:
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        cursor.execute(f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
+                       f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT (event_id) DO NOTHING RETURNING id",
+                       [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.pk = row[0]
+    event._state.adding = False
+    return event
 
 
 # --- the enquiry form ------------------------------------------------------------------------------

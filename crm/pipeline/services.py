@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import Min
+from django.db import connection, transaction
+from django.db.models.sql import InsertQuery
+from django.db.models import Min, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -206,9 +207,8 @@ def customer_for_contact(*, name: str, phone: str = "", email: str = "", source:
     fields = {"name": (name or "").strip(), "source": source}
     if language:
         fields["language"] = language
-    try:
-        with transaction.atomic():
-            return crm_services.customer_create(actor=actor, via=via, phones=phones, emails=emails, **fields), True
+    try:  # no savepoint of its own: customer_create raises before writing, or after undoing what it wrote
+        return crm_services.customer_create(actor=actor, via=via, phones=phones, emails=emails, **fields), True
     except ValidationError as exc:
         if not hasattr(exc, "error_dict"):
             raise
@@ -230,13 +230,19 @@ def _on_file(phones: list, emails: list) -> list:
 
 
 @transaction.atomic
-def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = "", customer: Customer | None = None,
-                title: str = "", destination: str = "", depart_on=None, return_on=None, adults: int = 1, children: int = 0,
-                budget=None, message: str = "", actor: User | None = None, owner: User | None = None,
-                language: str = "") -> Opportunity:
+def lead_intake(**given) -> Opportunity:
     """A lead from the website form, the website webhook, the call center or staff: linked to the
     customer on file by phone or e-mail (or a new customer), put in the first stage, timeline
-    entry, then given an owner (``owner``, or the assignment rules)."""
+    entry, then given an owner (``owner``, or the assignment rules). Keywords: see :func:`lead_take_in`."""
+    return lead_take_in(**given)
+
+
+def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "", customer: Customer | None = None,
+                 title: str = "", destination: str = "", depart_on=None, return_on=None, adults: int = 1, children: int = 0,
+                 budget=None, message: str = "", actor: User | None = None, owner: User | None = None,
+                 language: str = "") -> Opportunity:
+    """:func:`lead_intake` without a transaction (or savepoint) of its own, for a caller that is in one
+    and lets any exception roll it back (the website webhook's ``intake.event_handle``)."""
     errors = {}
     if source not in Opportunity.Source.values:
         errors["source"] = [_("Unknown source.")]
@@ -252,28 +258,55 @@ def lead_intake(*, source: str, name: str = "", phone: str = "", email: str = ""
         errors["name"] = [_("Give the customer's name.")]
     if errors:
         raise ValidationError(errors)
+    if owner is not None:
+        _check_owner(owner)
+    created = False
     if customer is None:
-        customer, _created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
-                                                  source=_CUSTOMER_SOURCE[source], language=language)
-    crm_services.customer_live(customer)  # a merged-away record is refused, naming the survivor
+        customer, created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
+                                                 source=_CUSTOMER_SOURCE[source], language=language)
+    if not created:  # one made in this transaction cannot have been merged away
+        crm_services.customer_live(customer)  # a merged-away record is refused, naming the survivor
     destination = (destination or "").strip()
-    opportunity = Opportunity.objects.create(
+    opportunity = Opportunity(
         customer=customer, title=(title or "").strip()[:200] or destination or _("Enquiry"), destination=destination,
         depart_on=depart_on, return_on=return_on, adults=adults, children=children, budget=budget,
         value=budget or 0, currency=require_agency().currency, message=(message or "").strip(), source=source,
-        stage=first_stage(), created_by=actor)
-    StageChange.objects.create(opportunity=opportunity, from_stage=None, to_stage=opportunity.stage, actor=actor)
+        created_by=actor)
+    chosen = owner if owner is not None else rules_pick_owner(opportunity)
+    if chosen is not None:  # given an owner as it is made (no UPDATE after)
+        opportunity.owner, opportunity.assigned_at = chosen, timezone.now()
+    _insert_in_first_stage(opportunity, actor=actor)
     enquiry = crm_services.contact_add(
         actor=actor, customer=customer, channel=Contact.Channel.MESSAGE if source != Opportunity.Source.CALL_CENTER
-        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND,
+        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND, lead=True,
         summary=_("Enquiry (%(source)s): %(what)s") % {"source": opportunity.get_source_display(),
                                                       "what": opportunity.title + (f" — {opportunity.message}" if opportunity.message else "")})
     if owner is not None:
-        opportunity = opportunity_assign(actor=actor, opportunity=opportunity, owner=owner)
-    elif (chosen := rules_pick_owner(opportunity)) is not None:
-        opportunity = _set_owner(opportunity, chosen)
+        _new_lead_task(actor=actor, opportunity=opportunity, owner=owner)
     hooks.lead_received(opportunity=opportunity, contact=enquiry)  # tiers: the lead's service-level clock
     return opportunity
+
+
+def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None) -> None:
+    """INSERT the new opportunity in the first open stage (:func:`first_stage`, read by the same
+    statement: ``stage_id = (SELECT … LIMIT 1)``) and its first ``StageChange`` (none → that stage),
+    in one statement."""
+    meta = Opportunity._meta
+    opportunity.stage_id = Subquery(Stage.objects.filter(kind=K.OPEN, is_active=True).order_by("position", "id")
+                                    .values("pk")[:1])
+    query = InsertQuery(Opportunity)
+    query.insert_values([f for f in meta.local_concrete_fields if not f.primary_key], [opportunity])
+    compiler = query.get_compiler(using=Opportunity.objects.db)
+    compiler.returning_fields = [meta.pk, meta.get_field("stage")]
+    [(insert, params)] = compiler.as_sql()
+    change = StageChange._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH new AS ({insert}), history AS (INSERT INTO {connection.ops.quote_name(change)} "
+                       "(opportunity_id, from_stage_id, to_stage_id, actor_id, at) "
+                       "SELECT new.id, NULL, new.stage_id, %s, %s FROM new) SELECT id, stage_id FROM new",
+                       [*params, actor.pk if actor else None, timezone.now()])
+        opportunity.pk, opportunity.stage_id = cursor.fetchone()
+    opportunity._state.adding, opportunity._state.db = False, Opportunity.objects.db
 
 
 # --- owners -----------------------------------------------------------------------------------------
@@ -345,16 +378,25 @@ def opportunity_take(*, actor: User, opportunity: Opportunity) -> Opportunity:
     return current
 
 
-def opportunity_assign(*, actor: User | None, opportunity: Opportunity, owner: User) -> Opportunity:
-    """A manager (or the system) gives the opportunity to someone, taken or not."""
+def _check_owner(owner: User | None) -> None:
     if owner is None or not owner.is_active or owner.is_operator or not owner.can(Cap.PIPELINE_WORK):
         raise ValidationError({"owner": [_("Choose an active colleague who works leads.")]})
+
+
+def opportunity_assign(*, actor: User | None, opportunity: Opportunity, owner: User) -> Opportunity:
+    """A manager (or the system) gives the opportunity to someone, taken or not."""
+    _check_owner(owner)
     opportunity = _set_owner(opportunity, owner)
+    _new_lead_task(actor=actor, opportunity=opportunity, owner=owner)
+    return opportunity
+
+
+def _new_lead_task(*, actor: User | None, opportunity: Opportunity, owner: User) -> None:
+    """Someone else gave ``owner`` the lead: a call task for them."""
     if actor is not None and actor.pk != owner.pk:
         task_create(actor=actor, owner=owner, customer=opportunity.customer, opportunity=opportunity, kind=Task.Kind.CALL,
                     title=_("New lead: %(title)s") % {"title": opportunity.title}, due_at=timezone.now() + timedelta(hours=2),
                     text=texts.store("new_lead", title=opportunity.title))
-    return opportunity
 
 
 # --- editing ----------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, DurationField, ExpressionWrapper, F, Max, Min, Value, When
+from django.db.models import (Case, DateTimeField, DurationField, Exists, ExpressionWrapper, F, Max, Min, Q, Subquery,
+                              Value, When)
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -582,55 +583,93 @@ def override_remove(*, actor: User, customer: Customer) -> CustomerTier:
 
 # --- service-level clocks -------------------------------------------------------------------------
 
-def default_tier() -> ServiceTier | None:
-    """The highest tier without criteria: where a customer not assigned yet stands."""
+def _default_tiers():
     return ServiceTier.objects.filter(applies_to=ServiceTier.AppliesTo.BOTH, min_spend_12m__isnull=True,
                                       min_spend_month__isnull=True, min_trips_12m__isnull=True,
-                                      value_segments=[]).order_by("rank").first()
+                                      value_segments=[]).order_by("rank")
+
+
+def default_tier() -> ServiceTier | None:
+    """The highest tier without criteria: where a customer not assigned yet stands."""
+    return _default_tiers().first()
+
+
+_TARGET_FIELD = {ServiceClock.Kind.LEAD: "lead_response_hours", ServiceClock.Kind.REQUEST: "request_response_hours",
+                 ServiceClock.Kind.COMPLAINT: "complaint_response_hours"}  # as ServiceTier.target_hours
+
+_CLOCK_START_SQL = """
+WITH tier AS ({tier}),
+new AS (
+    INSERT INTO {clock} (kind, customer_id, tier_id, tier_name, target_hours, started_at, due_at, owner_id,
+                         opportunity_id, complaint_id, contact_id, key)
+    SELECT %s, %s, tier.id, tier.name, tier.hours, %s, %s + make_interval(hours => tier.hours), %s, %s, %s, %s, %s
+    FROM tier WHERE tier.hours > 0
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id, due_at)
+SELECT tier.id, tier.name, tier.hours, new.id, new.due_at FROM tier LEFT JOIN new ON true"""
 
 
 def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime | None = None,
                 owner: User | None = None, opportunity=None, complaint=None, contact: Contact | None = None
                 ) -> ServiceClock | None:
     """Start a first-response clock with the target of the customer's tier now (a customer not
-    assigned yet: the default tier's). No tier, or no target for this kind: no clock (None). Starting twice with the same key makes one clock."""
-    status = CustomerTier.objects.filter(customer_id=customer.pk).select_related("tier").first()
-    tier = status.tier if status else default_tier()  # a customer new since the last run
-    hours = tier.target_hours(kind) if tier else None
-    if not hours:
-        return None
+    assigned yet: the default tier's). No tier, or no target for this kind: no clock (None). Starting twice with the same key makes one clock.
+
+    One statement: the customer's tier (its ``CustomerTier`` row's, else the default tier) and the
+    clock's insert, ``ON CONFLICT (key) DO NOTHING`` (a clock started before is read back)."""
+    status = CustomerTier.objects.filter(customer_id=customer.pk)
+    tier_sql, tier_params = (
+        ServiceTier.objects.filter(Q(Exists(status), pk=Subquery(status.values("tier_id")[:1]))
+                                   | Q(~Exists(status), pk=Subquery(_default_tiers().values("pk")[:1])))
+        .annotate(hours=F(_TARGET_FIELD[kind])).order_by().values("id", "name", "hours")
+        .query.sql_with_params())
     # In UTC: adding hours to a local wall-clock time would be off by an hour across a DST change.
     started_at = (started_at or timezone.now()).astimezone(dt_timezone.utc)
-    owner = owner or customer.owner
-    clock, _created = ServiceClock.objects.get_or_create(key=key, defaults={
-        "kind": kind, "customer": customer, "tier": tier, "tier_name": tier.name, "target_hours": hours,
-        "started_at": started_at, "due_at": started_at + timedelta(hours=hours), "owner": owner,
-        "opportunity": opportunity, "complaint": complaint, "contact": contact})
-    if _created:  # checked from its near-breach mark (75% of the target)
-        agency_jobs.due("tiers.check_clocks", started_at + (clock.due_at - started_at) * NEAR_SHARE)
+    owner_id = owner.pk if owner is not None else customer.owner_id
+    fields = {"kind": kind, "customer_id": customer.pk, "started_at": started_at, "owner_id": owner_id,
+              "opportunity_id": opportunity.pk if opportunity is not None else None,
+              "complaint_id": complaint.pk if complaint is not None else None,
+              "contact_id": contact.pk if contact is not None else None, "key": key}
+    with connection.cursor() as cursor:
+        cursor.execute(_CLOCK_START_SQL.format(tier=tier_sql, clock=connection.ops.quote_name(ServiceClock._meta.db_table)),
+                       [*tier_params, kind, customer.pk, started_at, started_at, owner_id, fields["opportunity_id"],
+                        fields["complaint_id"], fields["contact_id"], key])
+        row = cursor.fetchone()
+    if row is None or not row[2]:  # no tier, or no target for this kind
+        return None
+    tier_id, tier_name, hours, clock_id, due_at = row
+    if clock_id is None:  # started before with this key
+        return ServiceClock.objects.get(key=key)
+    clock = ServiceClock(id=clock_id, tier_id=tier_id, tier_name=tier_name, target_hours=hours, due_at=due_at, **fields)
+    clock._state.adding, clock._state.db = False, connection.alias
+    clock.customer, clock.opportunity, clock.complaint, clock.contact = customer, opportunity, complaint, contact
+    if owner is not None:
+        clock.owner = owner
+    # checked from its near-breach mark (75% of the target)
+    agency_jobs.due("tiers.check_clocks", started_at + (clock.due_at - started_at) * NEAR_SHARE)
     return clock
 
 
-def clocks_on_contact(*, contact: Contact) -> None:
+def clocks_on_contact(*, contact: Contact, lead: bool = False) -> None:
     """Receiver of ``crm.customers.hooks.contact_added``. An outbound call, e-mail, message or visit logged by
     staff answers every clock of the customer running since before it; an inbound call, e-mail or
-    message is a request and starts a request clock."""
+    message is a request and starts a request clock — unless it is a lead's enquiry (``lead``): the
+    lead's clock (``lead_clock_start``) stands for it."""
     if contact.direction == Contact.Direction.OUTBOUND and contact.staff_id and contact.channel in RESPONSE_CHANNELS:
         ServiceClock.objects.filter(customer_id=contact.customer_id, responded_at__isnull=True,
                                     started_at__lte=contact.at).update(responded_at=contact.at,
                                                                        responded_by_id=contact.staff_id)
-    elif contact.direction == Contact.Direction.INBOUND and contact.channel in REQUEST_CHANNELS:
+    elif contact.direction == Contact.Direction.INBOUND and contact.channel in REQUEST_CHANNELS and not lead:
         clock_start(kind=ServiceClock.Kind.REQUEST, customer=contact.customer, key=f"request:{contact.pk}",
                     started_at=contact.at, contact=contact)
 
 
 def lead_clock_start(*, opportunity, contact: Contact | None = None) -> ServiceClock | None:
     """Receiver of ``crm.pipeline.hooks.lead_received``: the lead's clock. The enquiry's own inbound
-    contact is the lead, not a separate request, so its request clock is dropped."""
-    if contact is not None:
-        ServiceClock.objects.filter(key=f"request:{contact.pk}", responded_at__isnull=True).delete()
+    contact is the lead, not a separate request: it was announced with ``lead=True``, so it started
+    no request clock."""
     return clock_start(kind=ServiceClock.Kind.LEAD, customer=opportunity.customer, key=f"lead:{opportunity.pk}",
-                       started_at=opportunity.created_at, owner=opportunity.owner or opportunity.customer.owner,
+                       started_at=opportunity.created_at, owner=opportunity.owner,
                        opportunity=opportunity, contact=contact)
 
 
