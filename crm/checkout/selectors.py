@@ -8,7 +8,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Sum
 
 from crm.portal.services import portal_settings
-from crm.trips.models import Payment, Trip
+from crm.trips.models import ItineraryItem, Payment, Trip
 
 from .models import OnlinePayment, StripeAccount
 
@@ -84,8 +84,38 @@ def schedule(trip: Trip) -> list[Line]:
     total = total_of(trip)
     if total <= 0:
         return []
-    paid = paid_of(trip)
-    deposit = deposit_of(trip, total)
+    return _lines(trip, total, paid_of(trip), deposit_of(trip, total))
+
+
+def schedules(trips) -> dict[int, list[Line]]:
+    """``schedule`` of many trips in four statements, whatever their number (the portal's home page)."""
+    trips = list(trips)
+    ids = [trip.pk for trip in trips]
+    totals = dict(ItineraryItem.objects.filter(trip_id__in=ids).values_list("trip_id").annotate(total=Sum("sell"))
+                  .order_by())
+    paid = {}
+    for trip_id, kind, amount in (Payment.objects.filter(trip_id__in=ids).values_list("trip_id", "kind")
+                                  .annotate(total=Sum("amount")).order_by()):
+        paid[trip_id] = paid.get(trip_id, ZERO) + (-amount if kind == Payment.Kind.REFUND else amount)
+    try:
+        accepted = import_module("crm.proposals.selectors").accepted_deposits(ids)
+    except ImportError:
+        accepted = {}
+    percent = Decimal(portal_settings().deposit_percent)
+    found = {}
+    for trip in trips:
+        total = totals.get(trip.pk) or ZERO
+        if total <= 0:
+            found[trip.pk] = []
+            continue
+        deposit = accepted.get(trip.pk)
+        deposit = (total * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP) if deposit is None \
+            else deposit.quantize(CENT)
+        found[trip.pk] = _lines(trip, total, paid.get(trip.pk, ZERO), min(deposit, total))
+    return found
+
+
+def _lines(trip: Trip, total: Decimal, paid: Decimal, deposit: Decimal) -> list[Line]:
     open_trip = trip.status != Trip.Status.CANCELLED
     lines = []
     deposit_left = max(deposit - paid, ZERO)

@@ -23,6 +23,14 @@ def latest(trip: Trip) -> Proposal | None:
             .order_by("-version").first())
 
 
+def accepted_deposits(trip_ids) -> dict:
+    """``{trip id: deposit}`` of the trips whose latest version was accepted (the payment schedules of many trips
+    at once: the portal's home page). The latest version is the open one: sending supersedes the others."""
+    rows = (Proposal.objects.filter(trip_id__in=trip_ids, superseded_at__isnull=True, acceptance__isnull=False)
+            .values_list("trip_id", "snapshot__deposit"))
+    return {trip_id: Decimal(deposit) for trip_id, deposit in rows}
+
+
 def versions(trip: Trip) -> QuerySet:
     return (Proposal.objects.filter(trip=trip)
             .select_related("acceptance", "acceptance__customer", "sent_by", "recipient").order_by("-version"))

@@ -21,6 +21,7 @@ from django.views import View
 from caravan.formatting import day, money
 from crm.checkout import selectors, services
 from crm.checkout.models import OnlinePayment
+from crm.trips.models import Trip
 
 from ..base import PortalPage
 
@@ -40,8 +41,10 @@ def trip_panel(page, trip) -> dict | None:
 def home_notices(page, trips) -> list[dict]:
     """A deposit to pay, or a balance due within 30 days (or overdue), as a "to do" line."""
     notices, soon = [], timezone.localdate() + timedelta(days=30)
+    trips = [trip for trip in trips if trip.status != Trip.Status.CANCELLED]  # nothing is payable on those
+    schedules = selectors.schedules(trips)
     for trip in trips:
-        for line in selectors.schedule(trip):
+        for line in schedules[trip.pk]:
             if not line.payable:
                 continue
             url = reverse("portal:trip", args=[trip.pk]) + "#payments"
