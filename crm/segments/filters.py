@@ -458,8 +458,8 @@ def _festival_narrow(qs, value, today):
     rows, params = took_part()
     first, last = window
     return in_subquery(qs, f"SELECT p.customer_id FROM ({rows}) p "
-                           f"WHERE p.depart_on <= %s AND coalesce(p.return_on, p.depart_on) >= %s GROUP BY p.customer_id",
-                       [*params, last, first])
+                           f"WHERE p.depart_on <= %s AND coalesce(p.return_on, p.depart_on) >= %s "
+                           f"GROUP BY p.customer_id", [*params, last, first])
 
 
 def _festival_test(value, today):
