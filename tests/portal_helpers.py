@@ -1,9 +1,11 @@
 """Helpers for the customer portal's tests: people, trips, and a client signed in to the portal the way a
 customer signs in (a link spent through the link page's button)."""
 import re
+import time
 from datetime import date, timedelta
 from email.header import decode_header, make_header
 
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
@@ -80,3 +82,15 @@ def link_and_code(message) -> tuple[str, str]:
     token = re.search(r"/portal/link/([A-Za-z0-9_-]+)/", body)[1]
     code = re.search(r"\b(\d{6})\b", body)[1]
     return token, code
+
+
+def forget_limits(*people):
+    """Test databases are made anew, so customer ids come back while Redis keeps the portal's per-customer
+    counts (``caravan.clients.rate_hit``): forget this window's (inside the agency's tenant_context)."""
+    from crm.portal import messaging, selfservice
+
+    now = int(time.time())
+    for customer in people:
+        for key, window in (("portal-message", messaging.PER_HOUR[1]),
+                            ("portal-complaint", selfservice.COMPLAINTS_PER_DAY[1])):
+            cache.delete(f"rate:{key}:{customer.pk}:{now // window * window}")

@@ -2,19 +2,17 @@
 card's timeline, gives the owner a task and starts the tier's request clock; a staff reply is e-mailed
 (real SMTP), shows in the portal, answers the clock and closes the task. Fences: another customer, a fellow
 traveler, another agency, no session; staff roles (finance reads, does not answer) and bravo's staff."""
-import time
 import uuid
 
 import pytest
-from django.utils import translation
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 from django_tenants.utils import tenant_context
 
 from crm.customers.models import Contact
 from crm.pipeline.models import Task
-from crm.portal import messaging, selfservice
+from crm.portal import messaging
 from crm.portal.models import Message
 from crm.portal.tasks import send_message_email
 from crm.tiers.models import ServiceClock
@@ -22,18 +20,8 @@ from crm.trips import services as trips
 from crm.trips.models import Trip
 
 from .conftest import host, staff
-from .portal_helpers import confirmed_trip, person, portal_client, subject_of, text_of
+from .portal_helpers import confirmed_trip, forget_limits, person, portal_client, subject_of, text_of
 from .tier_factories import tier
-
-
-def forget_limits(*people):
-    """Test databases are made anew, so customer ids come back while Redis keeps the portal's per-customer
-    counts (``caravan.clients.rate_hit``): forget this window's (inside the agency's tenant_context)."""
-    now = int(time.time())
-    for customer in people:
-        for key, window in (("portal-message", messaging.PER_HOUR[1]),
-                            ("portal-complaint", selfservice.COMPLAINTS_PER_DAY[1])):
-            cache.delete(f"rate:{key}:{customer.pk}:{now // window * window}")
 
 
 pytestmark = pytest.mark.django_db(transaction=False)

@@ -1,12 +1,10 @@
 """The customer's own details in the portal, their trip's survey and "Something went wrong?" (issue 21).
 Every change goes through the services staff use and lands in the card's change log, marked as the
 customer's own (``ChangeLog.Via.PORTAL``, no actor); staff edits of the same things are logged too."""
-import time
 import uuid
 from datetime import date
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
@@ -17,20 +15,9 @@ from crm.care.models import Complaint, Survey
 from crm.customers import services as customers
 from crm.customers.models import ChangeLog, FamilyDate, LoyaltyMembership, Preferences
 from crm.pipeline.models import Task
-from crm.portal import messaging, selfservice
 
 from .conftest import host, staff
-from .portal_helpers import confirmed_trip, person, portal_client
-
-
-def forget_limits(*people):
-    """Test databases are made anew, so customer ids come back while Redis keeps the portal's per-customer
-    counts (``caravan.clients.rate_hit``): forget this window's (inside the agency's tenant_context)."""
-    now = int(time.time())
-    for customer in people:
-        for key, window in (("portal-message", messaging.PER_HOUR[1]),
-                            ("portal-complaint", selfservice.COMPLAINTS_PER_DAY[1])):
-            cache.delete(f"rate:{key}:{customer.pk}:{now // window * window}")
+from .portal_helpers import confirmed_trip, forget_limits, person, portal_client
 
 
 pytestmark = pytest.mark.django_db(transaction=False)
