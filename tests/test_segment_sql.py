@@ -163,6 +163,10 @@ def test_trip_filters_together_select_what_each_selects_alone(agency, pair):
     (a, _sa), (b, _sb) = TRIP_FILTERS[pair[0]], TRIP_FILTERS[pair[1]]
     with tenant_context(alpha):
         assert ids({**a, **b}) == ids(a) & ids(b)
+        # next to other filters, only the trips of the customers those keep are grouped: the same customers
+        for other in ({"kind": "person"}, {"city": ["上海"]}, {"trips": {"max": 0, "from": "-1m"}, "cabin": ["business"]}):
+            if not set(other) & (set(a) | set(b)):
+                assert ids({**a, **b, **other}) == ids(a) & ids(b) & ids(other)
 
 
 def test_several_trip_filters_read_the_trips_once(agency):

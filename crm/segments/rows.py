@@ -103,9 +103,15 @@ class TripTest:
     bought: bool = False
 
 
-def all_of(tests: list[TripTest]) -> tuple[str, list]:
+def all_of(tests: list[TripTest], *, among: tuple[str, list] | None = None) -> tuple[str, list]:
     """``SELECT customer_id`` of the customers passing every test, in one ``GROUP BY`` over the rows
-    they took part in (over the trips they bought only, when every test reads those)."""
+    they took part in (over the trips they bought only, when every test reads those).
+
+    ``among`` (``SELECT id …`` and its parameters): only the trips of these customers are grouped —
+    those the definition's other filters keep, so a definition that also asks a city and a cabin
+    adds up the trips of a few hundred customers, not of the whole agency. It changes nothing in the
+    result (the filters are ANDed) and is an uncorrelated ``IN`` inside the subquery, which still
+    runs once."""
     if all(t.bought for t in tests):
         rows, row_params = bought()
         buyer = ""
@@ -134,6 +140,8 @@ def all_of(tests: list[TripTest]) -> tuple[str, list]:
         pick, pick_params = "TRUE", []
     else:
         pick = " OR ".join(f"({w})" for w in picks)
+    if among is not None:
+        pick, pick_params = f"({pick}) AND p.customer_id IN ({among[0]})", [*pick_params, *among[1]]
     sql = (f"SELECT g.customer_id FROM (SELECT p.customer_id, {', '.join(columns)} FROM ({rows}) p "
            f"WHERE {pick} GROUP BY p.customer_id) g WHERE {' AND '.join(conditions)}")
     return sql, [*column_params, *row_params, *pick_params, *condition_params]
