@@ -126,7 +126,7 @@ def all_of(tests: list[TripTest], *, among: tuple[str, list] | None = None) -> t
         names = []
         for j, expression in enumerate(t.sums):
             name = f"t{i}_{j}"
-            if where == "TRUE":
+            if where == "TRUE" or len(tests) == 1:  # one test: the WHERE below already picks its rows
                 columns.append(f"{expression} AS {name}")
             else:
                 columns.append(f"{expression} FILTER (WHERE {where}) AS {name}")
