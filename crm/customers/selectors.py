@@ -76,7 +76,7 @@ def customer_search_ids(*, query: str, limit: int = 10) -> list[int]:
     digits = "".join(_DIGITS.findall(query))
     if len(digits) >= 5 and len(digits) >= len(query.replace(" ", "").replace("-", "").replace("+", "")) - 1:
         phones = Phone.objects.filter(number__contains=_national_digits(query, digits)).values("customer_id")[:limit]
-        found += live.filter(pk__in=phones).values_list("pk", flat=True)
+        found += live.filter(pk__in=phones).order_by("pk").values_list("pk", flat=True)  # one order every time
     clean = crypto.normalise_number(query)
     if 4 <= len(clean) <= 6 and any(ch.isdigit() for ch in clean):
         docs = TravelDocument.objects.filter(tail_hash=crypto.lookup_hash("tail:" + clean[-4:])).values("customer_id")
