@@ -32,3 +32,10 @@ def visible_people(customer: Customer) -> QuerySet:
                                        | Q(company_id__in=companies)).values("customer_id")
     return Customer.objects.filter(Q(pk=customer.pk) | Q(pk__in=on_trips), kind=Customer.Kind.PERSON,
                                    merged_into__isnull=True)
+
+
+def trip_people(trip: Trip) -> list[Customer]:
+    """The people who may be invited into the portal for ``trip``: its buyer when a person, then its travelers."""
+    people = [trip.customer] + [t.customer for t in trip.travelers.select_related("customer")]
+    unique = list(dict.fromkeys(people))
+    return [p for p in unique if p.kind == Customer.Kind.PERSON]

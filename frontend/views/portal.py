@@ -10,7 +10,7 @@ from django.views import View
 from accounts.roles import Cap
 from caravan.forms import errors_onto
 from crm.customers.models import Customer
-from crm.portal import services
+from crm.portal import selectors, services
 from crm.portal.models import PortalSettings
 from crm.trips.models import Trip
 
@@ -122,9 +122,7 @@ class TripPortalView(TripPage, View):
 
     def get(self, request, pk):
         trip = get_object_or_404(Trip.objects.select_related("customer"), pk=pk)
-        people = [trip.customer] if trip.customer.kind == Customer.Kind.PERSON else []
-        people += [t.customer for t in trip.travelers.select_related("customer") if t.customer not in people]
-        people = [p for p in people if p.kind == Customer.Kind.PERSON]
+        people = selectors.trip_people(trip)
         return render(request, "frontend/portal/_trip.html", {
             "trip": trip, "portal": services.portal_settings(),
             "can_invite": request.user.can(Cap.PIPELINE_WORK),
