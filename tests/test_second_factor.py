@@ -55,9 +55,11 @@ def enrol(client: Client) -> tuple[str, list[str]]:
     key_hex = b32decode(key_b32 + "=" * (-len(key_b32) % 8)).hex()
     wrong = client.post("/accounts/two-step/setup/", {"code": "000000" if code_at(key_hex) != "000000" else "111111"})
     assert wrong.status_code == 400 and b'data-field="code"' in wrong.content
-    done = client.post("/accounts/two-step/setup/", {"code": code_at(key_hex)})
+    spent = code_at(key_hex)
+    done = client.post("/accounts/two-step/setup/", {"code": spent})
     assert done.status_code == 200, done.content[:500]
     codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", done.content.decode())
+    client.spent_code = spent  # the code enrolment used, for replay checks
     return key_hex, codes
 
 
@@ -82,8 +84,9 @@ def test_totp_enrol_then_sign_in_with_a_code_once(alpha):
     api = client.get("/api/v1/me/")
     assert api.status_code == 403 and api.json()["error"]["code"] == "second_factor_required"
 
-    # The code just used to confirm the app is refused (replay), so is a wrong one.
-    assert client.post("/accounts/two-step/", {"code": code_at(key)}).status_code == 400
+    # The code just used to confirm the app is refused (replay), so is a wrong one. The very code spent,
+    # not "the code now": a 30-second step may have turned since, and the next step's code is valid.
+    assert client.post("/accounts/two-step/", {"code": client.spent_code}).status_code == 400
     with tenant_context(alpha):
         TOTPDevice.objects.filter(user=user).update(throttling_failure_count=0, throttling_failure_timestamp=None)
     connection.set_schema_to_public()
