@@ -41,6 +41,7 @@ LOAD_SECONDS = 10
 SEARCH_SECONDS = 90
 SEARCH_SIZES = [int(n) for n in os.environ.get("BENCH_SEARCH_SIZES", "1000,10000,100000").split(",") if n]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+BULK_FROM = int(os.environ.get("BENCH_BULK_FROM", "100000"))  # search agencies this big are loaded with COPY
 SERVER_CONFIGS = [{"worker_class": "sync", "threads": 1}, {"worker_class": "gthread", "threads": 4}]
 
 
@@ -81,7 +82,9 @@ class Bench:
 
     # --- 1. data ---------------------------------------------------------------------------------
 
-    def prepare(self, slug: str = SLUG, people: int = PEOPLE) -> None:
+    def prepare(self, slug: str = SLUG, people: int = PEOPLE, bulk: bool = False) -> None:
+        """The agency ``slug`` with ``people`` people: by crm/customers/demo.py (everything a customer has), or,
+        with ``bulk``, by bench/_bulk_customers.py (COPY: what search reads, a million in minutes)."""
         from django.db import connection
         from django_tenants.utils import tenant_context
         from accounts.scopes import all_scopes
@@ -89,6 +92,7 @@ class Bench:
 
         from accounts.models import User
         from accounts.roles import Role
+        from bench._bulk_customers import load_customers
         from crm.customers.demo import Generator, seed_customers
         from crm.customers.models import Customer, Email, Phone
         from tenants.models import Agency
@@ -115,14 +119,19 @@ class Bench:
                     rate = done / (time.perf_counter() - started)
                     print(f"  generated {done:>7,} / {total:,} people ({rate:,.0f}/s)", flush=True)
 
-                counts = seed_customers(agency, people=people - have, companies=(people - have) // 80,
-                                        rng_seed=1000 + have, progress=progress)
-                with connection.cursor() as cursor:
-                    for model in ("customer", "phone", "email", "contact", "employment", "traveldocument", "changelog"):
-                        cursor.execute(f"ANALYZE crm_{model}")
+                if bulk:
+                    counts = load_customers(agency, people=people - have, seed=1000 + have, progress=progress)
+                else:
+                    counts = seed_customers(agency, people=people - have, companies=(people - have) // 80,
+                                            rng_seed=1000 + have, progress=progress)
+                    with connection.cursor() as cursor:
+                        for model in ("customer", "phone", "email", "contact", "employment", "traveldocument",
+                                      "changelog"):
+                            cursor.execute(f"ANALYZE crm_{model}")
                 took = time.perf_counter() - started
                 print(f"  generation took {took:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), flush=True)
-                self.record("generate people (crm/customers/demo.py)", (people - have) / took, "people/s")
+                how = "bench/_bulk_customers.py, COPY" if bulk else "crm/customers/demo.py"
+                self.record(f"generate {people - have:,} people ({how})", (people - have) / took, "people/s")
             total = Customer.objects.count()
             companies = Customer.objects.filter(kind="company").count()
             self.notes.append(f"{slug}: {total:,} customers ({companies:,} companies), "
@@ -281,7 +290,10 @@ class Bench:
 
         agencies = []
         for size in SEARCH_SIZES:
-            self.prepare(slug=SLUG if size == 100000 else f"{SLUG}-{size}", people=size)
+            if size >= BULK_FROM:
+                self.prepare(slug=f"bench-search-{size}", people=size, bulk=True)
+            else:
+                self.prepare(slug=SLUG if size == 100000 else f"{SLUG}-{size}", people=size)
             agencies.append((size, self.agency, self.token, self.queries))
         load = os.getloadavg()
         print(f"\nSearch-as-you-type by agency size: gunicorn 2 sync workers, one keep-alive connection, page_size=10; "
