@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
-import stripe
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,9 +23,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from caravan.lazy import lazy_module
 from tenants.models import Agency, AgencyEvent, event_text
 
 from .models import BillingAccount, Interval, Plan, StripeEvent
+
+stripe = lazy_module("stripe")  # about 30 MB: imported by the first Stripe call, not by every web worker
 
 log = logging.getLogger(__name__)
 ACTOR = "billing"
@@ -36,7 +38,7 @@ FAILING = ("past_due", "unpaid", "incomplete")
 ENDED = ("canceled", "incomplete_expired")
 
 
-def stripe_client() -> stripe.StripeClient:
+def stripe_client() -> "stripe.StripeClient":
     """The Stripe client, pointed at localstripe when ``STRIPE_API_BASE`` says so."""
     if not settings.STRIPE_SECRET_KEY:
         raise ValidationError(_("Billing is not configured: STRIPE_SECRET_KEY is not set."))

@@ -2,13 +2,16 @@
 work happens in ``tasks.process_event``."""
 import logging
 
-import stripe
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from caravan.lazy import lazy_module
+
 from . import services
 from .tasks import process_event
+
+stripe = lazy_module("stripe")  # about 30 MB: imported by the first Stripe call, not by every web worker
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import contextvars
 import logging
 from decimal import Decimal
 
-import stripe
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan.formatting import money as money_display
+from caravan.lazy import lazy_module
 from caravan.texts import Text
 from crm.customers import crypto
 from crm.customers.models import Contact, Customer
@@ -29,6 +29,8 @@ from crm.trips.services import payment_record, refundable
 
 from . import selectors
 from .models import RECORDED_AS, CheckoutEvent, Method, OnlinePayment, OnlineRefund, StripeAccount
+
+stripe = lazy_module("stripe")  # about 30 MB: imported by the first Stripe call, not by every web worker
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,12 @@ class NotConnected(ValueError):
     """The agency has no Stripe account connected."""
 
 
-def _client(secret_key: str) -> stripe.StripeClient:
+def _client(secret_key: str) -> "stripe.StripeClient":
     base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {}
     return stripe.StripeClient(secret_key, base_addresses=base, max_network_retries=2)
 
 
-def client() -> stripe.StripeClient:
+def client() -> "stripe.StripeClient":
     """A Stripe client with the agency's own secret key."""
     account = selectors.account()
     if account is None:

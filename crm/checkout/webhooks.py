@@ -2,15 +2,17 @@
 agency's own signing secret, stored once, answered at once; ``tasks.process_event`` does the work."""
 import logging
 
-import stripe
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from caravan.lazy import lazy_module
 from caravan.tenancy import current_agency
 
 from . import services
 from .tasks import process_event
+
+stripe = lazy_module("stripe")  # about 30 MB: imported by the first Stripe call, not by every web worker
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import re
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import holidays
 from django.utils.translation import gettext_lazy as _
 
 # Key → (label, the marker in the library's English holiday names).
@@ -30,6 +29,8 @@ _MAKE_UP = re.compile(r"substituted from (\d\d/\d\d/\d{4})")
 @lru_cache(maxsize=64)
 def _calendar(year: int) -> tuple[dict, frozenset]:
     """The year's holidays (with a week either side) and the make-up working days."""
+    import holidays  # a few MB of calendars, only once a festival's dates are asked for
+
     days = holidays.China(years=(year - 1, year, year + 1), language="en_US")
     make_up = frozenset(datetime.strptime(m.group(1), "%m/%d/%Y").date()
                         for name in days.values() for m in [_MAKE_UP.search(name)] if m)

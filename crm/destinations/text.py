@@ -3,8 +3,6 @@
 "tokyo" all find Tokyo."""
 import re
 
-from pypinyin import Style, lazy_pinyin
-
 from . import reference
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
@@ -13,6 +11,10 @@ _SPLIT = re.compile(r"[\s,，、;；/|·]+")
 
 def pinyin_forms(text: str) -> list[str]:
     """For each run of Chinese characters in ``text``: its pinyin syllables, joined, and initials."""
+    # pypinyin's dictionaries are about 55 MB: loaded by the article writes that need them, not by
+    # every web process (a query's words are matched against stored text, without pinyin).
+    from pypinyin import Style, lazy_pinyin
+
     forms: list[str] = []
     for run in _HAN.findall(text or ""):
         syllables = lazy_pinyin(run)

@@ -16,7 +16,6 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
-import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone, translation
@@ -31,7 +30,6 @@ from crm.pipeline.models import Task
 from crm.pipeline.services import tasks_create_sql
 from crm.trips.models import ItineraryItem, Payment, Trip
 
-from .lifetime import fit_bg_nbd, fit_gamma_gamma
 from .models import CustomerValue, LifetimeFit, ValueSettings, ValueWarning
 
 WEEK = 7 * 24 * 3600
@@ -192,6 +190,11 @@ def _predictions(predicted: dict) -> dict:
 
 def _fit_and_score(rows, now) -> tuple[LifetimeFit | None, dict]:
     """Fit the agency's model on its customers' summary and predict each one's next 12 months."""
+    # numpy and scipy (about 80 MB) only in the nightly job's worker, never in a web process.
+    import numpy as np
+
+    from .lifetime import fit_bg_nbd, fit_gamma_gamma
+
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     x, t_x, T, m = (np.array([float(row[i]) for row in rows]) for i in range(1, 5))
     T = np.maximum(T, t_x + 1e-6)  # a trip confirmed this very second: age just above its recency

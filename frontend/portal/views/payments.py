@@ -7,7 +7,6 @@ answer is recorded — by the webhook or by this page asking Stripe itself, whic
 """
 from datetime import timedelta
 
-import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -19,11 +18,14 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from caravan.formatting import day, money
+from caravan.lazy import lazy_module
 from crm.checkout import selectors, services
 from crm.checkout.models import OnlinePayment
 from crm.trips.models import Trip
 
 from ..base import PortalPage
+
+stripe = lazy_module("stripe")  # about 30 MB: imported by the first Stripe call, not by every web worker
 
 WAITING = (OnlinePayment.Status.CREATED, OnlinePayment.Status.FAILED)
 

@@ -1,5 +1,4 @@
 """Operator console pages on the platform domain (thin: forms in, services do the work)."""
-import stripe
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -18,11 +17,14 @@ from billing import services as billing
 from billing.models import Plan
 from caravan import formatting
 from caravan.forms import errors_onto
+from caravan.lazy import lazy_module
 from caravan.texts import lazy_format
 from tenants import services
 from tenants.models import Agency, AgencyEvent
 from tenants.portability import services as portability
 from tenants.portability.models import AgencyExport, AgencyRestore
+
+stripe = lazy_module("stripe")  # about 30 MB: imported by the first Stripe call, not by every web worker
 
 
 class OperatorRequired(UserPassesTestMixin):
