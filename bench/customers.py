@@ -18,7 +18,7 @@
    BENCH_RUNS runs (3): median p50/p95 of the runs with the range, next to the anchor of the same run —
    the bare SQL that finds rows for the same text (``search_text LIKE '%…%'`` or the phone digits over the
    trigram indexes, psycopg, no ORM, no ranking) — and the ratio.
-Prints a summary with the targets. Sizes: BENCH_CUSTOMERS, BENCH_IMPORT_ROWS, BENCH_SEARCH_SIZES; BENCH_PARTS picks
+Prints a summary with the targets. Sizes: BENCH_CUSTOMERS, BENCH_IMPORT_SIZES, BENCH_SEARCH_SIZES; BENCH_PARTS picks
 some of sql,selectors,http,search,import (environment). Throughput is measured with wrk when it is
 installed (apt install wrk), else with Python threads, which compete with the server for the CPU.
 """
@@ -34,7 +34,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 PEOPLE = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
-IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
+IMPORT_SIZES = [int(n) for n in os.environ.get("BENCH_IMPORT_SIZES", os.environ.get("BENCH_IMPORT_ROWS", "10000,100000"))
+                .split(",") if n]
+BASELINE = os.environ.get("BENCH_IMPORT_BASELINE", "")  # a checkout whose import code runs alternately with ours
+SEED_EVERY = 20  # one customer in this many of the import file is on file already
 SLUG, IMPORT_SLUG = "bench-crm", "bench-import"
 POP_REQUESTS, POP_SECONDS = 2000, 60  # sequential screen pops: at most this many, for at most this long
 LOAD_SECONDS = 10
@@ -343,10 +346,14 @@ class Bench:
     # --- 4. import ------------------------------------------------------------------------------------
 
     def import_csv(self) -> None:
-        from django.core.files import File
+        """The import at each of IMPORT_SIZES rows (issue 22): dry run and import, RUNS runs each, next to
+        the bare anchor (csv reader + COPY of the same file into a scratch table) of the same run; with
+        BENCH_IMPORT_BASELINE=<checkout>, that checkout's crm/customers/imports.py (and the normalize and
+        snapshot modules it uses) run alternately with ours on the same files."""
+        import statistics
+
         from django_tenants.utils import tenant_context
 
-        from accounts.models import User
         from crm.customers import imports
         from tenants.models import Agency
         from tenants.services import agency_delete, agency_onboard
@@ -355,46 +362,83 @@ class Bench:
             agency_delete(agency=old, confirm_slug=IMPORT_SLUG, actor="bench")
         agency = agency_onboard(name="Bench import", slug=IMPORT_SLUG, plan="enterprise",
                                 admin_email=f"admin@{IMPORT_SLUG}.test", actor="bench").agency
+        codes = [("new", imports)]
+        if BASELINE:
+            codes.insert(0, ("old", _baseline_imports(BASELINE)))
+        load = os.getloadavg()
+        print(f"\nImport by file size: sizes {', '.join(f'{n:,}' for n in IMPORT_SIZES)} rows; {RUNS} runs; code "
+              f"{' and '.join(label for label, _m in codes)}{f' (old: {BASELINE})' if BASELINE else ''}, alternating; "
+              f"batch {imports.BATCH_SIZE:,} rows, parse one batch ahead in a thread; in-process, no Celery; "
+              f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
         try:
             with tempfile.TemporaryDirectory() as tmp, tenant_context(agency):
-                path = Path(tmp) / "客户资料.csv"
-                started = time.perf_counter()
-                write_csv(path, IMPORT_ROWS)
-                print(f"Import: wrote {IMPORT_ROWS:,} rows ({path.stat().st_size / 1e6:.1f} MB) in "
-                      f"{time.perf_counter() - started:.1f} s", flush=True)
-                admin = User.objects.get(email=f"admin@{IMPORT_SLUG}.test")
-                with open(path, "rb") as f:
-                    job, _headers = imports.job_create(actor=admin, upload=File(f, name=path.name))
-                headers = imports.job_read(job)  # what crm.check_import does in the worker
-                unmapped = [h for h in headers if not job.mapping.get(h)]
-                print(f"  mapping suggested for {len(headers) - len(unmapped)}/{len(headers)} columns"
-                      + (f" (unmapped: {unmapped})" if unmapped else ""), flush=True)
-                started = time.perf_counter()
-                report = imports.check(job)
-                dry = time.perf_counter() - started
-                print(f"  dry run: {dry:.1f} s, {report['total_rows'] / dry:,.0f} rows/s; create {report['create']:,}, "
-                      f"update {report['update']:,}, skip {report['skip']:,}, new companies "
-                      f"{report['new_companies']:,}, errors {report['error_count']:,}", flush=True)
-                started = time.perf_counter()
-                imports.run(job)
-                real = time.perf_counter() - started
-                print(f"  import: {real:.1f} s, {job.processed_rows / real:,.0f} rows/s; created {job.created_count:,}, "
-                      f"updated {job.updated_count:,}, errors {job.error_count:,}", flush=True)
-                if job.errors:
-                    print(f"  first errors: {job.errors[:3]}", flush=True)
-            self.record("import dry run (check)", report["total_rows"] / dry, "rows/s", ">= 5,000 rows/s",
-                        report["total_rows"] / dry >= 5000)
-            self.record("import (run)", job.processed_rows / real, "rows/s", ">= 5,000 rows/s",
-                        job.processed_rows / real >= 5000)
+                for size in IMPORT_SIZES:
+                    self._import_size(agency, Path(tmp), size, codes, statistics)
         finally:
             agency_delete(agency=Agency.objects.get(slug=IMPORT_SLUG), confirm_slug=IMPORT_SLUG, actor="bench")
+
+    def _import_size(self, agency, tmp: Path, size: int, codes, statistics) -> None:
+        from django.core.files import File
+
+        from accounts.models import User
+
+        path, seed = tmp / f"客户资料-{size}.csv", tmp / f"已有客户-{size}.csv"
+        write_csv(path, size)
+        write_seed(path, seed)
+        admin = User.objects.get(email=f"admin@{IMPORT_SLUG}.test")
+        print(f"{size:,} rows ({path.stat().st_size / 1e6:.1f} MB); before each run the agency is emptied and "
+              f"{size // SEED_EVERY:,} of the file's customers are imported as already on file (other names, "
+              f"untimed)", flush=True)
+        times = {label: {"dry": [], "real": []} for label, _m in codes}
+        anchors, outcomes = [], {}
+        for run in range(RUNS):
+            for label, module in codes:
+                _empty_customers()
+                for file, timed in ((seed, False), (path, True)):
+                    with open(file, "rb") as f:
+                        job, _headers = module.job_create(actor=admin, upload=File(f, name=file.name))
+                    module.job_read(job)
+                    if not timed:
+                        module.run(job)
+                        continue
+                    started = time.perf_counter()
+                    report = module.check(job)
+                    times[label]["dry"].append(report["total_rows"] / (time.perf_counter() - started))
+                    started = time.perf_counter()
+                    module.run(job)
+                    times[label]["real"].append(job.processed_rows / (time.perf_counter() - started))
+                    outcomes[label] = (report["create"], report["update"], report["skip"], report["error_count"],
+                                       job.created_count, job.updated_count, job.error_count, _log_count())
+            anchors.append(_bare_copy(path))
+        anchor = statistics.median(anchors)
+        print(f"  {'':22s} {'median rows/s (range)':>30s}  anchor ÷ median", flush=True)
+        print(f"  {'anchor (csv + COPY)':22s} {_spread(anchors, statistics):>30s}", flush=True)
+        for label, _m in codes:
+            for kind, name in (("dry", "dry run"), ("real", "import")):
+                runs = times[label][kind]
+                print(f"  {label + ' ' + name:22s} {_spread(runs, statistics):>30s}  "
+                      f"{anchor / statistics.median(runs):6.1f}×", flush=True)
+            c = outcomes[label]
+            print(f"  {label}: dry run create {c[0]:,} update {c[1]:,} skip {c[2]:,} errors {c[3]:,}; import created "
+                  f"{c[4]:,} updated {c[5]:,} errors {c[6]:,}; change-log rows {c[7]:,}", flush=True)
+        if len(outcomes) == 2 and len(set(outcomes.values())) != 1:
+            print("  !! the old and new code disagree on the outcome", flush=True)
+        new = times["new"]
+        dry, real = statistics.median(new["dry"]), statistics.median(new["real"])
+        self.record(f"import dry run at {size:,} rows", dry, "rows/s", ">= 30,000 rows/s", dry >= 30000)
+        self.record(f"import at {size:,} rows", real, "rows/s", ">= 10,000 rows/s", real >= 10000)
+        self.record(f"  anchor csv + COPY at {size:,}; ratio {anchor / real:.0f}× (import)", anchor, "rows/s")
+        if BASELINE:
+            old = times["old"]
+            self.record(f"  old code at {size:,}: dry run / import", statistics.median(old["dry"]), "rows/s",
+                        f"{statistics.median(old['real']):,.0f} rows/s")
 
     # --- summary -------------------------------------------------------------------------------------
 
     def summary(self) -> None:
         cores = os.cpu_count()
         print(f"\nSummary — {date.today()}, {cores} CPU cores, Python {platform.python_version()}, "
-              f"{PEOPLE:,} customers wanted, {IMPORT_ROWS:,} import rows")
+              f"{PEOPLE:,} customers wanted, import sizes {IMPORT_SIZES}")
         for note in self.notes:
             print(f"  {note}")
         print(f"  {'measure':44s} {'measured':>14s}   {'target':16s} result")
@@ -432,6 +476,65 @@ def _bare_search(agency):
     return run
 
 
+def _spread(values, statistics) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+
+
+def _empty_customers() -> None:
+    """The throwaway import agency without customers (and all that hangs on them), between runs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE crm_customer CASCADE")
+
+
+def _log_count() -> int:
+    from crm.customers.models import ChangeLog
+
+    return ChangeLog.objects.count()
+
+
+def _bare_copy(path: Path) -> float:
+    """The anchor: rows/s of csv.reader over the file and COPY of every cell, as text, into a scratch table."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            header = next(reader)
+            columns = ", ".join(f"c{i} text" for i in range(len(header)))
+            cursor.execute(f"CREATE TEMP TABLE bench_import_anchor ({columns}) ON COMMIT DROP")
+            escape = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+            rows = 0
+            with cursor.copy("COPY bench_import_anchor FROM STDIN") as copy:
+                for record in reader:
+                    copy.write("\t".join(cell.translate(escape) for cell in record) + "\n")
+                    rows += 1
+    return rows / (time.perf_counter() - started)
+
+
+def _baseline_imports(root: str):
+    """crm/customers/imports.py of another checkout, with that checkout's normalize and snapshot modules
+    (its relative imports find them), loaded beside ours for a before/after in one process."""
+    import importlib.util
+
+    from crm.customers import imports, normalize, snapshot
+
+    ours = {"normalize": normalize, "snapshot": snapshot, "imports": imports}
+    try:
+        for name in ours:
+            spec = importlib.util.spec_from_file_location(f"crm.customers.{name}",
+                                                          Path(root) / "crm" / "customers" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+    finally:
+        for name, module_ours in ours.items():
+            sys.modules[f"crm.customers.{name}"] = module_ours
+    return module
+
+
 # --- the import file ---------------------------------------------------------------------------------
 
 HEADERS = ["客户编号", "姓名", "英文姓", "英文名", "性别", "出生日期", "手机号码", "电子邮箱", "城市", "联系地址", "公司名称",
@@ -439,8 +542,9 @@ HEADERS = ["客户编号", "姓名", "英文姓", "英文名", "性别", "出生
 
 
 def write_csv(path: Path, rows: int) -> None:
-    """A spreadsheet as agencies export it from their old system: Chinese headers, numbers typed in
-    every format, a few broken cells (bad phone, bad e-mail, birthday in the future)."""
+    """A spreadsheet as agencies export it from their old system: Chinese headers, Chinese and Latin
+    names, numbers typed in every format, a few broken cells (bad phone, bad e-mail, birthday in the
+    future), and 1 % of rows repeating the phone and e-mail of the row before (an in-file duplicate)."""
     from crm.customers.demo import CITIES, DEPARTMENTS, NOTES, TAGS, Generator
 
     gen = Generator(20240917, foreign_share=0.03)
@@ -457,6 +561,9 @@ def write_csv(path: Path, rows: int) -> None:
                                f"{birthday.year}年{birthday.month}月{birthday.day}日"])
             phone = "、".join(gen.phone_format(n) for n in person.phones)
             email = person.emails[0] if person.emails else ""
+            if i and rng.random() < 0.01:  # the same person typed in twice under two references
+                phone, email = earlier
+            earlier = (phone, email)
             broken = rng.random()
             if broken < 0.005:
                 phone = "12345"
@@ -475,6 +582,18 @@ def write_csv(path: Path, rows: int) -> None:
                 f"P{rng.randint(1, 8)}" if employed else "", ",".join(rng.sample(TAGS, rng.choice([0, 0, 1, 2]))),
                 rng.choice(sources), rng.choice(NOTES) if rng.random() < 0.05 else "",
             ])
+
+
+def write_seed(path: Path, seed: Path) -> None:
+    """Every SEED_EVERY-th row of the file under another name: customers already on file, which the
+    import finds by their reference and updates (the change log records old → new)."""
+    with open(path, newline="", encoding="utf-8-sig") as source, open(seed, "w", newline="", encoding="utf-8-sig") as out:
+        reader, writer = csv.reader(source), csv.writer(out)
+        writer.writerow(next(reader))
+        for number, row in enumerate(reader):
+            if number % SEED_EVERY == 0:
+                row[1] = row[1] + "（旧）"
+                writer.writerow(row)
 
 
 if __name__ == "__main__":

@@ -1297,12 +1297,39 @@ def _next_ids(model, count: int) -> list[int]:
 
 
 def _copy(model, fields: list[str], rows) -> None:
-    """Insert rows (tuples in ``fields`` order) with PostgreSQL COPY: ~10× faster than bulk_create."""
-    rows = list(rows)
-    if not rows:
+    """Insert rows (tuples in ``fields`` order) with PostgreSQL COPY: ~10× faster than bulk_create.
+
+    The rows are written as COPY's text format in one piece (``_copy_line``): psycopg's ``write_row``
+    took ~9 µs a row, a third of the import's Python time with ~10 change-log rows per customer."""
+    data = "".join(_copy_line(row) for row in rows)
+    if not data:
         return
     columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in fields)
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY {_table(model)} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write(data)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(row: tuple) -> str:
+    """One row in COPY's text format: tab-separated, ``\\N`` for NULL, backslash escapes."""
+    return "\t".join(map(_copy_value, row)) + "\n"
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, list):  # a text[]: '{"a","b"}', quotes and backslashes escaped inside
+        items = ('"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"' for item in value)
+        return ("{" + ",".join(items) + "}").translate(_COPY_ESCAPES)
+    raise TypeError(f"no COPY text for {type(value).__name__}")

@@ -26,6 +26,8 @@ def snapshot(customer, *, owner: str = "", phones=(), emails=(), addresses=()) -
 
 def changes(before: dict, after: dict) -> list[tuple[str, str, str]]:
     """(field, old, new) for every audited field that differs; ``before`` is {} for a new customer."""
+    if not before:  # a new customer (most rows of an import): every field it has
+        return [(name, "", new) for name in AUDITED if (new := after.get(name, ""))]
     found = []
     for name in AUDITED:
         old, new = before.get(name, ""), after.get(name, "")
