@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from caravan import signing
 from caravan.clients import client_address  # noqa: F401  (re-exported: the enquiry form's address)
 from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
-from crm.customers import services as crm_services
+from crm.customers import rows, services as crm_services
 from crm.customers.models import ChangeLog, Customer
 
 from . import services
@@ -65,26 +65,26 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
                 children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
                 language=data.get("language", ""))
             event.customer, event.opportunity = opportunity.customer, opportunity
-        InboundEvent.objects.filter(pk=event.pk).update(customer=event.customer, opportunity=event.opportunity)
+        _event_link(event)
         return event, True
 
 
 def _event_claim(*, event_id: str, kind: str) -> InboundEvent | None:
     """The new event's row, or None when this event id was accepted before."""
     event = InboundEvent(event_id=event_id, kind=kind)
-    meta = InboundEvent._meta
-    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    insert, params = rows.insert_sql(event)
     with connection.cursor() as cursor:
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        cursor.execute(f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
-                       f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT (event_id) DO NOTHING RETURNING id",
-                       [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields])
+        cursor.execute(f"{insert} ON CONFLICT (event_id) DO NOTHING RETURNING id", params)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    event.pk = row[0]
-    event._state.adding = False
-    return event
+    return None if row is None else rows.inserted(event, row[0])
+
+
+def _event_link(event: InboundEvent) -> None:
+    """The customer and opportunity the event made, on its row."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {connection.ops.quote_name(InboundEvent._meta.db_table)} "
+                       "SET customer_id = %s, opportunity_id = %s WHERE id = %s",
+                       [event.customer_id, event.opportunity_id, event.pk])
 
 
 # --- the enquiry form ------------------------------------------------------------------------------

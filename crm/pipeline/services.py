@@ -4,14 +4,14 @@ Every path — pages, API, the website webhook, the enquiry form, trips and care
 through here. Moves between stages are checked against :data:`ALLOWED`, defined on stage *kinds*
 so that an agency's own stages can never open an illegal path.
 """
+import functools
 import secrets
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models.sql import InsertQuery
-from django.db.models import Min, Subquery
+from django.db.models import Min
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -20,7 +20,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from caravan import texts
 from caravan.tenancy import require_agency
-from crm.customers import crypto
+from crm.customers import crypto, rows
 from crm.customers import services as crm_services
 from crm.customers.models import ChangeLog, Contact, Customer
 from crm.customers.normalize import email_normal, phone_e164
@@ -51,8 +51,20 @@ def stage_of(kind: str) -> Stage:
     return Stage.objects.get(kind=kind)
 
 
+def _first_stages():
+    return Stage.objects.filter(kind=K.OPEN, is_active=True).order_by("position", "id")
+
+
 def first_stage() -> Stage:
-    return Stage.objects.filter(kind=K.OPEN, is_active=True).order_by("position", "id").first()
+    return _first_stages().first()
+
+
+@functools.cache
+def _first_stage_sql() -> tuple[str, tuple]:
+    """:func:`first_stage`'s id as a query and its parameters, compiled once per process (the text names
+    no schema: the connection's search path picks the agency's table)."""
+    sql, params = _first_stages().values("pk")[:1].query.sql_with_params()
+    return sql, tuple(params)
 
 
 def _move_refused(current: Stage, to: Stage) -> str | None:
@@ -289,24 +301,17 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
 
 def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None) -> None:
     """INSERT the new opportunity in the first open stage (:func:`first_stage`, read by the same
-    statement: ``stage_id = (SELECT … LIMIT 1)``) and its first ``StageChange`` (none → that stage),
-    in one statement."""
-    meta = Opportunity._meta
-    opportunity.stage_id = Subquery(Stage.objects.filter(kind=K.OPEN, is_active=True).order_by("position", "id")
-                                    .values("pk")[:1])
-    query = InsertQuery(Opportunity)
-    query.insert_values([f for f in meta.local_concrete_fields if not f.primary_key], [opportunity])
-    compiler = query.get_compiler(using=Opportunity.objects.db)
-    compiler.returning_fields = [meta.pk, meta.get_field("stage")]
-    [(insert, params)] = compiler.as_sql()
-    change = StageChange._meta.db_table
+    statement) and its first ``StageChange`` (none → that stage), in one statement."""
+    stage_sql, stage_params = _first_stage_sql()
+    insert, params = rows.insert_sql(opportunity, stage_id="(SELECT pk FROM first_stage)")
+    change = connection.ops.quote_name(StageChange._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH new AS ({insert}), history AS (INSERT INTO {connection.ops.quote_name(change)} "
-                       "(opportunity_id, from_stage_id, to_stage_id, actor_id, at) "
+        cursor.execute(f"WITH first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id), "
+                       f"history AS (INSERT INTO {change} (opportunity_id, from_stage_id, to_stage_id, actor_id, at) "
                        "SELECT new.id, NULL, new.stage_id, %s, %s FROM new) SELECT id, stage_id FROM new",
-                       [*params, actor.pk if actor else None, timezone.now()])
-        opportunity.pk, opportunity.stage_id = cursor.fetchone()
-    opportunity._state.adding, opportunity._state.db = False, Opportunity.objects.db
+                       [*stage_params, *params, actor.pk if actor else None, timezone.now()])
+        pk, opportunity.stage_id = cursor.fetchone()
+    rows.inserted(opportunity, pk)
 
 
 # --- owners -----------------------------------------------------------------------------------------
@@ -318,9 +323,39 @@ def _set_owner(opportunity: Opportunity, owner: User | None) -> Opportunity:
     return opportunity
 
 
+_RULE_PARTS = (("r", AssignmentRule), ("t", Team), ("u", User))
+
+
+@functools.cache
+def _active_rules_sql() -> str:
+    """The active assignment rules by position, each with its team and user (as
+    ``AssignmentRule.objects.filter(is_active=True).select_related("team", "user")``), written once per
+    process: compiling that query on every lead cost more than running it."""
+    quote = connection.ops.quote_name
+    return (f"SELECT {', '.join(rows.columns(model, alias) for alias, model in _RULE_PARTS)} "
+            f"FROM {quote(AssignmentRule._meta.db_table)} r "
+            f"LEFT JOIN {quote(Team._meta.db_table)} t ON t.id = r.team_id "
+            f"LEFT JOIN {quote(User._meta.db_table)} u ON u.id = r.user_id "
+            "WHERE r.is_active ORDER BY r.position, r.id")
+
+
+def _active_rules() -> list[AssignmentRule]:
+    with connection.cursor() as cursor:
+        cursor.execute(_active_rules_sql())
+        found = cursor.fetchall()
+    widths = [len(model._meta.concrete_fields) for _alias, model in _RULE_PARTS]
+    rules = []
+    for row in found:
+        rule_values, team_values, user_values = row[:widths[0]], row[widths[0]:-widths[2]], row[-widths[2]:]
+        rule = rows.from_row(AssignmentRule, rule_values)
+        rule.team, rule.user = rows.from_row(Team, team_values), rows.from_row(User, user_values)  # None: no query
+        rules.append(rule)
+    return rules
+
+
 def rules_pick_owner(opportunity: Opportunity) -> User | None:
     """The first active rule (by position) that yields an active colleague who may work leads."""
-    for rule in AssignmentRule.objects.filter(is_active=True).select_related("team", "user"):
+    for rule in _active_rules():
         if rule.kind == AssignmentRule.Kind.CUSTOMER_OWNER:
             owner = opportunity.customer.owner
             if owner is not None and owner.is_active and owner.can(Cap.PIPELINE_WORK):
@@ -485,10 +520,15 @@ def stage_save(*, actor: User, stage: Stage | None = None, name: str, probabilit
 
 
 def webhook_secret(*, create: bool = False) -> str | None:
-    """The agency's webhook secret in clear, made on first use when ``create``."""
-    settings_row, _created = IntakeSettings.objects.get_or_create(pk=1)
-    if settings_row.webhook_secret:
-        return crypto.decrypt(bytes(settings_row.webhook_secret).decode())
+    """The agency's webhook secret in clear, made on first use when ``create``. Read on every webhook
+    delivery: the one column, by a statement written out (the settings row is made when missing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT webhook_secret FROM {connection.ops.quote_name(IntakeSettings._meta.db_table)} "
+                       "WHERE id = 1")
+        row = cursor.fetchone()
+    stored = row[0] if row is not None else intake_settings().webhook_secret
+    if stored:
+        return crypto.decrypt(bytes(stored).decode())
     return webhook_secret_rotate(actor=None) if create else None
 
 

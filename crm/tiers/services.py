@@ -11,14 +11,16 @@ overrides, and the service-level clocks.
   The five-minute job claims near-breaches and breaches with ``UPDATE … WHERE … IS NULL`` before
   it notifies, so each clock is notified once; a failed e-mail releases its claims.
 """
+import functools
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import (Case, DateTimeField, DurationField, Exists, ExpressionWrapper, F, Max, Min, Q, Subquery,
-                              Value, When)
+from django.db.models import (BigIntegerField, Case, DateTimeField, DurationField, Exists, ExpressionWrapper, F, Max, Min, Q,
+                              Subquery, Value, When)
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -598,15 +600,34 @@ _TARGET_FIELD = {ServiceClock.Kind.LEAD: "lead_response_hours", ServiceClock.Kin
                  ServiceClock.Kind.COMPLAINT: "complaint_response_hours"}  # as ServiceTier.target_hours
 
 _CLOCK_START_SQL = """
-WITH tier AS ({tier}),
+WITH given AS (SELECT %s::bigint AS customer_id),
+tier AS ({tier}),
 new AS (
     INSERT INTO {clock} (kind, customer_id, tier_id, tier_name, target_hours, started_at, due_at, owner_id,
                          opportunity_id, complaint_id, contact_id, key)
-    SELECT %s, %s, tier.id, tier.name, tier.hours, %s, %s + make_interval(hours => tier.hours), %s, %s, %s, %s, %s
-    FROM tier WHERE tier.hours > 0
+    SELECT %s, given.customer_id, tier.id, tier.name, tier.hours, %s, %s + make_interval(hours => tier.hours), %s, %s,
+           %s, %s, %s
+    FROM tier, given WHERE tier.hours > 0
     ON CONFLICT (key) DO NOTHING
     RETURNING id, due_at)
 SELECT tier.id, tier.name, tier.hours, new.id, new.due_at FROM tier LEFT JOIN new ON true"""
+
+
+@functools.cache
+def _clock_start_sql(kind: str) -> tuple[str, tuple]:
+    """The clock's statement for ``kind`` and its fixed parameters, compiled once per process: building
+    the tier's query (``Exists``, ``Subquery``) cost more than the rest of ``clock_start``. The customer
+    comes from the ``given`` row, so the text holds nothing of one call, and it names no schema (the
+    connection's search path picks the agency's tables), so one text serves every agency."""
+    customer = RawSQL("SELECT customer_id FROM given", [], output_field=BigIntegerField())
+    status = CustomerTier.objects.filter(customer_id=customer)
+    tier_sql, tier_params = (
+        ServiceTier.objects.filter(Q(Exists(status), pk=Subquery(status.values("tier_id")[:1]))
+                                   | Q(~Exists(status), pk=Subquery(_default_tiers().values("pk")[:1])))
+        .annotate(hours=F(_TARGET_FIELD[kind])).order_by().values("id", "name", "hours")
+        .query.sql_with_params())
+    sql = _CLOCK_START_SQL.format(tier=tier_sql, clock=connection.ops.quote_name(ServiceClock._meta.db_table))
+    return sql, tuple(tier_params)
 
 
 def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime | None = None,
@@ -617,12 +638,7 @@ def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime
 
     One statement: the customer's tier (its ``CustomerTier`` row's, else the default tier) and the
     clock's insert, ``ON CONFLICT (key) DO NOTHING`` (a clock started before is read back)."""
-    status = CustomerTier.objects.filter(customer_id=customer.pk)
-    tier_sql, tier_params = (
-        ServiceTier.objects.filter(Q(Exists(status), pk=Subquery(status.values("tier_id")[:1]))
-                                   | Q(~Exists(status), pk=Subquery(_default_tiers().values("pk")[:1])))
-        .annotate(hours=F(_TARGET_FIELD[kind])).order_by().values("id", "name", "hours")
-        .query.sql_with_params())
+    sql, tier_params = _clock_start_sql(kind)
     # In UTC: adding hours to a local wall-clock time would be off by an hour across a DST change.
     started_at = (started_at or timezone.now()).astimezone(dt_timezone.utc)
     owner_id = owner.pk if owner is not None else customer.owner_id
@@ -631,9 +647,8 @@ def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime
               "complaint_id": complaint.pk if complaint is not None else None,
               "contact_id": contact.pk if contact is not None else None, "key": key}
     with connection.cursor() as cursor:
-        cursor.execute(_CLOCK_START_SQL.format(tier=tier_sql, clock=connection.ops.quote_name(ServiceClock._meta.db_table)),
-                       [*tier_params, kind, customer.pk, started_at, started_at, owner_id, fields["opportunity_id"],
-                        fields["complaint_id"], fields["contact_id"], key])
+        cursor.execute(sql, [customer.pk, *tier_params, kind, started_at, started_at, owner_id, fields["opportunity_id"],
+                             fields["complaint_id"], fields["contact_id"], key])
         row = cursor.fetchone()
     if row is None or not row[2]:  # no tier, or no target for this kind
         return None
