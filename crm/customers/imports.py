@@ -1092,7 +1092,7 @@ class _Writer:
 
     def write(self, batch: list[Parsed]) -> tuple[int, int]:
         self.now = timezone.now()
-        self.logs: list[tuple] = []
+        self.logs: list[str] = []  # change-log rows as COPY text lines (_log)
         self.new_company_names = []
         self._create_companies(batch)
         new = [p for p in batch if p.customer_id is None]
@@ -1146,7 +1146,7 @@ class _Writer:
         _copy(Address, ["customer", "label", "line", "city", "postcode", "country"],
               ((c, "", line, city, "", self.ctx.region) for c, line, city in addresses))
         self._employments(batch)
-        _copy(ChangeLog, ["customer", "actor", "via", "field", "old", "new", "at"], self.logs)
+        _copy(ChangeLog, ["customer", "actor", "via", "field", "old", "new", "at"], lines="".join(self.logs))
         return len(new), len(old)
 
     def _apply(self, record, values: dict) -> bool:
@@ -1246,7 +1246,10 @@ class _Writer:
             Employment.objects.bulk_update(changed, [*keys, "active"])
 
     def _log(self, customer_id: int, before: dict, after: dict) -> None:
-        self.logs += [(customer_id, self.actor_id, _VIA, name, old, new, self.now)
+        """The change-log rows, as COPY text: ~10 a new customer, so what is the same on each is written once."""
+        start = f"{customer_id}\t{_copy_value(self.actor_id)}\t{_VIA}\t"
+        end = f"\t{_copy_value(self.now)}\n"
+        self.logs += [f"{start}{name}\t{old.translate(_COPY_ESCAPES)}\t{new.translate(_COPY_ESCAPES)}{end}"
                       for name, old, new in changes(before, after)]
 
 
@@ -1296,12 +1299,13 @@ def _next_ids(model, count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _copy(model, fields: list[str], rows) -> None:
-    """Insert rows (tuples in ``fields`` order) with PostgreSQL COPY: ~10× faster than bulk_create.
+def _copy(model, fields: list[str], rows=(), *, lines: str = "") -> None:
+    """Insert rows (tuples in ``fields`` order, or ``lines`` already in COPY's text format) with
+    PostgreSQL COPY: ~10× faster than bulk_create.
 
     The rows are written as COPY's text format in one piece (``_copy_line``): psycopg's ``write_row``
     took ~9 µs a row, a third of the import's Python time with ~10 change-log rows per customer."""
-    data = "".join(_copy_line(row) for row in rows)
+    data = lines + "".join(_copy_line(row) for row in rows)
     if not data:
         return
     columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in fields)

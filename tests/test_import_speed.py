@@ -1,0 +1,136 @@
+"""Issue 22: the import's fast paths give the same results as the slow ones they skip.
+
+Mainland mobiles are read without phonenumbers.parse and plain e-mails without Django's validate_email
+(crm.customers.normalize); rows are written to COPY as text built by hand (crm.customers.imports._copy).
+Each is checked here against what it replaces: every 5-digit mobile prefix, tricky addresses, and an
+import whose cells hold what COPY's text format must escape."""
+import random
+from datetime import date
+
+import phonenumbers
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.validators import validate_email
+from django_tenants.utils import tenant_context
+
+from crm.customers import imports
+from crm.customers.models import ChangeLog, Customer, Employment
+from crm.customers.normalize import email_normal, phone_e164
+from crm.customers.tasks import check_import
+
+from .conftest import staff
+
+
+def phonenumbers_e164(raw: str, region: str) -> str:
+    """phone_e164 as it was before the fast path: phonenumbers for every number."""
+    text = (raw or "").strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(f"“{raw}” is not a phone number.")
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"“{raw}” is not a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def outcome(function, *args):
+    try:
+        return function(*args)
+    except ValidationError as exc:
+        return ("refused", exc.messages[0])
+
+
+def shapes(national: str) -> list[str]:
+    """The ways people type a mainland number (crm.customers.demo.Generator.phone_format and more)."""
+    a, b, c = national[:3], national[3:7], national[7:]
+    return [national, f"{a} {b} {c}", f"{a}-{b}-{c}", f"+86 {a}-{b}-{c}", f"0086{national}", f"+86{national}",
+            f"({a}) {b}-{c}", f"+86 ({a}) {b} {c}", f" {national} "]
+
+
+def test_every_mobile_prefix_reads_as_phonenumbers_reads_it():
+    rng = random.Random(22)
+    checked = 0
+    for prefix in range(10000, 20000):  # every 5-digit prefix 10000–19999 (the mobile pattern looks at five)
+        national = f"{prefix}{rng.randrange(10 ** 6):06d}"
+        raw = rng.choice(shapes(national))
+        for region in ("CN", "HK") if prefix % 10 == 0 else ("CN",):
+            assert outcome(phone_e164, raw, region) == outcome(phonenumbers_e164, raw, region), (raw, region)
+            checked += 1
+    assert checked == 11000
+
+
+@pytest.mark.parametrize("raw", [
+    "138 0013 8000", "(139) 0033-2245", "+8613156224154", "008619172040560", "+86 189-5858-4719",
+    "17951234567", "17912345678", "11912345678", "12345", "1380013800", "138001380001", "+86 138 0013 8000x",
+    "１３８００１３８０００", "+86-1380013-8000", "138--0013-8000", "(138 0013 8000", "+852 6123 4567",
+    "010-6552 9988", "+861065529988", "14012345678", "16101234567", "17405123456", "17406123456",
+])
+@pytest.mark.parametrize("region", ["CN", "HK", "US"])
+def test_odd_numbers_read_as_phonenumbers_reads_them(raw, region):
+    assert outcome(phone_e164, raw, region) == outcome(phonenumbers_e164, raw, region)
+
+
+def test_plain_emails_are_accepted_exactly_when_django_accepts_them():
+    def django_normal(raw):
+        address = raw.strip().lower()
+        validate_email(address)
+        return address
+
+    addresses = [
+        "wang.fang@example.com", "Wang.Fang@Example.COM", "li_lei+trip@mail.example.com.cn", "a@b.co", "a@b.c",
+        "a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example-.com",
+        "a@example..com", "a@example.com.", "a@localhost", "a@[127.0.0.1]", '"quoted name"@example.com',
+        "王芳@例子.中国", "wang@例子.com", "wang@xn--fsqu00a.xn--fiqs8s", "wang@", "@example.com", "wang",
+        "wang@example.c0m", "wang@exa_mple.com", "a" * 64 + "@" + "b" * 63 + ".com", "a@" + "b" * 64 + ".com",
+        "x@" + ".".join(["abcdefgh"] * 40) + ".com", "o'brien@example.ie", "a#b@example.com", "1@2.3.com",
+    ]
+    for raw in addresses:
+        ours, django = outcome(email_normal, raw), outcome(django_normal, raw)
+        assert ours == django or (ours[0] == django[0] == "refused"), raw
+
+
+# --- the import writes what the file holds, escapes and all -------------------------------------------
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    storages["default"].__dict__.pop("relative_media_root", None)
+    yield
+    storages["default"].__dict__.pop("relative_media_root", None)
+
+
+ODD = "姓名,英文姓,英文名,生日,手机,邮箱,标签,备注,公司,部门,联系地址,城市,编号\n" \
+      '"王\\芳",WANG,Fang,1985-03-02,138 0013 8000,w@example.com,"VIP，say ""hi""；back\\slash","a\tb\nc\\d",' \
+      '"阿尔法\\科技",销售部,"朝阳路1号\t2层",北京,C\\1\n' \
+      "李雷,LI,Lei,,+86-139-0013-9000,LiLei@Example.com,,,,,,,C2\n"
+
+
+@pytest.mark.django_db
+def test_an_import_writes_cells_copy_must_escape_exactly_as_they_were(alpha, media):
+    with tenant_context(alpha):
+        job, _headers = imports.job_create(actor=staff(alpha, "admin"), upload=SimpleUploadedFile("odd.csv", ODD.encode()))
+        check_import.apply(args=[job.pk, imports.state(job)["task"]["token"]]).get()
+        job.refresh_from_db()
+        imports.run(job)
+        assert (job.created_count, job.updated_count, job.error_count) == (2, 0, 0)
+        wang = Customer.objects.get(external_ref="C\\1")
+        assert (wang.name, wang.birthday, wang.notes) == ("王\\芳", date(1985, 3, 2), "a\tb\nc\\d")
+        assert wang.tags == sorted(["VIP", 'say "hi"', "back\\slash"])
+        assert [(a.line, a.city) for a in wang.addresses.all()] == [("朝阳路1号\t2层", "北京")]
+        company = Customer.objects.get(kind="company")
+        assert company.name == "阿尔法\\科技"
+        assert Employment.objects.get(person=wang).department == "销售部"
+        logs = {c.field: (c.old, c.new) for c in ChangeLog.objects.filter(customer=wang)}
+        assert logs == {"kind": ("", "person"), "name": ("", "王\\芳"), "latin_surname": ("", "WANG"),
+                        "latin_given": ("", "Fang"), "birthday": ("", "1985-03-02"), "phones": ("", "+8613800138000"),
+                        "emails": ("", "w@example.com"), "addresses": ("", "朝阳路1号\t2层, 北京")}
+        li = Customer.objects.get(external_ref="C2")
+        assert list(li.phones.values_list("number", flat=True)) == ["+8613900139000"]
+        assert list(li.emails.values_list("address", flat=True)) == ["lilei@example.com"]
+        assert li.birthday is None and li.tags == [] and li.search_text == "李雷 li lei lei li lilei@example.com"
+        assert all(c.via == "import" and c.actor == job.created_by and c.at == ChangeLog.objects.first().at
+                   for c in ChangeLog.objects.all())
