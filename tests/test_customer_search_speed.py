@@ -231,3 +231,73 @@ def test_the_text_match_asks_the_trigram_index(alpha):
                 cursor.execute("EXPLAIN " + sql)
                 plan = "\n".join(row[0] for row in cursor.fetchall())
                 assert "crm_customer_search_trgm" in plan and "merged_into_id_" not in plan, plan
+
+
+def _old_short_search(text: str, limit: int) -> list[int]:
+    """One- and two-character search as it was before the grams index: prefix, then anywhere, by LIKE."""
+    live = Customer.objects.filter(merged_into__isnull=True).order_by()
+    by_name = list(live.filter(search_text__startswith=text).values_list("pk", flat=True)[:limit])
+    if len(by_name) < limit:
+        by_name += live.filter(search_text__contains=text).exclude(pk__in=by_name).values_list(
+            "pk", flat=True)[:limit - len(by_name)]
+    return by_name
+
+
+def test_short_queries_find_what_like_finds(alpha):
+    """Every one- and two-character piece of the fixture's search texts (Chinese, Latin, digits, punctuation),
+    and prefixes nobody has, finds through the grams index exactly the customers LIKE finds: the prefix
+    matches first (as many as there are, up to the limit), then matches anywhere."""
+    _fixture(alpha)
+    with tenant_context(alpha):
+        texts = list(Customer.objects.filter(merged_into__isnull=True).values_list("search_text", flat=True))
+        pieces = {t[i:i + n] for t in texts for n in (1, 2) for i in range(len(t) - n + 1)}
+        pieces = {p for p in pieces if p.strip() == p and p} | {"zh", "诸", "葛亮", "许佳", "%", "_", "\\"}
+        assert {"王", "王小", "小明", "wa", "@", "华信", "科技"} <= pieces
+        live = Customer.objects.filter(merged_into__isnull=True)
+        for text in sorted(pieces):
+            prefixed = set(live.filter(search_text__startswith=text).values_list("pk", flat=True))
+            anywhere = set(live.filter(search_text__contains=text).values_list("pk", flat=True))
+            for limit in (3, 500):
+                old = _old_short_search(text, limit)
+                new = selectors.customer_search_ids(query=text, limit=limit)
+                first = min(len(prefixed), limit)
+                assert len(new) == len(set(new)) == len(old) == min(len(anywhere), limit), (text, limit)
+                assert set(new) <= anywhere and set(new[:first]) <= prefixed, (text, limit)
+                if len(anywhere) <= limit:
+                    assert set(new) == set(old) == anywhere, (text, limit)
+
+
+@pytest.mark.parametrize("char", ["\u2e7f", "\u2e80", "\u9fff", "\ua000", "\uabff", "\uac00", "\ud7af", "\ud7b0",
+                                  "\uf8ff", "\uf900", "\ufaff", "\ufb00", "\U0001ffff", "\U00020000", "\U0003134f",
+                                  "\U00031350", "a", "1", "é"])
+def test_the_grams_function_and_python_agree_on_cjk(alpha, char):
+    """crm_search_grams (SQL, migration 0011) takes as CJK exactly what selectors._CJK_ONLY does: a pair of
+    them is in the grams, or not, on both sides of every range's ends."""
+    with tenant_context(alpha), connection.cursor() as cursor:
+        cursor.execute("SELECT crm_search_grams(%s)", [f"x {char}{char} y"])
+        grams = cursor.fetchone()[0]
+    assert (char * 2 in grams) == bool(selectors._CJK_ONLY.fullmatch(char * 2)), char
+    assert grams[:2] == ["^x", "^x "]
+
+
+@pytest.mark.parametrize("query", ["王", "许佳", "zh"])
+def test_short_queries_ask_the_grams_index(alpha, query):
+    """At a small agency (1,200 customers, ANALYZEd) the prefix of a one- or two-character query (and a Chinese
+    one anywhere) is read from the grams index, whose expression is the one the selector writes."""
+    _fixture(alpha)
+    with tenant_context(alpha):
+        Customer.objects.bulk_create(
+            [Customer(name=f"客户{i}", latin_surname="KEHU", latin_given=f"No{i}", search_text=f"客户{i} kehu no{i}")
+             for i in range(1200)], batch_size=600)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE crm_customer")
+    with tenant_context(alpha), CaptureQueriesContext(connection) as captured:
+        selectors.customer_search_ids(query=query, limit=10)
+    grams = [q["sql"] for q in captured.captured_queries if "crm_search_grams" in q["sql"]]
+    assert grams, captured.captured_queries
+    with tenant_context(alpha), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in grams:
+            cursor.execute("EXPLAIN " + sql[sql.index("SELECT"):])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "crm_customer_search_grams" in plan, plan

@@ -64,6 +64,10 @@ class Customer(models.Model):
         ordering = ["name"]
         indexes = [
             GinIndex(name="crm_customer_search_trgm", fields=["search_text"], opclasses=["gin_trgm_ops"]),
+            # One- and two-character searches (crm.customers.selectors.SEARCH_GRAMS; function in migration 0011).
+            GinIndex(models.Func(models.F("search_text"), function="crm_search_grams",
+                                 output_field=ArrayField(models.TextField())),
+                     condition=models.Q(merged_into__isnull=True), name="crm_customer_search_grams"),
             GinIndex(name="crm_customer_tags", fields=["tags"]),
             models.Index(fields=["owner", "name"]),
             models.Index(fields=["external_ref"], name="crm_customer_external_ref"),  # equality only
