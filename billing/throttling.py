@@ -5,8 +5,9 @@ agency's schema: every API request on an agency host counts against that agency,
 Over the limit DRF answers 429 with ``Retry-After`` (the seconds left in the window) and the API's
 error body. The platform domain (operators) is not limited here.
 """
+import time
+
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Case, Q, Subquery, When
 from rest_framework.throttling import BaseThrottle
 
@@ -16,16 +17,25 @@ from caravan.tenancy import current_agency
 from .models import BillingAccount, Plan
 
 WINDOW = 60
-_LIMIT_KEY = "api-rate:limit"  # the plan's limit, cached per agency (the key carries the schema)
+# Each agency's limit as this process last read it: schema -> (read at, limit). Read again after a
+# window, so a plan change applies within a minute, as it did when this was a Redis entry (one round
+# trip on every API request, for a number that changes once in months).
+_limits: dict[str, tuple[float, int]] = {}
 
 
 def agency_rate_limit(agency) -> int:
     """Requests per minute for ``agency``: its plan's, else API_RATE_PER_MINUTE (0: unlimited)."""
-    limit = cache.get(_LIMIT_KEY)
-    if limit is None:
+    now = time.monotonic()
+    read_at, limit = _limits.get(agency.schema_name, (None, 0))
+    if read_at is None or now - read_at >= WINDOW:
         limit = _plan_rate(agency) or settings.API_RATE_PER_MINUTE
-        cache.set(_LIMIT_KEY, limit, WINDOW)
+        _limits[agency.schema_name] = (now, limit)
     return limit
+
+
+def forget_rate_limits() -> None:
+    """Read every agency's limit afresh at its next request (tests that change a plan or the setting)."""
+    _limits.clear()
 
 
 def _plan_rate(agency) -> int | None:

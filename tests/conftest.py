@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.roles import Role
+from billing import throttling
 from tenants.models import Agency
 from tenants.services import agency_onboard, agency_suspend
 
@@ -147,6 +148,7 @@ def _through_pgbouncer(request):
 def _back_to_public():
     """Each test starts on the public schema in English; requests may switch either."""
     translation.activate("en")
+    throttling.forget_rate_limits()  # each agency's API limit read afresh (a test may change a plan or the setting)
     yield
     translation.deactivate()
     connection.set_schema_to_public()

@@ -8,9 +8,11 @@ per token (one conditional UPDATE), so authenticating costs one indexed SELECT.
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -69,7 +71,7 @@ def token_authenticate(secret: str) -> ApiToken | None:
     """The live token with this secret in the active schema, its user loaded; None otherwise."""
     if not secret or len(secret) > 200:
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(secret)).first()
+    token = _token_and_user(_hash(secret))
     if token is None or not token.is_live or not token.user.is_active:
         return None
     now = timezone.now()
@@ -78,6 +80,33 @@ def token_authenticate(secret: str) -> ApiToken | None:
             Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOUCH_EVERY)).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+def _token_and_user(key_hash: str) -> ApiToken | None:
+    """``ApiToken.objects.select_related("user").get(key_hash=…)`` (None if missing) in one statement
+    written once: the ORM compiled that query on every API request, a third of its Python time."""
+    sql, token_fields, user_fields = _lookup_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token = ApiToken.from_db(connection.alias, token_fields, row[:len(token_fields)])
+    token.user = User.from_db(connection.alias, user_fields, row[len(token_fields):])
+    return token
+
+
+@cache
+def _lookup_sql() -> tuple[str, list[str], list[str]]:
+    """The lookup's SQL and the attribute names of its columns. Unqualified tables, as the ORM's: the
+    active schema's (search_path). No field of either model needs a database converter (a test checks)."""
+    qn = connection.ops.quote_name
+    tokens, users = ApiToken._meta, User._meta
+    columns = [f"t.{qn(f.column)}" for f in tokens.concrete_fields] + [f"u.{qn(f.column)}" for f in users.concrete_fields]
+    sql = (f"SELECT {', '.join(columns)} FROM {qn(tokens.db_table)} t "
+           f"JOIN {qn(users.db_table)} u ON u.{qn(users.pk.column)} = t.{qn(tokens.get_field('user').column)} "
+           f"WHERE t.{qn(tokens.get_field('key_hash').column)} = %s")
+    return sql, [f.attname for f in tokens.concrete_fields], [f.attname for f in users.concrete_fields]
 
 
 def tokens_visible_to(actor: User, *, everyone: bool = False):
