@@ -246,3 +246,47 @@ def test_a_new_customer_that_lost_a_race_is_undone_and_the_winner_found(alpha, m
         assert Customer.objects.count() == customers and ChangeLog.objects.count() == logged
         assert not Email.objects.filter(address="late@example.cn").exists()
         assert Phone.objects.get(number="+8613600001111").customer == winner
+
+
+def test_the_pull_after_the_commit_does_not_wait_for_the_flush_and_leaves_the_setting(alpha, django_db_blocker):
+    """The clock job's pull runs after the lead's commit, in autocommit: its statement commits with
+    ``synchronous_commit`` off for itself alone (the lead is durable already; a lost pull waits at most
+    for the job's safety net), and the connection's setting is untouched afterwards. Run on a connection
+    of its own, outside the test's transaction, as a request's on-commit callback runs."""
+    import threading
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.db import connections
+
+    from tenants.jobs import services as agency_jobs
+    from tenants.jobs.models import AgencyJob
+
+    job, at = "tiers.check_clocks", datetime(2020, 1, 1, tzinfo=dt_timezone.utc)  # earlier than any due time
+    seen = {}
+
+    def request():
+        try:
+            with CaptureQueriesContext(connection) as ran:
+                agency_jobs._pull(alpha.pk, job, at, flushed=False)
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                seen["setting"] = cursor.fetchone()[0]
+                cursor.execute("SELECT due_at FROM agency_jobs_agencyjob WHERE agency_id = %s AND job = %s", [alpha.pk, job])
+                seen["due_at"] = cursor.fetchone()[0]
+                cursor.execute("DELETE FROM agency_jobs_agencyjob WHERE agency_id = %s AND job = %s AND due_at = %s",
+                               [alpha.pk, job, at])  # leave the shared row as a fresh agency's (no row: due now)
+            seen["sql"] = [q["sql"] for q in ran.captured_queries]
+        finally:
+            connections.close_all()
+
+    with django_db_blocker.unblock():
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join(30)
+    assert seen["due_at"] == at and seen["setting"] == "on"
+    assert seen["sql"][-1].startswith("SET LOCAL synchronous_commit TO off; ")  # after the new connection's search path
+    assert not AgencyJob.objects.unscoped().filter(agency=alpha, job=job, due_at=at).exists()
+    # Inside a transaction (a caller's atomic block) the pull is an ordinary statement of that transaction.
+    with CaptureQueriesContext(connection) as ran:
+        agency_jobs._pull(alpha.pk, job, at, flushed=False)
+    assert "synchronous_commit" not in ran.captured_queries[0]["sql"]
