@@ -21,6 +21,7 @@ without Django (``bench/_bare_celery.py``), PSS of the main process and its chil
 Prints the configuration, the machine's load at each run, and a summary with the goals (throughput
 ≥ 25 % of the bare view's, p99 ≤ 3× its p99, web worker RSS ≤ 120 MB).
 """
+import importlib.util
 import os
 import re
 import statistics
@@ -59,6 +60,8 @@ def main() -> int:
         return 1
     call_command("migrate_platform", verbosity=0)
     workers = os.environ.get("WEB_WORKERS") or DEFAULTS["WEB_WORKERS"]
+    if os.environ.get("BENCH_APP_ROOT"):
+        print(f"The real app served from {os.environ['BENCH_APP_ROOT']} (BENCH_APP_ROOT)")
     print(f"The cost of a request: gunicorn as infra/entrypoint.py starts it ({workers} sync workers, 1 thread "
           f"each, access log on), real app vs bare JSON view, alternating; load generator wrk -t 2 -c {CONNECTIONS} "
           f"-d {SECONDS}s on the same {os.cpu_count()} cores; {RUNS} runs per size; sizes {SIZES}; {load()}",
@@ -75,8 +78,8 @@ def main() -> int:
             if first != 200:
                 print(f"The screen pop answered {first}; see {app.log}")
                 return 1
-            for target in (app, bare):  # warm every worker up
-                wrk(target.port, headers, paths, seconds=2)
+            for target in (app, bare, app, bare):  # warm every worker up (a worker's first request loads the views)
+                wrk(target.port, headers, paths, seconds=3)
             runs = {"app": [], "bare": []}
             for run in range(RUNS):
                 for name, target in (("app", app), ("bare", bare)):
@@ -154,15 +157,24 @@ def web_server(app: str, probe: str):
     from infra.entrypoint import command
 
     port = free_port()
+    root = ROOT
+    if app == "caravan.wsgi" and os.environ.get("BENCH_APP_ROOT"):
+        # The real app from another checkout (an older commit: before/after in one session), started as
+        # that checkout's own infra/entrypoint.py starts it; the bare view stays this checkout's.
+        root = Path(os.environ["BENCH_APP_ROOT"]).resolve()
+        spec = importlib.util.spec_from_file_location("bench_app_entrypoint", root / "infra" / "entrypoint.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        command = module.command
     with tempfile.TemporaryDirectory(prefix="bench-cost-metrics-") as metrics:
         env = {**os.environ, "BIND": "127.0.0.1", "PORT": str(port), "PLATFORM_PORT": str(port),
                "STATICFILES_MANIFEST": "0", "DJANGO_SETTINGS_MODULE": "caravan.settings",
-               "PROMETHEUS_MULTIPROC_DIR": metrics}
+               "PROMETHEUS_MULTIPROC_DIR": metrics, "PYTHONPATH": f"{root}{os.pathsep}{root / 'platform'}"}
         argv = [app if part == "caravan.wsgi" else part for part in command("web", env)]
         argv += os.environ.get("BENCH_GUNICORN_ARGS", "").split()  # to try another configuration
         log = Path(tempfile.mkstemp(prefix="bench-cost-gunicorn-", suffix=".log")[1])
         with open(log, "wb") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 90
             while _status(port, probe, "localhost") != 200:
@@ -263,9 +275,11 @@ def celery_memory(which: str) -> dict:
         argv, task = [sys.executable, "-m", "celery", "-A", "bench._bare_celery", "worker", "--loglevel", "WARNING",
                       "--concurrency", "1"], "bare.ping"
     argv += ["--pool", "prefork", "--queues", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    root = Path(os.environ.get("BENCH_APP_ROOT") or ROOT).resolve() if which == "app" else ROOT
+    env["PYTHONPATH"] = f"{root}{os.pathsep}{root / 'platform'}"
     log = Path(tempfile.mkstemp(prefix=f"bench-cost-celery-{which}-", suffix=".log")[1])
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         client = Celery(broker=os.environ["REDIS_URL"], backend=os.environ["REDIS_URL"])
         client.send_task(task, queue=queue).get(timeout=120)

@@ -64,7 +64,10 @@ def command(name: str, env: Mapping[str, str] | None = None, python: str = sys.e
     if name == "web":
         return [python, "-m", "gunicorn", "caravan.wsgi", "--bind", f"{get('BIND')}:{get('PORT')}",
                 "--workers", get("WEB_WORKERS"), "--timeout", get("WEB_TIMEOUT"),
-                "--graceful-timeout", get("WEB_GRACEFUL_TIMEOUT"), "--access-logfile", "-", "--error-logfile", "-"]
+                "--graceful-timeout", get("WEB_GRACEFUL_TIMEOUT"), "--access-logfile", "-", "--error-logfile", "-",
+                # The app (caravan.wsgi, both URL maps) is loaded once in the master and the workers are
+                # forked from it: they share its memory instead of each importing everything again.
+                "--preload"]
     if name == "worker":
         return [python, "-m", "celery", "-A", "caravan", "worker", "--loglevel", get("LOG_LEVEL"),
                 "--concurrency", get("WORKER_CONCURRENCY")]
