@@ -134,3 +134,24 @@ def test_an_import_writes_cells_copy_must_escape_exactly_as_they_were(alpha, med
         assert li.birthday is None and li.tags == [] and li.search_text == "李雷 li lei lei li lilei@example.com"
         assert all(c.via == "import" and c.actor == job.created_by and c.at == ChangeLog.objects.first().at
                    for c in ChangeLog.objects.all())
+
+
+@pytest.mark.django_db
+def test_a_reimport_updates_in_one_statement_what_bulk_update_wrote(alpha, media):
+    """Changed customers are written by one UPDATE … FROM unnest(arrays) (imports._update_customers)."""
+    again = "编号,姓名,标签,生日,性别\n" + 'C\\1,王 芳,"new""tag,VIP",,女\n' + "C2,李雷,,1990-01-31,男\n"
+    with tenant_context(alpha):
+        for name, content in (("odd.csv", ODD), ("again.csv", again)):
+            job, _headers = imports.job_create(actor=staff(alpha, "admin"), upload=SimpleUploadedFile(name, content.encode()))
+            check_import.apply(args=[job.pk, imports.state(job)["task"]["token"]]).get()
+            job.refresh_from_db()
+            imports.run(job)
+        assert (job.created_count, job.updated_count, job.error_count) == (0, 2, 0)
+        wang, li = Customer.objects.get(external_ref="C\\1"), Customer.objects.get(external_ref="C2")
+        assert (wang.name, wang.gender, wang.birthday, wang.notes) == ("王 芳", "F", date(1985, 3, 2), "a\tb\nc\\d")
+        assert wang.tags == sorted(["VIP", 'say "hi"', "back\\slash", 'new"tag'])
+        assert wang.search_text.startswith("王芳 wang fang fang wang") and wang.updated_at == li.updated_at
+        assert (li.birthday, li.gender, li.tags) == (date(1990, 1, 31), "M", [])
+        name = ChangeLog.objects.get(customer=wang, field="name", old="王\\芳")
+        assert name.new == "王 芳"
+        assert ChangeLog.objects.get(customer=li, field="birthday").old == ""

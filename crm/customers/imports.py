@@ -6,7 +6,7 @@ without writing anything, then import in batches.
 Speed matters (a 100,000-row file in well under a minute), so rows are not fed one by one to
 ``crm.customers.services.customer_create``. Instead each batch is normalised in Python with the same
 helpers the services use (``crm.customers.normalize``), matched against existing customers with a few
-bulk queries, and written with PostgreSQL ``COPY`` and ``bulk_update`` inside one transaction:
+bulk queries, and written with PostgreSQL ``COPY`` and one ``UPDATE`` per table inside one transaction:
 a batch is applied fully or not at all. The change log rows and the search text come from the
 same functions the services use (``crm.customers.snapshot``), fed plain values, with ``via=import``.
 
@@ -1133,14 +1133,13 @@ class _Writer:
             if have is None:
                 customers.append(record)
             elif dirty or record.search_text != have["search_text"]:
-                changed.append(Customer(updated_at=self.now, **{k: getattr(record, k) for k in _UPDATED}))
+                changed.append(record)
         _copy(Customer, ["id", "kind", "name", "latin_surname", "latin_given", "gender", "birthday", "language",
                          "source", "tags", "notes", "industry", "external_ref", "search_text", "created_at",
                          "updated_at"],
               ((c.pk, c.kind, c.name, c.latin_surname, c.latin_given, c.gender, c.birthday, "zh-hans", c.source,
                 c.tags, c.notes, "", c.external_ref, c.search_text, self.now, self.now) for c in customers))
-        if changed:
-            Customer.objects.bulk_update(changed, [*_UPDATED[1:], "updated_at"])
+        _update_customers(changed, self.now)
         _copy(Phone, ["customer", "number", "label"], ((c, n, "") for c, n in phones))
         _copy(Email, ["customer", "address", "label"], ((c, a, "") for c, a in emails))
         _copy(Address, ["customer", "label", "line", "city", "postcode", "country"],
@@ -1259,6 +1258,28 @@ _UPDATED = ("pk", "kind", "name", "latin_surname", "latin_given", "gender", "bir
             "external_ref", "search_text")
 
 
+def _update_customers(records: list, now: datetime) -> None:
+    """Write the changed customers' ``_UPDATED`` fields (and ``updated_at``) in one statement, the
+    values sent as one array per column. ``bulk_update`` built a CASE of 12 × N branches in Python:
+    ~1 s for the 250 updated customers of a 5,000-row batch."""
+    if not records:
+        return
+    columns = ["id"] + [Customer._meta.get_field(name).column for name in _UPDATED[1:]]
+    types = {"id": "bigint", "birthday": "date", "tags": "text"}  # tags travel as array literals, cast below
+    values = [[getattr(record, name) for record in records] for name in _UPDATED]
+    values[_UPDATED.index("tags")] = [_array_text(record.tags or []) for record in records]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(c)} = v.{quote(c)}" + ("::text[]" if c == "tags" else "") for c in columns[1:])
+    _select(f"UPDATE {_table(Customer)} c SET {assignments}, updated_at = %s FROM unnest("
+            + ", ".join(f"%s::{types.get(c, 'text')}[]" for c in columns)
+            + f") AS v({', '.join(quote(c) for c in columns)}) WHERE c.id = v.id RETURNING c.id", now, *values)
+
+
+def _array_text(items: list) -> str:
+    """A text[] literal: '{"a","b"}', quotes and backslashes escaped inside."""
+    return "{" + ",".join('"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
+
+
 def _new_person(pk: int) -> SimpleNamespace:
     """A customer to be created, as a plain record: a model instance per row costs more than the COPY."""
     return SimpleNamespace(pk=pk, kind=Customer.Kind.PERSON.value, name="", latin_surname="", latin_given="", gender="",
@@ -1333,7 +1354,6 @@ def _copy_value(value) -> str:
         return str(value)
     if isinstance(value, (date, datetime)):
         return value.isoformat()
-    if isinstance(value, list):  # a text[]: '{"a","b"}', quotes and backslashes escaped inside
-        items = ('"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"' for item in value)
-        return ("{" + ",".join(items) + "}").translate(_COPY_ESCAPES)
+    if isinstance(value, list):  # a text[]
+        return _array_text(value).translate(_COPY_ESCAPES)
     raise TypeError(f"no COPY text for {type(value).__name__}")
