@@ -20,6 +20,10 @@ without Django (``bench/_bare_celery.py``), PSS of the main process and its chil
 
 Prints the configuration, the machine's load at each run, and a summary with the goals (throughput
 ≥ 25 % of the bare view's, p99 ≤ 3× its p99, web worker RSS ≤ 120 MB).
+
+BENCH_APP_ROOT=<another checkout> serves the real app (and the project's Celery worker) from that checkout,
+started as its own infra/entrypoint.py starts it: before/after in one session (docs/performance.md).
+BENCH_GUNICORN_ARGS adds gunicorn arguments to both servers (e.g. ``--worker-class gthread --threads 4``).
 """
 import importlib.util
 import os
