@@ -290,3 +290,50 @@ def test_the_pull_after_the_commit_does_not_wait_for_the_flush_and_leaves_the_se
     with CaptureQueriesContext(connection) as ran:
         agency_jobs._pull(alpha.pk, job, at, flushed=False)
     assert "synchronous_commit" not in ran.captured_queries[0]["sql"]
+
+
+# --- the statements written out (crm.customers.rows, compiled once per process) ----------------------------
+
+def test_rows_written_out_are_the_rows_the_orm_writes_and_reads(alpha):
+    """A contact inserted by crm.customers.rows (as contact_add does) has the values Contact.objects.create
+    writes, JSON included; read back by rows.from_row it is what a queryset gives (converters applied)."""
+    from django.forms.models import model_to_dict
+
+    from crm.customers import rows
+
+    with tenant_context(alpha):
+        customer = crm_services.customer_create(actor=None, via=ChangeLog.Via.SYSTEM, name="行", phones=["13500001111"])
+        given = dict(customer=customer, channel="message", direction="in", summary="你好", text_kind="new_lead",
+                     text_params={"title": "东京", "n": [1, 2]}, next_step="call back")
+        by_orm = Contact.objects.create(**given)
+        written = Contact(**given)
+        insert, params = rows.insert_sql(written)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{insert} RETURNING id", params)
+            rows.inserted(written, cursor.fetchone()[0])
+            cursor.execute(f"SELECT {rows.columns(Contact, 'c')} FROM crm_contact c WHERE c.id = %s", [written.pk])
+            read = rows.from_row(Contact, cursor.fetchone())
+        unstamped = lambda contact: {k: v for k, v in model_to_dict(contact).items() if k not in ("id", "at")}  # noqa: E731
+        assert unstamped(Contact.objects.get(pk=written.pk)) == unstamped(by_orm) == unstamped(read)
+        assert read.text_params == {"title": "东京", "n": [1, 2]} and not read._state.adding
+        assert rows.from_row(Contact, [None] * len(Contact._meta.concrete_fields)) is None  # a LEFT JOIN's missing row
+
+
+def test_a_statement_compiled_once_serves_every_agency(alpha, bravo, django_capture_on_commit_callbacks):
+    """The lead's clock statement is compiled once per process (crm.tiers.services._clock_start_sql) and
+    names no schema: a lead in alpha takes alpha's tier, a lead in bravo bravo's, one after the other."""
+    from crm.tiers import services as tiers
+
+    with tenant_context(alpha):
+        ladder()  # Standard: 24 h for a lead
+        services.lead_intake(source="website", name="甲", phone="13511112222")
+    with tenant_context(bravo):
+        tiers.tier_save(actor=None, name="Bravo basic", color="#112233", lead_response_hours=6,
+                        request_response_hours=12, complaint_response_hours=6)
+        services.lead_intake(source="website", name="乙", phone="13511112222")
+        clock = ServiceClock.objects.get()
+        assert (clock.tier_name, clock.target_hours) == ("Bravo basic", 6)
+    with tenant_context(alpha):
+        clock = ServiceClock.objects.get()
+        assert (clock.tier_name, clock.target_hours) == ("Standard", 24)
+    assert tiers._clock_start_sql.cache_info().currsize >= 1
