@@ -13,7 +13,8 @@
 3. Imports a 100,000-row CSV with Chinese headers through crm/customers/imports.py into a fresh agency
    ``bench-import`` (dry run, then the import), and deletes that agency.
 4. Search at every agency size (part ``search``): for each of BENCH_SEARCH_SIZES (default 1000,10000,100000
-   customers; agencies ``bench-crm-<size>``, the 100,000 one is ``bench-crm``), the same kinds of typed
+   customers; agencies ``bench-crm-<size>`` made by crm/customers/demo.py, and from BENCH_BULK_FROM (100,000)
+   up ``bench-search-<size>`` loaded with COPY by bench/_bulk_customers.py: 1,000,000 in ~4 minutes), the same kinds of typed
    prefixes over HTTP (one gunicorn, 2 sync workers, ``page_size=10``) and ``customer_search()`` in-process,
    BENCH_RUNS runs (3): median p50/p95 of the runs with the range, next to the anchor of the same run —
    the bare SQL that finds rows for the same text (``search_text LIKE '%…%'`` or the phone digits over the

@@ -301,3 +301,13 @@ def test_short_queries_ask_the_grams_index(alpha, query):
             cursor.execute("EXPLAIN " + sql[sql.index("SELECT"):])
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "crm_customer_search_grams" in plan, plan
+
+
+def test_a_common_first_character_is_found_in_the_first_rows(alpha):
+    """Enough customers starting with one Chinese character among the first rows: they are taken from there
+    (one statement, no grams index, which would list every 王 first), and all of them start with it."""
+    names = _fixture(alpha)
+    with tenant_context(alpha), CaptureQueriesContext(connection) as captured:
+        found = selectors.customer_search_ids(query="王", limit=3)
+    assert len(found) == 3 and all(names[pk].startswith("王") for pk in found)
+    assert not any("crm_search_grams" in q["sql"] for q in captured.captured_queries)

@@ -90,7 +90,9 @@ def customer_search_ids(*, query: str, limit: int = 10) -> list[int]:
         # nobody has ('zh': names start in Chinese) or a rare pair ('许佳') read the whole table
         # (300 ms at 1,000,000 customers). Other text anywhere ('zh', 'a') is common: the scan ends soon.
         grams = live.alias(grams=SEARCH_GRAMS)
-        by_name = list(grams.filter(grams__contains=["^" + text]).values_list("pk", flat=True)[:limit])
+        by_name = _first_rows_starting(text, limit) if len(text) == 1 and _CJK_ONLY.fullmatch(text) else []
+        if len(by_name) < limit:
+            by_name = list(grams.filter(grams__contains=["^" + text]).values_list("pk", flat=True)[:limit])
         if len(by_name) < limit:
             anywhere = (grams.filter(grams__contains=[text]) if _CJK_ONLY.fullmatch(text)
                         else live.filter(search_text__contains=text))
@@ -109,7 +111,7 @@ def customer_search_ids(*, query: str, limit: int = 10) -> list[int]:
     return found[:limit]
 
 
-RANK_AT_MOST, FUZZY_AT_MOST = 2000, 200
+RANK_AT_MOST, FUZZY_AT_MOST, FIRST_LOOK = 2000, 200, 5000
 # What the grams index holds (migration 0011): '^' + the first one and two characters of the search text,
 # and every CJK character and pair of neighbouring CJK characters in it.
 SEARCH_GRAMS = Func(F("search_text"), function="crm_search_grams", output_field=ArrayField(TextField()))
@@ -129,6 +131,19 @@ def _trigram_index_only():
         cursor.execute("SET LOCAL enable_seqscan = off")
         yield cursor
         cursor.execute("SET LOCAL enable_seqscan = on")
+
+
+def _first_rows_starting(text: str, limit: int) -> list[int]:
+    """``limit`` live customers whose search text starts with ``text``, if the first FIRST_LOOK rows hold that
+    many, else fewer. Ten of a common surname (王: 8 % of names) are in the first few hundred rows, where the
+    grams index would first list all of them (80,000 at 1,000,000 customers: 30–50 ms); a rare one costs
+    FIRST_LOOK rows more before the index. Any ``limit`` of them will do: a short query's matches are not ranked."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT id FROM (SELECT id, search_text FROM crm_customer WHERE merged_into_id IS NULL LIMIT %s) AS head
+               WHERE search_text LIKE %s LIMIT %s""",
+            [FIRST_LOOK, connection.ops.prep_for_like_query(text) + "%", limit])
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def _ranked(cursor, operator: str, operand: str, text: str, limit: int, at_most: int = RANK_AT_MOST) -> list[int]:
