@@ -104,3 +104,23 @@ def test_each_agencys_plan_limit_is_read_once_a_window(alpha, bravo, monkeypatch
     later = throttling.time.monotonic() + throttling.WINDOW
     monkeypatch.setattr(throttling.time, "monotonic", lambda: later)
     assert throttling.agency_rate_limit(alpha) == 5  # a window later: read again
+
+
+@pytest.mark.django_db
+def test_a_rate_hit_counts_per_agency_in_a_window_that_expires(alpha, bravo):
+    import time
+
+    from django.core.cache import cache
+
+    from caravan.clients import rate_hit
+
+    start = int(time.time()) // 3600 * 3600  # an hour's window: the test never straddles two
+    with tenant_context(alpha):
+        waits = [rate_hit("request-cost-test", limit=2, window=3600) for _ in range(3)]
+        assert waits[:2] == [0, 0] and 1 <= waits[2] <= 3600
+        assert cache.get(f"rate:request-cost-test:{start}") == 3 and 0 < cache.ttl(f"rate:request-cost-test:{start}") <= 3601
+    with tenant_context(bravo):  # another agency's count starts at one
+        assert rate_hit("request-cost-test", limit=1, window=3600) == 0
+        cache.delete(f"rate:request-cost-test:{start}")
+    with tenant_context(alpha):
+        cache.delete(f"rate:request-cost-test:{start}")

@@ -31,15 +31,17 @@ def rate_hit(key: str, *, limit: int, window: int) -> int:
     """Count one event under ``key`` in a fixed window of ``window`` seconds. Returns 0 while the
     count is within ``limit``, else the seconds until the window ends (for ``Retry-After``).
 
-    The cache's key function prefixes the active schema, so agencies never share a count."""
+    The cache's key function prefixes the active schema, so agencies never share a count. One round
+    trip (every limited API request makes one): the window's counter created with its expiry if new,
+    and incremented, in one MULTI/EXEC, so it cannot expire between the two and live on without one."""
+    from django_redis import get_redis_connection
+
     start = int(time.time()) // window * window
-    slot = f"rate:{key}:{start}"
-    cache.add(slot, 0, window + 1)
-    try:
-        count = cache.incr(slot)
-    except ValueError:  # expired between add and incr
-        cache.set(slot, 1, window + 1)
-        count = 1
+    slot = cache.make_and_validate_key(f"rate:{key}:{start}")
+    pipe = get_redis_connection("default").pipeline(transaction=True)
+    pipe.set(slot, 0, ex=window + 1, nx=True)
+    pipe.incr(slot)
+    count = pipe.execute()[1]
     if count <= limit:
         return 0
     return max(1, start + window - int(time.time()))
