@@ -19,7 +19,7 @@ def insert_sql(obj, **expressions: str) -> tuple[str, list]:
     quote = connection.ops.quote_name
     columns, values, params = [], [], []
     for field in meta.local_concrete_fields:
-        if field.primary_key:
+        if field.primary_key or field.generated:  # as Django's insert: the database gives these
             continue
         columns.append(quote(field.column))
         if field.attname in expressions:
