@@ -112,7 +112,8 @@ ODD = "姓名,英文姓,英文名,生日,手机,邮箱,标签,备注,公司,部�
 @pytest.mark.django_db
 def test_an_import_writes_cells_copy_must_escape_exactly_as_they_were(alpha, media):
     with tenant_context(alpha):
-        job, _headers = imports.job_create(actor=staff(alpha, "admin"), upload=SimpleUploadedFile("odd.csv", ODD.encode()))
+        upload = SimpleUploadedFile("odd.csv", ODD.encode())
+        job, _headers = imports.job_create(actor=staff(alpha, "admin"), upload=upload)
         check_import.apply(args=[job.pk, imports.state(job)["task"]["token"]]).get()
         job.refresh_from_db()
         imports.run(job)
@@ -142,7 +143,8 @@ def test_a_reimport_updates_in_one_statement_what_bulk_update_wrote(alpha, media
     again = "编号,姓名,标签,生日,性别\n" + 'C\\1,王 芳,"new""tag,VIP",,女\n' + "C2,李雷,,1990-01-31,男\n"
     with tenant_context(alpha):
         for name, content in (("odd.csv", ODD), ("again.csv", again)):
-            job, _headers = imports.job_create(actor=staff(alpha, "admin"), upload=SimpleUploadedFile(name, content.encode()))
+            upload = SimpleUploadedFile(name, content.encode())
+            job, _headers = imports.job_create(actor=staff(alpha, "admin"), upload=upload)
             check_import.apply(args=[job.pk, imports.state(job)["task"]["token"]]).get()
             job.refresh_from_db()
             imports.run(job)
