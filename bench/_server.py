@@ -131,12 +131,15 @@ def throughput(port: int, headers: dict, paths: list[str], *, concurrency: int, 
 _WRK_SCRIPT = """
 local paths = {}
 for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
-local i = math.random(#paths)
+local i = 0
+function setup(thread) thread:set("offset", math.random(#paths)) end
 request = function()
+  if i == 0 then i = offset end
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
 end
 """
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def _wrk(port, headers, paths, *, concurrency, seconds) -> dict:
@@ -154,9 +157,12 @@ def _wrk(port, headers, paths, *, concurrency, seconds) -> dict:
     total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    latency = {p: float(number) * _UNITS[unit]  # in ms
+               for p, number, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    shown = {p: f"{ms:.2f}ms" for p, ms in latency.items()}
     return {"tool": "wrk", "rps": rps, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(0) if errors else "", "p50": latency.get("50", "?"), "p99": latency.get("99", "?")}
+            "socket_errors": errors.group(0) if errors else "", "p50": shown.get("50", "?"), "p99": shown.get("99", "?"),
+            "p50_ms": latency.get("50"), "p99_ms": latency.get("99")}
 
 
 def _threads(port, headers, paths, *, concurrency, seconds) -> dict:

@@ -27,7 +27,6 @@ BENCH_GUNICORN_ARGS adds gunicorn arguments to both servers (e.g. ``--worker-cla
 """
 import importlib.util
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -206,37 +205,13 @@ def _get(port: int, path: str, headers: dict) -> int:
     return status
 
 
-_WRK_SCRIPT = """
-local paths = {}
-for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
-local i = 0
-function setup(thread) thread:set("offset", math.random(#paths)) end
-request = function()
-  if i == 0 then i = offset end
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-"""
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
 def wrk(port: int, headers: dict, paths: list[str], *, seconds: int) -> dict:
-    """wrk over keep-alive connections: req/s, p50 and p99 in ms, non-2xx count, socket errors."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "paths.txt").write_text("\n".join(paths) + "\n")
-        (Path(tmp) / "rotate.lua").write_text(_WRK_SCRIPT)
-        argv = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds}s", "--latency", "--timeout", "5s",
-                "-s", str(Path(tmp) / "rotate.lua")]
-        for key, value in headers.items():
-            argv += ["-H", f"{key}: {value}"]
-        argv.append(f"http://127.0.0.1:{port}/")
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30,
-                             env={**os.environ, "BENCH_PATHS": str(Path(tmp) / "paths.txt")}).stdout
-    latency = {p: float(v) * _UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency["50"],
-            "p99": latency["99"], "non_2xx": int(bad.group(1)) if bad else 0, "errors": errors.group(0) if errors else ""}
+    """wrk over CONNECTIONS keep-alive connections: req/s, p50 and p99 in ms, non-2xx count, socket errors."""
+    from bench._server import _wrk
+
+    result = _wrk(port, headers, paths, concurrency=CONNECTIONS, seconds=seconds)
+    return {"rps": result["rps"], "p50": result["p50_ms"], "p99": result["p99_ms"], "non_2xx": result["non_2xx"],
+            "errors": result["socket_errors"]}
 
 
 # --- memory ----------------------------------------------------------------------------------------
