@@ -20,9 +20,14 @@ def _load_url_maps() -> None:
     from django.db import connections
     from django.urls import get_resolver
 
+    open_before = {alias for alias in connections if connections[alias].connection is not None}
     for urlconf in (settings.ROOT_URLCONF, settings.PUBLIC_SCHEMA_URLCONF):
         get_resolver(urlconf).url_patterns  # noqa: B018 (imports every view module)
-    connections.close_all()
+    # Close what the loading opened, not a connection the importer holds (a test importing the app
+    # in-process is inside its transaction).
+    for alias in connections:
+        if alias not in open_before:
+            connections[alias].close()
     # What is loaded stays out of the garbage collector's passes: a collection in a worker would
     # otherwise write to (and so copy) every page holding one of these objects.
     gc.freeze()
