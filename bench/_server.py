@@ -63,12 +63,17 @@ def app_server(*, workers: int = 2, worker_class: str = "sync", threads: int = 1
             time.sleep(0.2)
         yield Server(port, log, label)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
+
+
+def stop(process: subprocess.Popen, grace: float = 15) -> None:
+    """End a server the bench started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 def _status(port: int, path: str, host: str) -> int | None:

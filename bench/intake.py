@@ -268,7 +268,7 @@ class IntakeBench:
 @contextmanager
 def anchor_server(*, workers: int):
     """gunicorn serving bench/_intake_anchor.py on a free port with this process's environment."""
-    from bench._server import _status, free_port
+    from bench._server import _status, free_port, stop
 
     port = free_port()
     env = {**os.environ, "STATICFILES_MANIFEST": "0", "DJANGO_SETTINGS_MODULE": "caravan.settings"}
@@ -285,12 +285,7 @@ def anchor_server(*, workers: int):
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
 
 
 DESTINATIONS = ["日本 东京", "泰国 普吉岛", "法国 巴黎", "马尔代夫", "新加坡", "海南 三亚", "Italy Rome", "Japan Kyoto"]

@@ -156,7 +156,7 @@ class Server:
 @contextmanager
 def web_server(app: str, probe: str):
     """gunicorn with production's arguments (infra.entrypoint), serving ``app`` on 127.0.0.1."""
-    from bench._server import _status, free_port
+    from bench._server import _status, free_port, stop
     from infra.entrypoint import command
 
     port = free_port()
@@ -186,12 +186,7 @@ def web_server(app: str, probe: str):
                 time.sleep(0.2)
             yield Server(port, process.pid, log)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop(process)
             log.unlink(missing_ok=True)
 
 
@@ -241,6 +236,7 @@ def celery_memory(which: str) -> dict:
     """A Celery worker (prefork, 1 child) on a queue of its own, after one task ran: PSS and RSS."""
     from celery import Celery
 
+    from bench._server import stop
     from infra.entrypoint import command
 
     queue = f"bench-cost-{which}-{os.getpid()}"
@@ -268,12 +264,7 @@ def celery_memory(which: str) -> dict:
         return {"main_pss": _kib(process.pid, "smaps_rollup", "Pss"), "child_pss": _kib(child, "smaps_rollup", "Pss"),
                 "main_rss": _kib(process.pid, "status", "VmRSS"), "child_rss": _kib(child, "status", "VmRSS")}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process, grace=20)  # a Celery worker's warm shutdown
         log.unlink(missing_ok=True)
 
 
