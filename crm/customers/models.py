@@ -78,11 +78,16 @@ class Customer(models.Model):
 
     @property
     def latin_name(self) -> str:
-        return " ".join(p for p in (self.latin_surname.upper(), self.latin_given.title()) if p)
+        return format_latin_name(self.latin_surname, self.latin_given)
 
     @property
     def is_active_record(self) -> bool:
         return self.merged_into_id is None
+
+
+def format_latin_name(surname: str, given: str) -> str:
+    """The passport spelling as shown: ``WANG Xiaoming``."""
+    return " ".join(p for p in (surname.upper(), given.title()) if p)
 
 
 class Phone(models.Model):

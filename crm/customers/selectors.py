@@ -13,7 +13,7 @@ from caravan.tenancy import require_agency
 
 from . import crypto, list_filters
 from . import screen_pop as screen_pop_parts
-from .models import Contact, Customer, Employment, Phone, TravelDocument
+from .models import Contact, Customer, Employment, Phone, TravelDocument, format_latin_name
 from .normalize import _CJK, collapse_cjk_spaces, phone_e164
 
 _DIGITS = re.compile(r"\d")
@@ -56,6 +56,41 @@ def customers_matching(qs: QuerySet, query: str) -> QuerySet:
     rank = Func(Value(ids, output_field=ArrayField(IntegerField())), F("pk"), function="array_position",
                 output_field=IntegerField())
     return qs.filter(pk__in=ids).alias(search_rank=rank).order_by("search_rank")  # best match first
+
+
+def customer_rows(*, ids: list[int]) -> list[dict]:
+    """The customer list's lines for ``ids``, in that order: what ``CustomerRowOutput`` shows (the API's list).
+
+    One written-out statement, as the screen pop: the first phone (E.164) and e-mail, the companies (every
+    employment, in the order they were made), the account manager and the service tier in force. The ORM's
+    page, three prefetches and the row serializer cost more Python than the database's work (issue 22)."""
+    if not ids:
+        return []
+    status = Customer._meta.get_field("tier_status").related_model  # crm.tiers' CustomerTier
+    tiers = status._meta.get_field("tier").related_model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            SELECT c.id, c.kind, c.name, c.latin_surname, c.latin_given, c.owner_id, o.full_name, c.tags,
+              (SELECT p.number FROM crm_phone p WHERE p.customer_id = c.id ORDER BY p.id LIMIT 1),
+              (SELECT e.address FROM crm_email e WHERE e.customer_id = c.id ORDER BY e.id LIMIT 1),
+              (SELECT json_agg(json_build_array(co.id, co.name, co.latin_surname, co.latin_given) ORDER BY em.id)
+               FROM crm_employment em JOIN crm_customer co ON co.id = em.company_id WHERE em.person_id = c.id),
+              t.name
+            FROM crm_customer c LEFT JOIN accounts_user o ON o.id = c.owner_id
+              LEFT JOIN {status._meta.db_table} s ON s.customer_id = c.id LEFT JOIN {tiers} t ON t.id = s.tier_id
+            WHERE c.id = ANY(%s)""", [list(ids)])
+        found = {row[0]: row for row in cursor.fetchall()}
+    return [_row(found[pk]) for pk in ids if pk in found]
+
+
+def _row(row) -> dict:
+    pk, kind, name, surname, given, owner_id, owner_name, tags, phone, email, companies, tier = row
+    return {"id": pk, "kind": kind, "name": name, "latin_name": format_latin_name(surname, given),
+            "owner": {"id": owner_id, "full_name": owner_name} if owner_id is not None else None,
+            "tags": tags, "phone": phone, "email": email,
+            "companies": [{"id": co, "name": co_name, "latin_name": format_latin_name(co_surname, co_given)}
+                          for co, co_name, co_surname, co_given in companies or []],
+            "tier": tier}
 
 
 def customer_search(*, query: str, limit: int = 10) -> list[Customer]:
