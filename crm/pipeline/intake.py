@@ -57,15 +57,14 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
                 crm_services.customer_update(actor=None, via=ChangeLog.Via.API, customer=customer,
                                              external_ref=data["member_id"])
             event.customer = customer
-        else:
+            _event_link(event)
+        else:  # the opportunity's statement links the event (lead_take_in's ``event``)
             opportunity = services.lead_take_in(
                 source=Opportunity.Source.WEBSITE, name=data["name"], phone=data.get("phone", ""),
                 email=data.get("email", ""), destination=data.get("destination", ""),
                 depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
                 children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
-                language=data.get("language", ""))
-            event.customer, event.opportunity = opportunity.customer, opportunity
-        _event_link(event)
+                language=data.get("language", ""), event=event)
         return event, True
 
 

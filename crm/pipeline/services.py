@@ -27,7 +27,7 @@ from crm.customers.normalize import email_normal, phone_e164
 from tenants.jobs import services as agency_jobs
 
 from . import hooks
-from .models import AssignmentRule, IntakeSettings, Opportunity, Stage, StageChange, Task, Team
+from .models import AssignmentRule, InboundEvent, IntakeSettings, Opportunity, Stage, StageChange, Task, Team
 
 K = Stage.Kind
 # from kind -> kinds it may move to. Won is final: the trip carries on from there.
@@ -252,9 +252,11 @@ def lead_intake(**given) -> Opportunity:
 def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "", customer: Customer | None = None,
                  title: str = "", destination: str = "", depart_on=None, return_on=None, adults: int = 1, children: int = 0,
                  budget=None, message: str = "", actor: User | None = None, owner: User | None = None,
-                 language: str = "") -> Opportunity:
+                 language: str = "", event: InboundEvent | None = None) -> Opportunity:
     """:func:`lead_intake` without a transaction (or savepoint) of its own, for a caller that is in one
-    and lets any exception roll it back (the website webhook's ``intake.event_handle``)."""
+    and lets any exception roll it back (the website webhook's ``intake.event_handle``). ``event``: the
+    webhook's claimed event row, linked to the customer and the opportunity by the opportunity's own
+    statement."""
     errors = {}
     if source not in Opportunity.Source.values:
         errors["source"] = [_("Unknown source.")]
@@ -276,8 +278,6 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
     if customer is None:
         customer, created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
                                                  source=_CUSTOMER_SOURCE[source], language=language)
-    if not created:  # one made in this transaction cannot have been merged away
-        crm_services.customer_live(customer)  # a merged-away record is refused, naming the survivor
     destination = (destination or "").strip()
     opportunity = Opportunity(
         customer=customer, title=(title or "").strip()[:200] or destination or _("Enquiry"), destination=destination,
@@ -287,7 +287,8 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
     chosen = owner if owner is not None else rules_pick_owner(opportunity)
     if chosen is not None:  # given an owner as it is made (no UPDATE after)
         opportunity.owner, opportunity.assigned_at = chosen, timezone.now()
-    _insert_in_first_stage(opportunity, actor=actor)
+    # One made in this transaction cannot have been merged away; one on file is checked by the insert.
+    _insert_in_first_stage(opportunity, actor=actor, check_live=not created, event=event)
     enquiry = crm_services.contact_add(
         actor=actor, customer=customer, channel=Contact.Channel.MESSAGE if source != Opportunity.Source.CALL_CENTER
         else Contact.Channel.CALL, direction=Contact.Direction.INBOUND, lead=True,
@@ -299,19 +300,42 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
     return opportunity
 
 
-def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None) -> None:
+def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, check_live: bool = True,
+                           event: InboundEvent | None = None) -> None:
     """INSERT the new opportunity in the first open stage (:func:`first_stage`, read by the same
-    statement) and its first ``StageChange`` (none → that stage), in one statement."""
+    statement) and its first ``StageChange`` (none → that stage), in one statement.
+
+    ``check_live``: the same statement reads the customer ``FOR KEY SHARE`` (as
+    ``crm_services.customer_live``, whose lock the opportunity's foreign key takes anyway) and a
+    merged-away customer is refused (``MergedAway``, naming the survivor) after it: the caller's
+    transaction, which the exception rolls back, holds the rows it wrote. ``event``: the webhook's
+    event row is linked to the customer and the opportunity by the same statement."""
     stage_sql, stage_params = _first_stage_sql()
     insert, params = rows.insert_sql(opportunity, stage_id="(SELECT pk FROM first_stage)")
-    change = connection.ops.quote_name(StageChange._meta.db_table)
+    quote = connection.ops.quote_name
+    live, live_params = "", []
+    if check_live:
+        live = (f"live AS (SELECT merged_into_id FROM {quote(Customer._meta.db_table)} WHERE id = %s FOR KEY SHARE), ")
+        live_params = [opportunity.customer_id]
+    link, link_params = "", []
+    if event is not None:
+        link = (f", link AS (UPDATE {quote(InboundEvent._meta.db_table)} AS e SET customer_id = new.customer_id, "
+                "opportunity_id = new.id FROM new WHERE e.id = %s)")
+        link_params = [event.pk]
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id), "
-                       f"history AS (INSERT INTO {change} (opportunity_id, from_stage_id, to_stage_id, actor_id, at) "
-                       "SELECT new.id, NULL, new.stage_id, %s, %s FROM new) SELECT id, stage_id FROM new",
-                       [*stage_params, *params, actor.pk if actor else None, timezone.now()])
-        pk, opportunity.stage_id = cursor.fetchone()
+        cursor.execute(f"WITH {live}first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id, customer_id), "
+                       f"history AS (INSERT INTO {quote(StageChange._meta.db_table)} (opportunity_id, from_stage_id, "
+                       "to_stage_id, actor_id, at) SELECT new.id, NULL, new.stage_id, %s, %s FROM new)"
+                       f"{link} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'} "
+                       "FROM new",
+                       [*live_params, *stage_params, *params, actor.pk if actor else None, timezone.now(), *link_params])
+        pk, opportunity.stage_id, merged_into = cursor.fetchone()
+    if merged_into is not None:  # a merged-away record is refused, naming the survivor
+        raise crm_services.MergedAway(opportunity.customer,
+                                      crm_services.customer_survivor(Customer.objects.get(pk=merged_into)))
     rows.inserted(opportunity, pk)
+    if event is not None:
+        event.customer, event.opportunity = opportunity.customer, opportunity
 
 
 # --- owners -----------------------------------------------------------------------------------------
