@@ -190,14 +190,33 @@ def _statements(agency, query: str) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("SET search_path")]
 
 
-def test_one_transaction_for_the_name_and_the_typo_match(alpha):
-    """A typo (nothing found as typed) costs the name match and the word-similarity match in one
-    transaction with sequential scans off: 6 statements (10 before, a transaction for each)."""
+def test_one_statement_for_the_name_and_the_typo_match(alpha):
+    """A typo (nothing found as typed) costs the name match and the word-similarity match in one Query message
+    with sequential scans off, put back on at its end: 1 statement (6 before, in a transaction of their own;
+    10 before that, a transaction for each)."""
     _fixture(alpha)
     sql = _statements(alpha, "xiaomng")
-    assert len(sql) == 6, sql
-    assert sum("SET LOCAL enable_seqscan = off" in s for s in sql) == 1
-    assert sum("%>" in s for s in sql) == 1
+    assert len(sql) == 1, sql
+    assert sql[0].count("SET LOCAL enable_seqscan = off") == 1 and sql[0].rstrip().endswith("SET LOCAL enable_seqscan = on")
+    assert sql[0].count("%>") == 1
+
+
+def test_the_typo_match_is_not_run_when_the_text_as_typed_finds_ten(alpha):
+    """The word-similarity match shares the statement but a one-time filter skips it once ten are found as
+    typed: EXPLAIN ANALYZE shows its trigram index scan never executed."""
+    _fixture(alpha)
+    with tenant_context(alpha):
+        Customer.objects.bulk_create([Customer(name=f"客户{i}", search_text=f"客户{i} kehu no{i}") for i in range(30)])
+    for query, ran in (("kehu", False), ("kehh no1", True)):
+        [sql] = [s for s in _statements(alpha, query) if "%>" in s]
+        select = sql[sql.index("WITH as_typed"):sql.rindex(";")]
+        with tenant_context(alpha), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + select)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "One-Time Filter" in plan, plan
+        typo_scan = plan[plan.index("One-Time Filter"):]
+        assert ("never executed" not in typo_scan) == ran, (query, plan)
 
 
 @pytest.mark.parametrize("query", ["139", "1391234", "+86 139 1234", "6552"])
@@ -222,7 +241,7 @@ def test_the_text_match_asks_the_trigram_index(alpha):
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE crm_customer")
     for query in ("xiaomng", "wang x"):
-        matches = [s[s.index("SELECT id, similarity"):]  # without PgBouncer mode's "SET LOCAL search_path …;"
+        matches = [s[s.index("WITH as_typed"):s.rindex(";")]  # without the SET LOCAL statements around it
                    for s in _statements(alpha, query) if "FROM crm_customer WHERE search_text" in s]
         assert matches, query
         with tenant_context(alpha), transaction.atomic(), connection.cursor() as cursor:

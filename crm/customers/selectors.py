@@ -1,9 +1,8 @@
 """Customer reads: lists, search-as-you-type, duplicates, the call-center screen pop."""
 import re
-from contextlib import contextmanager
 
 from django.contrib.postgres.search import TrigramSimilarity
-from django.db import connection, transaction
+from django.db import connection
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, TextField, Value
 from django.utils import timezone
@@ -134,15 +133,13 @@ def customer_search_ids(*, query: str, limit: int = 10) -> list[int]:
             by_name += anywhere.exclude(pk__in=by_name).values_list("pk", flat=True)[:limit - len(by_name)]
         found += [pk for pk in by_name if pk not in seen and not seen.add(pk)]
         return found[:limit]
-    with _trigram_index_only() as cursor:
-        pattern = "%" + connection.ops.prep_for_like_query(text) + "%"
-        by_name = _ranked(cursor, "LIKE", pattern, text, limit)
-        found += [pk for pk in by_name if pk not in seen and not seen.add(pk)]
-        if len(found) < min(limit, 10) and not _PHONE_LIKE.fullmatch(query):
-            # Typos, when the text as typed finds (almost) nothing. Not for digits: phone numbers and
-            # document tails are not in the search text, and names have no digits to mistype.
-            fuzzy = _ranked(cursor, "%%>", text, text, limit, at_most=FUZZY_AT_MOST)
-            found += [pk for pk in fuzzy if pk not in seen and not seen.add(pk)]
+    # Typos, when the text as typed finds (almost) nothing. Not for digits: phone numbers and document
+    # tails are not in the search text, and names have no digits to mistype.
+    typos = not _PHONE_LIKE.fullmatch(query)
+    as_typed, fuzzy = _text_matches(text, limit, typos=typos)
+    found += [pk for pk in _best(as_typed, limit) if pk not in seen and not seen.add(pk)]
+    if typos and len(found) < min(limit, 10):
+        found += [pk for pk in _best(fuzzy, limit) if pk not in seen and not seen.add(pk)]
     return found[:limit]
 
 
@@ -152,20 +149,6 @@ RANK_AT_MOST, FUZZY_AT_MOST, FIRST_LOOK = 2000, 200, 5000
 SEARCH_GRAMS = Func(F("search_text"), function="crm_search_grams", output_field=ArrayField(TextField()))
 _CJK_ONLY = re.compile(f"[{_CJK}]+")
 _PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
-
-
-@contextmanager
-def _trigram_index_only():
-    """A cursor on which the planner finds text matches through the trigram index only.
-
-    Sequential scans are off meanwhile (``SET LOCAL``, inside a transaction: PgBouncer in transaction
-    mode must not keep it for the next client): the planner prices the trigram operators per row far
-    too low and would read the whole table (0.6 s at 100,000 customers) where the index takes
-    milliseconds. One transaction for the name match and the typo match."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        yield cursor
-        cursor.execute("SET LOCAL enable_seqscan = on")
 
 
 def _first_rows_starting(text: str, limit: int) -> list[int]:
@@ -181,22 +164,47 @@ def _first_rows_starting(text: str, limit: int) -> list[int]:
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def _ranked(cursor, operator: str, operand: str, text: str, limit: int, at_most: int = RANK_AT_MOST) -> list[int]:
-    """The ids of the best ``limit`` live customers whose search text matches ``operand`` by ``operator``
-    (``LIKE`` a pattern, ``%>`` word similarity), ranked by trigram similarity to ``text``, best first.
+def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list, list]:
+    """(id, similarity to ``text``, name) of live customers whose search text holds ``text`` as typed (the first
+    RANK_AT_MOST of them), and of those it is a word-similar match for (``%>``, the first FUZZY_AT_MOST), the
+    latter only when ``typos`` and fewer than ten were found as typed (else empty). Ranked by :func:`_best`.
 
-    Only the first ``at_most`` matches are ranked (a typo finds a few hundred at most): a common syllable
-    ("wang", "zha") matches a fifth of all customers, and ranking every one of them is what made typing
-    slow. The text is matched in a subquery the planner cannot merge (``OFFSET 0``), and merged-away
-    records are left out after it: with ``merged_into_id IS NULL`` beside the match, the planner read
-    every live row through the ``merged_into_id`` index and tested each (60 ms at 10,000 customers)
-    instead of asking the trigram index (a few ms)."""
-    cursor.execute(
-        f"""SELECT id, similarity(search_text, %s), name FROM (
-                SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text {operator} %s
+    One round trip: ``SET LOCAL`` and the match in one Query message (PostgreSQL runs it as one transaction;
+    the last ``SET`` undoes it inside a caller's transaction). Sequential scans are off meanwhile: the planner
+    prices the trigram operators per row far too low and would read the whole table (0.6 s at 100,000 customers)
+    where the trigram index takes milliseconds. The typo match is gated by a one-time filter on the count of the
+    first: not run at all when the text as typed found ten. Only the first matches are ranked (a typo finds a
+    few hundred at most): a common syllable ("wang", "zha") matches a fifth of all customers, and ranking every
+    one of them is what made typing slow. Each match is in a subquery the planner cannot merge (``OFFSET 0``),
+    merged-away records left out after it: with ``merged_into_id IS NULL`` beside the match, the planner read
+    every live row through the ``merged_into_id`` index and tested each (60 ms at 10,000 customers) instead of
+    asking the trigram index (a few ms)."""
+    sql = """SET LOCAL enable_seqscan = off;
+        WITH as_typed AS MATERIALIZED (
+            SELECT id, similarity(search_text, %(text)s) AS similarity, name FROM (
+                SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text LIKE %(pattern)s
                 OFFSET 0) AS matched
-            WHERE merged_into_id IS NULL LIMIT %s""", [text, operand, max(at_most, limit)])
-    sample = cursor.fetchall()
+            WHERE merged_into_id IS NULL LIMIT %(at_most)s)
+        SELECT false, id, similarity, name FROM as_typed"""
+    if typos:
+        sql += """
+        UNION ALL (
+            SELECT true, id, similarity(search_text, %(text)s), name FROM (
+                SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text %%> %(text)s
+                OFFSET 0) AS matched
+            WHERE merged_into_id IS NULL AND (SELECT count(*) FROM as_typed) < 10
+            LIMIT %(fuzzy_at_most)s)"""
+    sql += ";\n        SET LOCAL enable_seqscan = on"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"text": text, "pattern": "%" + connection.ops.prep_for_like_query(text) + "%",
+                             "at_most": max(RANK_AT_MOST, limit), "fuzzy_at_most": max(FUZZY_AT_MOST, limit)})
+        cursor.nextset()  # past the SET's (empty) result
+        rows = cursor.fetchall()
+    return [row[1:] for row in rows if not row[0]], [row[1:] for row in rows if row[0]]
+
+
+def _best(sample: list, limit: int) -> list[int]:
+    """The ids of the best ``limit`` of (id, similarity, name), best first."""
     return [pk for pk, _similarity, _name in sorted(sample, key=lambda row: (-row[1], row[2]))[:limit]]
 
 
