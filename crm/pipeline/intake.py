@@ -46,7 +46,7 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
     row. Everything after runs in this one transaction without savepoints of its own: any error rolls
     all of it back, the claim included."""
     with transaction.atomic(savepoint=False):
-        event = _event_claim(event_id=event_id, kind=kind)
+        event, rules = _event_claim(event_id=event_id, kind=kind)
         if event is None:
             return InboundEvent.objects.get(event_id=event_id), False
         if kind == "member.signed_up":
@@ -64,18 +64,25 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
                 email=data.get("email", ""), destination=data.get("destination", ""),
                 depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
                 children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
-                language=data.get("language", ""), event=event)
+                language=data.get("language", ""), event=event, rules=rules)
         return event, True
 
 
-def _event_claim(*, event_id: str, kind: str) -> InboundEvent | None:
-    """The new event's row, or None when this event id was accepted before."""
+def _event_claim(*, event_id: str, kind: str) -> tuple[InboundEvent | None, list | None]:
+    """The new event's row, or None when this event id was accepted before; and for an enquiry, the
+    active assignment rules its lead will need, read in the same round trip (two statements in one
+    message: the claim's, then ``services.active_rules_sql``'s)."""
     event = InboundEvent(event_id=event_id, kind=kind)
     insert, params = rows.insert_sql(event)
+    claim = f"{insert} ON CONFLICT (event_id) DO NOTHING RETURNING id"
+    enquiry = kind != "member.signed_up"
     with connection.cursor() as cursor:
-        cursor.execute(f"{insert} ON CONFLICT (event_id) DO NOTHING RETURNING id", params)
+        cursor.execute(f"{claim}; {services.active_rules_sql()}" if enquiry else claim, params)
         row = cursor.fetchone()
-    return None if row is None else rows.inserted(event, row[0])
+        found = cursor.fetchall() if enquiry and cursor.nextset() else None
+    if row is None:
+        return None, None
+    return rows.inserted(event, row[0]), (services.active_rules_read(found) if enquiry else None)
 
 
 def _event_link(event: InboundEvent) -> None:

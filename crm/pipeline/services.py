@@ -252,11 +252,13 @@ def lead_intake(**given) -> Opportunity:
 def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "", customer: Customer | None = None,
                  title: str = "", destination: str = "", depart_on=None, return_on=None, adults: int = 1, children: int = 0,
                  budget=None, message: str = "", actor: User | None = None, owner: User | None = None,
-                 language: str = "", event: InboundEvent | None = None) -> Opportunity:
+                 language: str = "", event: InboundEvent | None = None,
+                 rules: list[AssignmentRule] | None = None) -> Opportunity:
     """:func:`lead_intake` without a transaction (or savepoint) of its own, for a caller that is in one
     and lets any exception roll it back (the website webhook's ``intake.event_handle``). ``event``: the
     webhook's claimed event row, linked to the customer and the opportunity by the opportunity's own
-    statement."""
+    statement. ``rules``: the active assignment rules, when the caller read them already
+    (:func:`active_rules_read`; the webhook, in the round trip of its event's claim)."""
     errors = {}
     if source not in Opportunity.Source.values:
         errors["source"] = [_("Unknown source.")]
@@ -284,7 +286,7 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
         depart_on=depart_on, return_on=return_on, adults=adults, children=children, budget=budget,
         value=budget or 0, currency=require_agency().currency, message=(message or "").strip(), source=source,
         created_by=actor)
-    chosen = owner if owner is not None else rules_pick_owner(opportunity)
+    chosen = owner if owner is not None else rules_pick_owner(opportunity, rules=rules)
     if chosen is not None:  # given an owner as it is made (no UPDATE after)
         opportunity.owner, opportunity.assigned_at = chosen, timezone.now()
     # One made in this transaction cannot have been merged away; one on file is checked by the insert.
@@ -351,7 +353,7 @@ _RULE_PARTS = (("r", AssignmentRule), ("t", Team), ("u", User))
 
 
 @functools.cache
-def _active_rules_sql() -> str:
+def active_rules_sql() -> str:
     """The active assignment rules by position, each with its team and user (as
     ``AssignmentRule.objects.filter(is_active=True).select_related("team", "user")``), written once per
     process: compiling that query on every lead cost more than running it."""
@@ -363,10 +365,13 @@ def _active_rules_sql() -> str:
             "WHERE r.is_active ORDER BY r.position, r.id")
 
 
-def _active_rules() -> list[AssignmentRule]:
-    with connection.cursor() as cursor:
-        cursor.execute(_active_rules_sql())
-        found = cursor.fetchall()
+def active_rules_read(found: list[tuple] | None = None) -> list[AssignmentRule]:
+    """The active assignment rules with their team and user, from the rows of :func:`active_rules_sql`
+    (``found``, for a caller that ran it in a round trip of its own) or read now."""
+    if found is None:
+        with connection.cursor() as cursor:
+            cursor.execute(active_rules_sql())
+            found = cursor.fetchall()
     widths = [len(model._meta.concrete_fields) for _alias, model in _RULE_PARTS]
     rules = []
     for row in found:
@@ -377,9 +382,10 @@ def _active_rules() -> list[AssignmentRule]:
     return rules
 
 
-def rules_pick_owner(opportunity: Opportunity) -> User | None:
-    """The first active rule (by position) that yields an active colleague who may work leads."""
-    for rule in _active_rules():
+def rules_pick_owner(opportunity: Opportunity, *, rules: list[AssignmentRule] | None = None) -> User | None:
+    """The first active rule (by position) that yields an active colleague who may work leads. ``rules``:
+    :func:`active_rules_read`'s answer when the caller has it (read now otherwise)."""
+    for rule in (active_rules_read() if rules is None else rules):
         if rule.kind == AssignmentRule.Kind.CUSTOMER_OWNER:
             owner = opportunity.customer.owner
             if owner is not None and owner.is_active and owner.can(Cap.PIPELINE_WORK):
