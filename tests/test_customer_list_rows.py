@@ -26,7 +26,7 @@ API = ChangeLog.Via.API
 
 REQUESTS = [  # the list's query parameters
     {"q": "wang", "page_size": 10}, {"q": "wang x"}, {"q": "xiaomng", "page_size": 10}, {"q": "13912"},
-    {"q": "wxm@example", "page_size": 3}, {"q": "wxm@example", "page_size": 3, "page": 2}, {"q": "华信"},
+    {"q": "wxm@example", "page_size": 3}, {"q": "example.cn", "page_size": 4, "page": 2}, {"q": "华信"},
     {"q": "王"}, {"q": "a", "page_size": 5, "page": 3}, {"q": "qqqqq"}, {"q": "zzzz"}, {"q": "5678"},
     {"search": "chen jing"}, {"q": "wang", "ordering": "-name"}, {"q": "wang", "kind": "person"},
     {"q": "chen", "search": "jing"}, {"q": "li", "tag": "VIP"}, {}, {"page_size": 7, "page": 2}, {"kind": "company"},
