@@ -59,7 +59,7 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
             event.customer = customer
             _event_link(event)
         else:  # the opportunity's statement links the event (lead_take_in's ``event``)
-            opportunity = services.lead_take_in(
+            services.lead_take_in(
                 source=Opportunity.Source.WEBSITE, name=data["name"], phone=data.get("phone", ""),
                 email=data.get("email", ""), destination=data.get("destination", ""),
                 depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
