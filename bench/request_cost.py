@@ -3,7 +3,7 @@
     .venv/bin/python -m infra.devenv bench request_cost
 
 Two gunicorns started as production starts them (``infra.entrypoint.command("web")``: sync workers,
-WEB_WORKERS of them (3), the access log on stdout, prometheus_client's multiprocess directory), bound to
+WEB_WORKERS of them (3), gunicorn's access log as the entry point sets it (off unless WEB_ACCESS_LOG=1), prometheus_client's multiprocess directory), bound to
 127.0.0.1: one serving the real app (``caravan.wsgi``), one the bare anchor (``bench/_bare_json.py``:
 a JSON view, no middleware, no database, the project's settings and apps otherwise). For each agency
 size in BENCH_COST_SIZES (1000,100000 customers; the agencies of bench/customers.py, made if missing),
@@ -66,7 +66,7 @@ def main() -> int:
     if os.environ.get("BENCH_APP_ROOT"):
         print(f"The real app served from {os.environ['BENCH_APP_ROOT']} (BENCH_APP_ROOT)")
     print(f"The cost of a request: gunicorn as infra/entrypoint.py starts it ({workers} sync workers, 1 thread "
-          f"each, access log on), real app vs bare JSON view, alternating; load generator wrk -t 2 -c {CONNECTIONS} "
+          f"each, gunicorn access log {'on' if os.environ.get('WEB_ACCESS_LOG') == '1' else 'off'}), real app vs bare JSON view, alternating; load generator wrk -t 2 -c {CONNECTIONS} "
           f"-d {SECONDS}s on the same {os.cpu_count()} cores; {RUNS} runs per size; sizes {SIZES}; {load()}",
           flush=True)
     base = Bench()

@@ -114,6 +114,9 @@ def test_entrypoint_commands():
     web = entrypoint.command("web", env, "py")
     assert web[:4] == ["py", "-m", "gunicorn", "caravan.wsgi"] and "127.0.0.1:9000" in web
     assert web[web.index("--workers") + 1] == "5"
+    # gunicorn's access log (paths with their query: numbers, names searched) only when asked for
+    assert "--access-logfile" not in web
+    assert "--access-logfile" in entrypoint.command("web", {**env, "WEB_ACCESS_LOG": "1"}, "py")
     worker = entrypoint.command("worker", env, "py")
     assert worker[:6] == ["py", "-m", "celery", "-A", "caravan", "worker"] and worker[-1] == "7"
     assert entrypoint.command("scheduler", {}, "py")[:6] == ["py", "-m", "celery", "-A", "caravan", "beat"]

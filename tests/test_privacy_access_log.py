@@ -141,6 +141,15 @@ def test_recording_is_one_insert_and_no_read(alpha):
     assert len(statements) == 1 and statements[0].startswith("INSERT INTO"), statements
 
 
+def test_the_written_out_insert_names_every_field_of_an_entry():
+    """``access_record`` writes its INSERT by hand: a field added to AccessEntry must be added there too
+    (its database default would not apply: Django keeps defaults in Python)."""
+    from crm.privacy.services import INSERT_FIELDS
+
+    fields = {f.name for f in AccessEntry._meta.concrete_fields if not f.primary_key}
+    assert set(INSERT_FIELDS) == fields
+
+
 def test_a_suspended_agency_still_logs_who_reads(page_client, charlie):
     """Read-only means no changes by staff; the log of their reads is still written."""
     customer, _ = make(charlie)

@@ -647,6 +647,9 @@ class ScreenPopTrip(serializers.Serializer):
     url = serializers.CharField()
 
 
+_TRIP_KEYS = tuple(ScreenPopTrip._declared_fields)  # once: ScreenPopTrip().fields copies every field
+
+
 class ScreenPopContact(serializers.Serializer):
     at = serializers.DateTimeField()
     channel = serializers.CharField()
@@ -694,7 +697,7 @@ class ScreenPopView(AgencyAPIView):
                          "owner": {"id": owner.pk, "full_name": owner.full_name} if owner else None},
             "companies": found["companies"],
             "tier": found["tier"].name if found["tier"] else None,
-            "recent_trips": [{key: t[key] for key in ScreenPopTrip().fields} for t in found["trips"]],
+            "recent_trips": [{key: t[key] for key in _TRIP_KEYS} for t in found["trips"]],
             "open_complaints": [{key: c[key] for key in ("id", "at", "deadline_at", "severity", "summary", "url")}
                                 for c in found["open_complaints"]],
             "last_contacts": [{"at": c.at, "channel": c.channel, "summary": c.display_summary,

@@ -179,7 +179,8 @@ def observe_request(request, response, seconds: float) -> str:
 
 
 class ObservabilityMiddleware:
-    """First in MIDDLEWARE: probes and /metrics on any host; request id, log context, metrics."""
+    """First in MIDDLEWARE (after caravan.handlers.TokenAPIRouter, so in both chains): probes and /metrics on
+    any host; request id, log context, metrics."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -125,12 +125,15 @@ TENANT_MULTIPROCESSING_CHUNKS = 2
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    # An /api/ request with a token or a website's signature goes down this list without
+    # BROWSER_ONLY_MIDDLEWARE (caravan.handlers).
+    "caravan.handlers.TokenAPIRouter",
     # /healthz, /readyz, /metrics on any host; request id, log context and HTTP metrics (caravan.metrics).
     "caravan.metrics.ObservabilityMiddleware",
     # HTTPS redirect, HSTS, nosniff, Referrer-Policy, COOP: before the host is looked up.
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy with a per-response nonce (request.csp_nonce), and Permissions-Policy.
-    "csp.middleware.CSPMiddleware",
+    "caravan.security.CSPMiddleware",  # django-csp's, the site-wide policy built once
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # A GET/HEAD whose PostgreSQL connection was lost runs once more on a new one (caravan.dbfaults);
     # before the host lookup, so the retry sets the agency (and search_path) again.
@@ -157,6 +160,21 @@ MIDDLEWARE = [
     # NUL bytes in the path, query or form: a 400 naming the field, never a 500 (caravan.input).
     "caravan.input.RejectNulMiddleware",
     # Turns a sign-in refused by django-axes into the lockout page or API error (accounts.signin).
+    "axes.middleware.AxesMiddleware",
+]
+# What a token (or signed webhook) API request skips (caravan.handlers): it has no session, CSRF cookie, messages or second
+# step, is never a portal, htmx or static-file request. Everything else in MIDDLEWARE (every fence)
+# runs for it too, including any middleware added later unless it is named here.
+BROWSER_ONLY_MIDDLEWARE = [
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "frontend.portal.session.PortalSessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.mfa.middleware.SecondFactorMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -190,9 +208,10 @@ if not DATABASE_URL or not REDIS_URL:
         "PostgreSQL and Redis and set them for you."
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend whose per-request health check is the agency's SET search_path (caravan/db/session).
+DATABASES["default"]["ENGINE"] = "caravan.db.session"
 # Behind PgBouncer in transaction-pooling mode every statement must carry the agency's search_path
-# (caravan/db/base.py); "session" (direct PostgreSQL or PgBouncer session mode) keeps django-tenants' own.
+# (caravan/db/base.py); "session" (direct PostgreSQL or PgBouncer session mode) keeps caravan.db.session.
 DATABASE_POOLING = env_str("DATABASE_POOLING", "session")
 if DATABASE_POOLING not in ("session", "transaction"):
     raise ImproperlyConfigured("DATABASE_POOLING must be 'session' or 'transaction'.")

@@ -27,8 +27,8 @@ one transaction does not exist on the next server connection. Prepared statement
 (Django's psycopg default, ``prepare_threshold=None``), and server-side binding, which cannot send
 two statements in one message, is refused.
 
-The session (plain) deployment keeps ``django_tenants.postgresql_backend``: settings.py chooses
-this engine only when ``DATABASE_POOLING=transaction``.
+The session (plain) deployment uses ``caravan.db.session`` (django-tenants' backend, its health
+check the ``SET search_path``): settings.py chooses this engine only when ``DATABASE_POOLING=transaction``.
 """
 import re
 from contextlib import contextmanager
