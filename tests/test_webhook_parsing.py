@@ -104,3 +104,18 @@ def test_random_mixtures_of_changes_agree_with_the_serializer():
         for where, value in rng.sample(CHANGES, rng.randint(1, 4)):
             payload = changed(payload, where, value)
         assert_same(payload)
+
+
+def test_the_plain_reading_knows_every_field_of_the_event_and_its_limits():
+    """plain_event repeats WebhookEvent's fields by hand: a field added to the serializer, or a limit changed
+    there, must be read plainly too (or the event left to the serializer), so this fails until it is."""
+    from crm.pipeline.api import _TEXT_LIMITS, WebhookData
+
+    data = WebhookData()
+    assert set(WebhookEvent().fields) == {"id", "type", "created", "data"}
+    assert set(data.fields) == {*_TEXT_LIMITS, "language", "depart_on", "return_on", "adults", "children", "budget"}
+    for name, limit in _TEXT_LIMITS.items():
+        assert getattr(data.fields[name], "max_length", None) == limit, name
+    assert (data.fields["adults"].min_value, data.fields["adults"].max_value) == (1, 99)
+    assert (data.fields["children"].min_value, data.fields["children"].max_value) == (0, 99)
+    assert list(data.fields["language"].choices) == ["zh-hans", "en"]
