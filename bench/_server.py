@@ -18,6 +18,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def django_for_wrk() -> bool:
+    """Django set up and the platform migrated, for a bench whose load generator is wrk; False, with a
+    message, when wrk is not installed."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caravan.settings")
+    django.setup()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt install wrk): this bench needs it as its load generator.")
+        return False
+    from django.core.management import call_command
+
+    call_command("migrate_platform", verbosity=0)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

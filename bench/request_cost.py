@@ -49,19 +49,13 @@ def load() -> str:
 
 
 def main() -> int:
-    import django
+    from bench._server import django_for_wrk
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caravan.settings")
-    django.setup()
-    from django.core.management import call_command
-
+    if not django_for_wrk():
+        return 1
     from bench.customers import SLUG, Bench
     from infra.entrypoint import DEFAULTS
 
-    if not _which("wrk"):
-        print("wrk is not installed (apt install wrk): this bench needs it as its load generator.")
-        return 1
-    call_command("migrate_platform", verbosity=0)
     workers = os.environ.get("WEB_WORKERS") or DEFAULTS["WEB_WORKERS"]
     if os.environ.get("BENCH_APP_ROOT"):
         print(f"The real app served from {os.environ['BENCH_APP_ROOT']} (BENCH_APP_ROOT)")
@@ -137,12 +131,6 @@ def _med(runs, key, fmt):
 
 def _mb(kib: list[int]) -> str:
     return f"{statistics.median(kib) / 1024:.0f} MB"
-
-
-def _which(name: str) -> bool:
-    import shutil
-
-    return shutil.which(name) is not None
 
 
 # --- servers ---------------------------------------------------------------------------------------

@@ -192,6 +192,17 @@ def _media_root_forgotten():
         storage.__dict__.pop(name, None)
 
 
+@pytest.fixture
+def media(settings, tmp_path):
+    """MEDIA_ROOT in the test's own folder (uploaded files, import files), forgotten by the storage before and after."""
+    from django.core.files.storage import storages
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    storages["default"].__dict__.pop("relative_media_root", None)
+    yield
+    storages["default"].__dict__.pop("relative_media_root", None)
+
+
 @pytest.fixture(autouse=True)
 def _committed_rows_removed(request):
     """Rows the app server, a worker or ``committed`` block added to an agency schema during a test are

@@ -12,7 +12,6 @@ import json
 from datetime import date
 
 import pytest
-from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django_tenants.utils import tenant_context
@@ -31,14 +30,6 @@ class _Day(date):
     @classmethod
     def today(cls):
         return cls(2026, 12, 1)
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    storages["default"].__dict__.pop("relative_media_root", None)
-    yield
-    storages["default"].__dict__.pop("relative_media_root", None)
 
 
 def _digest(value) -> str:

@@ -10,7 +10,6 @@ from datetime import date
 import phonenumbers
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.validators import validate_email
 from django_tenants.utils import tenant_context
@@ -94,14 +93,6 @@ def test_plain_emails_are_accepted_exactly_when_django_accepts_them():
 
 
 # --- the import writes what the file holds, escapes and all -------------------------------------------
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    storages["default"].__dict__.pop("relative_media_root", None)
-    yield
-    storages["default"].__dict__.pop("relative_media_root", None)
-
 
 ODD = "姓名,英文姓,英文名,生日,手机,邮箱,标签,备注,公司,部门,联系地址,城市,编号\n" \
       '"王\\芳",WANG,Fang,1985-03-02,138 0013 8000,w@example.com,"VIP，say ""hi""；back\\slash","a\tb\nc\\d",' \
