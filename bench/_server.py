@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import stop  # noqa: F401  (the benches stop their servers as the tests do)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -80,16 +82,6 @@ def app_server(*, workers: int = 2, worker_class: str = "sync", threads: int = 1
         yield Server(port, log, label)
     finally:
         stop(process)
-
-
-def stop(process: subprocess.Popen, grace: float = 15) -> None:
-    """End a server the bench started: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    process.terminate()
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 def _status(port: int, path: str, host: str) -> int | None:

@@ -252,7 +252,7 @@ def celery_memory(which: str) -> dict:
         return {"main_pss": _kib(process.pid, "smaps_rollup", "Pss"), "child_pss": _kib(child, "smaps_rollup", "Pss"),
                 "main_rss": _kib(process.pid, "status", "VmRSS"), "child_rss": _kib(child, "status", "VmRSS")}
     finally:
-        stop(process, grace=20)  # a Celery worker's warm shutdown
+        stop(process, timeout=20)  # a Celery worker's warm shutdown
         log.unlink(missing_ok=True)
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.handlers.base import BaseHandler
 from django.utils.module_loading import import_string
 
-_KEYWORDS = (b"token ", b"bearer ")
+_KEYWORDS = ("token ", "bearer ")
 ROUTER = "caravan.handlers.TokenAPIRouter"
 
 
@@ -30,7 +30,7 @@ def is_token_api_request(request) -> bool:
     if "HTTP_X_CARAVAN_SIGNATURE" in request.META:
         return True
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    return header[:7].lower().encode("latin-1", "replace").startswith(_KEYWORDS)
+    return header[:7].lower().startswith(_KEYWORDS)
 
 
 def token_api_middleware() -> list[str]:
