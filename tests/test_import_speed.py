@@ -4,6 +4,7 @@ Mainland mobiles are read without phonenumbers.parse and plain e-mails without D
 (crm.customers.normalize); rows are written to COPY as text built by hand (crm.customers.imports._copy).
 Each is checked here against what it replaces: every 5-digit mobile prefix, tricky addresses, and an
 import whose cells hold what COPY's text format must escape."""
+import gc
 import random
 from datetime import date
 
@@ -14,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.validators import validate_email
 from django_tenants.utils import tenant_context
 
+from caravan import texts
 from crm.customers import imports
 from crm.customers.models import ChangeLog, Customer, Employment
 from crm.customers.normalize import email_normal, phone_e164
@@ -148,3 +150,66 @@ def test_a_reimport_updates_in_one_statement_what_bulk_update_wrote(alpha, media
         name = ChangeLog.objects.get(customer=wang, field="name", old="王\\芳")
         assert name.new == "王 芳"
         assert ChangeLog.objects.get(customer=li, field="birthday").old == ""
+
+
+@pytest.mark.django_db
+def test_cells_read_on_the_short_paths_read_as_the_long_ones(alpha, monkeypatch):
+    """_parse takes a plain text cell, a cell read before and a tags cell seen before without the full
+    reading (issue 22): the same values and errors as reading every cell in full, row by row, and no tags
+    list shared between rows."""
+    fields = ("name", "city", "gender", "company", "tags", "notes", "external_ref", "latin_surname")
+    cells = [
+        ("王芳", "北京", "女", "阿尔法", "VIP,亲子", "a", "C1", "WANG"),
+        ("王" * 200, "北京", "女", "阿尔法", "VIP,亲子", "", "C" * 100, "WANG"),
+        ("王" * 201, "北" * 101, "?", "阿" * 201, "x" * 41, "b", "C" * 101, "王"),
+        ("李雷", "北" * 101, "?", "阿" * 201, "x" * 41, "", "C2", "王"),
+        ("", "上海", "M", "", "亲子，VIP", "c", "", "LI"),
+        ("李雷", "上海", "m.", "阿尔法", "VIP,亲子", "d", "C3", "LI"),
+    ]
+    with tenant_context(alpha):
+        job = imports.ImportJob(mapping={field: field for field in fields})
+        rows = []
+        for number, values in enumerate(cells, start=2):
+            row = imports.Row(zip(fields, values))
+            row.number = number
+            rows.append(row)
+        fast = imports._Context(job)
+        got = [imports._parse(row, fast) for row in rows]
+        monkeypatch.setattr(imports, "_CLEAN_LIMIT", 0)  # nothing remembered: every cell read in full
+        slow = imports._Context(job)
+        slow.readers = [(target, header, headers, read, None, None) for target, header, headers, read, _k, _l
+                        in slow.readers]
+        want = [imports._parse(row, slow) for row in rows]
+    for a, b in zip(got, want):
+        assert (a.values, [(f, texts.entry(m)) for f, m in a.errors]) == \
+            (b.values, [(f, texts.entry(m)) for f, m in b.errors])
+    assert got[0].values["tags"] == got[1].values["tags"] == ["VIP", "亲子"]
+    assert got[0].values["tags"] is not got[1].values["tags"]
+    assert [len(p.errors) for p in got] == [0, 0, 8, 5, 1, 0]  # row 4 has no name left either
+
+
+@pytest.mark.django_db
+def test_the_garbage_collector_is_on_again_after_a_check_an_import_and_a_refused_file(alpha, media):
+    """The import turns the cyclic collector off while it reads rows (issue 22) and puts it back as it
+    was, also when the file turns out unreadable halfway."""
+    assert gc.isenabled()
+    with tenant_context(alpha):
+        admin = staff(alpha, "admin")
+        job, _headers = imports.job_create(actor=admin, upload=SimpleUploadedFile("ok.csv", ODD.encode()))
+        imports.job_read(job)
+        assert imports.check(job)["create"] == 2 and gc.isenabled()
+        imports.run(job)
+        assert job.created_count == 2 and gc.isenabled()
+        broken = "姓名,手机\n" + "王芳,13800138000\n" * 9 + "李雷," + "1" * 200_000 + "\n"  # past the csv module's cell limit
+        job, _headers = imports.job_create(actor=admin, upload=SimpleUploadedFile("bad.csv", broken.encode()))
+        imports.job_read(job)
+        with pytest.raises(ValidationError):
+            imports.check(job)
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            with pytest.raises(ValidationError):
+                imports.check(job)
+            assert not gc.isenabled()  # off before, off after
+        finally:
+            gc.enable()
