@@ -139,9 +139,9 @@ def customer_search_ids(*, query: str, limit: int = 10) -> list[int]:
     # text, and names have no digits to mistype.
     typos = not found and not _PHONE_LIKE.fullmatch(query)
     as_typed, fuzzy = _text_matches(text, limit, typos=typos)
-    found += [pk for pk in _best(as_typed, limit) if pk not in seen and not seen.add(pk)]
+    found += [pk for pk in as_typed if pk not in seen and not seen.add(pk)]
     if typos and not found:
-        found += _best(fuzzy, limit)
+        found += fuzzy
     return found[:limit]
 
 
@@ -166,10 +166,14 @@ def _first_rows_starting(text: str, limit: int) -> list[int]:
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list, list]:
-    """(id, similarity to ``text``, name) of live customers whose search text holds ``text`` as typed (the first
-    RANK_AT_MOST of them), and of those it is a word-similar match for (``%>``, the first FUZZY_AT_MOST), the
-    latter only when ``typos`` and none was found as typed (else empty). Ranked by :func:`_best`.
+def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list[int], list[int]]:
+    """The ids of the best ``limit`` live customers whose search text holds ``text`` as typed (of the first
+    RANK_AT_MOST of them), and of the best ``limit`` it is a word-similar match for (``%>``, of the first
+    FUZZY_AT_MOST), the latter only when ``typos`` and none was found as typed (else empty). Best first: most
+    similar to ``text``, then by name (code point order), then in the order found.
+
+    Ranked in the statement (issue 22): before, every candidate came back to be sorted in Python (2,000 rows
+    for a common syllable at 1,000,000 customers).
 
     One round trip: ``SET LOCAL`` and the match in one Query message (PostgreSQL runs it as one transaction;
     the last ``SET`` undoes it inside a caller's transaction). Sequential scans are off meanwhile: the planner
@@ -181,33 +185,31 @@ def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list, list]:
     merged-away records left out after it: with ``merged_into_id IS NULL`` beside the match, the planner read
     every live row through the ``merged_into_id`` index and tested each (60 ms at 10,000 customers) instead of
     asking the trigram index (a few ms)."""
-    sql = """SET LOCAL enable_seqscan = off;
+    best = 'ORDER BY similarity DESC, name COLLATE "C", found LIMIT %(limit)s'
+    sql = f"""SET LOCAL enable_seqscan = off;
         WITH as_typed AS MATERIALIZED (
-            SELECT id, similarity(search_text, %(text)s) AS similarity, name FROM (
+            SELECT id, similarity(search_text, %(text)s) AS similarity, name, row_number() OVER () AS found FROM (
                 SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text LIKE %(pattern)s
                 OFFSET 0) AS matched
             WHERE merged_into_id IS NULL LIMIT %(at_most)s)
-        SELECT false, id, similarity, name FROM as_typed"""
+        (SELECT false, id FROM as_typed {best})"""
     if typos:
-        sql += """
+        sql += f"""
         UNION ALL (
-            SELECT true, id, similarity(search_text, %(text)s), name FROM (
-                SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text %%> %(text)s
-                OFFSET 0) AS matched
-            WHERE merged_into_id IS NULL AND NOT EXISTS (SELECT FROM as_typed)
-            LIMIT %(fuzzy_at_most)s)"""
+            SELECT true, id FROM (
+                SELECT id, similarity(search_text, %(text)s) AS similarity, name, row_number() OVER () AS found FROM (
+                    SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text %%> %(text)s
+                    OFFSET 0) AS matched
+                WHERE merged_into_id IS NULL AND NOT EXISTS (SELECT FROM as_typed)
+                LIMIT %(fuzzy_at_most)s) AS fuzzy {best})"""
     sql += ";\n        SET LOCAL enable_seqscan = on"
     with connection.cursor() as cursor:
         cursor.execute(sql, {"text": text, "pattern": "%" + connection.ops.prep_for_like_query(text) + "%",
-                             "at_most": max(RANK_AT_MOST, limit), "fuzzy_at_most": max(FUZZY_AT_MOST, limit)})
+                             "at_most": max(RANK_AT_MOST, limit), "fuzzy_at_most": max(FUZZY_AT_MOST, limit),
+                             "limit": limit})
         cursor.nextset()  # past the SET's (empty) result
         rows = cursor.fetchall()
-    return [row[1:] for row in rows if not row[0]], [row[1:] for row in rows if row[0]]
-
-
-def _best(sample: list, limit: int) -> list[int]:
-    """The ids of the best ``limit`` of (id, similarity, name), best first."""
-    return [pk for pk, _similarity, _name in sorted(sample, key=lambda row: (-row[1], row[2]))[:limit]]
+    return [pk for typo, pk in rows if not typo], [pk for typo, pk in rows if typo]
 
 
 def _national_digits(query: str, digits: str) -> str:
