@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.roles import Cap
 from billing import services as billing_services
 from caravan import texts
+from caravan.db.prepared import execute_prepared
 from caravan.tenancy import require_agency
 
 from . import crypto, hooks, rows
@@ -153,7 +154,7 @@ def find_duplicates(*, phones=(), emails=(), exclude: Customer | None = None) ->
     if not phones and not emails:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_DUPLICATES_SQL, {"phones": phones, "emails": emails})
+        execute_prepared(cursor, _DUPLICATES_SQL, {"phones": phones, "emails": emails})
         found = cursor.fetchall()
     matches = {}
     for *values, found_by, found_as, _found_id in found:

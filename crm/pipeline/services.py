@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.roles import Cap
 from caravan import texts
+from caravan.db.prepared import execute_prepared
 from caravan.tenancy import require_agency
 from crm.customers import crypto, rows
 from crm.customers import services as crm_services
@@ -324,13 +325,13 @@ def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, chec
         link = (f", link AS (UPDATE {quote(InboundEvent._meta.db_table)} AS e SET customer_id = new.customer_id, "
                 "opportunity_id = new.id FROM new WHERE e.id = %s)")
         link_params = [event.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {live}first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id, customer_id), "
-                       f"history AS (INSERT INTO {quote(StageChange._meta.db_table)} (opportunity_id, from_stage_id, "
-                       "to_stage_id, actor_id, at) SELECT new.id, NULL, new.stage_id, %s, %s FROM new)"
-                       f"{link} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'} "
-                       "FROM new",
-                       [*live_params, *stage_params, *params, actor.pk if actor else None, timezone.now(), *link_params])
+    sql = (f"WITH {live}first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id, customer_id), "
+           f"history AS (INSERT INTO {quote(StageChange._meta.db_table)} (opportunity_id, from_stage_id, "
+           "to_stage_id, actor_id, at) SELECT new.id, NULL, new.stage_id, %s, %s FROM new)"
+           f"{link} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'} FROM new")
+    with connection.cursor() as cursor:  # prepared once per connection (caravan.db.prepared): its text varies only with the flags
+        execute_prepared(cursor, sql, [*live_params, *stage_params, *params, actor.pk if actor else None, timezone.now(),
+                                       *link_params])
         pk, opportunity.stage_id, merged_into = cursor.fetchone()
     if merged_into is not None:  # a merged-away record is refused, naming the survivor
         raise crm_services.MergedAway(opportunity.customer,

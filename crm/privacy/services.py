@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from caravan.clients import request_address
+from caravan.db.prepared import execute_prepared
 from caravan.logs import context as log_context
 
 from .models import AccessEntry
@@ -45,12 +46,13 @@ def access_record(*, user, what: str, via: str | None = None, customer=None, cus
     ``customer`` or ``customer_id`` (none for the list export; ``detail`` then says which filters).
     Without ``via``, the request being served says it (``/api/…``: api, else page; none: task).
     The INSERT is written out (``_insert_sql``): it runs on every card view and screen pop, and
-    compiling ``objects.create()`` was a tenth of the screen pop's Python time (issue 22)."""
+    compiling ``objects.create()`` was a tenth of the screen pop's Python time (issue 22); and
+    prepared once per connection (``caravan.db.prepared``)."""
     if customer is not None:
         customer_id = customer.pk
     request_id, address, seen_via = _request_facts()
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), [timezone.now(), getattr(user, "pk", None), customer_id, what,
+        execute_prepared(cursor, _insert_sql(), [timezone.now(), getattr(user, "pk", None), customer_id, what,
                                        via or seen_via, (detail or "")[:300], request_id, address])
 
 

@@ -32,6 +32,7 @@ from caravan import texts
 from caravan import leases, money
 from caravan import formatting
 from caravan.mail import mail_each
+from caravan.db.prepared import execute_prepared
 from caravan.tenancy import require_agency
 from crm.customers.models import Contact, Customer
 from crm.pipeline.models import Task
@@ -605,7 +606,7 @@ tier AS ({tier}),
 new AS (
     INSERT INTO {clock} (kind, customer_id, tier_id, tier_name, target_hours, started_at, due_at, owner_id,
                          opportunity_id, complaint_id, contact_id, key)
-    SELECT %s, given.customer_id, tier.id, tier.name, tier.hours, %s, %s + make_interval(hours => tier.hours), %s, %s,
+    SELECT %s, given.customer_id, tier.id, tier.name, tier.hours, %s, %s::timestamptz + make_interval(hours => tier.hours), %s, %s,
            %s, %s, %s
     FROM tier, given WHERE tier.hours > 0
     ON CONFLICT (key) DO NOTHING
@@ -647,8 +648,8 @@ def clock_start(*, kind: str, customer: Customer, key: str, started_at: datetime
               "complaint_id": complaint.pk if complaint is not None else None,
               "contact_id": contact.pk if contact is not None else None, "key": key}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [customer.pk, *tier_params, kind, started_at, started_at, owner_id, fields["opportunity_id"],
-                             fields["complaint_id"], fields["contact_id"], key])
+        execute_prepared(cursor, sql, [customer.pk, *tier_params, kind, started_at, started_at, owner_id,
+                                       fields["opportunity_id"], fields["complaint_id"], fields["contact_id"], key])
         row = cursor.fetchone()
     if row is None or not row[2]:  # no tier, or no target for this kind
         return None

@@ -12,6 +12,9 @@ connection is closed and a new one made, and django-tenants sets the path on it 
 Only with ``TENANT_LIMIT_SET_CALLS`` (settings.py): without it django-tenants sets the path on every
 cursor, and the check stays ``SELECT 1``. Behind PgBouncer in transaction mode, ``caravan.db``
 (every statement carries its own path) is the engine instead.
+
+On this engine a connection keeps its session, so the few statements of every request can be
+prepared once per connection (``caravan.db.prepared``).
 """
 from django.db.backends.postgresql.base import Database
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
@@ -19,6 +22,8 @@ from django_tenants.utils import get_limit_set_calls, quote_schema_name
 
 
 class DatabaseWrapper(TenantDatabaseWrapper):
+    prepares_statements = True  # caravan.db.prepared: a connection keeps its session (not PgBouncer's transaction mode)
+
     def is_usable(self):
         if (self.connection is None or self.search_path_set_schemas or not self.schema_name
                 or not get_limit_set_calls()):
