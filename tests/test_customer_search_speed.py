@@ -383,3 +383,35 @@ def test_a_common_first_character_is_found_in_the_first_rows(alpha):
         found = selectors.customer_search_ids(query="王", limit=3)
     assert len(found) == 3 and all(names[pk].startswith("王") for pk in found)
     assert not any("crm_search_grams" in q["sql"] for q in captured.captured_queries)
+
+
+def test_a_common_text_ranks_its_first_matches_in_the_statement(alpha):
+    """A text held by more live customers than RANK_AT_MOST (the list's 500; 2,000 before issue 22's fourth pass)
+    ranks the first RANK_AT_MOST of them, in the statement: the list answers that many, most similar first, then
+    by name; the top bar's ten are the list's first ten. The typo match is ranked the same way."""
+    assert selectors.RANK_AT_MOST == selectors.SEARCH_LIST_LIMIT == 500
+    with tenant_context(alpha):
+        Customer.objects.bulk_create(  # four lengths of search text: four similarities, ties ordered by name
+            [Customer(name=f"客户{i:03d}", search_text=f"客户{i:03d} kehu" + " yiban" * (i % 4)) for i in range(620)],
+            batch_size=620)
+        listed = selectors.customer_search_ids(query="kehu", limit=500)
+        assert len(listed) == 500
+        assert selectors.customer_search_ids(query="kehu", limit=10) == listed[:10]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, similarity(search_text, 'kehu'), name FROM crm_customer WHERE id = ANY(%s)",
+                           [listed])
+            rank = {pk: (-similarity, name) for pk, similarity, name in cursor.fetchall()}
+        assert listed == sorted(listed, key=rank.get)
+        assert rank[listed[0]][0] < rank[listed[-1]][0]  # more than one similarity among them
+        typo = selectors.customer_search_ids(query="kehuu yibam", limit=10)  # found nowhere as typed
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, similarity(search_text, 'kehuu yibam'), name FROM crm_customer "
+                           "WHERE id = ANY(%s)", [typo])
+            rank = {pk: (-similarity, name) for pk, similarity, name in cursor.fetchall()}
+        assert len(typo) == 10 and typo == sorted(typo, key=rank.get)
+    [sql] = [s for s in _statements(alpha, "kehu") if "WITH as_typed" in s]
+    with tenant_context(alpha), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql[sql.index("WITH as_typed"):sql.rindex(";")])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "CTE Scan on as_typed (actual rows=500 loops=1)" in plan, plan  # 620 match, 500 ranked
