@@ -10,9 +10,9 @@ per group: the gunicorn workers, the PostgreSQL backends, Redis, wrk itself (its
 other process (anything else running shows there). Printed per request: the median of the runs with the range.
 
 Then PostgreSQL's side of the request's statements: ``EXPLAIN (ANALYZE, SUMMARY)`` of the screen pop's one
-statement and of the token's lookup on the same agency, BENCH_RUNS × 5 times each after a first one,
-planning and execution time (median, range). Nothing is prepared (Django's psycopg default), so each
-request plans each statement again.
+statement and of the token's lookup on the same agency, BENCH_RUNS × 5 times each after six first ones,
+planning and execution time (median, range): sent plainly, and as the app sends them on ``caravan.db.session``
+since issue 22's fourth pass (``caravan.db.prepared``: prepared once per connection, then ``EXECUTE``).
 """
 import os
 import resource
@@ -64,6 +64,7 @@ def main() -> int:
     from accounts.tokens import _lookup_sql
     from bench.customers import Bench
     from bench.request_cost import web_server
+    from caravan.db.prepared import _numbered
     from crm.customers import screen_pop, selectors
     from crm.customers.normalize import phone_e164
 
@@ -109,8 +110,14 @@ def main() -> int:
         number = phone_e164(bench.numbers[0], bench.agency.default_region)
         statements = {"screen pop": (selectors._screen_pop_sql(screen_pop.parts()), [number]),
                       "token lookup": (_lookup_sql()[0], ["not-a-token-hash"])}
+        # As the app runs them (caravan.db.prepared): prepared once, then EXECUTE (its planning: 0 once kept).
+        for n, (name, (sql, params)) in enumerate(list(statements.items())):
+            text, arguments = _numbered(sql)
+            cursor.execute(f"PREPARE bench_{n} AS {text}", [])
+            statements[f"{name}, prepared"] = (f"EXECUTE bench_{n}{arguments}", params)
         for name, (sql, params) in statements.items():
-            cursor.execute("EXPLAIN (ANALYZE, SUMMARY) " + sql, params)  # the first loads the catalog caches
+            for _ in range(6):  # the first loads the catalog caches; a prepared one keeps a generic plan after 5 custom ones
+                cursor.execute("EXPLAIN (ANALYZE, SUMMARY) " + sql, params)
             for _ in range(RUNS * 5):
                 cursor.execute("EXPLAIN (ANALYZE, SUMMARY) " + sql, params)
                 lines = [row[0] for row in cursor.fetchall()]
