@@ -412,6 +412,7 @@ def test_a_common_text_ranks_its_first_matches_in_the_statement(alpha):
     [sql] = [s for s in _statements(alpha, "kehu") if "WITH as_typed" in s]
     with tenant_context(alpha), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql[sql.index("WITH as_typed"):sql.rindex(";")])
+        select = sql[sql.index("WITH as_typed"):sql.rindex(";")]
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + select)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "CTE Scan on as_typed (actual rows=500 loops=1)" in plan, plan  # 620 match, 500 ranked
