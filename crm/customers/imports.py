@@ -991,22 +991,35 @@ def _plans(rows: Iterator[Row], ctx: _Context) -> Iterator[list[Parsed]]:
     """Batches of rows, parsed, checked for in-file duplicates and matched against the database.
 
     Parsing (mostly phone numbers) is pure Python and runs in a helper thread one batch ahead,
-    so it overlaps the time the caller waits for the database writing the previous batch."""
+    so it overlaps the time the caller waits for the database writing the previous batch.
+
+    Runs inside ``_no_collections``, so nothing may keep a batch only through a reference cycle:
+    phonenumbers keeps the exception it handles in a local (``sys.exc_info()``), a cycle through its frame
+    that holds the frames that called it (a refused number, some foreign ones). The parsed rows go back
+    through ``box``, not as the future's result, and the rows are cleared once parsed, so those frames hold
+    one row each, not the batch (test: ten batches, at most two alive)."""
     language = translation.get_language()
 
-    def parse(chunk: list[Row]) -> list[Parsed]:
+    def parse(chunk: list[Row], box: list) -> None:
         with translation.override(language):
-            return [_parse(row, ctx) for row in chunk]
+            box.append(list(map(_parse, chunk, itertools.repeat(ctx))))
+
+    def parsed(ahead) -> list[Parsed]:
+        future, chunk, box = ahead
+        future.result()  # raises what parsing raised
+        chunk.clear()
+        return box.pop()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = None
         for chunk in _batches(rows, BATCH_SIZE):
-            parsing = pool.submit(parse, chunk)
+            box = []
+            parsing = (pool.submit(parse, chunk, box), chunk, box)
             if ahead is not None:
-                yield _plan(ahead.result(), ctx)
+                yield _plan(parsed(ahead), ctx)
             ahead = parsing
         if ahead is not None:
-            yield _plan(ahead.result(), ctx)
+            yield _plan(parsed(ahead), ctx)
 
 
 def _plan(batch: list[Parsed], ctx: _Context) -> list[Parsed]:
@@ -1034,29 +1047,28 @@ def _plan(batch: list[Parsed], ctx: _Context) -> list[Parsed]:
 
 @contextmanager
 def _no_collections() -> Iterator[None]:
-    """The cyclic garbage collector off while a file is read and checked or imported, back as it was after.
+    """No automatic garbage collection while a file is checked or imported, and what the process held before
+    kept out of the one collection at the end (``gc.freeze``); back as it was after.
 
     Each row leaves several tracked objects (its Row, Parsed, lists); every few thousand of them the
     collector ran, and its full passes walked the whole process (Django, the app, the batch): a third
-    of a dry run's CPU (~14 µs a row of ~42). The rows hold no reference cycles, so nothing waits on
-    the collector meanwhile; what others leave in cycles is collected once it is on again."""
+    of a dry run's CPU (~14 µs a row of ~42). What the rows leave in reference cycles is small (``_plans``).
+    Only in workers and tests: a web process, whose loaded modules ``caravan.wsgi`` froze, never reads a file."""
     enabled = gc.isenabled()
     gc.disable()
+    gc.freeze()
     try:
         yield
     finally:
+        gc.collect()  # what the import left in cycles, walking only what it made
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, size)):
         yield batch
 
 
@@ -1395,7 +1407,11 @@ def _array_text(items: list) -> str:
     """A text[] literal: '{"a","b"}', quotes and backslashes escaped inside."""
     if not items:
         return "{}"
-    return "{" + ",".join('"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
+    texts = list(map(str, items))
+    joined = '","'.join(texts)
+    if "\\" not in joined and joined.count('"') == 2 * len(texts) - 2:  # nothing to escape (the usual case)
+        return '{"' + joined + '"}'
+    return "{" + ",".join('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"' for text in texts) + "}"
 
 
 def _new_person(pk: int) -> SimpleNamespace:
@@ -1424,8 +1440,7 @@ def _select(sql: str, *params) -> list[tuple]:
         return []
     # A list of strings or integers travels as one array literal ('{"…","…"}', typed by the statement):
     # psycopg's array dumper costs ~2 µs an item in Python, a 5,000-row batch's lookups several ms each.
-    params = [_array_text(p) if isinstance(p, list) and all(type(i) is str or type(i) is int for i in p) else p
-              for p in params]
+    params = [_array_text(p) if isinstance(p, list) and set(map(type, p)) <= {str, int} else p for p in params]
     with connection.cursor() as django_cursor:  # opens the connection and sets the agency's search_path
         with psycopg.Cursor(django_cursor.connection) as cursor:
             cursor.execute(sql, params)
