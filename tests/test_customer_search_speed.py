@@ -442,3 +442,20 @@ def test_the_list_takes_a_common_first_character_from_the_first_rows_too(alpha, 
         with connection.cursor() as cursor:  # set back at the lookup's end, inside the test's transaction too
             cursor.execute("SHOW max_parallel_workers_per_gather")
             assert cursor.fetchone()[0] != "0"
+
+
+def test_two_agencies_in_turn_find_only_their_own(alpha, bravo):
+    """The statements of this pass (ranked match, head rows, grams lookups with their SET LOCAL) read the active
+    agency's tables only: the same texts in two agencies, searched one agency after the other on one connection."""
+    made = {}
+    for offset, agency in ((800000, alpha), (900000, bravo)):  # ids apart: each schema has its own sequence
+        with tenant_context(agency):
+            made[agency.slug] = {Customer.objects.create(pk=offset + i, name=f"张{agency.slug}{i}",
+                                                         search_text=f"张{agency.slug}{i} kehu 许颖 li{i}").pk
+                                 for i in range(30)}
+    for _round in range(2):
+        for agency in (alpha, bravo, alpha):
+            with tenant_context(agency):
+                for query in ("kehu", "张", "许颖", "li", "kehuu"):
+                    found = set(selectors.customer_search_ids(query=query, limit=500))
+                    assert found and found <= made[agency.slug], (agency.slug, query)
