@@ -10,6 +10,8 @@ Sessions (the pages' own htmx calls, the browsable API) are not scoped.
 is covered without anyone remembering to; a view whose module is not listed here answers 403 to
 every token (fail closed) until it is. A view may name its area itself with ``api_area``.
 """
+from functools import cache
+
 from django.utils.translation import gettext_lazy as _
 
 from .roles import ROLE_CAPS, Cap
@@ -69,7 +71,12 @@ def area_of(view) -> str | None:
     declared = getattr(view, "api_area", None)
     if declared:
         return declared
-    module = type(view).__module__ if not isinstance(view, type) else view.__module__
+    return _area_of_module(type(view).__module__ if not isinstance(view, type) else view.__module__)
+
+
+@cache
+def _area_of_module(module: str) -> str | None:
+    """The longest prefix of AREA_BY_MODULE that ``module`` is in (once per module: every token request asks)."""
     best = None
     for prefix, area in AREA_BY_MODULE.items():
         if (module == prefix or module.startswith(prefix if prefix.endswith(".") else prefix + ".")) and (

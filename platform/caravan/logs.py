@@ -56,16 +56,19 @@ def user_id_of(request) -> int | None:
     return user.pk
 
 
-def _agency() -> tuple[str, str]:
-    """(schema, agency slug) of the database connection right now; the slug is empty on the platform side."""
-    from django.db import connection
+def _agency() -> tuple[str, str, str | None]:
+    """(schema, agency slug, domain) of the database connection right now; the slug is empty on the
+    platform side. The connection is looked up once (each ``connection.x`` is a thread-local lookup)."""
+    from django.db import DEFAULT_DB_ALIAS, connections
     from django_tenants.utils import get_public_schema_name
 
+    connection = connections[DEFAULT_DB_ALIAS]
+    tenant = getattr(connection, "tenant", None)
+    domain = getattr(tenant, "domain_url", None)
     schema = getattr(connection, "schema_name", "") or ""
     if not schema or schema == get_public_schema_name():
-        return schema, ""
-    tenant = getattr(connection, "tenant", None)
-    return schema, getattr(tenant, "slug", "") or ""
+        return schema, "", domain
+    return schema, getattr(tenant, "slug", "") or "", domain
 
 
 class ContextFilter(logging.Filter):
@@ -76,12 +79,7 @@ class ContextFilter(logging.Filter):
         if getattr(record, "_caravan_context", False):  # a second handler: done already
             return True
         record._caravan_context = True
-        schema, agency = _agency()
-        record.schema_name = schema
-        record.agency = agency
-        from django.db import connection
-
-        record.domain_url = getattr(getattr(connection, "tenant", None), "domain_url", None)
+        record.schema_name, record.agency, record.domain_url = _agency()
         ctx = context.get() or {}
         record.request_id = ctx.get("request_id", "")
         record.user_id = user_id_of(ctx.get("request"))

@@ -164,17 +164,30 @@ def _tenant_slug(request) -> str | None:
     return tenant.slug
 
 
+# (metric, label values) -> the metric's child: what ``metric.labels(...)`` returns, without its
+# checks and lock on every request. Bounded as the labels are (routes, methods, status classes,
+# METRICS_TOP_AGENCIES + 1 agencies).
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *labels):
+    child = _children.get((metric, labels))
+    if child is None:
+        child = _children[(metric, labels)] = metric.labels(*labels)
+    return child
+
+
 def observe_request(request, response, seconds: float) -> str:
     route = route_label(request)
     method = request.method if request.method in METHODS else OTHER
     status = status_class(response.status_code)
-    HTTP_REQUESTS.labels(route, method, status).inc()
-    HTTP_DURATION.labels(route, method).observe(seconds)
+    _child(HTTP_REQUESTS, route, method, status).inc()
+    _child(HTTP_DURATION, route, method).observe(seconds)
     if response.status_code >= 500:
-        HTTP_ERRORS.labels(route, method, status).inc()
+        _child(HTTP_ERRORS, route, method, status).inc()
     slug = _tenant_slug(request)
     if slug:
-        AGENCY_REQUESTS.labels(agency_label(slug)).inc()
+        _child(AGENCY_REQUESTS, agency_label(slug)).inc()
     return route
 
 
