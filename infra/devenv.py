@@ -216,7 +216,12 @@ def test(pytest_args: list[str]) -> int:
     # No pool of ready agency schemas: its refill task would sit in the queues tests read, and the
     # tests that need the pool fill it themselves.
     env.setdefault("SCHEMA_POOL_SIZE", "0")
-    status = subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=ROOT)
+    # The whole suite in TEST_WORKERS processes (default 2, one per core of the machine it was written on): a
+    # file's tests stay in one process with their module fixtures and servers (``--dist loadfile``); each process
+    # has its own test database, Redis database, media and mail folders (pytest-django, tests/worker_env.py).
+    workers = int(env.get("TEST_WORKERS", "2") or 1)
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if not pytest_args and workers > 1 else []
+    status = subprocess.call([PYTHON, "-m", "pytest", *parallel, *pytest_args], env=env, cwd=ROOT)
     if pytest_args or not Path("/usr/sbin/pgbouncer").exists():
         return status
     # The whole suite ran: the isolation tests once more, every connection through PgBouncer in
