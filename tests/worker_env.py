@@ -13,9 +13,9 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 
-def worker_number() -> int:
+def worker_number(environ=os.environ) -> int:
     """0 without xdist or in its first worker, N in worker ``gwN``."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    worker = environ.get("PYTEST_XDIST_WORKER", "")
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
@@ -27,8 +27,8 @@ def redis_url_for(url: str, number: int) -> str:
     return urlunsplit(parts._replace(path=f"/{(db + number) % 16}"))
 
 
-def _isolate(environ) -> None:
-    number = worker_number()
+def isolate(environ) -> None:
+    number = worker_number(environ)
     if not number:
         return
     if environ.get("REDIS_URL"):
@@ -38,4 +38,4 @@ def _isolate(environ) -> None:
             environ[name] = f"{environ[name].rstrip('/')}-gw{number}"
 
 
-_isolate(os.environ)
+isolate(os.environ)
