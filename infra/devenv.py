@@ -220,7 +220,9 @@ def test(pytest_args: list[str]) -> int:
     # file's tests stay in one process with their module fixtures and servers (``--dist loadfile``); each process
     # has its own test database, Redis database, media and mail folders (pytest-django, tests/worker_env.py).
     workers = int(env.get("TEST_WORKERS", "2") or 1)
-    parallel = ["-n", str(workers), "--dist", "loadfile"] if not pytest_args and workers > 1 else []
+    # Long files first (tests/conftest.py, pytest_collection_modifyitems), not xdist's order by number of tests.
+    parallel = (["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"]
+                if not pytest_args and workers > 1 else [])
     status = subprocess.call([PYTHON, "-m", "pytest", *parallel, *pytest_args], env=env, cwd=ROOT)
     if pytest_args or not Path("/usr/sbin/pgbouncer").exists():
         return status

@@ -363,3 +363,22 @@ def mailbox(_smtp_server, settings):
     with inbox.lock:
         inbox.messages.clear()
     return inbox.messages
+
+
+LONG_MARKERS = {"browser", "slow"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files that drive a browser or start servers first, then the rest by number of tests: under
+    pytest-xdist (``make test``: ``--dist loadfile --no-loadscope-reorder``) each file goes whole to the next free
+    process in this order, so the long files start early and the run does not end with one process on a long
+    file while the other has nothing left. Order within a file is kept."""
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def weight(tests: list) -> tuple:
+        long = any(marker.name in LONG_MARKERS for test in tests for marker in test.iter_markers())
+        return (not long, -len(tests))
+
+    items[:] = [item for tests in sorted(files.values(), key=weight) for item in tests]
