@@ -7,6 +7,7 @@ transaction that is rolled back, and the connection is put back on the public sc
 """
 import os
 import socket
+from collections import Counter
 import threading
 
 import pytest
@@ -373,6 +374,7 @@ def pytest_collection_modifyitems(config, items):
     pytest-xdist (``make test``: ``--dist loadfile --no-loadscope-reorder``) each file goes whole to the next free
     process in this order, so the long files start early and the run does not end with one process on a long
     file while the other has nothing left. Order within a file is kept."""
+    _unique_schemathesis_ids(items)
     files: dict[str, list] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
@@ -382,3 +384,15 @@ def pytest_collection_modifyitems(config, items):
         return (not long, -len(tests))
 
     items[:] = [item for tests in sorted(files.values(), key=weight) for item in tests]
+
+
+def _unique_schemathesis_ids(items) -> None:
+    """schemathesis (test_api_contract.py) gives all of a test's operations the test's own node id; pytest-xdist
+    keys the tests it hands out by node id, so it ran one operation of each. The operation goes into the id."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if getattr(item, "operation_label", None) and counts[item.nodeid] > 1:
+            if hasattr(item, "_id"):  # pytest 9 keeps a NodeId
+                item._id = item.parent.id.child(item.name)  # the name holds the operation: test_agency_api[GET /…]
+            else:
+                item._nodeid = f"{item.parent.nodeid}::{item.name}"
