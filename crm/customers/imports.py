@@ -1055,13 +1055,16 @@ def _no_collections() -> Iterator[None]:
     of a dry run's CPU (~14 µs a row of ~42). What the rows leave in reference cycles is small (``_plans``).
     Only in workers and tests: a web process, whose loaded modules ``caravan.wsgi`` froze, never reads a file."""
     enabled = gc.isenabled()
+    ours = not gc.get_freeze_count()  # a process that froze its own objects keeps them frozen: thaw only ours
     gc.disable()
-    gc.freeze()
+    if ours:
+        gc.freeze()
     try:
         yield
     finally:
         gc.collect()  # what the import left in cycles, walking only what it made
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
         if enabled:
             gc.enable()
 
