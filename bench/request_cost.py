@@ -2,7 +2,7 @@
 
     .venv/bin/python -m infra.devenv bench request_cost
 
-Two gunicorns started as production starts them (``infra.entrypoint.command("web")``: sync workers,
+Gunicorns started as production starts them (``infra.entrypoint.command("web")``: sync workers,
 WEB_WORKERS of them (3), gunicorn's access log as the entry point sets it (off unless WEB_ACCESS_LOG=1), prometheus_client's multiprocess directory), bound to
 127.0.0.1: one serving the real app (``caravan.wsgi``), one the bare anchor (``bench/_bare_json.py``:
 a JSON view, no middleware, no database, the project's settings and apps otherwise). For each agency
@@ -17,6 +17,12 @@ Memory, after the load: each gunicorn worker's RSS and PSS (``/proc/<pid>/smaps_
 against bare view; and a Celery worker (prefork, one child, after it ran one task): the project's
 (``infra.entrypoint.command("worker")``, task ``caravan.leases_watchdog``) against a bare Celery app
 without Django (``bench/_bare_celery.py``), PSS of the main process and its child.
+
+A third gunicorn, same arguments, serves the second anchor, ``bench/_bare_sql.py``: the screen pop's database
+work and nothing else (host → schema from a dict, the token's, the screen pop's and the access entry's statements,
+prepared, on one psycopg connection a worker; no middleware, DRF, fences, log line or metrics). Asked in the same
+runs; printed as its share of the bare view's throughput and the screen pop's share of its: what the work itself
+costs, and what the framework and the fences add to it.
 
 Prints the configuration, the machine's load at each run, and a summary with the goals (throughput
 ≥ 25 % of the bare view's, p99 ≤ 3× its p99, web worker RSS ≤ 120 MB).
@@ -65,7 +71,8 @@ def main() -> int:
           flush=True)
     base = Bench()
     rows, results = [], {}
-    with web_server("caravan.wsgi", "/healthz") as app, web_server("bench._bare_json:application", "/") as bare:
+    with web_server("caravan.wsgi", "/healthz") as app, web_server("bench._bare_json:application", "/") as bare, \
+            web_server("bench._bare_sql:application", "/") as floor:
         for size in SIZES:
             base.prepare(slug=SLUG if size == 100000 else f"{SLUG}-{size}", people=size)
             host = f"{base.agency.slug}.localhost"
@@ -75,14 +82,17 @@ def main() -> int:
             if first != 200:
                 print(f"The screen pop answered {first}; see {app.log}")
                 return 1
-            for target in (app, bare, app, bare):  # warm every worker up (a worker's first request loads the views)
+            if _get(floor.port, paths[0], headers) != 200:
+                print(f"The database-work anchor did not answer 200; see {floor.log}")
+                return 1
+            for target in (app, bare, floor, app, bare, floor):  # warm every worker up (a first request loads the views)
                 wrk(target.port, headers, paths, seconds=3)
-            runs = {"app": [], "bare": []}
+            runs = {"app": [], "bare": [], "floor": []}
             for run in range(RUNS):
-                for name, target in (("app", app), ("bare", bare)):
+                for name, target in (("app", app), ("bare", bare), ("floor", floor)):
                     result = wrk(target.port, headers, paths, seconds=SECONDS)
                     runs[name].append(result)
-                    print(f"  {size:>7,} customers, run {run + 1}, {name:4s}: {result['rps']:8,.0f} req/s  "
+                    print(f"  {size:>7,} customers, run {run + 1}, {name:5s}: {result['rps']:8,.0f} req/s  "
                           f"p50 {result['p50']:6.2f} ms  p99 {result['p99']:6.2f} ms  "
                           f"non-2xx {result['non_2xx']} {result['errors']}  {load()}", flush=True)
             results[size] = runs
@@ -100,6 +110,14 @@ def main() -> int:
               f"{statistics.median(pct):5.1f}  {_m(a, 'p50'):>8.2f}/{_m(b, 'p50'):<8.2f}  "
               f"{_m(a, 'p99'):>8.2f}/{_m(b, 'p99'):<8.2f}  {statistics.median(times):5.1f}")
         rows.append((size, statistics.median(pct), statistics.median(times)))
+    print("  The screen pop's database work alone (bench/_bare_sql.py: the same three statements, prepared, one psycopg\n"
+          "  connection a worker, no middleware, DRF, fences, log or metrics), same runs:")
+    for size, runs in results.items():
+        a, b, f = runs["app"], runs["bare"], runs["floor"]
+        of_bare = statistics.median(x["rps"] / y["rps"] * 100 for x, y in zip(f, b, strict=True))
+        pop_of = statistics.median(x["rps"] / y["rps"] * 100 for x, y in zip(a, f, strict=True))
+        print(f"  {size:>9,}  {_med(f, 'rps', ',.0f'):>24} req/s = {of_bare:.1f} % of the bare view's; the screen pop "
+              f"{pop_of:.1f} % of it; p99 {_m(f, 'p99'):.2f} ms = {statistics.median(x['p99'] / y['p99'] for x, y in zip(f, b, strict=True)):.1f} x the bare view's")
     for name in ("app", "bare"):
         m = memory[name]
         print(f"  web worker, {name:4s}: RSS {_mb(m['rss'])}, PSS {_mb(m['pss'])} (median of {len(m['rss'])} "
