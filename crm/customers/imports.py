@@ -1246,7 +1246,8 @@ class _Writer:
             _copy(model, ["customer", field, "label"], lines=text)
         tail = f"\t\t{self.ctx.region.translate(esc)}\n"
         _copy(Address, ["customer", "label", "line", "city", "postcode", "country"],
-              lines="".join(f"{c}\t\t{line.translate(esc)}\t{city.translate(esc)}{tail}" for c, line, city in addresses))
+              lines="".join(f"{c}\t\t{line.translate(esc)}\t{city.translate(esc)}{tail}"
+                            for c, line, city in addresses))
         self._employments(batch)
         return len(new), len(old)
 
@@ -1278,8 +1279,9 @@ class _Writer:
             birthday = "\\N" if record.birthday is None else record.birthday.isoformat()
             line = (f"{record.pk}\t{record.kind}\t{record.name}\t{record.latin_surname}\t{record.latin_given}\t"
                     f"{record.gender}\t{birthday}\tzh-hans\t{record.source}\t{_array_text(record.tags)}\t"
-                    f"{record.notes}\t\t{record.external_ref}\t{record.search_text}\t{self.now_text}\t{self.now_text}\n")
-            if not _plain_copy_text(line, len(_CREATED) - 1, 1, backslashes=record.birthday is None):
+                    f"{record.notes}\t\t{record.external_ref}\t{record.search_text}\t{self.now_text}\t"
+                    f"{self.now_text}\n")
+            if not _plain_copy_text(line, len(_CREATED) - 1, 1, backslashes=1 if record.birthday is None else 0):
                 esc = _COPY_ESCAPES  # a value to escape (rare): each value escaped on its own
                 line = (f"{record.pk}\t{record.kind.translate(esc)}\t{record.name.translate(esc)}\t"
                         f"{record.latin_surname.translate(esc)}\t{record.latin_given.translate(esc)}\t"
@@ -1511,8 +1513,8 @@ def _next_ids(model, count: int) -> list[int]:
 def _copy_stream(model, fields: list[str], *, chunk: int = 250) -> Iterator[Callable[[str], None]]:
     """``add(text)`` for lines of one COPY (text format; a text may hold several) sent every ``chunk`` texts, so the
     server inserts and indexes them (the customers' trigram and grams GIN indexes: most of a batch's COPY time)
-    while the caller computes the next ones on the other core. The COPY starts with the first chunk: no rows, no statement. Anything
-    raised inside the block aborts the COPY (and the caller's transaction rolls back as before)."""
+    while the caller computes the next ones on the other core. The COPY starts with the first chunk: no rows, no
+    statement. Anything raised inside the block aborts the COPY (and the caller's transaction rolls back as before)."""
     lines: list[str] = []
     with ExitStack() as stack:
         copy = None
