@@ -14,6 +14,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.validators import validate_email
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from caravan import texts
@@ -238,3 +239,28 @@ def test_a_batch_is_freed_once_the_import_is_past_it(alpha, media, monkeypatch):
                 del plan
                 alive.append(sum(ref() is not None for ref in probes))
     assert len(alive) == 10 and max(alive) <= 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_actor", [True, False])
+def test_change_log_text_escaped_only_when_needed_reads_as_every_value_escaped(alpha, media, with_actor):
+    """The change log's COPY text is built from the raw values and escaped only when a count of its tabs, line ends
+    and backslashes shows a value needs it (issue 22, fourth pass): the same text as escaping every value, with an
+    actor and without one (``\\N``, a backslash of the layout's own)."""
+    rng = random.Random(22)
+    pieces = ["王芳", "Li Lei", "a\tb", "c\nd", "e\\f", "g\rh", "\\N", "", "朝阳路1号, 北京", "x\t\\y\n"]
+    with tenant_context(alpha):
+        job, _headers = imports.job_create(actor=staff(alpha, "admin"),
+                                           upload=SimpleUploadedFile("one.csv", "姓名\n王芳\n".encode()))
+        imports.job_read(job)
+        writer = imports._Writer(imports._Context(job), actor=job.created_by if with_actor else None)
+        writer.now_text = imports._copy_value(timezone.now())
+        escape = imports._COPY_ESCAPES
+        for _round in range(300):
+            before = {} if rng.random() < 0.5 else {f: rng.choice(pieces) for f in ("name", "phones", "emails")}
+            after = {f: rng.choice(pieces) for f in ("kind", "name", "gender", "phones", "emails", "addresses")}
+            expected = "".join(
+                f"7\t{imports._copy_value(writer.actor_id)}\t{imports._VIA}\t{name}\t{old.translate(escape)}\t"
+                f"{new.translate(escape)}\t{writer.now_text}\n"
+                for name, old, new in imports.changes(before, after))
+            assert writer._log_text(7, before, after) == expected
