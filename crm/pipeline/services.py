@@ -290,13 +290,15 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
     chosen = owner if owner is not None else rules_pick_owner(opportunity, rules=rules)
     if chosen is not None:  # given an owner as it is made (no UPDATE after)
         opportunity.owner, opportunity.assigned_at = chosen, timezone.now()
-    # One made in this transaction cannot have been merged away; one on file is checked by the insert.
-    _insert_in_first_stage(opportunity, actor=actor, check_live=not created, event=event)
-    enquiry = crm_services.contact_add(
+    # The enquiry on the timeline, written by the opportunity's statement (as contact_add, lead=True, would).
+    enquiry = crm_services.contact_build(
         actor=actor, customer=customer, channel=Contact.Channel.MESSAGE if source != Opportunity.Source.CALL_CENTER
-        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND, lead=True,
+        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND,
         summary=_("Enquiry (%(source)s): %(what)s") % {"source": opportunity.get_source_display(),
                                                       "what": opportunity.title + (f" — {opportunity.message}" if opportunity.message else "")})
+    # One made in this transaction cannot have been merged away; one on file is checked by the insert.
+    _insert_in_first_stage(opportunity, actor=actor, check_live=not created, event=event, enquiry=enquiry)
+    crm_services.contact_announce(enquiry, lead=True)
     if owner is not None:
         _new_lead_task(actor=actor, opportunity=opportunity, owner=owner)
     hooks.lead_received(opportunity=opportunity, contact=enquiry)  # tiers: the lead's service-level clock
@@ -304,7 +306,7 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
 
 
 def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, check_live: bool = True,
-                           event: InboundEvent | None = None) -> None:
+                           event: InboundEvent | None = None, enquiry: Contact | None = None) -> None:
     """INSERT the new opportunity in the first open stage (:func:`first_stage`, read by the same
     statement) and its first ``StageChange`` (none → that stage), in one statement.
 
@@ -312,7 +314,8 @@ def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, chec
     ``crm_services.customer_live``, whose lock the opportunity's foreign key takes anyway) and a
     merged-away customer is refused (``MergedAway``, naming the survivor) after it: the caller's
     transaction, which the exception rolls back, holds the rows it wrote. ``event``: the webhook's
-    event row is linked to the customer and the opportunity by the same statement."""
+    event row is linked to the customer and the opportunity by the same statement. ``enquiry``: the
+    lead's unsaved enquiry (``crm_services.contact_build``), inserted by the same statement too."""
     stage_sql, stage_params = _first_stage_sql()
     insert, params = rows.insert_sql(opportunity, stage_id="(SELECT pk FROM first_stage)")
     quote = connection.ops.quote_name
@@ -325,18 +328,25 @@ def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, chec
         link = (f", link AS (UPDATE {quote(InboundEvent._meta.db_table)} AS e SET customer_id = new.customer_id, "
                 "opportunity_id = new.id FROM new WHERE e.id = %s)")
         link_params = [event.pk]
+    contact, contact_params = "", []
+    if enquiry is not None:
+        contact, contact_params = rows.insert_sql(enquiry)
+        contact = f", enquiry AS ({contact} RETURNING id)"
     sql = (f"WITH {live}first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id, customer_id), "
            f"history AS (INSERT INTO {quote(StageChange._meta.db_table)} (opportunity_id, from_stage_id, "
            "to_stage_id, actor_id, at) SELECT new.id, NULL, new.stage_id, %s, %s FROM new)"
-           f"{link} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'} FROM new")
+           f"{link}{contact} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'}, "
+           f"{'(SELECT id FROM enquiry)' if enquiry is not None else 'NULL'} FROM new")
     with connection.cursor() as cursor:  # prepared once per connection (caravan.db.prepared): its text varies only with the flags
         execute_prepared(cursor, sql, [*live_params, *stage_params, *params, actor.pk if actor else None, timezone.now(),
-                                       *link_params])
-        pk, opportunity.stage_id, merged_into = cursor.fetchone()
+                                       *link_params, *contact_params])
+        pk, opportunity.stage_id, merged_into, enquiry_pk = cursor.fetchone()
     if merged_into is not None:  # a merged-away record is refused, naming the survivor
         raise crm_services.MergedAway(opportunity.customer,
                                       crm_services.customer_survivor(Customer.objects.get(pk=merged_into)))
     rows.inserted(opportunity, pk)
+    if enquiry is not None:
+        rows.inserted(enquiry, enquiry_pk)
     if event is not None:
         event.customer, event.opportunity = opportunity.customer, opportunity
 
