@@ -148,20 +148,55 @@ ORDER BY found_by, found_id""".format(columns=rows.columns(Customer, "c"), custo
                                       phone=Phone._meta.db_table, email=Email._meta.db_table)
 
 
+_DUPLICATES_LIST_SQL = _DUPLICATES_SQL.replace("%(phones)s", "%s").replace("%(emails)s", "%s")
+
+
 def find_duplicates(*, phones=(), emails=(), exclude: Customer | None = None) -> list:
     """Live customers owning any of these (normalised) phones or e-mails, with the reason."""
     phones, emails = list(phones), list(emails)
     if not phones and not emails:
         return []
     with connection.cursor() as cursor:
-        execute_prepared(cursor, _DUPLICATES_SQL, {"phones": phones, "emails": emails})
+        execute_prepared(cursor, _DUPLICATES_LIST_SQL, [phones, emails])
         found = cursor.fetchall()
+    return duplicates_read(found, exclude=exclude)
+
+
+def duplicates_read(found: list[tuple], *, exclude: Customer | None = None) -> list:
+    """:func:`find_duplicates`'s answer from the rows of its statement."""
     matches = {}
     for *values, found_by, found_as, _found_id in found:
         why = (_("phone %(number)s") % {"number": found_as} if found_by == 0
                else _("e-mail %(address)s") % {"address": found_as})
         matches.setdefault(rows.from_row(Customer, values), why)
     return [(c, why) for c, why in matches.items() if exclude is None or c.pk != exclude.pk]
+
+
+@dataclass
+class DuplicatesAhead:
+    """:func:`find_duplicates` for the contacts a new customer will be given, read ahead in a caller's own
+    round trip (the website webhook's, with its event claim): ``sql`` and ``params`` to run,
+    ``matches`` set from its rows (:func:`duplicates_read`), and :func:`customer_create` uses them in
+    place of its own read when its cleaned phones and e-mails are these."""
+
+    phones: list
+    emails: list
+    sql: str = _DUPLICATES_LIST_SQL
+    matches: list | None = None
+
+    @property
+    def params(self) -> list:
+        return [self.phones, self.emails]
+
+
+def duplicates_ahead(*, phones=(), emails=()) -> DuplicatesAhead | None:
+    """The read ahead for these phones and e-mails as given (cleaned as :func:`customer_create` cleans
+    them); None when there is nothing to read or one of them does not clean (customer_create reports it)."""
+    try:
+        phones, emails = _clean_phones(list(phones)), _clean_emails(list(emails))
+    except ValidationError:
+        return None
+    return DuplicatesAhead(phones, emails) if phones or emails else None
 
 
 # --- audit ----------------------------------------------------------------------------------
@@ -276,11 +311,16 @@ DELETE FROM {customer} WHERE id = %(customer)s""".format(
     address=Address._meta.db_table, customer=Customer._meta.db_table)
 
 
-def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(), **fields) -> Customer:
+def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(),
+                    ahead: DuplicatesAhead | None = None, **fields) -> Customer:
+    """``ahead``: the duplicates for these contacts, read already (:func:`duplicates_ahead`)."""
     if not fields.get("name"):
         fields["name"] = ""
     fields, phones, emails = _clean_all({"kind": Customer.Kind.PERSON, **fields}, list(phones), list(emails))
-    duplicates = find_duplicates(phones=phones, emails=emails)
+    if ahead is not None and ahead.matches is not None and (ahead.phones, ahead.emails) == (phones, emails):
+        duplicates = ahead.matches
+    else:
+        duplicates = find_duplicates(phones=phones, emails=emails)
     if duplicates:
         raise DuplicateCustomer(duplicates)
     if via in (ChangeLog.Via.PAGE, ChangeLog.Via.API):  # staff's own additions count against the plan
