@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from caravan import signing
-from caravan.db.prepared import execute_prepared_all
 from caravan.clients import client_address  # noqa: F401  (re-exported: the enquiry form's address)
+from caravan.db.prepared import execute_prepared_all
 from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
 from crm.customers import rows, services as crm_services
 from crm.customers.models import ChangeLog, Customer

@@ -569,8 +569,8 @@ def webhook_secret(*, create: bool = False) -> str | None:
     """The agency's webhook secret in clear, made on first use when ``create``. Read on every webhook
     delivery: the one column, by a statement written out (the settings row is made when missing)."""
     with connection.cursor() as cursor:  # prepared once per connection (caravan.db.prepared)
-        execute_prepared(cursor, f"SELECT webhook_secret FROM {connection.ops.quote_name(IntakeSettings._meta.db_table)} "
-                         "WHERE id = %s", [1])
+        execute_prepared(cursor, f"SELECT webhook_secret FROM {connection.ops.quote_name(IntakeSettings._meta.db_table)}"
+                                 " WHERE id = %s", [1])
         row = cursor.fetchone()
     stored = row[0] if row is not None else intake_settings().webhook_secret
     if stored:

@@ -2,11 +2,12 @@
 
 Django's psycopg cursors bind parameters on the client and never prepare, so PostgreSQL parses and
 plans every statement again: for the screen pop's one statement that was 1.2–1.7 ms of its CPU
-against 0.2–0.3 ms to run it, on every call. :func:`execute_prepared_all` does the same for several
-statements sent in one message (the webhook's event claim and assignment rules). Here the first call on a connection sends
+against 0.2–0.3 ms to run it, on every call. Here the first call on a connection sends
 ``PREPARE name AS …; EXECUTE name(…)`` in one message, later calls only ``EXECUTE name(…)``, followed
 by the statement's text in a comment (what Django's query log, query captures and
 ``pg_stat_activity`` show; the server skips a comment for a few microseconds).
+:func:`execute_prepared_all` does the same for several statements sent in one message (the webhook's
+event claim, assignment rules and duplicates read).
 
 Why a prepared statement cannot serve one agency another's rows: PostgreSQL parses and plans it
 again whenever ``search_path`` differs from the one it was planned under (documented under
