@@ -339,3 +339,74 @@ def test_a_statement_compiled_once_serves_every_agency(alpha, bravo, django_capt
         clock = ServiceClock.objects.get()
         assert (clock.tier_name, clock.target_hours) == ("Standard", 24)
     assert tiers._clock_start_sql.cache_info().currsize >= 1
+
+
+def test_the_webhook_reads_rules_and_duplicates_with_its_claim_and_writes_the_enquiry_with_the_opportunity(
+        alpha, api_client, intake_setup, counted):
+    """One message claims the event, reads the assignment rules and the customer's duplicates (by the
+    phone as the website typed it); the opportunity's statement writes the enquiry: neither has a round
+    trip of its own, and the rows are those of before (the enquiry on the timeline, the lead's clock on it)."""
+    secret, client = secret_of(alpha), api_client("alpha")
+    with tenant_context(alpha):
+        on_file = crm_services.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="赵敏", phones=["+86 136 5555 6666"])
+    warm_up(client)
+    with counted() as ran:
+        response = post(client, webhook_event("evt_ahead"), secret)
+    assert response.status_code == 201, response.content
+    claim = [s for s in ran if 'INSERT INTO "pipeline_inboundevent"' in s]
+    assert len(claim) == 1 and "pipeline_assignmentrule" in claim[0] and "crm_phone p" in claim[0], ran
+    assert not [s for s in ran if "crm_phone p" in s and s is not claim[0]], ran  # no duplicates read of its own
+    assert not [s for s in ran if s.startswith('INSERT INTO "crm_contact"')], ran
+    with tenant_context(alpha):
+        opportunity = Opportunity.objects.get(pk=response.json()["opportunity"])
+        assert opportunity.customer == on_file and Customer.objects.count() == 1
+        enquiry = Contact.objects.get(customer=on_file)
+        assert (enquiry.channel, enquiry.direction, enquiry.staff_id) == ("message", "in", None)
+        assert ServiceClock.objects.get(opportunity=opportunity).contact_id == enquiry.pk
+        assert not ServiceClock.objects.filter(kind=ServiceClock.Kind.REQUEST).exists()
+
+
+def test_webhook_leads_on_one_connection_alternating_agencies_find_each_agencys_own_customer(
+        alpha, bravo, api_client):
+    """The claim, the rules and the duplicates are prepared once per connection: alpha's and bravo's
+    leads in turn on the same PostgreSQL session each find the customer on file in their own agency."""
+    mine, secrets_, clients = {}, {}, {}
+    for agency in (alpha, bravo):
+        with tenant_context(agency):
+            mine[agency.slug] = crm_services.customer_create(actor=None, via=ChangeLog.Via.PAGE,
+                                                             name=f"{agency.slug} 客户", phones=["13655556666"]).pk
+        connection.set_schema_to_public()
+        secrets_[agency.slug], clients[agency.slug] = secret_of(agency), api_client(agency.slug)
+    backend = connection.connection
+    for n in range(4):
+        for slug in ("alpha", "bravo") if n % 2 == 0 else ("bravo", "alpha"):
+            response = post(clients[slug], webhook_event(f"evt_{slug}_{n}"), secrets_[slug])
+            assert response.status_code == 201, response.content
+            assert response.json()["customer"] == mine[slug], (n, slug)
+    assert connection.connection is backend
+    for agency in (alpha, bravo):
+        with tenant_context(agency):
+            assert set(Opportunity.objects.values_list("customer_id", flat=True)) == {mine[agency.slug]}
+            assert Contact.objects.filter(customer_id=mine[agency.slug]).count() == 4
+    connection.set_schema_to_public()
+
+
+def test_duplicates_read_ahead_serve_only_the_contacts_they_were_read_for(alpha):
+    with tenant_context(alpha):
+        on_file = crm_services.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="甲", phones=["13511112222"])
+        assert crm_services.duplicates_ahead(phones=["not a phone"], emails=[""]) is None  # customer_create reports it
+        assert crm_services.duplicates_ahead(phones=[" "], emails=[""]) is None
+        ahead = crm_services.duplicates_ahead(phones=["135 1111 2222"], emails=[""])
+        assert (ahead.phones, ahead.emails) == (["+8613511112222"], [])
+        # Read for other contacts (here: nothing found): customer_create reads its own and finds the customer on file.
+        other = crm_services.duplicates_ahead(phones=["13599998888"], emails=[""])
+        other.matches = []
+        with pytest.raises(crm_services.DuplicateCustomer) as found:
+            crm_services.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="乙", phones=["13511112222"],
+                                         ahead=other)
+        assert found.value.matches[0][0] == on_file
+        ahead.matches = []  # read for these contacts: taken as read (no read of its own), so only the phone's
+        with pytest.raises(crm_services.DuplicateCustomer) as lost:  # unique index stops it, as a lost race
+            crm_services.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="乙", phones=["13511112222"],
+                                         ahead=ahead)
+        assert lost.value.matches == [] and Customer.objects.count() == 1

@@ -2,10 +2,11 @@
 agency never answers one agency from another's tables, even once PostgreSQL has settled on a generic plan."""
 import pytest
 from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from caravan.db.base import DatabaseWrapper as PooledWrapper
-from caravan.db.prepared import execute_prepared
+from caravan.db.prepared import execute_prepared, execute_prepared_all
 from caravan.db.session.base import DatabaseWrapper as SessionWrapper
 from crm.customers import selectors
 from crm.customers import services as crm_services
@@ -81,3 +82,22 @@ def test_only_the_session_engine_prepares():
     """Behind PgBouncer in transaction mode a prepared statement would be missing on the next server connection."""
     assert SessionWrapper.prepares_statements is True
     assert getattr(PooledWrapper, "prepares_statements", False) is False
+
+
+def test_several_statements_in_one_message_each_prepared_once(alpha, bravo):
+    """execute_prepared_all: the first message PREPAREs what it has not seen, later ones only EXECUTE; a
+    failed first message leaves fresh names behind, and each agency reads its own tables."""
+    first, second = "SELECT %s::int + 1, '100%%', 'all'", "SELECT count(*) FROM crm_customer WHERE name = %s"
+    with tenant_context(alpha):
+        crm_services.customer_create(actor=None, via=ChangeLog.Via.PAGE, name="甲", phones=[NUMBER])
+    with tenant_context(alpha), pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
+        execute_prepared_all(cursor, [(first, ["not a number"]), (second, ["甲"])])
+    for round_ in range(3):
+        for agency, count in ((alpha, 1), (bravo, 0)):
+            with tenant_context(agency), CaptureQueriesContext(connection) as ctx, connection.cursor() as cursor:
+                execute_prepared_all(cursor, [(first, [round_]), (second, ["甲"])])
+                assert cursor.fetchone() == (round_ + 1, "100%", "all")
+                assert cursor.nextset() and cursor.fetchone() == (count,)
+            sent = ctx.captured_queries[-1]["sql"]
+            assert sent.count("PREPARE ") == (2 if (round_, agency) == (0, alpha) else 0), sent
+    connection.set_schema_to_public()

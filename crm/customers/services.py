@@ -148,20 +148,55 @@ ORDER BY found_by, found_id""".format(columns=rows.columns(Customer, "c"), custo
                                       phone=Phone._meta.db_table, email=Email._meta.db_table)
 
 
+_DUPLICATES_LIST_SQL = _DUPLICATES_SQL.replace("%(phones)s", "%s").replace("%(emails)s", "%s")
+
+
 def find_duplicates(*, phones=(), emails=(), exclude: Customer | None = None) -> list:
     """Live customers owning any of these (normalised) phones or e-mails, with the reason."""
     phones, emails = list(phones), list(emails)
     if not phones and not emails:
         return []
     with connection.cursor() as cursor:
-        execute_prepared(cursor, _DUPLICATES_SQL, {"phones": phones, "emails": emails})
+        execute_prepared(cursor, _DUPLICATES_LIST_SQL, [phones, emails])
         found = cursor.fetchall()
+    return duplicates_read(found, exclude=exclude)
+
+
+def duplicates_read(found: list[tuple], *, exclude: Customer | None = None) -> list:
+    """:func:`find_duplicates`'s answer from the rows of its statement."""
     matches = {}
     for *values, found_by, found_as, _found_id in found:
         why = (_("phone %(number)s") % {"number": found_as} if found_by == 0
                else _("e-mail %(address)s") % {"address": found_as})
         matches.setdefault(rows.from_row(Customer, values), why)
     return [(c, why) for c, why in matches.items() if exclude is None or c.pk != exclude.pk]
+
+
+@dataclass
+class DuplicatesAhead:
+    """:func:`find_duplicates` for the contacts a new customer will be given, read ahead in a caller's own
+    round trip (the website webhook's, with its event claim): ``sql`` and ``params`` to run,
+    ``matches`` set from its rows (:func:`duplicates_read`), and :func:`customer_create` uses them in
+    place of its own read when its cleaned phones and e-mails are these."""
+
+    phones: list
+    emails: list
+    sql: str = _DUPLICATES_LIST_SQL
+    matches: list | None = None
+
+    @property
+    def params(self) -> list:
+        return [self.phones, self.emails]
+
+
+def duplicates_ahead(*, phones=(), emails=()) -> DuplicatesAhead | None:
+    """The read ahead for these phones and e-mails as given (cleaned as :func:`customer_create` cleans
+    them); None when there is nothing to read or one of them does not clean (customer_create reports it)."""
+    try:
+        phones, emails = _clean_phones(list(phones)), _clean_emails(list(emails))
+    except ValidationError:
+        return None
+    return DuplicatesAhead(phones, emails) if phones or emails else None
 
 
 # --- audit ----------------------------------------------------------------------------------
@@ -247,7 +282,8 @@ def _clean_all(fields: dict, phones, emails) -> tuple[dict, list | None, list | 
 # (crm.customers.rows), its parameters first. A phone or e-mail that someone else saved since
 # find_duplicates looked (their transaction committed first: the unique index makes this one wait for it)
 # is not inserted (``ON CONFLICT DO NOTHING``): the counts say so, and the customer is undone
-# (_NEW_CUSTOMER_UNDO_SQL).
+# (_NEW_CUSTOMER_UNDO_SQL). Prepared once per connection (``execute_prepared``: its parameters are typed
+# by their columns or by the casts).
 _NEW_CUSTOMER_ROWS_SQL = """
 WITH customer AS ({{customer}} RETURNING id),
 phones AS (
@@ -260,7 +296,7 @@ emails AS (
     ON CONFLICT DO NOTHING RETURNING 1),
 log AS (
     INSERT INTO {log} (customer_id, actor_id, via, field, old, new, at)
-    SELECT customer.id, %s, %s, t.field, t.old, t.new, %s
+    SELECT customer.id, %s::bigint, %s::varchar, t.field, t.old, t.new, %s::timestamptz
     FROM customer, unnest(%s::varchar[], %s::text[], %s::text[]) WITH ORDINALITY AS t(field, old, new, n)
     ORDER BY t.n)
 SELECT (SELECT id FROM customer), (SELECT count(*) FROM phones), (SELECT count(*) FROM emails)""".format(
@@ -275,11 +311,16 @@ DELETE FROM {customer} WHERE id = %(customer)s""".format(
     address=Address._meta.db_table, customer=Customer._meta.db_table)
 
 
-def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(), **fields) -> Customer:
+def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addresses=(),
+                    ahead: DuplicatesAhead | None = None, **fields) -> Customer:
+    """``ahead``: the duplicates for these contacts, read already (:func:`duplicates_ahead`)."""
     if not fields.get("name"):
         fields["name"] = ""
     fields, phones, emails = _clean_all({"kind": Customer.Kind.PERSON, **fields}, list(phones), list(emails))
-    duplicates = find_duplicates(phones=phones, emails=emails)
+    if ahead is not None and ahead.matches is not None and (ahead.phones, ahead.emails) == (phones, emails):
+        duplicates = ahead.matches
+    else:
+        duplicates = find_duplicates(phones=phones, emails=emails)
     if duplicates:
         raise DuplicateCustomer(duplicates)
     if via in (ChangeLog.Via.PAGE, ChangeLog.Via.API):  # staff's own additions count against the plan
@@ -298,7 +339,7 @@ def customer_create(*, actor: User | None, via: str, phones=(), emails=(), addre
         logged = changes({}, after)
         insert, params = rows.insert_sql(customer)
         with connection.cursor() as cursor:
-            cursor.execute(_NEW_CUSTOMER_ROWS_SQL.format(customer=insert), [
+            execute_prepared(cursor, _NEW_CUSTOMER_ROWS_SQL.format(customer=insert), [
                 *params, phones, emails, actor.pk if actor else None, via, timezone.now(),
                 [name for name, _old, _new in logged], [old for _name, old, _new in logged],
                 [new for _name, _old, new in logged]])
@@ -564,30 +605,43 @@ def contact_add(*, actor: User, customer: Customer, channel: str, summary: "str 
     with transaction.atomic(savepoint=not lead):
         if not lead:
             customer_live(customer)
-        errors = {}
-        if channel not in Contact.Channel.values:
-            errors["channel"] = [_("Choose a channel.")]
-        if direction not in Contact.Direction.values:
-            errors["direction"] = [_("Choose a direction.")]
-        text_kind, text_params = "", {}
-        if isinstance(summary, texts.Text):  # the system writes it: shown in each reader's language
-            text_kind, text_params, summary = summary.kind, summary.params, str(summary)
-        if not (summary or "").strip():
-            errors["summary"] = [_("Write what was said or done.")]
-        if next_step_due and not (next_step or "").strip():
-            errors["next_step"] = [_("Say what the next step is.")]
-        if errors:
-            raise ValidationError(errors)
-        contact = Contact(customer=customer, staff=actor, channel=channel, direction=direction,
-                          summary=summary.strip(), text_kind=text_kind, text_params=text_params,
-                          next_step=(next_step or "").strip(), next_step_due=next_step_due, at=at or timezone.now())
+        contact = contact_build(actor=actor, customer=customer, channel=channel, summary=summary, direction=direction,
+                                next_step=next_step, next_step_due=next_step_due, at=at)
         insert, params = rows.insert_sql(contact)  # as Contact.objects.create, without its compiler's cost
         with connection.cursor() as cursor:
             cursor.execute(f"{insert} RETURNING id", params)
             rows.inserted(contact, cursor.fetchone()[0])
-        # tiers: a response stops service-level clocks; a request starts one
-        hooks.contact_added(contact=contact, lead=lead)
+        contact_announce(contact, lead=lead)
         return contact
+
+
+def contact_build(*, actor: User | None, customer: Customer, channel: str, summary: "str | texts.Text",
+                  direction: str = "out", next_step: str = "", next_step_due=None, at=None) -> Contact:
+    """:func:`contact_add`'s checks and its unsaved ``Contact``, for a caller that writes the row as part of
+    a statement of its own (a lead's enquiry, with its opportunity: ``crm.pipeline.services``) and then
+    calls :func:`contact_announce`, as ``contact_add`` does."""
+    errors = {}
+    if channel not in Contact.Channel.values:
+        errors["channel"] = [_("Choose a channel.")]
+    if direction not in Contact.Direction.values:
+        errors["direction"] = [_("Choose a direction.")]
+    text_kind, text_params = "", {}
+    if isinstance(summary, texts.Text):  # the system writes it: shown in each reader's language
+        text_kind, text_params, summary = summary.kind, summary.params, str(summary)
+    if not (summary or "").strip():
+        errors["summary"] = [_("Write what was said or done.")]
+    if next_step_due and not (next_step or "").strip():
+        errors["next_step"] = [_("Say what the next step is.")]
+    if errors:
+        raise ValidationError(errors)
+    return Contact(customer=customer, staff=actor, channel=channel, direction=direction,
+                   summary=summary.strip(), text_kind=text_kind, text_params=text_params,
+                   next_step=(next_step or "").strip(), next_step_due=next_step_due, at=at or timezone.now())
+
+
+def contact_announce(contact: Contact, *, lead: bool = False) -> None:
+    """A contact was written: tell the apps (tiers: a response stops service-level clocks; a request starts one)."""
+    hooks.contact_added(contact=contact, lead=lead)
 
 
 def timeline_add(*, customer: Customer, **entry) -> Contact:

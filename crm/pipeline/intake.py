@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from caravan import signing
 from caravan.clients import client_address  # noqa: F401  (re-exported: the enquiry form's address)
+from caravan.db.prepared import execute_prepared_all
 from caravan.signatures import TOLERANCE, BadSignature, Verifier  # noqa: F401  (TOLERANCE, BadSignature: re-exported)
 from crm.customers import rows, services as crm_services
 from crm.customers.models import ChangeLog, Customer
@@ -46,13 +47,14 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
     row. Everything after runs in this one transaction without savepoints of its own: any error rolls
     all of it back, the claim included."""
     with transaction.atomic(savepoint=False):
-        event, rules = _event_claim(event_id=event_id, kind=kind)
+        ahead = crm_services.duplicates_ahead(phones=[data.get("phone", "")], emails=[data.get("email", "")])
+        event, rules = _event_claim(event_id=event_id, kind=kind, ahead=ahead)
         if event is None:
             return InboundEvent.objects.get(event_id=event_id), False
         if kind == "member.signed_up":
             customer, _created = services.customer_for_contact(
                 name=data["name"], phone=data.get("phone", ""), email=data.get("email", ""),
-                source=Customer.Source.WEBSITE, via=ChangeLog.Via.API, language=data.get("language", ""))
+                source=Customer.Source.WEBSITE, via=ChangeLog.Via.API, language=data.get("language", ""), ahead=ahead)
             if data.get("member_id") and not customer.external_ref:
                 crm_services.customer_update(actor=None, via=ChangeLog.Via.API, customer=customer,
                                              external_ref=data["member_id"])
@@ -64,24 +66,34 @@ def event_handle(*, event_id: str, kind: str, data: dict) -> tuple[InboundEvent,
                 email=data.get("email", ""), destination=data.get("destination", ""),
                 depart_on=data.get("depart_on"), return_on=data.get("return_on"), adults=data.get("adults", 1),
                 children=data.get("children", 0), budget=data.get("budget"), message=data.get("message", ""),
-                language=data.get("language", ""), event=event, rules=rules)
+                language=data.get("language", ""), event=event, rules=rules, ahead=ahead)
         return event, True
 
 
-def _event_claim(*, event_id: str, kind: str) -> tuple[InboundEvent | None, list | None]:
+def _event_claim(*, event_id: str, kind: str,
+                 ahead: crm_services.DuplicatesAhead | None = None) -> tuple[InboundEvent | None, list | None]:
     """The new event's row, or None when this event id was accepted before; and for an enquiry, the
-    active assignment rules its lead will need, read in the same round trip (two statements in one
-    message: the claim's, then ``services.active_rules_sql``'s)."""
+    active assignment rules its lead will need, read in the same round trip (statements in one
+    message, each prepared once per connection: the claim's, then ``services.active_rules_sql``'s,
+    then ``ahead``'s, whose ``matches`` it sets: the customer's duplicates, read after the claim)."""
     event = InboundEvent(event_id=event_id, kind=kind)
     insert, params = rows.insert_sql(event)
     claim = f"{insert} ON CONFLICT (event_id) DO NOTHING RETURNING id"
     enquiry = kind != "member.signed_up"
+    statements = [(claim, params)]
+    if enquiry:
+        statements.append((services.active_rules_sql(), []))
+    if ahead is not None:
+        statements.append((ahead.sql, ahead.params))
     with connection.cursor() as cursor:
-        cursor.execute(f"{claim}; {services.active_rules_sql()}" if enquiry else claim, params)
+        execute_prepared_all(cursor, statements)
         row = cursor.fetchone()
         found = cursor.fetchall() if enquiry and cursor.nextset() else None
+        duplicates = cursor.fetchall() if ahead is not None and cursor.nextset() else None
     if row is None:
         return None, None
+    if ahead is not None:
+        ahead.matches = crm_services.duplicates_read(duplicates)
     return rows.inserted(event, row[0]), (services.active_rules_read(found) if enquiry else None)
 
 

@@ -8,6 +8,7 @@ import functools
 import secrets
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -210,10 +211,11 @@ _CUSTOMER_SOURCE = {Opportunity.Source.WEBSITE_FORM: Customer.Source.WEBSITE, Op
 
 
 def customer_for_contact(*, name: str, phone: str = "", email: str = "", source: str = Customer.Source.OTHER,
-                         actor: User | None = None, via: str = ChangeLog.Via.SYSTEM, language: str = "") -> tuple[Customer, bool]:
+                         actor: User | None = None, via: str = ChangeLog.Via.SYSTEM, language: str = "",
+                         ahead: crm_services.DuplicatesAhead | None = None) -> tuple[Customer, bool]:
     """The customer with this phone or e-mail (following merges), or a new one. Never a duplicate:
     if someone else creates the same customer at the same moment, theirs is found and used.
-    Returns (customer, created)."""
+    Returns (customer, created). ``ahead``: the duplicates read already (``crm_services.duplicates_ahead``)."""
     phones, emails = [phone] if (phone or "").strip() else [], [email] if (email or "").strip() else []
     if not phones and not emails:
         raise ValidationError({"phone": [_("Give a phone number or an e-mail address.")]})
@@ -221,7 +223,8 @@ def customer_for_contact(*, name: str, phone: str = "", email: str = "", source:
     if language:
         fields["language"] = language
     try:  # no savepoint of its own: customer_create raises before writing, or after undoing what it wrote
-        return crm_services.customer_create(actor=actor, via=via, phones=phones, emails=emails, **fields), True
+        return crm_services.customer_create(actor=actor, via=via, phones=phones, emails=emails, ahead=ahead,
+                                            **fields), True
     except ValidationError as exc:
         if not hasattr(exc, "error_dict"):
             raise
@@ -254,12 +257,14 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
                  title: str = "", destination: str = "", depart_on=None, return_on=None, adults: int = 1, children: int = 0,
                  budget=None, message: str = "", actor: User | None = None, owner: User | None = None,
                  language: str = "", event: InboundEvent | None = None,
-                 rules: list[AssignmentRule] | None = None) -> Opportunity:
+                 rules: list[AssignmentRule] | None = None,
+                 ahead: crm_services.DuplicatesAhead | None = None) -> Opportunity:
     """:func:`lead_intake` without a transaction (or savepoint) of its own, for a caller that is in one
     and lets any exception roll it back (the website webhook's ``intake.event_handle``). ``event``: the
     webhook's claimed event row, linked to the customer and the opportunity by the opportunity's own
     statement. ``rules``: the active assignment rules, when the caller read them already
-    (:func:`active_rules_read`; the webhook, in the round trip of its event's claim)."""
+    (:func:`active_rules_read`; the webhook, in the round trip of its event's claim). ``ahead``: the
+    customer's duplicates read already (``crm_services.duplicates_ahead``; the webhook, there too)."""
     errors = {}
     if source not in Opportunity.Source.values:
         errors["source"] = [_("Unknown source.")]
@@ -280,7 +285,7 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
     created = False
     if customer is None:
         customer, created = customer_for_contact(name=name, phone=phone, email=email, actor=actor,
-                                                 source=_CUSTOMER_SOURCE[source], language=language)
+                                                 source=_CUSTOMER_SOURCE[source], language=language, ahead=ahead)
     destination = (destination or "").strip()
     opportunity = Opportunity(
         customer=customer, title=(title or "").strip()[:200] or destination or _("Enquiry"), destination=destination,
@@ -290,13 +295,15 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
     chosen = owner if owner is not None else rules_pick_owner(opportunity, rules=rules)
     if chosen is not None:  # given an owner as it is made (no UPDATE after)
         opportunity.owner, opportunity.assigned_at = chosen, timezone.now()
-    # One made in this transaction cannot have been merged away; one on file is checked by the insert.
-    _insert_in_first_stage(opportunity, actor=actor, check_live=not created, event=event)
-    enquiry = crm_services.contact_add(
+    # The enquiry on the timeline, written by the opportunity's statement (as contact_add, lead=True, would).
+    enquiry = crm_services.contact_build(
         actor=actor, customer=customer, channel=Contact.Channel.MESSAGE if source != Opportunity.Source.CALL_CENTER
-        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND, lead=True,
+        else Contact.Channel.CALL, direction=Contact.Direction.INBOUND,
         summary=_("Enquiry (%(source)s): %(what)s") % {"source": opportunity.get_source_display(),
                                                       "what": opportunity.title + (f" — {opportunity.message}" if opportunity.message else "")})
+    # One made in this transaction cannot have been merged away; one on file is checked by the insert.
+    _insert_in_first_stage(opportunity, actor=actor, check_live=not created, event=event, enquiry=enquiry)
+    crm_services.contact_announce(enquiry, lead=True)
     if owner is not None:
         _new_lead_task(actor=actor, opportunity=opportunity, owner=owner)
     hooks.lead_received(opportunity=opportunity, contact=enquiry)  # tiers: the lead's service-level clock
@@ -304,7 +311,7 @@ def lead_take_in(*, source: str, name: str = "", phone: str = "", email: str = "
 
 
 def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, check_live: bool = True,
-                           event: InboundEvent | None = None) -> None:
+                           event: InboundEvent | None = None, enquiry: Contact | None = None) -> None:
     """INSERT the new opportunity in the first open stage (:func:`first_stage`, read by the same
     statement) and its first ``StageChange`` (none → that stage), in one statement.
 
@@ -312,7 +319,8 @@ def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, chec
     ``crm_services.customer_live``, whose lock the opportunity's foreign key takes anyway) and a
     merged-away customer is refused (``MergedAway``, naming the survivor) after it: the caller's
     transaction, which the exception rolls back, holds the rows it wrote. ``event``: the webhook's
-    event row is linked to the customer and the opportunity by the same statement."""
+    event row is linked to the customer and the opportunity by the same statement. ``enquiry``: the
+    lead's unsaved enquiry (``crm_services.contact_build``), inserted by the same statement too."""
     stage_sql, stage_params = _first_stage_sql()
     insert, params = rows.insert_sql(opportunity, stage_id="(SELECT pk FROM first_stage)")
     quote = connection.ops.quote_name
@@ -325,18 +333,25 @@ def _insert_in_first_stage(opportunity: Opportunity, *, actor: User | None, chec
         link = (f", link AS (UPDATE {quote(InboundEvent._meta.db_table)} AS e SET customer_id = new.customer_id, "
                 "opportunity_id = new.id FROM new WHERE e.id = %s)")
         link_params = [event.pk]
+    contact, contact_params = "", []
+    if enquiry is not None:
+        contact, contact_params = rows.insert_sql(enquiry)
+        contact = f", enquiry AS ({contact} RETURNING id)"
     sql = (f"WITH {live}first_stage AS ({stage_sql}), new AS ({insert} RETURNING id, stage_id, customer_id), "
            f"history AS (INSERT INTO {quote(StageChange._meta.db_table)} (opportunity_id, from_stage_id, "
            "to_stage_id, actor_id, at) SELECT new.id, NULL, new.stage_id, %s, %s FROM new)"
-           f"{link} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'} FROM new")
+           f"{link}{contact} SELECT id, stage_id, {'(SELECT merged_into_id FROM live)' if check_live else 'NULL'}, "
+           f"{'(SELECT id FROM enquiry)' if enquiry is not None else 'NULL'} FROM new")
     with connection.cursor() as cursor:  # prepared once per connection (caravan.db.prepared): its text varies only with the flags
         execute_prepared(cursor, sql, [*live_params, *stage_params, *params, actor.pk if actor else None, timezone.now(),
-                                       *link_params])
-        pk, opportunity.stage_id, merged_into = cursor.fetchone()
+                                       *link_params, *contact_params])
+        pk, opportunity.stage_id, merged_into, enquiry_pk = cursor.fetchone()
     if merged_into is not None:  # a merged-away record is refused, naming the survivor
         raise crm_services.MergedAway(opportunity.customer,
                                       crm_services.customer_survivor(Customer.objects.get(pk=merged_into)))
     rows.inserted(opportunity, pk)
+    if enquiry is not None:
+        rows.inserted(enquiry, enquiry_pk)
     if event is not None:
         event.customer, event.opportunity = opportunity.customer, opportunity
 
@@ -553,14 +568,22 @@ def stage_save(*, actor: User, stage: Stage | None = None, name: str, probabilit
 def webhook_secret(*, create: bool = False) -> str | None:
     """The agency's webhook secret in clear, made on first use when ``create``. Read on every webhook
     delivery: the one column, by a statement written out (the settings row is made when missing)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT webhook_secret FROM {connection.ops.quote_name(IntakeSettings._meta.db_table)} "
-                       "WHERE id = 1")
+    with connection.cursor() as cursor:  # prepared once per connection (caravan.db.prepared)
+        execute_prepared(cursor, f"SELECT webhook_secret FROM {connection.ops.quote_name(IntakeSettings._meta.db_table)}"
+                                 " WHERE id = %s", [1])
         row = cursor.fetchone()
     stored = row[0] if row is not None else intake_settings().webhook_secret
     if stored:
-        return crypto.decrypt(bytes(stored).decode())
+        return _secret_clear(settings.DOCUMENT_KEYS, bytes(stored))
     return webhook_secret_rotate(actor=None) if create else None
+
+
+@functools.lru_cache(maxsize=256)
+def _secret_clear(keys: str, stored: bytes) -> str:
+    """``stored`` decrypted with ``keys`` (``DOCUMENT_KEYS``): the same answer every time for the same two,
+    so kept per process (decrypting cost a webhook delivery more than reading the column). A rotated
+    secret is another ``stored``, so it takes effect at once."""
+    return crypto.decrypt(stored.decode())
 
 
 def webhook_secret_rotate(*, actor: User | None) -> str:

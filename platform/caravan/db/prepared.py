@@ -6,6 +6,8 @@ against 0.2–0.3 ms to run it, on every call. Here the first call on a connecti
 ``PREPARE name AS …; EXECUTE name(…)`` in one message, later calls only ``EXECUTE name(…)``, followed
 by the statement's text in a comment (what Django's query log, query captures and
 ``pg_stat_activity`` show; the server skips a comment for a few microseconds).
+:func:`execute_prepared_all` does the same for several statements sent in one message (the webhook's
+event claim, assignment rules and duplicates read).
 
 Why a prepared statement cannot serve one agency another's rows: PostgreSQL parses and plans it
 again whenever ``search_path`` differs from the one it was planned under (documented under
@@ -46,6 +48,36 @@ def execute_prepared(cursor, sql: str, params) -> None:
     cursor.execute(f"PREPARE {name} AS {text}; {execute}", params)
     cursor.nextset()  # past the PREPARE's empty result
     names[sql] = execute
+
+
+def execute_prepared_all(cursor, statements: list[tuple[str, list]]) -> None:
+    """Several statements (``%s`` placeholders, each with its list of parameters) in one message, each
+    prepared once per connection as :func:`execute_prepared` prepares one: the first time their
+    ``PREPARE``s lead the message, then their ``EXECUTE``s in order. The cursor is then on the first
+    statement's rows (``cursor.nextset()`` for the next one's). Where the engine does not prepare, the
+    statements are sent as they are, in one message all the same."""
+    db = cursor.db
+    params = [value for _sql, given in statements for value in given]
+    if not getattr(db, "prepares_statements", False):
+        cursor.execute("; ".join(sql for sql, _given in statements), params)
+        return
+    names = _names(db)
+    prepares, executes, made = [], [], {}
+    for sql, _given in statements:
+        known = names.get(sql) or made.get(sql)
+        if known is None:
+            text, arguments = _numbered(sql)
+            name = f"caravan_{names['']}_{next(names[None])}"
+            known = f"EXECUTE {name}{arguments}"
+            if "/*" not in text and "*/" not in text:
+                known += f" /* {text} */"
+            prepares.append(f"PREPARE {name} AS {text}")
+            made[sql] = known
+        executes.append(known)
+    cursor.execute("; ".join([*prepares, *executes]), params)
+    for _prepare in prepares:  # past the PREPAREs' empty results
+        cursor.nextset()
+    names.update(made)
 
 
 def _names(db) -> dict:
