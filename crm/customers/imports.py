@@ -1239,11 +1239,11 @@ class _Writer:
                 add_log(text)
         _update_customers(changed, self.now)
         esc = _COPY_ESCAPES
-        for model, field, pairs in ((Phone, "number", phones), (Email, "address", emails)):
+        for model, column, pairs in ((Phone, "number", phones), (Email, "address", emails)):
             text = "".join([f"{c}\t{v}\t\n" for c, v in pairs])
             if not _plain_copy_text(text, 2 * len(pairs), len(pairs)):
                 text = "".join([f"{c}\t{v.translate(esc)}\t\n" for c, v in pairs])
-            _copy(model, ["customer", field, "label"], lines=text)
+            _copy(model, ["customer", column, "label"], lines=text)
         tail = f"\t\t{self.ctx.region.translate(esc)}\n"
         _copy(Address, ["customer", "label", "line", "city", "postcode", "country"],
               lines="".join(f"{c}\t\t{line.translate(esc)}\t{city.translate(esc)}{tail}"
