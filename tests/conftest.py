@@ -7,8 +7,8 @@ transaction that is rolled back, and the connection is put back on the public sc
 """
 import os
 import socket
-from collections import Counter
 import threading
+from collections import Counter
 
 import pytest
 from django.core.cache import cache

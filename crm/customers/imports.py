@@ -1275,21 +1275,12 @@ class _Writer:
         record.search_text = customer_search_text(name=record.name, latin_surname=record.latin_surname,
                                                   latin_given=record.latin_given, emails=all_emails,
                                                   companies=companies)
-        if have is None:  # its COPY line (_CREATED), written out: _copy_line's per-value dispatch cost more
-            birthday = "\\N" if record.birthday is None else record.birthday.isoformat()
-            line = (f"{record.pk}\t{record.kind}\t{record.name}\t{record.latin_surname}\t{record.latin_given}\t"
-                    f"{record.gender}\t{birthday}\tzh-hans\t{record.source}\t{_array_text(record.tags)}\t"
-                    f"{record.notes}\t\t{record.external_ref}\t{record.search_text}\t{self.now_text}\t"
-                    f"{self.now_text}\n")
-            if not _plain_copy_text(line, len(_CREATED) - 1, 1, backslashes=1 if record.birthday is None else 0):
-                esc = _COPY_ESCAPES  # a value to escape (rare): each value escaped on its own
-                line = (f"{record.pk}\t{record.kind.translate(esc)}\t{record.name.translate(esc)}\t"
-                        f"{record.latin_surname.translate(esc)}\t{record.latin_given.translate(esc)}\t"
-                        f"{record.gender.translate(esc)}\t{_copy_value(record.birthday)}\tzh-hans\t"
-                        f"{record.source.translate(esc)}\t{_copy_value(record.tags)}\t{record.notes.translate(esc)}\t\t"
-                        f"{record.external_ref.translate(esc)}\t{record.search_text.translate(esc)}\t"
-                        f"{self.now_text}\t{self.now_text}\n")
-            new_customer(line)
+        if have is None:  # its COPY line (_CREATED), from texts: _copy_line's per-value dispatch cost more
+            new_customer(_text_line((
+                str(record.pk), record.kind, record.name, record.latin_surname, record.latin_given, record.gender,
+                None if record.birthday is None else record.birthday.isoformat(), "zh-hans", record.source,
+                _array_text(record.tags), record.notes, "", record.external_ref, record.search_text, self.now_text,
+                self.now_text)))
         elif dirty or record.search_text != have["search_text"]:
             changed.append(record)
         audited.append((record, have, new_phones, all_emails, address))
@@ -1565,6 +1556,14 @@ def _plain_copy_text(text: str, tabs: int, lines: int, *, backslashes: int = 0) 
     of a ``translate`` per value."""
     return (text.count("\t") == tabs and text.count("\n") == lines and text.count("\\") == backslashes
             and "\r" not in text)
+
+
+def _text_line(values: tuple) -> str:
+    """One COPY line of texts (None: NULL), each escaped only when the line shows one needs it (``_plain_copy_text``)."""
+    line = "\t".join(["\\N" if value is None else value for value in values]) + "\n"
+    if _plain_copy_text(line, len(values) - 1, 1, backslashes=values.count(None)):
+        return line
+    return "\t".join(["\\N" if value is None else value.translate(_COPY_ESCAPES) for value in values]) + "\n"
 
 
 def _copy_line(row: tuple) -> str:

@@ -184,15 +184,20 @@ def _head_starting(text: str, limit: int, rows: int) -> list[int]:
 def _ids_without_parallel_workers(qs: QuerySet) -> list[int]:
     """The ids ``qs`` holds, planned without parallel workers. The grams function's COST (crm 0013) makes the
     planner expect a parallel scan to pay; at 1,000,000 customers it launched two workers for 97 rows: 40 ms
-    under load where the same lookup alone took 0.6 ms (issue 22). One Query message, as :func:`_text_matches`:
-    the last ``SET`` undoes the first inside a caller's transaction, and no transaction of our own (a lost
-    connection is answered once more, ``caravan.dbfaults``)."""
-    sql, params = qs.values_list("pk", flat=True).query.sql_with_params()
+    under load where the same lookup alone took 0.6 ms (issue 22)."""
+    return [pk for (pk,) in _rows_with("max_parallel_workers_per_gather", "0", "DEFAULT",
+                                       *qs.values_list("pk", flat=True).query.sql_with_params())]
+
+
+def _rows_with(setting: str, value: str, back: str, sql: str, params) -> list[tuple]:
+    """``sql``'s rows with ``SET LOCAL setting = value`` for its time only: that ``SET``, the statement and
+    ``SET LOCAL setting = back`` in one Query message (PostgreSQL runs it as one transaction; inside a caller's
+    transaction the last ``SET`` undoes the first). No transaction of our own: a lost connection is answered
+    once more (``caravan.dbfaults``)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = 0; {sql}; "
-                       "SET LOCAL max_parallel_workers_per_gather = DEFAULT", params)
+        cursor.execute(f"SET LOCAL {setting} = {value}; {sql}; SET LOCAL {setting} = {back}", params)
         cursor.nextset()  # past the SET's (empty) result
-        return [pk for (pk,) in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list[int], list[int]]:
@@ -204,8 +209,7 @@ def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list[int], lis
     Ranked in the statement (issue 22): before, every candidate came back to be sorted in Python (2,000 rows
     for a common syllable at 1,000,000 customers).
 
-    One round trip: ``SET LOCAL`` and the match in one Query message (PostgreSQL runs it as one transaction;
-    the last ``SET`` undoes it inside a caller's transaction). Sequential scans are off meanwhile: the planner
+    One round trip (:func:`_rows_with`). Sequential scans are off meanwhile: the planner
     prices the trigram operators per row far too low and would read the whole table (0.6 s at 100,000 customers)
     where the trigram index takes milliseconds. The typo match is gated by a one-time filter on the first: not
     run at all when the text as typed found someone. Only the first matches are ranked (a typo finds a
@@ -215,7 +219,7 @@ def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list[int], lis
     every live row through the ``merged_into_id`` index and tested each (60 ms at 10,000 customers) instead of
     asking the trigram index (a few ms)."""
     best = 'ORDER BY similarity DESC, name COLLATE "C", found LIMIT %(limit)s'
-    sql = f"""SET LOCAL enable_seqscan = off;
+    sql = f"""
         WITH as_typed AS MATERIALIZED (
             SELECT id, similarity(search_text, %(text)s) AS similarity, name, row_number() OVER () AS found FROM (
                 SELECT id, name, search_text, merged_into_id FROM crm_customer WHERE search_text LIKE %(pattern)s
@@ -231,13 +235,9 @@ def _text_matches(text: str, limit: int, *, typos: bool) -> tuple[list[int], lis
                     OFFSET 0) AS matched
                 WHERE merged_into_id IS NULL AND NOT EXISTS (SELECT FROM as_typed)
                 LIMIT %(fuzzy_at_most)s) AS fuzzy {best})"""
-    sql += ";\n        SET LOCAL enable_seqscan = on"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"text": text, "pattern": "%" + connection.ops.prep_for_like_query(text) + "%",
-                             "at_most": max(RANK_AT_MOST, limit), "fuzzy_at_most": max(FUZZY_AT_MOST, limit),
-                             "limit": limit})
-        cursor.nextset()  # past the SET's (empty) result
-        rows = cursor.fetchall()
+    rows = _rows_with("enable_seqscan", "off", "on", sql, {
+        "text": text, "pattern": "%" + connection.ops.prep_for_like_query(text) + "%",
+        "at_most": max(RANK_AT_MOST, limit), "fuzzy_at_most": max(FUZZY_AT_MOST, limit), "limit": limit})
     return [pk for typo, pk in rows if not typo], [pk for typo, pk in rows if typo]
 
 

@@ -39,13 +39,8 @@ def execute_prepared(cursor, sql: str, params) -> None:
     if known is not None:
         cursor.execute(known, params)
         return
-    text, arguments = _numbered(sql)
-    # A fresh name for every attempt: if the message fails after its PREPARE, that name is never reused.
-    name = f"caravan_{names['']}_{next(names[None])}"
-    execute = f"EXECUTE {name}{arguments}"
-    if "/*" not in text and "*/" not in text:  # the statement's text in a comment: logs and query captures stay readable
-        execute += f" /* {text} */"
-    cursor.execute(f"PREPARE {name} AS {text}; {execute}", params)
+    prepare, execute = _prepared(names, sql)
+    cursor.execute(f"{prepare}; {execute}", params)
     cursor.nextset()  # past the PREPARE's empty result
     names[sql] = execute
 
@@ -66,18 +61,25 @@ def execute_prepared_all(cursor, statements: list[tuple[str, list]]) -> None:
     for sql, _given in statements:
         known = names.get(sql) or made.get(sql)
         if known is None:
-            text, arguments = _numbered(sql)
-            name = f"caravan_{names['']}_{next(names[None])}"
-            known = f"EXECUTE {name}{arguments}"
-            if "/*" not in text and "*/" not in text:
-                known += f" /* {text} */"
-            prepares.append(f"PREPARE {name} AS {text}")
+            prepare, known = _prepared(names, sql)
+            prepares.append(prepare)
             made[sql] = known
         executes.append(known)
     cursor.execute("; ".join([*prepares, *executes]), params)
     for _prepare in prepares:  # past the PREPAREs' empty results
         cursor.nextset()
     names.update(made)
+
+
+def _prepared(names: dict, sql: str) -> tuple[str, str]:
+    """The ``PREPARE`` of ``sql`` under a fresh name, and the ``EXECUTE`` that runs it from then on. A fresh name for
+    every attempt: if the message fails after its PREPARE, that name is never reused."""
+    text, arguments = _numbered(sql)
+    name = f"caravan_{names['']}_{next(names[None])}"
+    execute = f"EXECUTE {name}{arguments}"
+    if "/*" not in text and "*/" not in text:  # the statement's text in a comment: logs and query captures stay readable
+        execute += f" /* {text} */"
+    return f"PREPARE {name} AS {text}", execute
 
 
 def _names(db) -> dict:
