@@ -39,8 +39,12 @@ from crm.privacy.services import _insert_sql  # noqa: E402
 from tenants.models import Domain  # noqa: E402
 
 # host → (schema, default region), read once (gunicorn --preload: in the master, before the fork)
-AGENCIES = {d.domain: (d.tenant.schema_name, d.tenant.default_region)
+def _agencies() -> dict:
+    return {d.domain: (d.tenant.schema_name, d.tenant.default_region)
             for d in Domain.objects.select_related("tenant").exclude(tenant__schema_name="public")}
+
+
+AGENCIES = _agencies()
 TOKEN_SQL = _lookup_sql()[0]
 POP_SQL = _screen_pop_sql(screen_pop_parts.parts())
 ACCESS_SQL = _insert_sql()
@@ -63,7 +67,11 @@ def pop(request):
     phone = request.GET.get("phone")
     if phone is None:
         return HttpResponse("ok")  # the bench's start-up probe
-    agency = AGENCIES.get(request.get_host().split(":")[0])
+    host = request.get_host().split(":")[0]
+    if host not in AGENCIES:  # an agency the bench made after the server started (a fresh database)
+        AGENCIES.update(_agencies())
+        django_connection.close()
+    agency = AGENCIES.get(host)
     if agency is None:
         return JsonResponse({"error": "no agency"}, status=404)
     schema, region = agency

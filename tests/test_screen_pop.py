@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import translation
 from django_tenants.utils import tenant_context
 
+from caravan import texts
 from crm.care import services as care
 from crm.customers import screen_pop as parts
 from crm.customers import selectors
@@ -93,3 +95,54 @@ def test_the_other_agencys_parts_never_show(alpha, bravo):
     connection.set_schema_to_public()
     assert pop["customer"] == mine
     assert (pop["open_complaints"], pop["trips"], pop["tier"]) == ([], [], None)
+
+
+def test_the_apis_plain_screen_pop_says_what_the_page_shows(alpha):
+    """``screen_pop_data`` (the API's, read straight from the row) and ``screen_pop`` (the page's, model
+    instances) tell the same facts: the customer, account manager, companies, contacts (a system-written
+    summary in the reader's language, a colleague or none) and every part."""
+    with tenant_context(alpha):
+        wang, *_ = _caller(alpha)
+        agent = user(alpha, "sales")
+        wang.latin_surname, wang.latin_given, wang.tags, wang.owner = "wang", "FANG", ["vip", "常客"], agent
+        wang.save()
+        company = customer("星辰旅业", kind="company")
+        crm_services.employment_set(actor=None, company=company, person=wang, title="经理")
+        crm_services.contact_add(actor=agent, customer=wang, channel="call", summary="问了签证")
+        crm_services.contact_add(actor=None, customer=wang, channel="email",
+                                 summary=texts.Text("visit_follow_up", account="星辰旅业"))
+        plains = {}
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                page = selectors.screen_pop(number="+86 138-0013-8077")
+                plain = plains[language] = selectors.screen_pop_data(number="+86 138-0013-8077")
+                shown = [{"at": c.at, "channel": c.channel, "summary": c.display_summary,
+                          "staff": c.staff.full_name if c.staff else None} for c in page["last_contacts"]]
+            _same_facts(page, plain, shown, wang, agent)
+    connection.set_schema_to_public()
+    assert plains["en"]["last_contacts"][0]["summary"] == "Follow up the visit to 星辰旅业"
+    assert plains["zh-hans"]["last_contacts"][0]["summary"] != plains["en"]["last_contacts"][0]["summary"]
+
+
+def _same_facts(page, plain, shown, wang, agent):
+    assert plain["customer"] == {"id": wang.pk, "name": "王芳", "latin_name": "WANG Fang", "kind": "person",
+                                 "tags": ["vip", "常客"], "owner": {"id": agent.pk, "full_name": agent.full_name}}
+    assert plain["number"] == page["number"] == "+8613800138077"
+    assert plain["companies"] == page["companies"] == ["星辰旅业"]
+    assert plain["last_contacts"] == shown
+    assert len(plain["last_contacts"]) == 5 and plain["last_contacts"][1]["staff"] == agent.full_name  # the last five
+    for key in ("trips", "open_complaints"):
+        assert plain[key] == page[key]
+    assert (plain["tier"].pk, plain["tier"].name) == (page["tier"].pk, page["tier"].name)
+
+
+def test_the_plain_screen_pop_of_an_unknown_number_and_of_the_other_agency(alpha, bravo):
+    with tenant_context(bravo):
+        _caller(bravo)
+    with tenant_context(alpha):
+        assert selectors.screen_pop_data(number="13800138077") == {"number": "+8613800138077", "customer": None}
+        mine = with_phone("王芳", "13800138077")
+        pop = selectors.screen_pop_data(number="13800138077")
+    connection.set_schema_to_public()
+    assert pop["customer"]["id"] == mine.pk and pop["customer"]["owner"] is None
+    assert (pop["open_complaints"], pop["trips"], pop["tier"], pop["last_contacts"]) == ([], [], None, [])

@@ -35,7 +35,11 @@ Via = ChangeLog.Via
 
 
 def customer_url(customer: Customer) -> str:
-    return f"/customers/{customer.pk}/"
+    return customer_path(customer.pk)
+
+
+def customer_path(pk: int) -> str:
+    return f"/customers/{pk}/"
 
 
 def _conflict(exc: services.DuplicateCustomer) -> Response:
@@ -680,28 +684,26 @@ class ScreenPopView(AgencyAPIView):
                    responses=ScreenPopOutput)
     def get(self, request):
         try:
-            found = selectors.screen_pop(number=request.query_params.get("phone", ""))
+            found = selectors.screen_pop_data(number=request.query_params.get("phone", ""))
         except ValidationError as exc:
             raise ValidationError({"phone": exc.messages}) from exc
         customer = found["customer"]
         if customer is None:
             return Response({"number": found["number"], "customer": None,
                              "create_url": "/customers/new/?" + urlencode({"phone": found["number"]})})
-        customer_data_seen(user=request.user, customer=customer, what=Seen.CARD_VIEW, via=SeenVia.API,
+        customer_data_seen(user=request.user, customer_id=customer["id"], what=Seen.CARD_VIEW, via=SeenVia.API,
                            detail="screen pop")
-        owner = customer.owner
         return Response({
             "number": found["number"],
-            "customer": {"id": customer.pk, "name": customer.name, "latin_name": customer.latin_name,
-                         "kind": customer.kind, "tags": customer.tags, "url": customer_url(customer),
-                         "owner": {"id": owner.pk, "full_name": owner.full_name} if owner else None},
+            "customer": {"id": customer["id"], "name": customer["name"], "latin_name": customer["latin_name"],
+                         "kind": customer["kind"], "tags": customer["tags"], "url": customer_path(customer["id"]),
+                         "owner": customer["owner"]},
             "companies": found["companies"],
             "tier": found["tier"].name if found["tier"] else None,
             "recent_trips": [{key: t[key] for key in _TRIP_KEYS} for t in found["trips"]],
             "open_complaints": [{key: c[key] for key in ("id", "at", "deadline_at", "severity", "summary", "url")}
                                 for c in found["open_complaints"]],
-            "last_contacts": [{"at": c.at, "channel": c.channel, "summary": c.display_summary,
-                               "staff": c.staff.full_name if c.staff else None} for c in found["last_contacts"]],
+            "last_contacts": found["last_contacts"],
         })
 
 

@@ -1,5 +1,7 @@
 """Customer reads: lists, search-as-you-type, duplicates, the call-center screen pop."""
 import re
+from datetime import datetime
+from functools import cache
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection
@@ -8,6 +10,7 @@ from django.db.models import F, Func, IntegerField, Prefetch, Q, QuerySet, TextF
 from django.utils import timezone
 
 from accounts.models import User
+from caravan import texts
 from caravan.db.prepared import execute_prepared
 from caravan.tenancy import require_agency
 
@@ -272,19 +275,16 @@ def customer_card(*, pk: int) -> Customer:
             .get(pk=pk))
 
 
-def screen_pop(*, number: str) -> dict | None:
-    """What a call-center agent needs the moment a known number rings (R-CUST-9).
+def screen_pop(*, number: str) -> dict:
+    """What a call-center agent needs the moment a known number rings (R-CUST-9), for the page:
+    the customer, its account manager and last contacts as model instances (the templates' own).
 
     One round trip (see ``_screen_pop_sql``): at 100,000 customers the four ORM queries this
     used to make cost more Python (query compiling, model building) than database time; prepared
     (``caravan.db.prepared``), since planning it cost PostgreSQL four times its run. Open
     complaints, recent trips and the service tier are the parts care, trips and tiers register
     (``crm.customers.screen_pop``)."""
-    e164 = phone_e164(number, require_agency().default_region)
-    parts = screen_pop_parts.parts()
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, _screen_pop_sql(parts), [e164])
-        row = cursor.fetchone()
+    e164, parts, row = _screen_pop_row(number)
     if row is None:
         return {"number": e164, "customer": None}
     fields = Customer._meta.concrete_fields
@@ -299,6 +299,52 @@ def screen_pop(*, number: str) -> dict | None:
     return pop
 
 
+def screen_pop_data(*, number: str) -> dict:
+    """The same screen pop as plain data, for the API and the telephony systems that call it many
+    times a second: the same statement and parts as :func:`screen_pop`, read straight from its row.
+    Building the customer, colleagues and contacts as model instances was a sixth of the API call's
+    Python time (issue 22), for five of their fields.
+
+    ``customer`` is None for an unknown number, else ``{id, name, latin_name, kind, tags, owner}``
+    (``owner``: ``{id, full_name}`` or None); ``last_contacts``: ``{at, channel, summary, staff}``
+    (the summary in the active language, ``staff`` the colleague's full name or None)."""
+    e164, parts, row = _screen_pop_row(number)
+    if row is None:
+        return {"number": e164, "customer": None}
+    at = _customer_columns()
+    owner_id = row[at["owner_id"]]
+    count = len(Customer._meta.concrete_fields)
+    owner_name, _owner_email, companies, contacts = row[count:count + 4]
+    pop = {"number": e164, "companies": companies,
+           "customer": {"id": row[at["id"]], "name": row[at["name"]], "latin_name": format_latin_name(row[at["latin_surname"]], row[at["latin_given"]]),
+                        "kind": row[at["kind"]], "tags": row[at["tags"]],
+                        "owner": {"id": owner_id, "full_name": owner_name} if owner_id else None},
+           "last_contacts": [{"at": datetime.fromisoformat(c["at"]), "channel": c["channel"],
+                              "summary": texts.display(c["text_kind"], c["text_params"], c["summary"]),
+                              "staff": c["staff_full_name"] if c["staff_id"] else None}
+                             for c in contacts or []]}
+    for part, value in zip(parts, row[count + 4:], strict=True):
+        pop[part.key] = part.shape(value)
+    return pop
+
+
+@cache
+def _customer_columns() -> dict[str, int]:
+    """Where each of the customer's attributes is in the screen pop's row."""
+    return {f.attname: i for i, f in enumerate(Customer._meta.concrete_fields)}
+
+
+def _screen_pop_row(number: str) -> tuple[str, tuple, tuple | None]:
+    """The number in E.164 (ValidationError if it is none), the registered parts, and the statement's
+    row (None: nobody on file has the number)."""
+    e164 = phone_e164(number, require_agency().default_region)
+    parts = screen_pop_parts.parts()
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _screen_pop_sql(parts), [e164])
+        return e164, parts, cursor.fetchone()
+
+
+@cache
 def _screen_pop_sql(parts) -> str:
     """The caller by number, following merges to the surviving record; its account manager,
     active companies, last five contacts (with the colleague), then the other apps' parts."""
