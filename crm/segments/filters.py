@@ -180,12 +180,12 @@ def _years_before(day: date, years: int) -> date:
 def _age_narrow(qs, value, today):
     """Age in whole years today: at least ``min`` → born on or before today − min years; at most
     ``max`` → born after today − (max + 1) years. Customers without a birthday never match."""
-    qs = qs.filter(birthday__isnull=False)
+    bounds = {}  # one filter(): each call clones the queryset (a tenth of a small count's Python)
     if "min" in value:
-        qs = qs.filter(birthday__lte=_years_before(today, value["min"]))
+        bounds["birthday__lte"] = _years_before(today, value["min"])
     if "max" in value:
-        qs = qs.filter(birthday__gt=_years_before(today, value["max"] + 1))
-    return qs
+        bounds["birthday__gt"] = _years_before(today, value["max"] + 1)
+    return qs.filter(**bounds) if bounds else qs.filter(birthday__isnull=False)  # a bound never matches NULL
 
 
 def _tier_clean(value, *, references, **_kw):
