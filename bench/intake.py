@@ -11,7 +11,8 @@ and one assignment rule (Paris → a salesperson):
    session and sign-in reads count): the website webhook (new customer with phone and e-mail;
    customer on file), the public enquiry form (new customer) and the call center's page (new
    customer; customer on file). Target ≤ 15 each.
-2. The webhook over HTTP: gunicorn (2 sync workers, as bench/pipeline.py), signed ``enquiry.created``
+2. The webhook over HTTP: gunicorn as production starts it (``bench.request_cost.web_server``:
+   ``infra.entrypoint.command("web")``, WEB_WORKERS (3) sync workers, ``--preload``), signed ``enquiry.created``
    events, each a new event id, half of them for customers on file (by phone); 8 connections for
    BENCH_SECONDS (10) per run. The anchor, in the same run with the same server settings and
    clients, alternating with it: a bare Django view without middleware doing one INSERT of the
@@ -27,12 +28,8 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 SIZES = [int(n) for n in os.environ.get("BENCH_INTAKE_SIZES", "1000,10000").split(",") if n]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -40,7 +37,6 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 8
 EVENTS_PER_RUN = int(os.environ.get("BENCH_EVENTS", "8000"))
 STATEMENT_TARGET, RATE_TARGET = 15, 300
-ROOT = Path(__file__).resolve().parents[1]
 # What a lead writes, children first: a run's new rows (id above the run's start) go in this order.
 MADE = ["tiers_serviceclock", "pipeline_task", "crm_contact", "pipeline_stagechange", "pipeline_inboundevent",
         "pipeline_opportunity", "crm_changelog", "crm_phone", "crm_email", "crm_customer"]
@@ -230,14 +226,21 @@ class IntakeBench:
     def webhook_rate(self) -> None:
         from django.db import connection
 
-        from bench._server import app_server, post_throughput
+        from bench._server import post_throughput
+        from bench.request_cost import web_server
+        from infra.entrypoint import DEFAULTS
+
+        workers = os.environ.get("WEB_WORKERS") or DEFAULTS["WEB_WORKERS"]
 
         with connection.cursor() as cursor:
             cursor.execute("CREATE TABLE IF NOT EXISTS public.bench_intake_anchor (id bigserial PRIMARY KEY, body text)")
         rates, anchors, tool = [], [], "?"
-        with app_server(workers=2, probe_host=self.host) as server, anchor_server(workers=2) as bare:
-            print(f"  webhook: gunicorn {server.label}; anchor: the same, bare view (one INSERT)", flush=True)
-            cases = [("webhook", server.port, "/api/v1/webhooks/website/", rates), ("anchor", bare, "/anchor/", anchors)]
+        with web_server("caravan.wsgi", "/healthz") as server, \
+                web_server("bench._intake_anchor:application", "/anchor/") as bare:
+            print(f"  webhook: gunicorn as infra/entrypoint.py starts it ({workers} sync workers, --preload); anchor: "
+                  "the same, bare view (one INSERT)", flush=True)
+            cases = [("webhook", server.port, "/api/v1/webhooks/website/", rates),
+                     ("anchor", bare.port, "/anchor/", anchors)]
             for run in range(RUNS):
                 for name, port, path, into in (cases if run % 2 == 0 else cases[::-1]):  # alternating
                     bodies = self._bodies()
@@ -263,29 +266,6 @@ class IntakeBench:
         self.base.record(f"anchor (bare view, one INSERT) at {self.size:,}, median ({min(anchors):,.0f}–{max(anchors):,.0f})",
                          anchor, "events/s")
         self.base.record(f"webhook / anchor at {self.size:,}", rate / anchor * 100, "%")
-
-
-@contextmanager
-def anchor_server(*, workers: int):
-    """gunicorn serving bench/_intake_anchor.py on a free port with this process's environment."""
-    from bench._server import _status, free_port, stop
-
-    port = free_port()
-    env = {**os.environ, "STATICFILES_MANIFEST": "0", "DJANGO_SETTINGS_MODULE": "caravan.settings"}
-    log = Path(tempfile.mkstemp(prefix="bench-anchor-", suffix=".log")[1])
-    command = [sys.executable, "-m", "gunicorn", "bench._intake_anchor:application", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--worker-class", "sync", "--error-logfile", "-", "--log-level", "warning"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while _status(port, "/anchor/", "localhost") is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the anchor did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        yield port
-    finally:
-        stop(process)
 
 
 DESTINATIONS = ["日本 东京", "泰国 普吉岛", "法国 巴黎", "马尔代夫", "新加坡", "海南 三亚", "Italy Rome", "Japan Kyoto"]
