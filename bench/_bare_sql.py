@@ -38,7 +38,8 @@ from crm.customers.selectors import _screen_pop_sql  # noqa: E402
 from crm.privacy.services import _insert_sql  # noqa: E402
 from tenants.models import Domain  # noqa: E402
 
-# host → (schema, default region), read once (gunicorn --preload: in the master, before the fork)
+# host → (schema, default region), read once (gunicorn --preload: in the master, before the fork), and again
+# for a host made after the start
 def _agencies() -> dict:
     return {d.domain: (d.tenant.schema_name, d.tenant.default_region)
             for d in Domain.objects.select_related("tenant").exclude(tenant__schema_name="public")}
