@@ -67,7 +67,10 @@ def _before(agency, params: dict, user) -> dict:
         elif not (params.get("q") or params.get("search")):
             queryset = queryset.order_by("name")
         queryset = queryset.select_related("tier_status__tier").prefetch_related(
-            "phones", "emails", Prefetch("employments", queryset=Employment.objects.select_related("company")))
+            # companies in the order the employments were made, as the line's statement (unordered, this followed
+            # the heap, which the UPDATE in _more can reorder: the comparison failed now and then)
+            "phones", "emails", Prefetch("employments", queryset=Employment.objects.select_related("company")
+                                         .order_by("id")))
         every = list(queryset)
         size, page = int(params.get("page_size", 25)), int(params.get("page", 1))
         rows = CustomerRowOutput(every[(page - 1) * size:page * size], many=True).data

@@ -268,10 +268,11 @@ def similar_customers(*, name: str, exclude: Customer | None = None, limit: int 
 
 def customer_card(*, pk: int) -> Customer:
     """One customer with what the card shows, in a handful of queries."""
+    links = Employment.objects.order_by("id")  # in the order they were made, as the list's line and the screen pop
     return (Customer.objects.select_related("owner", "preferences", "tier_status__tier")
             .prefetch_related("phones", "emails", "addresses", "family_dates", "loyalty", "documents",
-                              Prefetch("employments", queryset=Employment.objects.select_related("company")),
-                              Prefetch("staff_links", queryset=Employment.objects.select_related("person")))
+                              Prefetch("employments", queryset=links.select_related("company")),
+                              Prefetch("staff_links", queryset=links.select_related("person")))
             .get(pk=pk))
 
 
