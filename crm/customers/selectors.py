@@ -285,19 +285,15 @@ def screen_pop(*, number: str) -> dict:
     (``caravan.db.prepared``), since planning it cost PostgreSQL four times its run. Open
     complaints, recent trips and the service tier are the parts care, trips and tiers register
     (``crm.customers.screen_pop``)."""
-    e164, parts, row = _screen_pop_row(number)
+    e164, row, shown = _screen_pop_row(number)
     if row is None:
         return {"number": e164, "customer": None}
     fields = Customer._meta.concrete_fields
     customer = Customer.from_db(connection.alias, [f.attname for f in fields], row[:len(fields)])
     owner_name, owner_email, companies, contacts = row[len(fields):len(fields) + 4]
     customer.owner = _user(customer.owner_id, owner_name, owner_email)
-    pop = {"number": e164, "customer": customer, "companies": companies,
-           "last_contacts": [_contact(c) for c in contacts or []]}
-    for part, value in zip(parts, row[len(fields) + 4:], strict=True):
-        pop[part.key] = part.shape(value)
-    pop["now"] = timezone.now()
-    return pop
+    return {"number": e164, "customer": customer, "companies": companies,
+            "last_contacts": [_contact(c) for c in contacts or []], **shown, "now": timezone.now()}
 
 
 def screen_pop_data(*, number: str) -> dict:
@@ -309,40 +305,41 @@ def screen_pop_data(*, number: str) -> dict:
     ``customer`` is None for an unknown number, else ``{id, name, latin_name, kind, tags, owner}``
     (``owner``: ``{id, full_name}`` or None); ``last_contacts``: ``{at, channel, summary, staff}``
     (the summary in the active language, ``staff`` the colleague's full name or None)."""
-    e164, parts, row = _screen_pop_row(number)
+    e164, row, shown = _screen_pop_row(number)
     if row is None:
         return {"number": e164, "customer": None}
     at = _customer_columns()
     owner_id = row[at["owner_id"]]
-    count = len(Customer._meta.concrete_fields)
-    owner_name, _owner_email, companies, contacts = row[count:count + 4]
-    pop = {"number": e164, "companies": companies,
-           "customer": {"id": row[at["id"]], "name": row[at["name"]], "kind": row[at["kind"]], "tags": row[at["tags"]],
-                        "latin_name": format_latin_name(row[at["latin_surname"]], row[at["latin_given"]]),
-                        "owner": {"id": owner_id, "full_name": owner_name} if owner_id else None},
-           "last_contacts": [{"at": datetime.fromisoformat(c["at"]), "channel": c["channel"],
-                              "summary": texts.display(c["text_kind"], c["text_params"], c["summary"]),
-                              "staff": c["staff_full_name"] if c["staff_id"] else None}
-                             for c in contacts or []]}
-    for part, value in zip(parts, row[count + 4:], strict=True):
-        pop[part.key] = part.shape(value)
-    return pop
+    owner_name, _owner_email, companies, contacts = row[len(at):len(at) + 4]
+    return {"number": e164, "companies": companies,
+            "customer": {"id": row[at["id"]], "name": row[at["name"]], "kind": row[at["kind"]], "tags": row[at["tags"]],
+                         "latin_name": format_latin_name(row[at["latin_surname"]], row[at["latin_given"]]),
+                         "owner": {"id": owner_id, "full_name": owner_name} if owner_id else None},
+            "last_contacts": [{"at": datetime.fromisoformat(c["at"]), "channel": c["channel"],
+                               "summary": texts.display(c["text_kind"], c["text_params"], c["summary"]),
+                               "staff": c["staff_full_name"] if c["staff_id"] else None}
+                              for c in contacts or []], **shown}
 
 
 @cache
 def _customer_columns() -> dict[str, int]:
-    """Where each of the customer's attributes is in the screen pop's row."""
+    """Where each of the customer's attributes is in the screen pop's row (its first columns)."""
     return {f.attname: i for i, f in enumerate(Customer._meta.concrete_fields)}
 
 
-def _screen_pop_row(number: str) -> tuple[str, tuple, tuple | None]:
-    """The number in E.164 (ValidationError if it is none), the registered parts, and the statement's
-    row (None: nobody on file has the number)."""
+def _screen_pop_row(number: str) -> tuple[str, tuple | None, dict]:
+    """The number in E.164 (ValidationError if it is none), the statement's row (None: nobody on file has
+    the number) and the other apps' parts as they show them (``{key: shaped value}``, after the customer's
+    columns and its four own)."""
     e164 = phone_e164(number, require_agency().default_region)
     parts = screen_pop_parts.parts()
     with connection.cursor() as cursor:
         execute_prepared(cursor, _screen_pop_sql(parts), [e164])
-        return e164, parts, cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:
+        return e164, None, {}
+    values = row[len(_customer_columns()) + 4:]
+    return e164, row, {part.key: part.shape(value) for part, value in zip(parts, values, strict=True)}
 
 
 @cache
