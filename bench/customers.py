@@ -11,7 +11,9 @@
      passport spellings, phone digits and e-mails.
    Next to them, the same work without HTTP: the bare SQL phone lookup and the selectors in-process.
 3. Imports a 100,000-row CSV with Chinese headers through crm/customers/imports.py into a fresh agency
-   ``bench-import`` (dry run, then the import), and deletes that agency.
+   ``bench-import`` (dry run, then the import), and deletes that agency. With the server on this machine it also
+   prints the import's CPU a row on each side: this process (Python, parsing thread included) and its PostgreSQL
+   backend (/proc), which says whose time an import is.
 4. Search at every agency size (part ``search``): for each of BENCH_SEARCH_SIZES (default 1000,10000,100000
    customers; agencies ``bench-crm-<size>`` made by crm/customers/demo.py, and from BENCH_BULK_FROM (100,000)
    up ``bench-search-<size>`` loaded with COPY by bench/_bulk_customers.py: 1,000,000 in ~4 minutes), the same kinds of typed
@@ -392,6 +394,7 @@ class Bench:
               f"untimed)", flush=True)
         times = {label: {"dry": [], "real": []} for label, _m in codes}
         anchors, outcomes = [], {}
+        cpu = {label: {"python": [], "postgres": []} for label, _m in codes}
         for run in range(RUNS):
             for label, module in codes:
                 _empty_customers()
@@ -405,9 +408,12 @@ class Bench:
                     started = time.perf_counter()
                     report = module.check(job)
                     times[label]["dry"].append(report["total_rows"] / (time.perf_counter() - started))
-                    started = time.perf_counter()
+                    started, ours, server = time.perf_counter(), time.process_time(), _backend_cpu()
                     module.run(job)
                     times[label]["real"].append(job.processed_rows / (time.perf_counter() - started))
+                    if server is not None:
+                        cpu[label]["python"].append((time.process_time() - ours) / job.processed_rows * 1e6)
+                        cpu[label]["postgres"].append((_backend_cpu() - server) / job.processed_rows * 1e6)
                     outcomes[label] = (report["create"], report["update"], report["skip"], report["error_count"],
                                        job.created_count, job.updated_count, job.error_count, _log_count())
             anchors.append(_bare_copy(path))
@@ -419,6 +425,10 @@ class Bench:
                 runs = times[label][kind]
                 print(f"  {label + ' ' + name:22s} {_spread(runs, statistics):>30s}  "
                       f"{anchor / statistics.median(runs):6.1f}×", flush=True)
+            if cpu[label]["python"]:
+                print(f"  {label} import, CPU a row: this process (Python, with its parsing thread) "
+                      f"{_spread(cpu[label]['python'], statistics)} µs, its PostgreSQL backend "
+                      f"{_spread(cpu[label]['postgres'], statistics)} µs", flush=True)
             c = outcomes[label]
             print(f"  {label}: dry run create {c[0]:,} update {c[1]:,} skip {c[2]:,} errors {c[3]:,}; import created "
                   f"{c[4]:,} updated {c[5]:,} errors {c[6]:,}; change-log rows {c[7]:,}", flush=True)
@@ -487,6 +497,23 @@ def _empty_customers() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE crm_customer, crm_changelog CASCADE")  # the change log has no constraint to follow
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds the connection's PostgreSQL backend has used (user + system, /proc), or None when the
+    server is not on this machine: where an import's time goes, the database's side or ours."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":  # a remote server's pid: not ours to read
+            return None
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _log_count() -> int:
