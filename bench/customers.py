@@ -371,7 +371,7 @@ class Bench:
         load = os.getloadavg()
         print(f"\nImport by file size: sizes {', '.join(f'{n:,}' for n in IMPORT_SIZES)} rows; {RUNS} runs; code "
               f"{' and '.join(label for label, _m in codes)}{f' (old: {BASELINE})' if BASELINE else ''}, alternating; "
-              f"batch {imports.BATCH_SIZE:,} rows, parse one batch ahead in a thread; in-process, no Celery; "
+              f"batch {imports.BATCH_SIZE:,} rows, read and parsed one batch ahead in a thread; in-process, no Celery; "
               f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
         try:
             with tempfile.TemporaryDirectory() as tmp, tenant_context(agency):
