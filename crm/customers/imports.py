@@ -1004,8 +1004,8 @@ def _plans(rows: Iterator[Row], ctx: _Context) -> Iterator[list[Parsed]]:
     rows = iter(rows)
 
     def read_and_parse(box: list) -> None:
-        chunk = list(itertools.islice(rows, BATCH_SIZE))
-        with translation.override(language):
+        with translation.override(language):  # the caller's, for the rows' errors and a file error met reading
+            chunk = list(itertools.islice(rows, BATCH_SIZE))
             box.append(list(map(_parse, chunk, itertools.repeat(ctx))))
         chunk.clear()
 
