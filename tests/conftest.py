@@ -26,7 +26,9 @@ from tenants.models import Agency
 from tenants.services import agency_onboard, agency_suspend
 
 # localstripe for the whole session, wherever a test (or the app server) needs Stripe.
-from .servers import stripe_server, stripe_settings  # noqa: E402,F401  (fixtures)
+# The servers' fixtures, once for the whole suite: a session fixture imported into a test module is that module's
+# own (pytest defines it again there), and each module would start its own gunicorn and keep it to the end.
+from .servers import app_server, app_worker, committed, stripe_server, stripe_settings  # noqa: E402,F401  (fixtures)
 from .servers import pgbouncer  # noqa: E402,F401  (fixture; PgBouncer in transaction mode)
 
 AGENCIES = {"alpha": "Alpha Travel 阿尔法旅行", "bravo": "Bravo Tours 布拉沃旅游", "charlie": "Charlie Trips"}

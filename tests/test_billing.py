@@ -21,11 +21,9 @@ from billing.models import BillingAccount, Plan, StripeEvent
 from tenants.models import Agency, AgencyEvent
 from tenants.services import agency_reactivate, agency_suspend
 
-from tests import servers
 from tests.conftest import host
 from tests.servers import STRIPE_WEBHOOK_SECRET
 
-app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
 pytestmark = pytest.mark.django_db
 

@@ -18,11 +18,9 @@ from billing.tasks import refresh_agencies
 from tenants.models import Agency
 from tenants.services import agency_delete, agency_onboard
 
-from tests import servers
 from tests.servers import STRIPE_WEBHOOK_SECRET, log_tail
 from tests.test_billing import DECLINED_CARD, card
 
-app_server, app_worker, committed = servers.app_server, servers.app_worker, servers.committed  # fixtures
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,6 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from tests.conftest import fresh_totp_code, password_for
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -8,7 +8,6 @@ test adds), and ``alpha_admin`` puts the admin's sign-in and alpha's sessions ba
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, alpha_admin, chromium_page, sign_in  # noqa: F401  (alpha_admin: a fixture)
 
 PHONE = "13566667777"

@@ -19,7 +19,6 @@ from tests.test_billing_browser import billing_case  # noqa: F401  (fixture)
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 from tests.test_value_browser import value_case  # noqa: F401  (fixture)
 
-app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
 pytestmark = BROWSER_TESTS
 

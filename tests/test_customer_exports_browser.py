@@ -10,10 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tests import servers
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-app_server, app_worker, committed = servers.app_server, servers.app_worker, servers.committed  # fixtures
 
 pytestmark = [*BROWSER_TESTS, pytest.mark.slow]
 MANY = 5_001  # CUSTOMER_EXPORT_DIRECT_ROWS (5,000 on the app server) + 1

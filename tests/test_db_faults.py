@@ -20,7 +20,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import tenant_context
 
-from tests.servers import committed, database_url, free_port, gunicorn_server  # noqa: F401  (committed: a fixture)
+from tests.servers import database_url, free_port, gunicorn_server
 from tests.test_production_settings import Client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

@@ -70,13 +70,11 @@ from django_tenants.utils import schema_context, tenant_context
 from accounts.models import User
 from accounts.roles import ROLE_CAPS, Role
 from frontend.views.base import AgencyPage
-from tests import servers
 from tests.servers import http_status
 from tests.conftest import OPERATOR, agency_with_staff, mark_verified
 from tests.test_browser import BROWSER_TESTS, CHROMIUM, CHROMIUM_ARGS
 from tests.test_fences import ID_KWARGS, NOT_AGENCY_IDS, SUPPLIER, Route, _latest_ids, _seed, _values, _walk, id_model
 
-app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
 pytestmark = BROWSER_TESTS
 

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests import servers
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
 pytestmark = BROWSER_TESTS
 SAMPLES = Path(__file__).parent / "data" / "feeds"

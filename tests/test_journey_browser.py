@@ -16,7 +16,6 @@ import pytest
 from django.core.cache import cache
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 pytestmark = BROWSER_TESTS

@@ -21,7 +21,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from caravan.db.base import DatabaseWrapper as PooledWrapper
-from tests.servers import committed, database_url, free_port, gunicorn_server, on_default  # noqa: F401  (committed: fixture)
+from tests.servers import database_url, free_port, gunicorn_server, on_default
 from caravan.tenancy.tasks import AgencyTask
 from crm.customers.models import ChangeLog, Customer
 from crm.customers.services import customer_create

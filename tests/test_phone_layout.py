@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed, sign_ins_put_back  # noqa: F401  (fixtures)
+from tests.servers import sign_ins_put_back
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 pytestmark = BROWSER_TESTS

@@ -23,7 +23,6 @@ from crm.pipeline.models import AssignmentRule, InboundEvent, Opportunity, Stage
 from crm.trips.models import Trip
 
 from .conftest import staff
-from .servers import committed  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db
 HOOK = "/api/v1/webhooks/website/"

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, alpha_admin, chromium_page, sign_in  # noqa: F401  (alpha_admin: a fixture)
 
 pytestmark = BROWSER_TESTS

@@ -25,7 +25,6 @@ from tenants.portability import catalog, services
 from tenants.portability.models import AgencyExport, JobStatus
 from tenants.services import agency_delete, agency_onboard, agency_suspend
 
-from .servers import committed  # noqa: F401  (fixture)
 from .test_tasks import worker  # noqa: F401  (fixture: a real Celery worker thread)
 
 pytestmark = pytest.mark.django_db

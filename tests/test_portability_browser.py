@@ -13,11 +13,9 @@ import zipfile
 import pytest
 from django_tenants.utils import schema_context, tenant_context
 
-from tests import servers
 from tests.conftest import OPERATOR, fresh_totp_code
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-app_server, app_worker, committed = servers.app_server, servers.app_worker, servers.committed  # fixtures used below
 
 pytestmark = BROWSER_TESTS
 OPERATOR_PASSWORD = "operator-pass-1!"  # tests/conftest.py

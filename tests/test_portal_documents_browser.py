@@ -5,7 +5,6 @@ import io
 
 from PIL import Image
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, chromium_page
 from tests.test_portal_browser import PHONE, fits, shots, traveler  # noqa: F401  (fixture)
 

@@ -31,7 +31,6 @@ from . import servers
 from .conftest import host, staff
 from .portal_helpers import confirmed_trip, person, portal_client
 
-app_server, app_worker, committed = servers.app_server, servers.app_worker, servers.committed  # fixtures used below
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 from tests.test_portal_browser import fits, shots
 

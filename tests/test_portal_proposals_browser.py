@@ -6,7 +6,6 @@ import uuid
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, chromium_page
 from tests.test_phone_layout import sideways, widest
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, alpha_admin, chromium_page, sign_in  # noqa: F401  (alpha_admin: a fixture)
 
 pytestmark = BROWSER_TESTS

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import password_for
 from tests import servers
-from tests.servers import ROOT, committed, free_port, gunicorn_server  # noqa: F401  (committed: a fixture)
+from tests.servers import ROOT, free_port, gunicorn_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

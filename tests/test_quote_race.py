@@ -18,7 +18,6 @@ from accounts.scopes import all_scopes
 from accounts.tokens import token_create
 from crm.pipeline.models import Opportunity
 from crm.trips.models import Trip
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 
 from .conftest import staff
 from .test_trips_services import opportunity, person

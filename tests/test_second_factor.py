@@ -17,7 +17,6 @@ from accounts.mfa import services
 from accounts.models import User
 from tenants.models import Agency
 from tests.conftest import fresh_totp_code, password_for, staff, totp_code
-from tests.servers import app_server, committed  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 

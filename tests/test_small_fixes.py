@@ -2,12 +2,9 @@
 import pytest
 from django.contrib.staticfiles import finders
 
-from tests import servers
 from tests.test_billing_browser import billing_case  # noqa: F401  (fixture)
 
 from tests.test_browser import BROWSER_TESTS
-
-app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
 
 @pytest.mark.django_db

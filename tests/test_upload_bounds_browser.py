@@ -9,7 +9,6 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from tests.bombs import lying_copy, workbook_with_cell
-from tests.servers import app_server, app_worker, committed  # noqa: F401  (fixtures)
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
 pytestmark = BROWSER_TESTS

@@ -13,10 +13,8 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests import servers
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-app_server, committed = servers.app_server, servers.committed  # fixtures used below
 
 pytestmark = BROWSER_TESTS
 
