@@ -181,6 +181,9 @@ def gunicorn_server(*, port: int, log_dir: Path, ready_headers: dict | None = No
         stop(process, timeout=15)
 
 
+APP_SERVER_NAME = "caravan-test-app-server"
+
+
 @pytest.fixture(scope="session")
 def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_server):
     """gunicorn serving caravan.wsgi on the (committed) test database, for the whole session."""
@@ -189,7 +192,9 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
         pytest.fail("No test database was set up (pytest-django makes one only when a collected test asks for it): "
                     "mark the tests that use app_server with pytest.mark.django_db.")
     port = free_port()
-    server_env = {"STRIPE_API_BASE": stripe_server, "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+    # Its connections (and its workers', app_worker) carry a name of their own: the wait below is for them alone.
+    server_env = {"DATABASE_URL": f"{database_url(settings_dict)}?application_name={APP_SERVER_NAME}",
+                  "STRIPE_API_BASE": stripe_server, "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
                   "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET, "STRIPE_PUBLISHABLE_KEY": "pk_test_caravan",
                   "CELERY_QUEUE": f"caravan-tests-{port}"}  # only ``app_worker`` consumes what this server queues
     try:
@@ -201,8 +206,8 @@ def app_server(django_db_setup, django_db_blocker, tmp_path_factory, stripe_serv
             deadline = time.monotonic() + 10
             with connection.cursor() as cursor:
                 while time.monotonic() < deadline:
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                                   [settings_dict["NAME"]])
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                                   [settings_dict["NAME"], APP_SERVER_NAME])
                     if cursor.fetchone()[0] == 0:
                         break
                     time.sleep(0.1)
