@@ -24,7 +24,6 @@ from tenants.services import agency_reactivate, agency_suspend
 from tests.conftest import host
 from tests.servers import STRIPE_WEBHOOK_SECRET
 
-
 pytestmark = pytest.mark.django_db
 
 GOOD_CARD, DECLINED_CARD = "4242424242424242", "4000000000000341"

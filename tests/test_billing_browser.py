@@ -13,7 +13,6 @@ from django_tenants.utils import tenant_context
 
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-
 pytestmark = BROWSER_TESTS
 
 

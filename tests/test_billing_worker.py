@@ -21,7 +21,6 @@ from tenants.services import agency_delete, agency_onboard
 from tests.servers import STRIPE_WEBHOOK_SECRET, log_tail
 from tests.test_billing import DECLINED_CARD, card
 
-
 pytestmark = pytest.mark.django_db
 
 

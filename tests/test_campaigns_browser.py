@@ -19,7 +19,6 @@ from django_tenants.utils import tenant_context
 from tests import servers
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-
 pytestmark = BROWSER_TESTS
 
 

@@ -19,7 +19,6 @@ from tests.test_billing_browser import billing_case  # noqa: F401  (fixture)
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 from tests.test_value_browser import value_case  # noqa: F401  (fixture)
 
-
 pytestmark = BROWSER_TESTS
 
 # Collected in every page before its own scripts run (init scripts are not subject to the page's CSP).

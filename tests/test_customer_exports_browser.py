@@ -12,7 +12,6 @@ from django_tenants.utils import tenant_context
 
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-
 pytestmark = [*BROWSER_TESTS, pytest.mark.slow]
 MANY = 5_001  # CUSTOMER_EXPORT_DIRECT_ROWS (5,000 on the app server) + 1
 REF = "browser-export-"

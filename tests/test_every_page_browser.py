@@ -75,7 +75,6 @@ from tests.conftest import OPERATOR, agency_with_staff, mark_verified
 from tests.test_browser import BROWSER_TESTS, CHROMIUM, CHROMIUM_ARGS
 from tests.test_fences import ID_KWARGS, NOT_AGENCY_IDS, SUPPLIER, Route, _latest_ids, _seed, _values, _walk, id_model
 
-
 pytestmark = BROWSER_TESTS
 
 SLUG = "pages"

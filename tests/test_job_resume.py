@@ -32,7 +32,6 @@ from crm.customers.tasks import import_customers
 from . import servers
 from .conftest import staff
 
-
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 ROWS = 20_000

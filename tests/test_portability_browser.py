@@ -16,7 +16,6 @@ from django_tenants.utils import schema_context, tenant_context
 from tests.conftest import OPERATOR, fresh_totp_code
 from tests.test_browser import BROWSER_TESTS, chromium_page, sign_in
 
-
 pytestmark = BROWSER_TESTS
 OPERATOR_PASSWORD = "operator-pass-1!"  # tests/conftest.py
 

@@ -31,7 +31,6 @@ from . import servers
 from .conftest import host, staff
 from .portal_helpers import confirmed_trip, person, portal_client
 
-
 pytestmark = pytest.mark.django_db
 
 SECRET = {"alpha": "sk_test_alpha_agency_key_1234", "bravo": "sk_test_bravo_agency_key_5678"}
