@@ -283,7 +283,7 @@ def test_reserved_ids_come_from_the_agencys_own_sequence_with_one_lookup(alpha, 
     with tenant_context(alpha):
         with CaptureQueriesContext(connection) as captured:
             ids = imports._next_ids(Customer, 300)
-        assert len(set(ids)) == 300 and ids == sorted(ids) and last_value() == (ids[-1], True)
+        assert len(set(ids)) == 300 and max(ids) - min(ids) == 299 and last_value() == (max(ids), True)
         [statement] = [q["sql"] for q in captured.captured_queries if "nextval" in q["sql"]]
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (VERBOSE, COSTS OFF) {statement}")
