@@ -24,16 +24,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench.request_cpu import spread  # median (range)
+
 ROWS = int(os.environ.get("BENCH_WRITE_ROWS", "10000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SLUG = "bench-import-writes"
 TABLES = ("crm_customer", "crm_phone", "crm_email", "crm_address", "crm_employment", "crm_changelog")
 IDS = 5000
 OLD_IDS = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"  # before 0d55aaa
-
-
-def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
 def main() -> int:
@@ -97,7 +95,7 @@ def _imports(tmp: Path) -> tuple[str, str]:
         end = _one("SELECT pg_current_wal_lsn()::text")
         per_row.append(float(_one("SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)", end, start)) / job.processed_rows)
     written = {table: _one(f"SELECT count(*) FROM {table}") for table in TABLES}
-    print(f"  import: {spread(rates)} rows/s; WAL {spread(per_row)} bytes a row; rows written: "
+    print(f"  import: {spread(rates, '{:,.0f}')} rows/s; WAL {spread(per_row, '{:,.0f}')} bytes a row; rows written: "
           + ", ".join(f"{table} {count:,}" for table, count in written.items()), flush=True)
     return start, end
 

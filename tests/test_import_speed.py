@@ -269,7 +269,7 @@ def test_change_log_text_escaped_only_when_needed_reads_as_every_value_escaped(a
 @pytest.mark.django_db
 def test_reserved_ids_come_from_the_agencys_own_sequence_with_one_lookup(alpha, bravo):
     """_next_ids reserves ids from the current agency's customer sequence, never another's, and looks the
-    sequence up once for the whole batch (it was once looked up again for every id: 18–30 ms a batch)."""
+    sequence up once for the whole batch (it was once looked up again for every id: 18–32 ms a batch)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
