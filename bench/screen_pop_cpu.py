@@ -15,12 +15,18 @@ runs in its own process (``bench/_bare_json.py`` and ``bench/_bare_sql.py`` rewr
 - ``app, view answers {}, token in memory``: the same with ``token_authenticate`` answering a token read once
   (the framework and the fences alone).
 
+For each application it also prints what Python's garbage collector took of that CPU (``gc.callbacks`` around every
+collection during the timed runs, the process's thresholds as it runs: ``caravan.wsgi`` freezes what is loaded), and
+the same application again with the youngest generation's threshold raised from 700 to BENCH_GC_THRESHOLD (10,000):
+whether collecting less often would pay.
+
 Then the pieces of the screen pop, called on their own in one process: the page's selector (model instances)
 and the API's (``screen_pop_data``), its statement alone, ``token_authenticate``, ``access_record``, the host's
 cache entry (Redis), the connection's health check (``SET search_path``) and one request log line.
 docs/performance.md ("The cost of a request", seventh pass) reads them against the CPU a request may spend for
 the screen pop to reach 25 % of the bare view's throughput on two cores.
 """
+import gc
 import io
 import json
 import os
@@ -31,6 +37,7 @@ import time
 from urllib.parse import urlencode
 
 CALLS = int(os.environ.get("BENCH_CPU_CALLS", "2000"))
+GC_THRESHOLD = int(os.environ.get("BENCH_GC_THRESHOLD", "10000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SIZE = 1000
 APPS = {"bare": "bench._bare_json", "floor": "bench._bare_sql", "app": "caravan.wsgi",
@@ -48,20 +55,36 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.3f} ms (range {min(values):.3f}-{max(values):.3f})"
 
 
-def _cpu_per_call(call, count: int) -> list[float]:
+def _cpu_per_call(call, count: int, collected: list | None = None) -> list[float]:
+    """CPU ms a call, per run; ``collected``, if given, is set to [CPU s in collections, collections] over the runs."""
     for i in range(min(200, count)):  # warm up: a first call loads the views, prepares the statements
         call(i)
     runs = []
+    if collected is not None:
+        collected[:] = [0.0, 0]
+        began = [0.0]
+
+        def timed(phase: str, _info: dict) -> None:
+            if phase == "start":
+                began[0] = time.process_time()
+            else:
+                collected[0] += time.process_time() - began[0]
+                collected[1] += 1
+
+        gc.callbacks.append(timed)
     for _ in range(RUNS):
         started = time.process_time()
         for i in range(count):
             call(i)
         runs.append((time.process_time() - started) / count * 1000)
+    if collected is not None:
+        gc.callbacks.remove(timed)
     return runs
 
 
-def measure_app(name: str, case: dict) -> list[float]:
-    """CPU a call of one WSGI application (in this process, which serves nothing else)."""
+def measure_app(name: str, case: dict, *, gc_threshold: int | None = None) -> dict:
+    """CPU a call of one WSGI application (in this process, which serves nothing else): ``runs`` (ms a call),
+    ``gc`` (ms a call in collections) and ``collections`` (a call)."""
     _setup()
     from django.db import connection
 
@@ -102,7 +125,12 @@ def measure_app(name: str, case: dict) -> list[float]:
     call(0)
     if not statuses[-1].startswith("200"):
         raise SystemExit(f"{name} answered {statuses[-1]}")
-    return _cpu_per_call(call, CALLS)
+    if gc_threshold:
+        gc.set_threshold(gc_threshold, *gc.get_threshold()[1:])
+    collected = []
+    runs = _cpu_per_call(call, CALLS, collected)
+    calls = CALLS * RUNS
+    return {"runs": runs, "gc": collected[0] / calls * 1000, "collections": collected[1] / calls}
 
 
 def measure_pieces(case: dict) -> dict[str, list[float]]:
@@ -160,7 +188,9 @@ def measure_pieces(case: dict) -> dict[str, list[float]]:
 def main() -> int:
     if len(sys.argv) > 1:  # a child: one application (or the pieces), its runs as JSON on stdout's last line
         case = json.loads(os.environ["BENCH_CPU_CASE"])
-        result = measure_pieces(case) if sys.argv[1] == "pieces" else measure_app(sys.argv[1], case)
+        gc_threshold = int(sys.argv[2]) if len(sys.argv) > 2 else None
+        result = measure_pieces(case) if sys.argv[1] == "pieces" else measure_app(sys.argv[1], case,
+                                                                                 gc_threshold=gc_threshold)
         print(json.dumps(result))
         return 0
     _setup()
@@ -176,15 +206,20 @@ def main() -> int:
           f"median CPU a call (range over the runs)", flush=True)
     env = {**os.environ, "BENCH_CPU_CASE": json.dumps(case)}
 
-    def child(arg: str):
-        done = subprocess.run([sys.executable, "-m", "bench.screen_pop_cpu", arg], env=env, capture_output=True,
+    def child(*args: str):
+        done = subprocess.run([sys.executable, "-m", "bench.screen_pop_cpu", *args], env=env, capture_output=True,
                               text=True)
         if done.returncode:
-            raise SystemExit(f"{arg}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+            raise SystemExit(f"{' '.join(args)}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    def app_line(label: str, found: dict) -> str:
+        return (f"  {label:45s} {_median(found['runs'])}; garbage collector {found['gc']:.3f} ms a call "
+                f"({found['collections']:.2f} collections)")
+
     for name in APPS:
-        print(f"  {name:45s} {_median(child(name))}", flush=True)
+        print(app_line(name, child(name)), flush=True)
+    print(app_line(f"app, gc threshold {GC_THRESHOLD:,} (not 700)", child("app", str(GC_THRESHOLD))), flush=True)
     print("  the pieces, on their own:")
     for label, runs in child("pieces").items():
         print(f"  {label:45s} {_median(runs)}", flush=True)
