@@ -14,6 +14,7 @@ from accounts.roles import Role
 from crm.customers import services
 from crm.care import services as care
 from crm.customers.models import ChangeLog, Contact, Customer, DocumentReveal, TravelDocument
+from crm.customers.snapshot import created_values
 
 from .conftest import staff
 
@@ -71,8 +72,10 @@ def test_create_answers_the_card(api_client, alpha):
     assert card["owner"] == {"id": sales.pk, "full_name": sales.full_name}
     assert card["tags"] == ["VIP", "golf"] and card["documents"] == [] and card["merged_into"] is None
     with tenant_context(alpha):
-        assert set(ChangeLog.objects.filter(customer_id=card["id"], via="api").values_list("field", flat=True)) >= {
-            "name", "phones", "emails", "owner"}
+        created = ChangeLog.objects.get(customer_id=card["id"], via="api")  # one entry for the creation
+        assert created.field == "created" and created.actor == sales
+        assert set(created_values(created.new)) >= {"name", "phones", "emails", "owner"}
+        assert created_values(created.new)["phones"] == "+8613800138000"
 
 
 def test_company_card_lists_its_people(api_client, alpha):

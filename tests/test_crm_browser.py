@@ -84,3 +84,38 @@ def test_search_open_card_and_log_a_call(app_server, alpha_admin, zhang_wei, com
 
     assert saved_contacts(committed, zhang_wei) == [("客户想订三亚的亲子酒店", "call", "admin@alpha.test"),
                                                     ("回电确认日期", "call", "admin@alpha.test")]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_history_shows_a_creation_as_one_entry_with_every_value(app_server, alpha_admin, zhang_wei, committed,
+                                                                    language):
+    """A new customer's change log is one ``created`` entry (issue 22); the history page lists its values
+    under their names, in the viewer's language, at desktop and phone widths without pushing the page sideways."""
+    import os
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from accounts.models import User
+    from tenants.models import Agency
+
+    with committed(), tenant_context(Agency.objects.get(slug="alpha")):
+        User.objects.filter(email="admin@alpha.test").update(language=language)
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or "/tmp/caravan-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = {"en": ("Record created", "Name", "Phones", "Individual"), "zh-hans": ("创建记录", "名称", "电话", "个人")}[language]
+    with chromium_page() as page:
+        sign_in(page, app_server, "alpha", "admin")
+        for width in (1400, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(app_server.url("alpha", f"/customers/{zhang_wei.pk}/history/"))
+            rows = page.locator("[data-test=history] tbody tr")
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text(labels[0])
+            values = rows.first.locator("[data-test=created-values]")
+            for label, value in ((labels[1], "张伟"), (labels[2], "+86" + PHONE), ("", "ZHANG"), ("", labels[3])):
+                expect(values).to_contain_text(label)
+                expect(values).to_contain_text(value)
+            sizes = page.evaluate("() => ({page: document.documentElement.scrollWidth, window: window.innerWidth})")
+            assert sizes["page"] <= sizes["window"] + 1, sizes
+            page.screenshot(path=str(folder / f"history-created-{language}-{width}.png"), full_page=True)

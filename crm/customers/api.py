@@ -30,6 +30,7 @@ from .exports import export_customers_csv
 from .hooks import Seen, SeenVia, customer_data_seen
 from .models import ChangeLog, Contact, Customer, Preferences, TravelDocument
 from .normalize import phone_display
+from .snapshot import CREATED, created_values
 
 Via = ChangeLog.Via
 
@@ -247,10 +248,17 @@ class ContactOutput(serializers.ModelSerializer):
 
 class ChangeOutput(serializers.ModelSerializer):
     actor = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
+    values = serializers.SerializerMethodField(
+        help_text="For `field` = `created` (the record's creation, one entry): every value it was created with, "
+                  "by field (`new` holds the same as JSON text). Null for every other entry.")
 
     class Meta:
         model = ChangeLog
-        fields = ["id", "at", "actor", "via", "field", "old", "new"]
+        fields = ["id", "at", "actor", "via", "field", "old", "new", "values"]
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
+    def get_values(self, change: ChangeLog) -> dict | None:
+        return created_values(change.new) if change.field == CREATED else None
 
 
 class ConflictOutput(serializers.Serializer):

@@ -24,7 +24,7 @@ from . import crypto
 from .models import (Address, ChangeLog, Contact, Customer, Email, Employment, FamilyDate, LoyaltyMembership, Phone,
                      Preferences, TravelDocument)
 from .normalize import email_normal, phone_e164
-from .snapshot import customer_search_text
+from .snapshot import CREATED, created_text, customer_search_text
 
 # --- names ------------------------------------------------------------------------------------
 
@@ -439,8 +439,9 @@ class _Writer:
                 emails.append(Email(customer=company, address=email, label="差旅"))
         self._save(Phone, phones)
         self._save(Email, emails)
-        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field="created", new=c.name,
-                                         at=c.created_at) for c in rows])
+        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field=CREATED,
+                                         new=created_text({"kind": c.kind, "name": c.name}), at=c.created_at)
+                                for c in rows])
         if not rows or not people:
             return
         sizes = [rng.randint(5, 60) for _ in rows]
@@ -484,8 +485,9 @@ class _Writer:
         self._travel(customers, generated)
         self._documents(customers, generated)
         self._contacts(customers, generated)
-        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field="created", new=c.name,
-                                         at=c.created_at) for c in customers])
+        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field=CREATED,
+                                         new=created_text({"kind": c.kind, "name": c.name}), at=c.created_at)
+                                for c in customers])
 
     def _contact_details(self, customers, generated) -> None:
         rng = self.rng

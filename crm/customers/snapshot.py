@@ -4,10 +4,14 @@ services (a Customer) and the import's COPY path (a plain record per row, no mod
 Both take plain values: the caller reads the phones, e-mails, addresses and companies its own way
 (the services with the ORM, the import with a few bulk queries per batch).
 """
+import json
+
 from .normalize import search_text
 
 # Identity and contact fields whose every change is recorded with who, when, old → new.
 AUDITED = ("kind", "name", "latin_surname", "latin_given", "gender", "birthday", "owner", "phones", "emails", "addresses")
+# A new customer's entry: one row whose ``new`` holds every audited value it was created with (created_text).
+CREATED = "created"
 _OWN = tuple(name for name in AUDITED if name not in ("owner", "phones", "emails", "addresses"))
 
 
@@ -25,15 +29,34 @@ def snapshot(customer, *, owner: str = "", phones=(), emails=(), addresses=()) -
 
 
 def changes(before: dict, after: dict) -> list[tuple[str, str, str]]:
-    """(field, old, new) for every audited field that differs; ``before`` is {} for a new customer."""
-    if not before:  # a new customer (most rows of an import): every field it has
-        return [(name, "", new) for name in AUDITED if (new := after.get(name, ""))]
+    """(field, old, new) for every audited field that differs. ``before`` is {} for a new customer: its
+    creation is one event, so one entry, ``created``, with every value it has (``created_text``), where a
+    field-by-field record wrote ~8 rows and 16 index entries a customer, most of an import's b-tree work."""
+    if not before:
+        return [(CREATED, "", created_text(after))]
     found = []
     for name in AUDITED:
         old, new = before.get(name, ""), after.get(name, "")
         if old != new:
             found.append((name, old, new))
     return found
+
+
+def created_text(after: dict) -> str:
+    """A new customer's audited values as a JSON object, field by field, blanks left out."""
+    return json.dumps({name: new for name in AUDITED if (new := after.get(name, ""))}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def created_values(new: str) -> dict[str, str]:
+    """What a ``created`` entry holds, by field. The demo agencies' entries hold just the name, as text."""
+    try:
+        values = json.loads(new)
+    except ValueError:
+        values = None
+    if isinstance(values, dict):
+        return {str(name): str(value) for name, value in values.items()}
+    return {"name": new} if new else {}
 
 
 def customer_search_text(*, name: str, latin_surname: str = "", latin_given: str = "", emails=(),

@@ -41,6 +41,7 @@ from crm.value import selectors as value_selectors
 from crm.visits import selectors as visits_selectors
 from crm.customers.models import ChangeLog, Contact, Customer
 from crm.customers.normalize import phone_display
+from crm.customers.snapshot import CREATED, created_values
 
 from .base import AgencyPage
 
@@ -431,7 +432,7 @@ class ContactAddView(AgencyPage, View):
 # What the history calls a change's field: a customer field by its translated name, else what the audit writes.
 HISTORY_FIELDS = {
     "phones": gettext_lazy("Phones"), "emails": gettext_lazy("E-mails"), "addresses": gettext_lazy("Addresses"),
-    "documents": gettext_lazy("Travel documents"), "created": gettext_lazy("Record created"),
+    "documents": gettext_lazy("Travel documents"), CREATED: gettext_lazy("Record created"),
     "merged": gettext_lazy("Records merged"), "family_dates": gettext_lazy("Family dates"),
 }
 
@@ -459,6 +460,13 @@ def history_field_label(name: str) -> str:
         return name
 
 
+def history_value(name: str, value: str) -> str:
+    """A recorded value as the history shows it: a choice (kind, gender) by its translated label."""
+    if name in ("kind", "gender") and value:
+        return str(dict(Customer._meta.get_field(name).flatchoices).get(value, value))
+    return value
+
+
 class CustomerHistoryView(AgencyPage, View):
     required_cap = Cap.CUSTOMERS_VIEW
 
@@ -469,6 +477,12 @@ class CustomerHistoryView(AgencyPage, View):
         changes = list(ChangeLog.objects.filter(customer=customer).select_related("actor"))
         for change in changes:
             change.field_label = history_field_label(change.field)
+            change.values = None  # a creation: one entry with every value the record was created with
+            if change.field == CREATED:
+                change.values = [(history_field_label(name), history_value(name, value))
+                                 for name, value in created_values(change.new).items()]
+            else:
+                change.old, change.new = history_value(change.field, change.old), history_value(change.field, change.new)
         template = "frontend/customers/_history.html" if request.htmx else "frontend/customers/history.html"
         return render(request, template, {"customer": customer, "changes": changes})
 
