@@ -87,8 +87,8 @@ def test_search_open_card_and_log_a_call(app_server, alpha_admin, zhang_wei, com
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-def test_the_history_shows_a_creation_as_one_entry_with_every_value(app_server, alpha_admin, zhang_wei, committed,
-                                                                    language):
+def test_the_history_shows_a_creation_as_one_entry_with_every_value(app_server, alpha_admin, zhang_wei,  # noqa: F811
+                                                                    committed, language):
     """A new customer's change log is one ``created`` entry (issue 22); the history page lists its values
     under their names, in the viewer's language, at desktop and phone widths without pushing the page sideways."""
     import os
