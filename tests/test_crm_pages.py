@@ -279,8 +279,11 @@ def test_history_lists_changes_newest_first(page_client, alpha):
     assert "<html" not in html and 'data-test="history"' in html
     assert "Sales of alpha" in html and "Web page" in html and "API" in html
     assert "张伟</span> → <span class=\"new\">张伟伟" in html
-    assert "<td>Name</td>" in html and "<td>name</td>" not in html  # the field by its name in the reader's language
-    assert html.index("张伟伟") < html.index("<td>API</td>")
+    assert '<td class="card-title">Name</td>' in html and ">name</td>" not in html  # by its name in the reader's language
+    assert html.index("张伟伟") < html.index(">API</td>")
+    # The creation (through the API, by make): one entry with every value under its name, kind by its label.
+    assert html.count('data-test="created-values"') == 1 and "Record created" in html
+    assert "<dt>Kind</dt><dd>Individual</dd>" in html and "<dt>Name</dt><dd>张伟</dd>" in html
     full = client.get(f"/customers/{customer.pk}/history/").content.decode()
     assert "<html" in full and "张伟伟" in full
 
