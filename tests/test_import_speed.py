@@ -5,6 +5,7 @@ Mainland mobiles are read without phonenumbers.parse and plain e-mails without D
 Each is checked here against what it replaces: every 5-digit mobile prefix, tricky addresses, and an
 import whose cells hold what COPY's text format must escape."""
 import gc
+import json
 import random
 import weakref
 from datetime import date
@@ -21,6 +22,7 @@ from caravan import texts
 from crm.customers import imports
 from crm.customers.models import ChangeLog, Customer, Employment
 from crm.customers.normalize import email_normal, phone_e164
+from crm.customers import snapshot
 from crm.customers.snapshot import created_values
 from crm.customers.tasks import check_import
 
@@ -241,6 +243,22 @@ def test_a_batch_is_freed_once_the_import_is_past_it(alpha, media, monkeypatch):
                 del plan
                 alive.append(sum(ref() is not None for ref in probes))
     assert len(alive) == 10 and max(alive) <= 2
+
+
+def test_a_creations_values_written_by_hand_are_the_json_module_s_object():
+    """snapshot.created_text writes the JSON object itself (faster than json.dumps): for values with quotes,
+    backslashes, control characters, CJK and emoji it is json.dumps's text, and created_values reads it back."""
+    rng = random.Random(2212)
+    pieces = ['王芳', 'say "hi"', "a\\b", "t\tab", "line\nbreak", "\x00\x1f\x7f", "😀", "\u2028", "", "Li Lei", "\\N"]
+    for _round in range(500):
+        after = {name: "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) for name in snapshot.AUDITED
+                 if rng.random() < 0.8}
+        text = snapshot.created_text(after)
+        kept = {name: value for name, value in after.items() if value}
+        assert text == json.dumps({n: kept[n] for n in snapshot.AUDITED if n in kept}, ensure_ascii=False,
+                                  separators=(",", ":"))
+        assert snapshot.created_values(text) == kept
+        assert snapshot.changes({}, after) == [("created", "", text)]
 
 
 @pytest.mark.django_db
