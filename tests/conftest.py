@@ -275,6 +275,16 @@ def charlie(agencies):
     return agencies["charlie"]
 
 
+def field_by_field(field: str, old: str, new: str) -> list[tuple[str, str, str]]:
+    """A change-log entry as (field, old, new) entries: a creation's one ``created`` entry stands for one per value
+    it holds (what the change log wrote before issue 22), any other entry for itself."""
+    from crm.customers.snapshot import CREATED, created_values
+
+    if field == CREATED:
+        return [(name, "", value) for name, value in created_values(new).items()]
+    return [(field, old, new)]
+
+
 def staff(agency: Agency, role: str) -> User:
     with tenant_context(agency):
         return User.objects.get(email=f"{role}@{agency.slug}.test")

@@ -140,6 +140,10 @@ def test_update_is_audited_with_old_and_new(api_client, alpha):
     changes = {(h["field"], h["old"], h["new"], h["via"], h["actor"]) for h in history}
     assert ("name", "张三", "张叁", "api", "service@alpha.test") in changes
     assert ("phones", "+8613800138001", "+8613900139000", "api", "service@alpha.test") in changes
+    # The creation: one entry, its values as an object; every other entry answers values null.
+    [created] = [h for h in history if h["field"] == "created"]
+    assert created["values"] == {"kind": "person", "name": "张三", "phones": "+8613800138001"}
+    assert all(h["values"] is None for h in history if h["field"] != "created")
     # Only what changed is recorded; an empty patch records nothing.
     assert client.patch(f"{URL}{customer.pk}/", {}, format="json").status_code == 200
     assert client.get(f"{URL}{customer.pk}/history/").json()["count"] == len(history)

@@ -16,7 +16,7 @@ from crm.customers.models import ChangeLog, Customer, Employment, ImportJob, Pho
 from crm.customers.snapshot import created_values
 from crm.customers.tasks import check_import, import_customers
 
-from .conftest import staff
+from .conftest import field_by_field, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -203,11 +203,8 @@ def test_a_changed_row_updates_the_customer_found_by_phone_and_records_old_and_n
 def _record(customer) -> tuple:
     """What search matches and what the change log says of a customer (not who or when)."""
     customer.refresh_from_db()
-    logged = []
-    for c in ChangeLog.objects.filter(customer=customer):  # the creation's one entry, field by field
-        logged += [(name, "", value) for name, value in created_values(c.new).items()] if c.field == "created" else [
-            (c.field, c.old, c.new)]
-    return customer.search_text, sorted(logged)
+    return customer.search_text, sorted(entry for c in ChangeLog.objects.filter(customer=customer)
+                                        for entry in field_by_field(c.field, c.old, c.new))
 
 
 def test_a_customer_typed_in_and_the_same_customer_imported_are_indexed_and_logged_alike(alpha, bravo):

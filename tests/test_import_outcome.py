@@ -19,9 +19,8 @@ from django_tenants.utils import tenant_context
 
 from bench import customers as bench_customers
 from crm.customers import demo, imports
-from crm.customers.snapshot import CREATED, created_values
 
-from .conftest import staff
+from .conftest import field_by_field, staff
 
 ROWS = 1200
 DRY_RUN = "ee179ad3274994f314568ff78ca9af0d1153dd3d16c2404a03f6dbd447538490"
@@ -61,9 +60,7 @@ def _written() -> dict:
             cursor.execute(sql)
             rows = [list(row) for row in cursor.fetchall()]
             if name == "change_log":  # a creation's one entry, read back field by field, as the old code wrote it
-                rows = [[*row[:3], field, "", value, *row[6:]] if row[3] == CREATED else row
-                        for row in rows for field, value in (created_values(row[5]).items() if row[3] == CREATED
-                                                             else [(None, None)])]
+                rows = [[*row[:3], *entry, *row[6:]] for row in rows for entry in field_by_field(*row[3:6])]
             out[name] = sorted(rows, key=lambda row: json.dumps(row, default=str))
     return out
 

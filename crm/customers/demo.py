@@ -407,6 +407,12 @@ class _Writer:
         self.counts[model.__name__] = self.counts.get(model.__name__, 0) + len(created)
         return created
 
+    def _log_created(self, customers) -> None:
+        """Each new customer's change-log entry, as the services write one (``snapshot.changes``)."""
+        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field=CREATED,
+                                         new=created_text({"kind": c.kind, "name": c.name}), at=c.created_at)
+                               for c in customers])
+
     def _owner(self):
         return self.rng.choice(self.owners) if self.owners and self.rng.random() < 0.92 else None
 
@@ -439,9 +445,7 @@ class _Writer:
                 emails.append(Email(customer=company, address=email, label="差旅"))
         self._save(Phone, phones)
         self._save(Email, emails)
-        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field=CREATED,
-                                         new=created_text({"kind": c.kind, "name": c.name}), at=c.created_at)
-                                for c in rows])
+        self._log_created(rows)
         if not rows or not people:
             return
         sizes = [rng.randint(5, 60) for _ in rows]
@@ -485,9 +489,7 @@ class _Writer:
         self._travel(customers, generated)
         self._documents(customers, generated)
         self._contacts(customers, generated)
-        self._save(ChangeLog, [ChangeLog(customer=c, via=ChangeLog.Via.IMPORT, field=CREATED,
-                                         new=created_text({"kind": c.kind, "name": c.name}), at=c.created_at)
-                                for c in customers])
+        self._log_created(customers)
 
     def _contact_details(self, customers, generated) -> None:
         rng = self.rng

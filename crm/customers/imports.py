@@ -1491,8 +1491,8 @@ def _next_ids(model, count: int) -> list[int]:
     """Reserve primary keys from the table's sequence, so rows can be COPYed with their ids.
 
     The sequence is looked up once, in a subquery the planner may not fold into the outer one (OFFSET 0):
-    written as ``nextval(pg_get_serial_sequence(…))`` it was looked up again for every id: 18–32 ms for a
-    5,000-row batch's ids, against 3–5 ms now (bench/import_writes.py)."""
+    written as ``nextval(pg_get_serial_sequence(…))`` it was looked up again for every id, and a 5,000-row
+    batch's ids took 5–6× as long (bench/import_writes.py prints both)."""
     if not count:
         return []
     with connection.cursor() as cursor:

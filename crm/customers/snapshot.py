@@ -59,8 +59,8 @@ def created_values(new: str) -> dict[str, str]:
         values = json.loads(new)
     except ValueError:
         values = None
-    if isinstance(values, dict):
-        return {str(name): str(value) for name, value in values.items()}
+    if isinstance(values, dict):  # created_text's object: field names to texts
+        return values
     return {"name": new} if new else {}
 
 

@@ -460,10 +460,14 @@ def history_field_label(name: str) -> str:
         return name
 
 
+# The recorded values the history shows by their (lazily translated) labels.
+HISTORY_CHOICES = {name: dict(Customer._meta.get_field(name).flatchoices) for name in ("kind", "gender")}
+
+
 def history_value(name: str, value: str) -> str:
-    """A recorded value as the history shows it: a choice (kind, gender) by its translated label."""
-    if name in ("kind", "gender") and value:
-        return str(dict(Customer._meta.get_field(name).flatchoices).get(value, value))
+    """A recorded value as the history shows it: a choice (kind, gender) by its label in the reader's language."""
+    if (labels := HISTORY_CHOICES.get(name)) is not None and value in labels:
+        return str(labels[value])
     return value
 
 
